@@ -1,0 +1,134 @@
+"""The backend interface: presence, replay detection, cross-node delivery and the offline store.
+
+A gateway node keeps its own live WebSocket sessions in memory; everything that must be shared
+between nodes goes through a :class:`Backend`. The in-memory backend serves one process; the
+Redis backend lets several nodes act as one gateway.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+__all__ = ["AgentRecord", "Backend", "BackendUnavailableError", "NodeHooks", "StoreFullError"]
+
+
+class BackendUnavailableError(Exception):
+    """The shared backend (e.g. Redis) cannot be reached right now."""
+
+
+class StoreFullError(Exception):
+    """The offline store refused a frame: a per-recipient or total bound is reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    """One registered agent, as listed by ``GET /agents``."""
+
+    did: str
+    capabilities: tuple[str, ...]
+    metadata: dict[str, Any]
+    connected_at: str
+    last_seen: str
+    node_id: str
+    session_id: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        """The JSON object published by ``GET /agents``."""
+        return {
+            "did": self.did,
+            "capabilities": list(self.capabilities),
+            "metadata": self.metadata,
+            "connected_at": self.connected_at,
+            "last_seen": self.last_seen,
+        }
+
+
+class NodeHooks(Protocol):
+    """What a backend may call back into on its own node."""
+
+    @property
+    def node_id(self) -> str:
+        """This node's id."""
+        ...
+
+    def deliver_local(self, recipient: str, frame: str) -> bool:
+        """Hand ``frame`` to the live local session of ``recipient``; False if there is none."""
+        ...
+
+    def replaced(self, did: str, session_id: str) -> None:
+        """The local session ``session_id`` of ``did`` was superseded elsewhere: close it."""
+        ...
+
+    def stored_available(self, did: str) -> None:
+        """Frames were stored for ``did`` while it has a live local session: drain them."""
+        ...
+
+
+class Backend(ABC):
+    """Shared state of one gateway (one node, or a cluster of nodes)."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    async def start(self, hooks: NodeHooks) -> None:
+        """Connect and begin serving callbacks to ``hooks``."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release every resource; this node's agents leave presence."""
+
+    @abstractmethod
+    async def healthy(self) -> bool:
+        """True while the backend can route (e.g. Redis answers PING)."""
+
+    # presence -------------------------------------------------------------------------------
+    @abstractmethod
+    async def claim(self, record: AgentRecord) -> None:
+        """Make ``record`` the one live session of its DID, cluster-wide.
+
+        An older session of the same DID, on this node or another, is told to close through
+        :meth:`NodeHooks.replaced` on its node.
+        """
+
+    @abstractmethod
+    async def release(self, did: str, session_id: str) -> None:
+        """Remove ``did`` from presence if ``session_id`` still owns it."""
+
+    @abstractmethod
+    async def refresh(self, records: Sequence[AgentRecord]) -> None:
+        """Keep this node's sessions present (called every CLEANUP_INTERVAL)."""
+
+    @abstractmethod
+    async def owner(self, did: str) -> AgentRecord | None:
+        """The live session of ``did`` anywhere in the cluster, or None."""
+
+    @abstractmethod
+    async def list_agents(self, capability: str | None = None) -> list[AgentRecord]:
+        """Every live agent (cluster-wide), optionally only those with ``capability``."""
+
+    # replay detection ----------------------------------------------------------------------
+    @abstractmethod
+    async def first_seen(self, sender: str, message_id: str, window_s: float) -> bool:
+        """Record (sender, id); True if it was not seen within ``window_s`` seconds."""
+
+    # cross-node delivery -------------------------------------------------------------------
+    @abstractmethod
+    async def send_to_node(self, node_id: str, recipient: str, frame: str) -> bool:
+        """Deliver ``frame`` to ``recipient``'s session on another node; False if unreachable."""
+
+    # offline store -------------------------------------------------------------------------
+    @abstractmethod
+    async def store(self, recipient: str, frame: str) -> None:
+        """Keep ``frame`` for ``recipient`` until it registers; raises StoreFullError."""
+
+    @abstractmethod
+    async def take_stored(self, recipient: str) -> list[str]:
+        """Remove and return the frames stored for ``recipient``, oldest first, unexpired."""
+
+    @abstractmethod
+    async def stored_count(self) -> int:
+        """How many frames the store holds in all (for /health and metrics)."""

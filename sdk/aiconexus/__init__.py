@@ -1,0 +1,1 @@
+"""AIConexus SDK."""

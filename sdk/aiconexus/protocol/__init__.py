@@ -1,0 +1,1 @@
+"""The IoAP protocol core."""
