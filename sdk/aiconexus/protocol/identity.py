@@ -1,0 +1,89 @@
+"""Ed25519 identities: key pairs with their did:key, stored as JWK files readable only by you."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from nacl.signing import SigningKey
+
+from .did import b64url_decode, b64url_encode, did_from_public_key
+
+__all__ = ["Identity"]
+
+
+class Identity:
+    """An Ed25519 key pair and its did:key. Create with generate(), from_seed() or load()."""
+
+    __slots__ = ("_did", "_signing_key")
+
+    def __init__(self, signing_key: SigningKey) -> None:
+        self._signing_key = signing_key
+        self._did = did_from_public_key(bytes(signing_key.verify_key))
+
+    @classmethod
+    def generate(cls) -> Identity:
+        """A new random identity."""
+        return cls(SigningKey.generate())
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> Identity:
+        """The identity of a 32-byte Ed25519 seed (the private key)."""
+        if len(seed) != 32:
+            raise ValueError("an Ed25519 seed has 32 bytes")
+        return cls(SigningKey(bytes(seed)))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Identity:
+        """Read a key file written by :meth:`save` (an Ed25519 OKP JWK)."""
+        try:
+            jwk = json.loads(Path(path).read_text(encoding="utf-8"))
+            if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
+                raise ValueError("not an Ed25519 OKP key")
+            identity = cls.from_seed(b64url_decode(jwk["d"]))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ValueError(f"{path}: not an AIConexus key file ({exc})") from None
+        if "x" in jwk and b64url_decode(jwk["x"]) != identity.public_key:
+            raise ValueError(f"{path}: public key does not match the private key")
+        return identity
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the key to ``path`` atomically, readable and writable only by the owner (0600)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        jwk = {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "d": b64url_encode(bytes(self._signing_key)),
+            "x": b64url_encode(self.public_key),
+            "kid": self._did,
+        }
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".key-")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(jwk, handle, indent=2)
+                handle.write("\n")
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @property
+    def did(self) -> str:
+        """The did:key of this identity."""
+        return self._did
+
+    @property
+    def public_key(self) -> bytes:
+        """The 32-byte Ed25519 public key."""
+        return bytes(self._signing_key.verify_key)
+
+    def sign(self, data: bytes) -> bytes:
+        """The 64-byte Ed25519 signature of ``data``."""
+        return self._signing_key.sign(data).signature
+
+    def __repr__(self) -> str:
+        return f"Identity({self._did})"

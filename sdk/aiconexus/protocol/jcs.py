@@ -1,0 +1,107 @@
+"""RFC 8785 JSON Canonicalization Scheme (JCS): the bytes every signature covers.
+
+Differences from ``json.dumps(sort_keys=True)`` that matter: object keys are ordered by their
+UTF-16 code units, numbers are written as ECMAScript writes them (``1e+21``, ``1e-7``, ``4.5``,
+never ``1.0``), and only the escapes JSON requires are used. Values must be I-JSON: integers
+outside +-(2**53 - 1), NaN, infinities and lone surrogates are refused with ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["MAX_SAFE_INTEGER", "canonicalize", "format_number"]
+
+MAX_SAFE_INTEGER = 2**53 - 1
+"""Largest integer every JSON implementation represents exactly (I-JSON, RFC 7493)."""
+
+# Escapes exactly '"', '\\' and the control characters, as RFC 8785 requires.
+_encode_string = json.encoder.encode_basestring
+
+
+def canonicalize(value: Any) -> bytes:
+    """Return the RFC 8785 canonical UTF-8 bytes of a JSON-compatible value."""
+    parts: list[str] = []
+    _write(value, parts)
+    try:
+        return "".join(parts).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("strings must not contain lone surrogates") from exc
+
+
+def _utf16_key(key: str) -> bytes:
+    return key.encode("utf-16-be", "surrogatepass")
+
+
+def _write(value: Any, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(_encode_string(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise ValueError(f"integer {value} is outside the I-JSON range +-(2**53-1)")
+        out.append(str(value))
+    elif isinstance(value, float):
+        out.append(format_number(value))
+    elif isinstance(value, Mapping):
+        out.append("{")
+        keys = list(value)
+        for key in keys:
+            if not isinstance(key, str):
+                raise ValueError(f"object keys must be strings, got {type(key).__name__}")
+        keys.sort(key=_utf16_key)
+        first = True
+        for key in keys:
+            if not first:
+                out.append(",")
+            first = False
+            out.append(_encode_string(key))
+            out.append(":")
+            _write(value[key], out)
+        out.append("}")
+    elif isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _write(item, out)
+        out.append("]")
+    else:
+        raise ValueError(f"not a JSON value: {type(value).__name__}")
+
+
+def format_number(value: float) -> str:
+    """Format a finite double as ECMAScript's Number.prototype.toString does."""
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError("NaN and infinities are not JSON numbers")
+    if value == 0:
+        return "0"
+    if value < 0:
+        return "-" + format_number(-value)
+    mantissa, _, exp_text = repr(value).partition("e")
+    exponent = int(exp_text) if exp_text else 0
+    int_part, _, frac_part = mantissa.partition(".")
+    digits = int_part + frac_part
+    point = len(int_part) + exponent  # value = 0.<digits> * 10**point
+    stripped = digits.lstrip("0")
+    point -= len(digits) - len(stripped)
+    digits = stripped.rstrip("0") or "0"
+    k, n = len(digits), point
+    if k <= n <= 21:
+        return digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return "0." + "0" * (-n) + digits
+    e = n - 1
+    sign = "+" if e >= 0 else "-"
+    head = digits[0] if k == 1 else digits[0] + "." + digits[1:]
+    return f"{head}e{sign}{abs(e)}"

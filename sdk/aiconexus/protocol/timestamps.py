@@ -1,0 +1,39 @@
+"""RFC 3339 UTC timestamps as the envelope carries them (``2026-11-26T09:17:09.123Z``)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from .errors import MalformedMessageError
+
+__all__ = ["format_timestamp", "parse_timestamp"]
+
+_SHAPE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z")
+
+
+def format_timestamp(moment: datetime | None = None) -> str:
+    """Format ``moment`` (default: now) in UTC with millisecond precision and a ``Z``."""
+    moment = datetime.now(UTC) if moment is None else moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse an RFC 3339 UTC timestamp ending in ``Z``; MalformedMessageError otherwise."""
+    match = _SHAPE.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise MalformedMessageError(f"timestamp must be RFC 3339 UTC ending in Z: {text!r}")
+    year, month, day, hour, minute, second, fraction = match.groups()
+    try:
+        return datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=UTC,
+        )
+    except ValueError as exc:
+        raise MalformedMessageError(f"timestamp is not a real date and time: {text!r}") from exc
