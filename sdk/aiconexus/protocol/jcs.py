@@ -2,8 +2,9 @@
 
 Differences from ``json.dumps(sort_keys=True)`` that matter: object keys are ordered by their
 UTF-16 code units, numbers are written as ECMAScript writes them (``1e+21``, ``1e-7``, ``4.5``,
-never ``1.0``), and only the escapes JSON requires are used. Values must be I-JSON: integers
-outside +-(2**53 - 1), NaN, infinities and lone surrogates are refused with ``ValueError``.
+never ``1.0``), and only the escapes JSON requires are used. Integers beyond 2**53 are written as
+the nearest double (as every JSON parser reads them); NaN, infinities, integers beyond the double
+range and lone surrogates are refused with ``ValueError``.
 """
 
 from __future__ import annotations
@@ -46,9 +47,10 @@ def _write(value: Any, out: list[str]) -> None:
     elif value is False:
         out.append("false")
     elif isinstance(value, int):
-        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-            raise ValueError(f"integer {value} is outside the I-JSON range +-(2**53-1)")
-        out.append(str(value))
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            out.append(str(value))
+        else:
+            out.append(_large_integer(value))
     elif isinstance(value, float):
         out.append(format_number(value))
     elif isinstance(value, Mapping):
@@ -76,6 +78,15 @@ def _write(value: Any, out: list[str]) -> None:
         out.append("]")
     else:
         raise ValueError(f"not a JSON value: {type(value).__name__}")
+
+
+def _large_integer(value: int) -> str:
+    # JSON numbers are IEEE doubles (RFC 8785 section 3.2.2.3): a JSON parser reads an integer
+    # beyond 2**53 as the nearest double, so that double's text is its canonical form.
+    try:
+        return format_number(float(value))
+    except OverflowError:
+        raise ValueError(f"integer {value} is beyond the range of JSON numbers") from None
 
 
 def format_number(value: float) -> str:
