@@ -1,0 +1,68 @@
+# AIConexus: one command to install, run, test and benchmark.
+#   make install   .venv with both packages (editable) and the dev tools
+#   make run       the gateway on 127.0.0.1:8000, in memory
+#   make test      the whole test suite
+#   make lint      ruff and mypy --strict
+#   make bench     the routing benchmark
+# Docker: make gateway-build | gateway-start | gateway-stop | ... (see DOCKER_GATEWAY.md)
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: install run test lint format bench system-deps clean \
+        gateway-build gateway-start gateway-stop gateway-restart gateway-status gateway-logs \
+        gateway-health gateway-shell gateway-cleanup gateway-test gateway-verify
+
+install: $(STAMP)
+
+$(STAMP): sdk/pyproject.toml gateway/pyproject.toml requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ./sdk -e './gateway[redis]' -r requirements-dev.txt
+	touch $(STAMP)
+
+run: install
+	$(VENV)/bin/aiconexus-gateway --host $(HOST) --port $(PORT)
+
+# The suite starts real servers: the gateway itself, and redis-server for the cluster tests.
+system-deps:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing redis-server (needed by the cluster tests)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else echo "redis-server is required by the test suite: install it (e.g. apt-get install redis-server)" >&2; exit 1; fi; }
+
+test: install system-deps
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install system-deps
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+gateway-build gateway-start gateway-stop gateway-restart gateway-status gateway-health gateway-shell gateway-cleanup:
+	./gateway-docker.sh $(@:gateway-%=%)
+
+gateway-logs:
+	./gateway-docker.sh logs $(ARGS)
+
+gateway-test:
+	./test_docker_gateway.sh
+
+gateway-verify:
+	./verify_docker_setup.sh
