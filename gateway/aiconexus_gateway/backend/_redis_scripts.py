@@ -1,0 +1,225 @@
+r"""Lua scripts of the Redis backend: each one is a single atomic round trip.
+
+Key layout (``P`` is the key prefix, ``aiconexus:`` by default):
+
+``P node:<node>``          liveness key of a node, expires after PRESENCE_TTL
+``P nodes``                set of node ids that announced themselves (for the sweeper)
+``P ch:<node>``            pub/sub channel of a node (frames, replacements, store notices)
+``P owner``                hash DID -> ``<node>\n<session>`` of the live session
+``P agent``                hash DID -> JSON :class:`AgentRecord`
+``P cap:<capability>``     set of DIDs announcing the capability
+``P node_agents:<node>``   set of DIDs whose session lives on the node
+``P seen:<sender>:<id>``   replay marker, expires after the replay window
+``P store:<did>``          list of ``<stored_at_ms>:<frame>``, oldest first
+``P store_dids``           set of DIDs with stored frames
+``P store_total``          number of stored frames in all
+
+The scripts build key names from the prefix, so they need one Redis server (or a primary
+with replicas), not Redis Cluster.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CLAIM",
+    "OWNER",
+    "RELEASE",
+    "REFRESH",
+    "SEND",
+    "STORE",
+    "SWEEP_NODE",
+    "TAKE",
+    "TRIM",
+    "HEARTBEAT",
+]
+
+_COMMON = """
+local function node_of(owner)
+  local i = string.find(owner, '\\n', 1, true)
+  if not i then return owner end
+  return string.sub(owner, 1, i - 1)
+end
+
+local function drop_agent(p, did, owner)
+  local rec = redis.call('HGET', p .. 'agent', did)
+  if rec then
+    local ok, r = pcall(cjson.decode, rec)
+    if ok and type(r) == 'table' and type(r.capabilities) == 'table' then
+      for _, c in ipairs(r.capabilities) do redis.call('SREM', p .. 'cap:' .. c, did) end
+    end
+  end
+  redis.call('HDEL', p .. 'owner', did)
+  redis.call('HDEL', p .. 'agent', did)
+  if owner then redis.call('SREM', p .. 'node_agents:' .. node_of(owner), did) end
+end
+
+local function live_owner(p, did)
+  local owner = redis.call('HGET', p .. 'owner', did)
+  if not owner then return false end
+  if redis.call('EXISTS', p .. 'node:' .. node_of(owner)) == 0 then return false end
+  return owner
+end
+
+local function trim(p, did, now, ttl)
+  local k = p .. 'store:' .. did
+  local n = 0
+  while true do
+    local head = redis.call('LINDEX', k, 0)
+    if not head then break end
+    local i = string.find(head, ':', 1, true)
+    local ts = i and tonumber(string.sub(head, 1, i - 1))
+    if ts and now - ts <= ttl then break end
+    redis.call('LPOP', k)
+    n = n + 1
+  end
+  if n > 0 then redis.call('DECRBY', p .. 'store_total', n) end
+  if redis.call('EXISTS', k) == 0 then redis.call('SREM', p .. 'store_dids', did) end
+  return n
+end
+"""
+
+CLAIM = (
+    _COMMON
+    + """
+-- ARGV: prefix, did, node, session, record_json, only_if_free ('1'/'0'), capabilities...
+local p, did, node, sess, rec, only_if_free = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local mine = node .. '\\n' .. sess
+local old = redis.call('HGET', p .. 'owner', did)
+if only_if_free == '1' and old and old ~= mine then
+  if redis.call('EXISTS', p .. 'node:' .. node_of(old)) == 1 then return {0, old} end
+end
+if old then drop_agent(p, did, old) end
+redis.call('HSET', p .. 'owner', did, mine)
+redis.call('HSET', p .. 'agent', did, rec)
+redis.call('SADD', p .. 'node_agents:' .. node, did)
+for i = 7, #ARGV do redis.call('SADD', p .. 'cap:' .. ARGV[i], did) end
+if old and old ~= mine then return {1, old} end
+return {1, false}
+"""
+)
+
+RELEASE = (
+    _COMMON
+    + """
+-- ARGV: prefix, did, node, session
+local p, did = ARGV[1], ARGV[2]
+local mine = ARGV[3] .. '\\n' .. ARGV[4]
+if redis.call('HGET', p .. 'owner', did) ~= mine then return 0 end
+drop_agent(p, did, mine)
+return 1
+"""
+)
+
+REFRESH = """
+-- ARGV: prefix, node, then (did, session, record_json) triples
+-- Updates this node's records; re-creates presence lost e.g. when Redis restarted empty.
+local p, node = ARGV[1], ARGV[2]
+local restored = 0
+for i = 3, #ARGV, 3 do
+  local did, sess, rec = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local mine = node .. '\\n' .. sess
+  local owner = redis.call('HGET', p .. 'owner', did)
+  if owner == mine then
+    redis.call('HSET', p .. 'agent', did, rec)
+  elseif not owner then
+    redis.call('HSET', p .. 'owner', did, mine)
+    redis.call('HSET', p .. 'agent', did, rec)
+    redis.call('SADD', p .. 'node_agents:' .. node, did)
+    local ok, r = pcall(cjson.decode, rec)
+    if ok and type(r) == 'table' and type(r.capabilities) == 'table' then
+      for _, c in ipairs(r.capabilities) do redis.call('SADD', p .. 'cap:' .. c, did) end
+    end
+    restored = restored + 1
+  end
+end
+return restored
+"""
+
+OWNER = (
+    _COMMON
+    + """
+-- ARGV: prefix, did -> record JSON of the live session, or nil
+local p, did = ARGV[1], ARGV[2]
+if not live_owner(p, did) then return false end
+return redis.call('HGET', p .. 'agent', did)
+"""
+)
+
+SEND = """
+-- ARGV: prefix, node, message -> number of subscribers that got it (0: node unreachable)
+local p, node = ARGV[1], ARGV[2]
+if redis.call('EXISTS', p .. 'node:' .. node) == 0 then return 0 end
+return redis.call('PUBLISH', p .. 'ch:' .. node, ARGV[3])
+"""
+
+STORE = (
+    _COMMON
+    + """
+-- ARGV: prefix, did, now_ms, ttl_ms, max_per_agent, max_total, frame
+-- -> {status, live owner or false}; status 1 stored, -1 recipient full, -2 store full
+local p, did = ARGV[1], ARGV[2]
+local now, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
+local max_per, max_total = tonumber(ARGV[5]), tonumber(ARGV[6])
+trim(p, did, now, ttl)
+local k = p .. 'store:' .. did
+if redis.call('LLEN', k) >= max_per then return {-1, false} end
+if tonumber(redis.call('GET', p .. 'store_total') or '0') >= max_total then return {-2, false} end
+redis.call('RPUSH', k, ARGV[3] .. ':' .. ARGV[7])
+redis.call('INCR', p .. 'store_total')
+redis.call('SADD', p .. 'store_dids', did)
+return {1, live_owner(p, did)}
+"""
+)
+
+TAKE = """
+-- ARGV: prefix, did -> every stored entry, oldest first (the caller drops expired ones)
+local p, did = ARGV[1], ARGV[2]
+local k = p .. 'store:' .. did
+local items = redis.call('LRANGE', k, 0, -1)
+if #items > 0 then
+  redis.call('DEL', k)
+  redis.call('DECRBY', p .. 'store_total', #items)
+end
+redis.call('SREM', p .. 'store_dids', did)
+return items
+"""
+
+TRIM = (
+    _COMMON
+    + """
+-- ARGV: prefix, did, now_ms, ttl_ms -> number of expired frames dropped
+return trim(ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
+"""
+)
+
+SWEEP_NODE = (
+    _COMMON
+    + """
+-- ARGV: prefix, node, force ('1' also sweeps a live node: used by a node for its own id at start)
+-- -> number of agents removed from presence, or -1 if the node is alive
+local p, node, force = ARGV[1], ARGV[2], ARGV[3]
+if force ~= '1' and redis.call('EXISTS', p .. 'node:' .. node) == 1 then return -1 end
+local n = 0
+for _, did in ipairs(redis.call('SMEMBERS', p .. 'node_agents:' .. node)) do
+  local owner = redis.call('HGET', p .. 'owner', did)
+  if owner and node_of(owner) == node then
+    drop_agent(p, did, owner)
+    n = n + 1
+  end
+end
+redis.call('DEL', p .. 'node_agents:' .. node)
+if force ~= '1' then redis.call('SREM', p .. 'nodes', node) end
+return n
+"""
+)
+
+HEARTBEAT = """
+-- ARGV: prefix, node, ttl_ms -> 1 if the liveness key had vanished (Redis restarted, or the
+-- node was taken for dead), 0 if it was merely extended
+local p, node = ARGV[1], ARGV[2]
+local k = p .. 'node:' .. node
+redis.call('SADD', p .. 'nodes', node)
+if redis.call('SET', k, '1', 'PX', ARGV[3], 'XX') then return 0 end
+redis.call('SET', k, '1', 'PX', ARGV[3])
+return 1
+"""

@@ -1,0 +1,438 @@
+"""Redis backend: several gateway nodes behind one address act as one gateway.
+
+Each node keeps its WebSocket sessions in memory and shares through one Redis server:
+
+* presence: who is connected where (hash of owners and records, one set per capability),
+  valid only while the owning node's liveness key exists (refreshed every PRESENCE_TTL / 3);
+  a sweeper removes the agents of nodes whose key expired, so a killed node leaves no ghost;
+* replay detection: ``SET NX PX`` per (sender, id), cluster-wide;
+* cross-node delivery: one pub/sub channel per node, published in issue order on one
+  connection, so frames of one sender-recipient pair keep their order. ``PUBLISH`` says how
+  many subscribers got the frame: zero means the node is gone and the caller stores it;
+* offline store: one list per recipient with per-recipient and total bounds and an age
+  limit; after storing, the live owner (if any) is told to drain, which closes the race of a
+  frame stored just as its recipient registered on another node.
+
+When Redis is unreachable every call raises :class:`BackendUnavailableError` and
+:meth:`RedisBackend.healthy` is False; the node reconnects by itself, re-subscribes,
+re-announces itself and re-claims its live sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Sequence
+from typing import Any, ClassVar, TypeVar
+
+try:
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "STORAGE_TYPE=redis needs the Redis client: pip install 'aiconexus-gateway[redis]'"
+    ) from exc
+
+from aiconexus_gateway.backend import _redis_scripts as lua
+from aiconexus_gateway.backend._redis_pipeline import AutoPipeline, Script
+from aiconexus_gateway.backend.base import (
+    AgentRecord,
+    Backend,
+    BackendUnavailableError,
+    NodeHooks,
+    StoreFullError,
+)
+
+__all__ = ["RedisBackend"]
+
+logger = logging.getLogger("aiconexus_gateway.backend.redis")
+
+_T = TypeVar("_T")
+_SEP = "\x00"
+_DELIVER, _REPLACED, _STORED = "D", "R", "S"
+
+
+def _record_json(record: AgentRecord) -> str:
+    return json.dumps(
+        {
+            "did": record.did,
+            "capabilities": list(record.capabilities),
+            "metadata": record.metadata,
+            "connected_at": record.connected_at,
+            "last_seen": record.last_seen,
+            "node_id": record.node_id,
+            "session_id": record.session_id,
+            "extra": record.extra,
+        },
+        separators=(",", ":"),
+    )
+
+
+def _record_from_json(text: str) -> AgentRecord:
+    data = json.loads(text)
+    return AgentRecord(
+        did=data["did"],
+        capabilities=tuple(data["capabilities"]),
+        metadata=data["metadata"],
+        connected_at=data["connected_at"],
+        last_seen=data["last_seen"],
+        node_id=data["node_id"],
+        session_id=data["session_id"],
+        extra=data.get("extra") or {},
+    )
+
+
+def _split_owner(owner: str) -> tuple[str, str]:
+    node, _, session = owner.partition("\n")
+    return node, session
+
+
+class RedisBackend(Backend):
+    """Shared presence, replay window, node channels and offline store in Redis."""
+
+    name: ClassVar[str] = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        node_id: str,
+        presence_ttl: float = 15.0,
+        store_max_per_agent: int = 1000,
+        store_max_total: int = 100_000,
+        store_ttl: float = 86_400.0,
+        sweep_interval: float | None = None,
+        key_prefix: str = "aiconexus:",
+        connect_timeout: float = 2.0,
+        command_timeout: float = 5.0,
+    ) -> None:
+        if not node_id or "\n" in node_id or _SEP in node_id:
+            raise ValueError("node_id must be a non-empty single-line string")
+        self.url = url
+        self.node_id = node_id
+        self.presence_ttl = presence_ttl
+        self.store_max_per_agent = store_max_per_agent
+        self.store_max_total = store_max_total
+        self.store_ttl = store_ttl
+        self.sweep_interval = sweep_interval if sweep_interval is not None else presence_ttl / 2
+        self._p = key_prefix
+        self._channel = f"{key_prefix}ch:{node_id}"
+        options: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_connect_timeout": connect_timeout,
+            "socket_timeout": command_timeout,
+        }
+        # One retry for ordinary calls (a pooled connection may be stale after a restart);
+        # none for the pipelined hot path, whose commands must not run twice.
+        self._client: Redis = Redis.from_url(url, retry=Retry(NoBackoff(), 1), **options)
+        self._fast: Redis = Redis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
+        self._pipe = AutoPipeline(self._fast)
+        self._scripts = {
+            name: Script(getattr(lua, name))
+            for name in ("CLAIM", "RELEASE", "REFRESH", "OWNER", "SEND", "STORE", "TAKE")
+        }
+        self._scripts.update(
+            {name: Script(getattr(lua, name)) for name in ("TRIM", "SWEEP_NODE", "HEARTBEAT")}
+        )
+        self._hooks: NodeHooks | None = None
+        self._local: dict[str, AgentRecord] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscribed = asyncio.Event()
+        self._closing = False
+
+    # lifecycle ------------------------------------------------------------------------------
+    async def start(self, hooks: NodeHooks) -> None:
+        """Connect, clear what a previous run of this node id left, subscribe, announce."""
+        self._hooks = hooks
+        self._pipe.start()
+        try:
+            await self._script("SWEEP_NODE", self.node_id, "1")
+        except BackendUnavailableError as exc:
+            logger.warning("Redis at %s unreachable at start-up, will retry: %s", self.url, exc)
+        for name, loop in (
+            ("listener", self._listen_forever),
+            ("heartbeat", self._heartbeat_forever),
+            ("sweeper", self._sweep_forever),
+        ):
+            self._tasks.append(asyncio.create_task(loop(), name=f"redis-{name}"))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._subscribed.wait(), timeout=5.0)
+
+    async def close(self) -> None:
+        """Leave presence with every local session, stop the tasks, close the connections."""
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        with contextlib.suppress(Exception):
+            for record in list(self._local.values()):
+                await self._script("RELEASE", record.did, self.node_id, record.session_id)
+            await self._client.delete(f"{self._p}node:{self.node_id}")
+            await self._client.srem(f"{self._p}nodes", self.node_id)
+        self._local.clear()
+        await self._pipe.close()
+        await self._client.aclose()
+        await self._fast.aclose()
+
+    async def healthy(self) -> bool:
+        """True while this node is subscribed to its channel and Redis answers PING."""
+        if not self._subscribed.is_set():
+            return False
+        try:
+            return bool(await asyncio.wait_for(self._client.ping(), timeout=2.0))
+        except Exception:
+            return False
+
+    # presence -------------------------------------------------------------------------------
+    async def claim(self, record: AgentRecord) -> None:
+        """Make ``record`` the live session of its DID and close the one it supersedes."""
+        self._local[record.did] = record
+        reply = await self._script(
+            "CLAIM",
+            record.did,
+            self.node_id,
+            record.session_id,
+            _record_json(record),
+            "0",
+            *record.capabilities,
+        )
+        old = reply[1] if isinstance(reply, list) and len(reply) > 1 else None
+        if old:
+            await self._tell_replaced(record.did, old)
+
+    async def release(self, did: str, session_id: str) -> None:
+        """Remove ``did`` from presence if ``session_id`` (on this node) still owns it."""
+        local = self._local.get(did)
+        if local is not None and local.session_id == session_id:
+            del self._local[did]
+        await self._script("RELEASE", did, self.node_id, session_id)
+
+    async def refresh(self, records: Sequence[AgentRecord]) -> None:
+        """Update this node's records and re-create presence that Redis lost."""
+        self._local = {record.did: record for record in records}
+        await self._reclaim_local()
+
+    async def owner(self, did: str) -> AgentRecord | None:
+        """The live session of ``did`` on a live node, or None."""
+        text = await self._pipelined_script("OWNER", did)
+        return _record_from_json(text) if text else None
+
+    async def list_agents(self, capability: str | None = None) -> list[AgentRecord]:
+        """Every agent whose node is alive, optionally only those announcing ``capability``."""
+        texts: list[str]
+        if capability is None:
+            everything = await self._call(self._client.hgetall(f"{self._p}agent"))
+            texts = [str(text) for text in everything.values()]
+        else:
+            dids = sorted(await self._call(self._client.smembers(f"{self._p}cap:{capability}")))
+            found = await self._call(self._client.hmget(f"{self._p}agent", dids)) if dids else []
+            texts = [str(text) for text in found if text]
+        records = [_record_from_json(text) for text in texts]
+        nodes = sorted({record.node_id for record in records})
+        if not nodes:
+            return []
+        alive_flags = await self._call(self._client.mget([f"{self._p}node:{n}" for n in nodes]))
+        alive = {node for node, flag in zip(nodes, alive_flags, strict=True) if flag is not None}
+        return sorted(
+            (
+                r
+                for r in records
+                if r.node_id in alive and (capability is None or capability in r.capabilities)
+            ),
+            key=lambda r: (r.connected_at, r.did),
+        )
+
+    # replay detection -----------------------------------------------------------------------
+    async def first_seen(self, sender: str, message_id: str, window_s: float) -> bool:
+        """``SET NX`` a marker for (sender, id) that lives ``window_s`` seconds."""
+        window_ms = max(1, int(window_s * 1000))
+        reply = await self._pipe.call(
+            "SET", f"{self._p}seen:{sender}:{message_id}", "1", "NX", "PX", window_ms
+        )
+        return reply is not None and reply is not False
+
+    # cross-node delivery --------------------------------------------------------------------
+    async def send_to_node(self, node_id: str, recipient: str, frame: str) -> bool:
+        """Publish ``frame`` on the node's channel; False if no live node received it."""
+        if node_id == self.node_id:
+            return self._require_hooks().deliver_local(recipient, frame)
+        message = f"{_DELIVER}{_SEP}{recipient}{_SEP}{frame}"
+        receivers = await self._pipelined_script("SEND", node_id, message)
+        return int(receivers) > 0
+
+    # offline store --------------------------------------------------------------------------
+    async def store(self, recipient: str, frame: str) -> None:
+        """Append ``frame`` to the recipient's list; tell its live session (if any) to drain."""
+        if self.store_max_per_agent <= 0:
+            raise StoreFullError("offline store is disabled")
+        reply = await self._script(
+            "STORE",
+            recipient,
+            int(time.time() * 1000),
+            int(self.store_ttl * 1000),
+            self.store_max_per_agent,
+            self.store_max_total,
+            frame,
+        )
+        status, owner = int(reply[0]), reply[1] if len(reply) > 1 else None
+        if status == -1:
+            raise StoreFullError(f"offline store full for {recipient}")
+        if status == -2:
+            raise StoreFullError("offline store full")
+        if owner:
+            node, _session = _split_owner(owner)
+            if node == self.node_id:
+                self._require_hooks().stored_available(recipient)
+            else:
+                await self._script("SEND", node, f"{_STORED}{_SEP}{recipient}")
+
+    async def take_stored(self, recipient: str) -> list[str]:
+        """Remove and return the unexpired frames stored for ``recipient``, oldest first."""
+        entries: list[str] = await self._script("TAKE", recipient)
+        oldest_ms = int((time.time() - self.store_ttl) * 1000)
+        frames: list[str] = []
+        for entry in entries:
+            stamp, _, frame = entry.partition(":")
+            if int(stamp) >= oldest_ms:
+                frames.append(frame)
+        return frames
+
+    async def stored_count(self) -> int:
+        """Number of frames held by the store, cluster-wide."""
+        value = await self._call(self._client.get(f"{self._p}store_total"))
+        return max(0, int(value or 0))
+
+    # internals ------------------------------------------------------------------------------
+    def _require_hooks(self) -> NodeHooks:
+        if self._hooks is None:
+            raise RuntimeError("RedisBackend.start() was not called")
+        return self._hooks
+
+    async def _call(self, awaitable: Awaitable[_T]) -> _T:
+        try:
+            return await awaitable
+        except BackendUnavailableError:
+            raise
+        except Exception as exc:
+            raise BackendUnavailableError(f"gateway backend unavailable: {exc!r}") from exc
+
+    async def _script(self, name: str, *args: str | int) -> Any:
+        return await self._call(self._scripts[name].run(self._client, self._p, *args))
+
+    async def _pipelined_script(self, name: str, *args: str | int) -> Any:
+        return await self._pipe.script(self._scripts[name], self._p, *args)
+
+    async def _tell_replaced(self, did: str, old_owner: str) -> None:
+        node, session = _split_owner(old_owner)
+        if node == self.node_id:
+            self._require_hooks().replaced(did, session)
+        else:
+            await self._script("SEND", node, f"{_REPLACED}{_SEP}{did}{_SEP}{session}")
+
+    async def _reclaim_local(self) -> None:
+        records = list(self._local.values())
+        if not records:
+            return
+        args: list[str | int] = [self.node_id]
+        for record in records:
+            args += [record.did, record.session_id, _record_json(record)]
+        restored = await self._script("REFRESH", *args)
+        if restored:
+            logger.info("re-announced %d local sessions to Redis", restored)
+
+    async def _announce(self) -> None:
+        await self._script("HEARTBEAT", self.node_id, int(self.presence_ttl * 1000))
+        await self._reclaim_local()
+
+    async def _on_message(self, data: str) -> None:
+        kind, _, rest = data.partition(_SEP)
+        hooks = self._require_hooks()
+        if kind == _DELIVER:
+            recipient, _, frame = rest.partition(_SEP)
+            if hooks.deliver_local(recipient, frame):
+                return
+            try:  # the session left after the sender's node looked it up: never lose it
+                await self.store(recipient, frame)
+            except (StoreFullError, BackendUnavailableError) as exc:
+                logger.error("frame for %s dropped, could not store it: %s", recipient, exc)
+        elif kind == _REPLACED:
+            did, _, session = rest.partition(_SEP)
+            hooks.replaced(did, session)
+        elif kind == _STORED:
+            hooks.stored_available(rest)
+
+    async def _listen_forever(self) -> None:
+        delay = 0.05
+        while not self._closing:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                await self._announce()
+                if not self._subscribed.is_set():
+                    logger.info("node %s subscribed to Redis at %s", self.node_id, self.url)
+                self._subscribed.set()
+                delay = 0.05
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is not None and message.get("type") == "message":
+                        await self._on_message(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._subscribed.is_set():
+                    logger.warning("lost Redis at %s, reconnecting: %r", self.url, exc)
+                self._subscribed.clear()
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    async def _heartbeat_forever(self) -> None:
+        interval = max(0.05, self.presence_ttl / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                vanished = await self._script(
+                    "HEARTBEAT", self.node_id, int(self.presence_ttl * 1000)
+                )
+                if int(vanished):
+                    logger.warning("node %s liveness key had vanished, re-announcing", self.node_id)
+                    await self._reclaim_local()
+            except BackendUnavailableError:
+                self._subscribed.clear()
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            with contextlib.suppress(BackendUnavailableError):
+                await self.sweep()
+
+    async def sweep(self) -> int:
+        """Remove the agents of dead nodes and expired stored frames; returns agents removed."""
+        lock = f"{self._p}sweep_lock"
+        hold_ms = max(1, int(self.sweep_interval * 900))
+        if not await self._call(self._client.set(lock, self.node_id, nx=True, px=hold_ms)):
+            return 0
+        removed = 0
+        for node in sorted(await self._call(self._client.smembers(f"{self._p}nodes"))):
+            if node != self.node_id:
+                removed += max(0, int(await self._script("SWEEP_NODE", str(node), "0")))
+        now_ms, ttl_ms = int(time.time() * 1000), int(self.store_ttl * 1000)
+        try:
+            async for did in self._client.sscan_iter(f"{self._p}store_dids", count=500):
+                await self._script("TRIM", str(did), now_ms, ttl_ms)
+        except BackendUnavailableError:
+            raise
+        except Exception as exc:
+            raise BackendUnavailableError(f"gateway backend unavailable: {exc!r}") from exc
+        if removed:
+            logger.info("swept %d agents of dead nodes from presence", removed)
+        return removed
