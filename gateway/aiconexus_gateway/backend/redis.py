@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar, TypeVar
 
 try:
@@ -37,7 +37,17 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "STORAGE_TYPE=redis needs the Redis client: pip install 'aiconexus-gateway[redis]'"
     ) from exc
 
+from aiconexus.protocol import format_timestamp
 from aiconexus_gateway.backend import _redis_scripts as lua
+from aiconexus_gateway.backend._redis_codec import (
+    DELIVER,
+    REPLACED,
+    SEP,
+    STORED,
+    record_from_json,
+    record_json,
+    split_owner,
+)
 from aiconexus_gateway.backend._redis_pipeline import AutoPipeline, Script
 from aiconexus_gateway.backend.base import (
     AgentRecord,
@@ -52,43 +62,6 @@ __all__ = ["RedisBackend"]
 logger = logging.getLogger("aiconexus_gateway.backend.redis")
 
 _T = TypeVar("_T")
-_SEP = "\x00"
-_DELIVER, _REPLACED, _STORED = "D", "R", "S"
-
-
-def _record_json(record: AgentRecord) -> str:
-    return json.dumps(
-        {
-            "did": record.did,
-            "capabilities": list(record.capabilities),
-            "metadata": record.metadata,
-            "connected_at": record.connected_at,
-            "last_seen": record.last_seen,
-            "node_id": record.node_id,
-            "session_id": record.session_id,
-            "extra": record.extra,
-        },
-        separators=(",", ":"),
-    )
-
-
-def _record_from_json(text: str) -> AgentRecord:
-    data = json.loads(text)
-    return AgentRecord(
-        did=data["did"],
-        capabilities=tuple(data["capabilities"]),
-        metadata=data["metadata"],
-        connected_at=data["connected_at"],
-        last_seen=data["last_seen"],
-        node_id=data["node_id"],
-        session_id=data["session_id"],
-        extra=data.get("extra") or {},
-    )
-
-
-def _split_owner(owner: str) -> tuple[str, str]:
-    node, _, session = owner.partition("\n")
-    return node, session
 
 
 class RedisBackend(Backend):
@@ -110,7 +83,7 @@ class RedisBackend(Backend):
         connect_timeout: float = 2.0,
         command_timeout: float = 5.0,
     ) -> None:
-        if not node_id or "\n" in node_id or _SEP in node_id:
+        if not node_id or "\n" in node_id or SEP in node_id:
             raise ValueError("node_id must be a non-empty single-line string")
         self.url = url
         self.node_id = node_id
@@ -199,7 +172,7 @@ class RedisBackend(Backend):
             record.did,
             self.node_id,
             record.session_id,
-            _record_json(record),
+            record_json(record),
             "0",
             *record.capabilities,
         )
@@ -215,14 +188,15 @@ class RedisBackend(Backend):
         await self._script("RELEASE", did, self.node_id, session_id)
 
     async def refresh(self, records: Sequence[AgentRecord]) -> None:
-        """Update this node's records and re-create presence that Redis lost."""
-        self._local = {record.did: record for record in records}
+        """Update ``last_seen`` of this node's records and re-create presence Redis lost."""
+        now = format_timestamp()
+        self._local = {record.did: replace(record, last_seen=now) for record in records}
         await self._reclaim_local()
 
     async def owner(self, did: str) -> AgentRecord | None:
         """The live session of ``did`` on a live node, or None."""
         text = await self._pipelined_script("OWNER", did)
-        return _record_from_json(text) if text else None
+        return record_from_json(text) if text else None
 
     async def list_agents(self, capability: str | None = None) -> list[AgentRecord]:
         """Every agent whose node is alive, optionally only those announcing ``capability``."""
@@ -234,7 +208,7 @@ class RedisBackend(Backend):
             dids = sorted(await self._call(self._client.smembers(f"{self._p}cap:{capability}")))
             found = await self._call(self._client.hmget(f"{self._p}agent", dids)) if dids else []
             texts = [str(text) for text in found if text]
-        records = [_record_from_json(text) for text in texts]
+        records = [record_from_json(text) for text in texts]
         nodes = sorted({record.node_id for record in records})
         if not nodes:
             return []
@@ -263,7 +237,7 @@ class RedisBackend(Backend):
         """Publish ``frame`` on the node's channel; False if no live node received it."""
         if node_id == self.node_id:
             return self._require_hooks().deliver_local(recipient, frame)
-        message = f"{_DELIVER}{_SEP}{recipient}{_SEP}{frame}"
+        message = f"{DELIVER}{SEP}{recipient}{SEP}{frame}"
         receivers = await self._pipelined_script("SEND", node_id, message)
         return int(receivers) > 0
 
@@ -287,11 +261,11 @@ class RedisBackend(Backend):
         if status == -2:
             raise StoreFullError("offline store full")
         if owner:
-            node, _session = _split_owner(owner)
+            node, _session = split_owner(owner)
             if node == self.node_id:
                 self._require_hooks().stored_available(recipient)
             else:
-                await self._script("SEND", node, f"{_STORED}{_SEP}{recipient}")
+                await self._script("SEND", node, f"{STORED}{SEP}{recipient}")
 
     async def take_stored(self, recipient: str) -> list[str]:
         """Remove and return the unexpired frames stored for ``recipient``, oldest first."""
@@ -330,11 +304,11 @@ class RedisBackend(Backend):
         return await self._pipe.script(self._scripts[name], self._p, *args)
 
     async def _tell_replaced(self, did: str, old_owner: str) -> None:
-        node, session = _split_owner(old_owner)
+        node, session = split_owner(old_owner)
         if node == self.node_id:
             self._require_hooks().replaced(did, session)
         else:
-            await self._script("SEND", node, f"{_REPLACED}{_SEP}{did}{_SEP}{session}")
+            await self._script("SEND", node, f"{REPLACED}{SEP}{did}{SEP}{session}")
 
     async def _reclaim_local(self) -> None:
         records = list(self._local.values())
@@ -342,7 +316,7 @@ class RedisBackend(Backend):
             return
         args: list[str | int] = [self.node_id]
         for record in records:
-            args += [record.did, record.session_id, _record_json(record)]
+            args += [record.did, record.session_id, record_json(record)]
         restored = await self._script("REFRESH", *args)
         if restored:
             logger.info("re-announced %d local sessions to Redis", restored)
@@ -352,20 +326,20 @@ class RedisBackend(Backend):
         await self._reclaim_local()
 
     async def _on_message(self, data: str) -> None:
-        kind, _, rest = data.partition(_SEP)
+        kind, _, rest = data.partition(SEP)
         hooks = self._require_hooks()
-        if kind == _DELIVER:
-            recipient, _, frame = rest.partition(_SEP)
+        if kind == DELIVER:
+            recipient, _, frame = rest.partition(SEP)
             if hooks.deliver_local(recipient, frame):
                 return
             try:  # the session left after the sender's node looked it up: never lose it
                 await self.store(recipient, frame)
             except (StoreFullError, BackendUnavailableError) as exc:
                 logger.error("frame for %s dropped, could not store it: %s", recipient, exc)
-        elif kind == _REPLACED:
-            did, _, session = rest.partition(_SEP)
+        elif kind == REPLACED:
+            did, _, session = rest.partition(SEP)
             hooks.replaced(did, session)
-        elif kind == _STORED:
+        elif kind == STORED:
             hooks.stored_available(rest)
 
     async def _listen_forever(self) -> None:

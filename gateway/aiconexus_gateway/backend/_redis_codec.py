@@ -1,0 +1,56 @@
+"""Encodings of the Redis backend: agent records as JSON, node-channel messages."""
+
+from __future__ import annotations
+
+import json
+
+from aiconexus_gateway.backend.base import AgentRecord
+
+__all__ = ["DELIVER", "REPLACED", "SEP", "STORED", "record_from_json", "record_json", "split_owner"]
+
+SEP = "\x00"
+"""Separates the fields of a node-channel message (a JSON text frame never holds a raw NUL)."""
+DELIVER = "D"
+"""``D<SEP>recipient<SEP>frame``: hand the frame to the local session of the recipient."""
+REPLACED = "R"
+"""``R<SEP>did<SEP>session_id``: that local session was superseded on another node."""
+STORED = "S"
+"""``S<SEP>did``: frames were stored for the local session of ``did``; drain them."""
+
+
+def record_json(record: AgentRecord) -> str:
+    """The JSON text kept in Redis for ``record``."""
+    return json.dumps(
+        {
+            "did": record.did,
+            "capabilities": list(record.capabilities),
+            "metadata": record.metadata,
+            "connected_at": record.connected_at,
+            "last_seen": record.last_seen,
+            "node_id": record.node_id,
+            "session_id": record.session_id,
+            "extra": record.extra,
+        },
+        separators=(",", ":"),
+    )
+
+
+def record_from_json(text: str) -> AgentRecord:
+    """The record encoded by :func:`record_json`."""
+    data = json.loads(text)
+    return AgentRecord(
+        did=data["did"],
+        capabilities=tuple(data["capabilities"]),
+        metadata=data["metadata"],
+        connected_at=data["connected_at"],
+        last_seen=data["last_seen"],
+        node_id=data["node_id"],
+        session_id=data["session_id"],
+        extra=data.get("extra") or {},
+    )
+
+
+def split_owner(owner: str) -> tuple[str, str]:
+    """``(node_id, session_id)`` of an owner entry (node and session joined by a newline)."""
+    node, _, session = owner.partition("\n")
+    return node, session
