@@ -1,5 +1,4 @@
-"""Bookkeeping of frames awaiting an answer: the outbox of unacknowledged sends and the
-table of replies awaited by correlation id.
+"""Bookkeeping of frames awaiting an answer: unacknowledged sends and awaited replies.
 
 Both are plain data structures around :class:`asyncio.Future`; they do no I/O, so they can be
 tested without a gateway.
@@ -8,11 +7,11 @@ tested without a gateway.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from aiconexus.protocol import Message
+from aiconexus.protocol import Message, MessageType
 
 __all__ = ["DeliveryStatus", "Outbox", "OutboxEntry", "ReplyWaiters"]
 
@@ -99,15 +98,16 @@ class Outbox:
 
 @dataclass(slots=True)
 class _Waiter:
-    peer: str | None
+    peer: str
+    types: frozenset[MessageType]
     future: asyncio.Future[Message]
 
 
 class ReplyWaiters:
     """Futures waiting for the frame whose ``correlation_id`` answers a given id.
 
-    A reply is only accepted from the peer the original frame was sent to, so no third party
-    can answer someone else's request.
+    A reply is only accepted from the peer the original frame was sent to and with one of the
+    expected types, so no third party can answer someone else's request.
     """
 
     def __init__(self) -> None:
@@ -116,12 +116,14 @@ class ReplyWaiters:
     def __len__(self) -> int:
         return len(self._waiters)
 
-    def expect(self, correlation_id: str, peer: str | None) -> asyncio.Future[Message]:
-        """Register interest in the reply to ``correlation_id`` coming from ``peer``."""
+    def expect(
+        self, correlation_id: str, peer: str, types: Iterable[MessageType]
+    ) -> asyncio.Future[Message]:
+        """Await the reply to ``correlation_id``: one of ``types``, from ``peer``."""
         if correlation_id in self._waiters:
             raise ValueError(f"a reply to {correlation_id!r} is already awaited")
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._waiters[correlation_id] = _Waiter(peer=peer, future=future)
+        self._waiters[correlation_id] = _Waiter(peer, frozenset(types), future)
         return future
 
     def resolve(self, message: Message) -> bool:
@@ -129,7 +131,7 @@ class ReplyWaiters:
         if message.correlation_id is None:
             return False
         waiter = self._waiters.get(message.correlation_id)
-        if waiter is None or (waiter.peer is not None and waiter.peer != message.from_):
+        if waiter is None or waiter.peer != message.from_ or message.type not in waiter.types:
             return False
         del self._waiters[message.correlation_id]
         if not waiter.future.done():

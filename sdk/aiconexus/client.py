@@ -1,0 +1,367 @@
+"""GatewayClient: one agent's connection to an AIConexus gateway.
+
+The client registers, keeps the session alive, and reconnects after a drop. Every frame it
+sends stays in an outbox until the gateway acknowledges it, and is written again, with its
+original id, on the next connection; the receiving client drops the second copy, so each
+message reaches user code exactly once. Every incoming frame is verified before use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from websockets.exceptions import InvalidURI
+from websockets.uri import parse_uri
+
+from aiconexus._connection import ConnectionMixin
+from aiconexus._inbound import InboundFilter
+from aiconexus._pending import DeliveryStatus, Outbox, ReplyWaiters
+from aiconexus._session import Session, SessionOptions
+from aiconexus.backoff import Backoff
+from aiconexus.directory import AgentInfo, list_agents
+from aiconexus.errors import ClientClosedError, RemoteExecutionError
+from aiconexus.protocol import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    ErrorCode,
+    Identity,
+    Message,
+    MessageType,
+    error_from_code,
+    is_valid_did,
+)
+from aiconexus.state import ConnectionState, StateListener
+
+__all__ = ["ConnectionState", "DeliveryStatus", "GatewayClient", "StateListener"]
+
+
+SENDABLE_TYPES = frozenset(
+    {
+        MessageType.OFFER,
+        MessageType.ANSWER,
+        MessageType.ICE_CANDIDATE,
+        MessageType.INTENT,
+        MessageType.EXEC_REQUEST,
+        MessageType.EXEC_RESPONSE,
+        MessageType.ERROR,
+        MessageType.PING,
+        MessageType.PONG,
+    }
+)
+"""Types user code may send to another agent (the client itself handles the others)."""
+
+
+class GatewayClient(ConnectionMixin):
+    """A connection to an AIConexus gateway for one :class:`~aiconexus.Identity`.
+
+    ``url`` is the gateway's WebSocket URL, or a list of URLs tried in turn when one is down.
+    Use as ``async with GatewayClient(url, identity) as client:`` (or :meth:`connect` and
+    :meth:`close`). Options are keyword-only:
+
+    * ``capabilities``, ``metadata``: what the gateway lists for this agent in ``GET /agents``.
+    * ``gateway_did``: pin the gateway's identity; a gateway with another key is refused.
+    * ``reconnect`` (True): reconnect after a drop; ``backoff``: the delay policy.
+    * ``retry_on_start`` (False): keep trying when no gateway answers the first connect,
+      instead of raising :class:`~aiconexus.GatewayUnreachableError`.
+    * ``heartbeat_interval_s``: PING period; default: what the gateway says in REGISTERED.
+    * ``clock_skew_s`` (300): allowed clock difference; ``max_message_age_s``: oldest frame
+      accepted from another agent (it may have waited in the gateway's offline store).
+    * ``on_state_change``: a :data:`StateListener` (more with :meth:`add_state_listener`).
+    """
+
+    def __init__(
+        self,
+        url: str | Sequence[str],
+        identity: Identity,
+        *,
+        capabilities: Iterable[str] = (),
+        metadata: Mapping[str, Any] | None = None,
+        gateway_did: str | None = None,
+        reconnect: bool = True,
+        backoff: Backoff | None = None,
+        retry_on_start: bool = False,
+        heartbeat_interval_s: float | None = None,
+        open_timeout_s: float = 10.0,
+        ws_ping_interval_s: float | None = 20.0,
+        ws_ping_timeout_s: float | None = 20.0,
+        clock_skew_s: float = 300.0,
+        max_message_age_s: float = 86_400.0 + 300.0,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        on_state_change: StateListener | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        urls = [url] if isinstance(url, str) else list(url)
+        if not urls:
+            raise ValueError("at least one gateway URL is needed")
+        for each in urls:
+            try:
+                parse_uri(each)
+            except InvalidURI as exc:
+                raise ValueError(f"not a WebSocket URL: {each!r} ({exc})") from None
+        if gateway_did is not None and not is_valid_did(gateway_did):
+            raise ValueError(f"gateway_did is not an Ed25519 did:key: {gateway_did!r}")
+        if heartbeat_interval_s is not None and heartbeat_interval_s <= 0:
+            raise ValueError("heartbeat_interval_s must be > 0")
+        self._urls = urls
+        self._identity = identity
+        self._options = SessionOptions(
+            capabilities=list(capabilities),
+            metadata=dict(metadata or {}),
+            pinned_gateway_did=gateway_did,
+            open_timeout_s=open_timeout_s,
+            max_message_size=max_message_size,
+            ws_ping_interval_s=ws_ping_interval_s,
+            ws_ping_timeout_s=ws_ping_timeout_s,
+            clock_skew_s=clock_skew_s,
+        )
+        self._reconnect = reconnect
+        self._backoff = backoff or Backoff()
+        self._retry_on_start = retry_on_start
+        self._heartbeat_interval_s = heartbeat_interval_s
+        self._resign_after_s = clock_skew_s - max(5.0, clock_skew_s / 10)
+        self._logger = logger or logging.getLogger("aiconexus.client")
+        self._listeners: list[StateListener] = [on_state_change] if on_state_change else []
+        self._filter = InboundFilter(
+            identity.did, clock_skew_s=clock_skew_s, max_age_s=max_message_age_s
+        )
+        self._outbox = Outbox()
+        self._replies = ReplyWaiters()
+        self._gateway_replies = ReplyWaiters()
+        self._inbox: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._write_lock = asyncio.Lock()
+        self._online = asyncio.Event()
+        self._state = ConnectionState.CLOSED
+        self._started = False
+        self._closing = False
+        self._close_reason: BaseException | None = None
+        self._session: Session | None = None
+        self._last_session: Session | None = None
+        self._connection_number = 0
+        self._url_index = 0
+        self._supervisor: asyncio.Task[None] | None = None
+        self._callback_tasks: set[asyncio.Task[None]] = set()
+
+    # -- properties --------------------------------------------------------------------------
+    @property
+    def identity(self) -> Identity:
+        """The identity this client signs with."""
+        return self._identity
+
+    @property
+    def did(self) -> str:
+        """The DID of this client's identity."""
+        return self._identity.did
+
+    @property
+    def state(self) -> ConnectionState:
+        """The current :class:`ConnectionState`."""
+        return self._state
+
+    @property
+    def gateway_did(self) -> str | None:
+        """The DID of the gateway of the current (or last) session."""
+        session = self._session or self._last_session
+        return session.gateway_did if session else self._options.pinned_gateway_did
+
+    @property
+    def url(self) -> str:
+        """The gateway URL of the current (or last, or first configured) session."""
+        session = self._session or self._last_session
+        return session.url if session else self._urls[0]
+
+    @property
+    def session_id(self) -> str | None:
+        """The gateway's id for the current session, if connected."""
+        return self._session.session_id if self._session else None
+
+    @property
+    def unacknowledged(self) -> int:
+        """How many sent frames still await the gateway's ACK."""
+        return len(self._outbox)
+
+    def add_state_listener(self, listener: StateListener) -> None:
+        """Call ``listener`` with each new :class:`ConnectionState`."""
+        self._listeners.append(listener)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def __aenter__(self) -> GatewayClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def wait_closed(self) -> BaseException | None:
+        """Wait until the client is closed; return why (None after :meth:`close`)."""
+        if self._supervisor is not None:
+            await asyncio.gather(self._supervisor, return_exceptions=True)
+        reason = self._close_reason
+        return None if type(reason) is ClientClosedError else reason
+
+    # -- sending -----------------------------------------------------------------------------
+    async def send(
+        self,
+        to: str,
+        type: MessageType | str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        correlation_id: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> DeliveryStatus:
+        """Sign and send a frame to agent ``to``; return the gateway's ACK status.
+
+        Returns ``"delivered"`` (handed to the recipient's connection) or ``"queued"``
+        (stored until the recipient connects). Raises the protocol error the gateway reports
+        (``UnknownAgentError``, ``QueueFullError``, ``RateLimitedError`` ...),
+        :class:`~aiconexus.ClientClosedError` if the client closes first, and ``TimeoutError``
+        after ``timeout`` seconds (default: wait through reconnections as long as it takes).
+        """
+        message_type = MessageType(type)
+        if message_type not in SENDABLE_TYPES:
+            raise ValueError(f"{message_type} frames are sent by the client itself, not by send()")
+        if not is_valid_did(to):
+            raise ValueError(f"recipient is not an Ed25519 did:key: {to!r}")
+        message = Message.create(
+            self._identity, message_type, to, dict(payload or {}), correlation_id=correlation_id
+        )
+        return await self.send_message(message, timeout=timeout)
+
+    async def reply(
+        self,
+        message: Message,
+        type: MessageType | str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> DeliveryStatus:
+        """Send a frame answering ``message`` (to its sender, ``correlation_id`` = its id)."""
+        return await self.send(
+            message.from_, type, payload, correlation_id=message.id, timeout=timeout
+        )
+
+    async def request(
+        self,
+        to: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        timeout: float = 30.0,  # noqa: ASYNC109
+    ) -> Message:
+        """Send an EXEC_REQUEST with ``args`` to ``to`` and return its EXEC_RESPONSE.
+
+        Raises ``TimeoutError`` when no response arrives within ``timeout`` seconds,
+        :class:`~aiconexus.RemoteExecutionError` when the response's status is ``error``, and
+        the protocol error when the gateway refuses the request or the peer answers ERROR.
+        """
+        payload = {"args": dict(args or {}), "timeout_ms": int(timeout * 1000)}
+        message = Message.create(self._identity, MessageType.EXEC_REQUEST, to, payload)
+        response = await self._round_trip(
+            message, {MessageType.EXEC_RESPONSE, MessageType.ERROR}, timeout
+        )
+        if response.type == MessageType.ERROR:
+            raise _error_of(response)
+        if response.payload["status"] == "error":
+            raise RemoteExecutionError(response.payload.get("error"), response)
+        return response
+
+    async def ping(
+        self,
+        to: str | None = None,
+        *,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> float:
+        """PING the gateway (``to=None``) or another agent; return the round trip in seconds."""
+        started = time.monotonic()
+        if to is None:
+            async with asyncio.timeout(timeout):
+                session = await self._wait_online()
+                await self._ping_gateway(session, None)
+        else:
+            message = Message.create(self._identity, MessageType.PING, to, {})
+            await self._round_trip(message, {MessageType.PONG, MessageType.ERROR}, timeout)
+        return time.monotonic() - started
+
+    async def list_agents(self, capability: str | None = None) -> list[AgentInfo]:
+        """The agents registered at the gateway (``GET /agents``), optionally by capability."""
+        return await list_agents(self.url, capability)
+
+    async def send_message(
+        self,
+        message: Message,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> DeliveryStatus:
+        """Send an already signed ``message`` (from this identity); see :meth:`send`."""
+        self._check_open()
+        if message.from_ != self.did:
+            raise ValueError("the message is not signed by this client's identity")
+        if message.type not in SENDABLE_TYPES:
+            raise ValueError(f"{message.type} frames are sent by the client itself")
+        size = len(message.to_json().encode("utf-8"))
+        if size > self._options.max_message_size:
+            raise error_from_code(
+                ErrorCode.MESSAGE_TOO_LARGE,
+                f"frame of {size} bytes exceeds {self._options.max_message_size}",
+            )
+        entry = self._outbox.add(message)
+        try:
+            async with asyncio.timeout(timeout):
+                if self._online.is_set():
+                    await self._write_if_online(entry)
+                return await entry.future
+        finally:
+            self._outbox.discard(message.id)
+
+    async def _round_trip(
+        self,
+        message: Message,
+        types: set[MessageType],
+        timeout: float,  # noqa: ASYNC109
+    ) -> Message:
+        assert message.to is not None
+        reply = self._replies.expect(message.id, message.to, types)
+        try:
+            async with asyncio.timeout(timeout) as scope:
+                await self.send_message(message)
+                return await reply
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise TimeoutError(
+                f"no answer to {message.type} {message.id} from {message.to} in {timeout:g}s"
+            ) from None
+        finally:
+            self._replies.cancel(message.id)
+
+    # -- receiving ---------------------------------------------------------------------------
+    async def recv(self) -> Message:
+        """The next verified incoming message; ClientClosedError once closed and drained."""
+        if not self._started:
+            raise self._closed_error()
+        item = await self._inbox.get()
+        if item is None:
+            self._inbox.put_nowait(None)
+            raise self._closed_error()
+        return item
+
+    def __aiter__(self) -> GatewayClient:
+        return self
+
+    async def __anext__(self) -> Message:
+        try:
+            return await self.recv()
+        except ClientClosedError:
+            raise StopAsyncIteration from None
+
+
+def _error_of(message: Message) -> Exception:
+    payload = message.payload
+    return error_from_code(payload["code"], payload["message"], payload.get("details"))

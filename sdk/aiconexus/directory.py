@@ -1,0 +1,67 @@
+"""The gateway's agent directory (``GET /agents``) and its HTTP address."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+__all__ = ["AgentInfo", "http_base_url", "list_agents"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentInfo:
+    """One agent registered at the gateway, as ``GET /agents`` lists it."""
+
+    did: str
+    capabilities: tuple[str, ...]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    connected_at: str | None = None
+    last_seen: str | None = None
+
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> AgentInfo:
+        """Build from one element of the ``agents`` list."""
+        return cls(
+            did=str(item["did"]),
+            capabilities=tuple(str(c) for c in item.get("capabilities", [])),
+            metadata=dict(item.get("metadata") or {}),
+            connected_at=item.get("connected_at"),
+            last_seen=item.get("last_seen"),
+        )
+
+
+def http_base_url(gateway_url: str) -> str:
+    """The HTTP base of a gateway WebSocket URL: ``ws://h:p/ws`` -> ``http://h:p``.
+
+    ``wss`` maps to ``https``; a trailing ``/ws`` path is removed, any other path is kept.
+    """
+    parts = urlsplit(gateway_url)
+    scheme = {"ws": "http", "wss": "https", "http": "http", "https": "https"}.get(parts.scheme)
+    if scheme is None or not parts.netloc:
+        raise ValueError(f"not a gateway URL: {gateway_url!r} (expected ws://host:port/ws)")
+    path = parts.path.rstrip("/")
+    if path.endswith("/ws"):
+        path = path[: -len("/ws")]
+    return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
+async def list_agents(
+    gateway_url: str,
+    capability: str | None = None,
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109
+) -> list[AgentInfo]:
+    """The agents registered at the gateway, optionally only those offering ``capability``.
+
+    ``gateway_url`` is the WebSocket URL (``ws://127.0.0.1:8000/ws``). Raises
+    :class:`httpx.HTTPError` when the gateway cannot be reached or answers with an error.
+    """
+    params = {"capability": capability} if capability is not None else None
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
+        response = await http.get(f"{http_base_url(gateway_url)}/agents", params=params)
+        response.raise_for_status()
+        body = response.json()
+    return [AgentInfo.from_json(item) for item in body["agents"]]

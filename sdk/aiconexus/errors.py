@@ -1,0 +1,82 @@
+"""Errors raised by the SDK runtime itself (as opposed to errors reported on the wire).
+
+::
+
+    ClientError                     root of the SDK runtime errors
+    ├── ClientClosedError           the client is closed (or was never opened)
+    │   └── SessionReplacedError    another connection registered the same DID
+    ├── GatewayUnreachableError     no gateway URL could be reached (also a ConnectionError)
+    ├── GatewayAuthenticationError  a gateway frame failed verification (wrong key/DID)
+    └── RemoteExecutionError        an EXEC_RESPONSE came back with status "error"
+
+Errors the gateway or a peer report with an ERROR frame are raised as the protocol core's
+:class:`~aiconexus.protocol.IoapError` subclasses (``UnknownAgentError``, ``QueueFullError`` ...).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from aiconexus.protocol import Message
+
+__all__ = [
+    "ClientClosedError",
+    "ClientError",
+    "GatewayAuthenticationError",
+    "GatewayUnreachableError",
+    "RemoteExecutionError",
+    "SessionReplacedError",
+]
+
+
+class ClientError(Exception):
+    """Root of the errors raised by the SDK runtime."""
+
+
+class ClientClosedError(ClientError):
+    """The operation needs an open client, and this one is closed (or was never opened)."""
+
+
+class SessionReplacedError(ClientClosedError):
+    """Another connection registered the same DID, so the gateway closed this one (code 4000).
+
+    The client does not reconnect in this case: two processes sharing one identity would
+    otherwise take the session from each other forever.
+    """
+
+
+class GatewayUnreachableError(ClientError, ConnectionError):
+    """No gateway URL could be reached; ``failures`` holds ``(url, error)`` per attempt."""
+
+    def __init__(self, failures: Sequence[tuple[str, BaseException]]) -> None:
+        self.failures = list(failures)
+        detail = "; ".join(f"{url}: {_describe(exc)}" for url, exc in self.failures)
+        super().__init__(f"cannot reach the gateway ({detail or 'no URL given'})")
+
+
+class GatewayAuthenticationError(ClientError):
+    """A frame claiming to come from the gateway failed verification.
+
+    Raised when the CHALLENGE is not signed by the pinned ``gateway_did`` (or not validly
+    signed at all): the peer is not the gateway you meant to talk to.
+    """
+
+
+class RemoteExecutionError(ClientError):
+    """The peer answered an EXEC_REQUEST with an EXEC_RESPONSE whose status is ``error``.
+
+    ``error`` is the peer's ``error`` field as sent; ``response`` is the whole message.
+    """
+
+    def __init__(self, error: Any, response: Message) -> None:
+        self.error = error
+        self.response = response
+        text = error if isinstance(error, str) else json.dumps(error, sort_keys=True)
+        super().__init__(f"remote execution failed: {text}")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
