@@ -227,17 +227,28 @@ cmd_cleanup() {
         read -r -p "Remove the gateway containers, volumes (its key and DID, logs) and images? [y/N] " answer
         [[ "$answer" == [yY]* ]] || die "cancelled"
     fi
+    # Images of the enabled services that this project built (they carry its label), e.g.
+    # the gateway image; pulled images such as redis are left alone.
+    local -a images=() leftovers=()
+    local image
+    while read -r image; do
+        [[ -n "$image" ]] || continue
+        if [[ "$(docker image inspect --format \
+            '{{index .Config.Labels "io.aiconexus.project"}}' "$image" 2>/dev/null)" == aiconexus-gateway ]]; then
+            images+=("$image")
+        fi
+    done < <(compose config --images 2>/dev/null | sort -u)
     info "removing containers and volumes"
     compose down --volumes --remove-orphans
-    local image="${GATEWAY_IMAGE:-aiconexus-gateway:latest}"
-    if docker image inspect "$image" >/dev/null 2>&1; then
-        info "removing image $image"
-        docker image rm "$image" >/dev/null
+    if ((${#images[@]} > 0)); then
+        info "removing image(s): ${images[*]}"
+        docker image rm "${images[@]}" >/dev/null
     fi
-    local -a leftovers
-    mapfile -t leftovers < <(docker image ls --quiet --filter "label=$PROJECT_LABEL" | sort -u)
+    # Intermediate build-stage images that the classic builder leaves untagged.
+    mapfile -t leftovers < <(docker image ls --quiet --filter dangling=true \
+        --filter "label=$PROJECT_LABEL" | sort -u)
     if ((${#leftovers[@]} > 0)); then
-        info "removing ${#leftovers[@]} other image(s) labelled $PROJECT_LABEL"
+        info "removing ${#leftovers[@]} untagged build-stage image(s)"
         docker image rm --force "${leftovers[@]}" >/dev/null
     fi
     ok "cleaned up"

@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# End-to-end test of the Docker deployment of the gateway, on a real Docker engine.
+#
+#   ./test_docker_gateway.sh            run the nine scenarios; exit 1 if any fails
+#   ./test_docker_gateway.sh help
+#
+# Scenarios: (1) build the image; (2) start it with Compose (healthy, uid 1000); (3) /health
+# and /agents; (4) the start-up log line, on stdout and in /logs; (5) two SDK clients register;
+# (6) OFFER/ANSWER and EXEC_REQUEST/EXEC_RESPONSE; (7) restart: same gateway DID (key on the
+# /data volume) and a message queued for an offline agent before the restart is delivered
+# after it (offline store in the Redis service of the `redis` profile); (8) a clean SIGTERM
+# stop, then cleanup leaves no container, volume or image of the test behind; (9) summary.
+#
+# Everything runs under its own Compose project name, image tag and free ports, so it does
+# not touch a gateway you already run. Environment:
+#   TEST_NETWORK   host | bridge | auto (default): host adds docker-compose.ci.yml (host
+#                  networking, 127.0.0.1 only); auto picks host when the engine has no
+#                  bridge network (as in CI)
+#   PYTHON         Python with the SDK installed (default: .venv/bin/python)
+#   KEEP=1         leave the stack running at the end (for debugging)
+#   HEALTH_TIMEOUT seconds to wait for health (default 90)
+set -euo pipefail
+
+SCRIPT_PATH="${BASH_SOURCE[0]}"
+[[ "$SCRIPT_PATH" == */* ]] || SCRIPT_PATH="./$SCRIPT_PATH"
+SCRIPT_DIR="$(cd "${SCRIPT_PATH%/*}" && pwd)"
+readonly SCRIPT_DIR
+
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$SCRIPT_PATH"; }
+
+case "${1:-}" in
+    "") ;;
+    help | -h | --help)
+        usage
+        exit 0
+        ;;
+    *)
+        printf 'error: unknown argument %s\n\n' "$1" >&2
+        usage >&2
+        exit 2
+        ;;
+esac
+
+if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then
+    C_RED=$'\e[31m' C_GREEN=$'\e[32m' C_YELLOW=$'\e[33m' C_BOLD=$'\e[1m' C_OFF=$'\e[0m'
+else
+    C_RED="" C_GREEN="" C_YELLOW="" C_BOLD="" C_OFF=""
+fi
+readonly C_RED C_GREEN C_YELLOW C_BOLD C_OFF
+
+die() {
+    printf '%serror:%s %s\n' "$C_RED" "$C_OFF" "$*" >&2
+    exit 1
+}
+note() { printf '  %s\n' "$*"; }
+pass() { printf '  %sok:%s %s\n' "$C_GREEN" "$C_OFF" "$*"; }
+fail() {
+    printf '  %sFAILED:%s %s\n' "$C_RED" "$C_OFF" "$*" >&2
+    return 1
+}
+
+cd "$SCRIPT_DIR"
+PYTHON="${PYTHON:-$SCRIPT_DIR/.venv/bin/python}"
+command -v docker >/dev/null 2>&1 || die "docker CLI not found in PATH"
+docker compose version >/dev/null 2>&1 || die "Docker Compose v2 ('docker compose') not found"
+docker info >/dev/null 2>&1 || die "cannot reach the Docker engine${DOCKER_HOST:+ at $DOCKER_HOST}"
+[[ -x "$PYTHON" ]] || die "no Python with the SDK at $PYTHON (run 'make install' or set PYTHON)"
+
+free_port() {
+    "$PYTHON" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+TEST_NETWORK="${TEST_NETWORK:-auto}"
+if [[ "$TEST_NETWORK" == auto ]]; then
+    if docker network inspect bridge >/dev/null 2>&1; then TEST_NETWORK=bridge; else TEST_NETWORK=host; fi
+fi
+[[ "$TEST_NETWORK" == host || "$TEST_NETWORK" == bridge ]] || die "TEST_NETWORK must be host, bridge or auto"
+
+WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/aiconexus-docker-test.XXXXXX")"
+readonly WORK_DIR
+RUN_ID="$$-$RANDOM"
+export COMPOSE_PROJECT_NAME="aiconexus-gw-test-${RUN_ID}"
+export GATEWAY_IMAGE="aiconexus-gateway:test-${RUN_ID}"
+export COMPOSE_PROFILES=redis
+export HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-90}"
+export NO_COLOR="${NO_COLOR:-}"
+GATEWAY_PORT="$(free_port)"
+REDIS_PORT="$(free_port)"
+while [[ "$REDIS_PORT" == "$GATEWAY_PORT" ]]; do REDIS_PORT="$(free_port)"; done
+export GATEWAY_PORT GATEWAY_PUBLISH_PORT="$GATEWAY_PORT" REDIS_PORT
+
+# The test's own override: Redis as the gateway's store, so that stored messages outlive a
+# restart of the gateway container (the in-memory store does not).
+if [[ "$TEST_NETWORK" == host ]]; then
+    export REDIS_IMAGE="aiconexus-redis-ci:test-${RUN_ID}"
+    redis_url="redis://127.0.0.1:${REDIS_PORT}/0"
+    compose_files="docker-compose.gateway.yml:docker-compose.ci.yml"
+else
+    redis_url="redis://redis:6379/0"
+    compose_files="docker-compose.gateway.yml"
+fi
+cat >"$WORK_DIR/test-override.yml" <<EOF
+services:
+  gateway:
+    environment:
+      STORAGE_TYPE: redis
+      REDIS_URL: "$redis_url"
+    depends_on:
+      redis:
+        condition: service_healthy
+EOF
+export COMPOSE_FILES="$compose_files:$WORK_DIR/test-override.yml"
+unset COMPOSE_OVERRIDE
+
+gw() { "$SCRIPT_DIR/gateway-docker.sh" "$@"; }
+compose() {
+    local -a args=()
+    local file
+    IFS=: read -r -a files <<<"$COMPOSE_FILES"
+    for file in "${files[@]}"; do args+=(-f "$file"); done
+    docker compose "${args[@]}" "$@"
+}
+gateway_id() { compose ps --all --quiet gateway | head -n 1; }
+smoke() { "$PYTHON" "$SCRIPT_DIR/scripts/docker_smoke_client.py" "$@" --port "$GATEWAY_PORT"; }
+
+cleanup_on_exit() {
+    local rc=$?
+    if [[ "${KEEP:-0}" == 1 ]]; then
+        note "KEEP=1: project $COMPOSE_PROJECT_NAME left running on port $GATEWAY_PORT"
+    elif [[ -n "$(compose ps --all --quiet 2>/dev/null)" ]] ||
+        docker image inspect "$GATEWAY_IMAGE" >/dev/null 2>&1; then
+        note "removing what the test left behind"
+        gw cleanup -y >/dev/null 2>&1 || true
+    fi
+    rm -rf "$WORK_DIR"
+    exit "$rc"
+}
+trap cleanup_on_exit EXIT
+trap 'exit 130' INT TERM
+
+# ---- scenarios: each runs in a subshell with errexit on; state goes through $WORK_DIR
+
+scenario_1() {
+    local started=$SECONDS
+    gw build
+    docker image inspect "$GATEWAY_IMAGE" >/dev/null || fail "image $GATEWAY_IMAGE missing"
+    pass "built $GATEWAY_IMAGE in $((SECONDS - started))s"
+    local size user
+    size="$(docker image inspect --format '{{.Size}}' "$GATEWAY_IMAGE")"
+    user="$(docker image inspect --format '{{.Config.User}}' "$GATEWAY_IMAGE")"
+    note "image size: $((size / 1000000)) MB"
+    [[ "$user" == 1000:1000 ]] || fail "image user is '$user', expected 1000:1000"
+    pass "image runs as 1000:1000"
+    if docker run --rm --network none --entrypoint sh "$GATEWAY_IMAGE" -c 'command -v pip' >/dev/null; then
+        fail "pip is present in the final image"
+    fi
+    pass "no pip in the final image"
+}
+
+scenario_2() {
+    note "network: $TEST_NETWORK, gateway port $GATEWAY_PORT, redis port $REDIS_PORT"
+    gw start
+    local id state health uid
+    id="$(gateway_id)"
+    [[ -n "$id" ]] || fail "no gateway container"
+    state="$(docker inspect --format '{{.State.Status}}' "$id")"
+    health="$(docker inspect --format '{{.State.Health.Status}}' "$id")"
+    [[ "$state" == running ]] || fail "container state is $state"
+    [[ "$health" == healthy ]] || fail "docker reports health '$health'"
+    pass "container ${id:0:12} running, docker health: $health"
+    uid="$(docker exec "$id" id -u)"
+    [[ "$uid" == 1000 ]] || fail "gateway process runs as uid $uid"
+    pass "gateway runs as uid 1000 ($(docker exec "$id" id -un))"
+}
+
+scenario_3() {
+    local did
+    smoke health | tee "$WORK_DIR/health.out"
+    did="$(tail -n 1 "$WORK_DIR/health.out")"
+    printf '%s\n' "$did" >"$WORK_DIR/did-before"
+    smoke agents
+    gw health >/dev/null || fail "./gateway-docker.sh health failed"
+    pass "./gateway-docker.sh health agrees"
+}
+
+scenario_4() {
+    local id
+    gw logs >"$WORK_DIR/logs.txt" 2>&1
+    grep -E 'AIConexus gateway .* listening on ws://' "$WORK_DIR/logs.txt" ||
+        fail "no start-up line in the container logs"
+    pass "start-up line in 'docker compose logs'"
+    id="$(gateway_id)"
+    docker exec "$id" cat /logs/gateway.log | grep -qE 'AIConexus gateway .* listening on ws://' ||
+        fail "no start-up line in /logs/gateway.log"
+    pass "start-up line in /logs/gateway.log (LOG_FILE on the logs volume)"
+    docker exec "$id" test -s /data/gateway.key || fail "no key file at /data/gateway.key"
+    pass "gateway key kept at /data/gateway.key"
+}
+
+scenario_5() { smoke register; }
+
+scenario_6() { smoke exchange; }
+
+scenario_7() {
+    local did_before did_after
+    smoke store --state "$WORK_DIR/stored.json"
+    gw restart
+    did_before="$(<"$WORK_DIR/did-before")"
+    did_after="$(smoke health | tail -n 1)"
+    [[ "$did_after" == "$did_before" ]] || fail "gateway DID changed: $did_before -> $did_after"
+    pass "gateway DID unchanged across the restart: ${did_after:0:32}..."
+    smoke fetch --state "$WORK_DIR/stored.json"
+    pass "message queued before the restart was delivered after it"
+}
+
+scenario_8() {
+    local id started elapsed exit_code leftover
+    id="$(gateway_id)"
+    started=$(date +%s%N)
+    compose stop gateway >/dev/null 2>&1
+    elapsed=$((($(date +%s%N) - started) / 1000000))
+    exit_code="$(docker inspect --format '{{.State.ExitCode}}' "$id")"
+    note "stop took ${elapsed} ms"
+    [[ "$exit_code" == 0 ]] || fail "gateway exit code $exit_code on SIGTERM (137 = killed after the grace period)"
+    pass "gateway exited 0 on SIGTERM"
+    gw cleanup -y
+    leftover="$(docker ps --all --quiet --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")"
+    [[ -z "$leftover" ]] || fail "containers left: $leftover"
+    leftover="$(docker volume ls --quiet --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")"
+    [[ -z "$leftover" ]] || fail "volumes left: $leftover"
+    leftover="$(docker network ls --quiet --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")"
+    [[ -z "$leftover" ]] || fail "networks left: $leftover"
+    ! docker image inspect "$GATEWAY_IMAGE" >/dev/null 2>&1 || fail "image $GATEWAY_IMAGE left"
+    if [[ -n "${REDIS_IMAGE:-}" ]] && docker image inspect "$REDIS_IMAGE" >/dev/null 2>&1; then
+        fail "image $REDIS_IMAGE left"
+    fi
+    leftover="$(docker image ls --quiet --filter dangling=true \
+        --filter label=io.aiconexus.project=aiconexus-gateway)"
+    [[ -z "$leftover" ]] || fail "build-stage images left: $leftover"
+    pass "no container, volume, network or image of the test left"
+}
+
+NAMES=(
+    ""
+    "build the image"
+    "start with Docker Compose"
+    "/health and /agents"
+    "start-up line in the logs"
+    "two SDK clients connect and register"
+    "OFFER/ANSWER and EXEC_REQUEST/EXEC_RESPONSE"
+    "restart: same DID, stored message delivered"
+    "clean stop and cleanup"
+)
+RESULTS=()
+
+run_scenario() {
+    local n="$1" rc
+    printf '\n%s== [%d/9] %s%s\n' "$C_BOLD" "$n" "${NAMES[$n]}" "$C_OFF"
+    set +e
+    (
+        set -euo pipefail
+        "scenario_$n"
+    )
+    rc=$?
+    set -e
+    if ((rc == 0)); then RESULTS[n]=PASS; else RESULTS[n]=FAIL; fi
+}
+
+skip_scenario() {
+    printf '\n%s== [%d/9] %s%s\n  skipped: %s\n' "$C_BOLD" "$1" "${NAMES[$1]}" "$C_OFF" "$2"
+    RESULTS[$1]=SKIP
+}
+
+run_scenario 1
+if [[ "${RESULTS[1]}" == PASS ]]; then run_scenario 2; else skip_scenario 2 "no image"; fi
+for n in 3 4 5 6 7; do
+    if [[ "${RESULTS[2]}" == PASS ]]; then
+        run_scenario "$n"
+    else
+        skip_scenario "$n" "the gateway did not start"
+    fi
+done
+if [[ "${RESULTS[1]}" == PASS && "${KEEP:-0}" != 1 ]]; then
+    run_scenario 8
+else
+    skip_scenario 8 "${KEEP:+KEEP=1 }nothing to clean up"
+fi
+
+# ---- (9) summary
+printf '\n%s== [9/9] summary%s\n' "$C_BOLD" "$C_OFF"
+failed=0
+for n in 1 2 3 4 5 6 7 8; do
+    case "${RESULTS[n]}" in
+        PASS) colour="$C_GREEN" ;;
+        SKIP) colour="$C_YELLOW" failed=$((failed + 1)) ;;
+        *) colour="$C_RED" failed=$((failed + 1)) ;;
+    esac
+    printf '  %s%-4s%s  %d. %s\n' "$colour" "${RESULTS[n]}" "$C_OFF" "$n" "${NAMES[$n]}"
+done
+passed=$((8 - failed))
+printf '%d passed, %d failed\n' "$passed" "$failed"
+((failed == 0))

@@ -1,0 +1,52 @@
+#!/usr/bin/env bats
+# verify_docker_setup.sh: required files, run bits, Docker checks, exit codes.
+
+load helpers
+
+setup() {
+    common_setup
+    # A copy of the files the script checks, so that tests can remove or break them.
+    COPY="$BATS_TEST_TMPDIR/repo"
+    mkdir -p "$COPY"
+    (cd "$REPO" && tar -cf - Dockerfile.gateway .dockerignore docker-compose.gateway.yml \
+        docker-compose.ci.yml .env.gateway.example DOCKER_GATEWAY.md gateway/requirements.lock \
+        scripts/docker_smoke_client.py sdk/pyproject.toml gateway/pyproject.toml deploy/k8s \
+        gateway-docker.sh test_docker_gateway.sh verify_docker_setup.sh scripts/ci \
+        scripts/lock-deps.sh) | tar -xf - -C "$COPY"
+}
+
+@test "the repository passes and prints next steps" {
+    run "$REPO/verify_docker_setup.sh"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"Setup complete"* ]]
+    [[ "$output" == *"./gateway-docker.sh start"* ]]
+}
+
+@test "a missing required file fails with its name" {
+    rm "$COPY/DOCKER_GATEWAY.md"
+    run "$COPY/verify_docker_setup.sh"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"DOCKER_GATEWAY.md is missing or empty"* ]]
+}
+
+@test "a script without its run bit fails" {
+    chmod -x "$COPY/gateway-docker.sh"
+    run "$COPY/verify_docker_setup.sh"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"gateway-docker.sh is not executable"* ]]
+}
+
+@test "missing docker is a warning, unless REQUIRE_DOCKER=1" {
+    PATH="$EMPTY_BIN" run /bin/bash "$COPY/verify_docker_setup.sh"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"docker CLI not found"* ]]
+    PATH="$EMPTY_BIN" REQUIRE_DOCKER=1 run /bin/bash "$COPY/verify_docker_setup.sh"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"REQUIRE_DOCKER=1"* ]]
+}
+
+@test "an unknown argument exits 2" {
+    run "$REPO/verify_docker_setup.sh" --all
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"Usage: verify_docker_setup.sh"* ]]
+}
