@@ -52,7 +52,7 @@ class NodeHooks(Protocol):
 
     @property
     def node_id(self) -> str:
-        """This node's id."""
+        """The id of this node."""
         ...
 
     def deliver_local(self, recipient: str, frame: str) -> bool:

@@ -1,0 +1,152 @@
+"""The in-memory backend: presence, replay window and offline store of one gateway process."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import ClassVar
+
+from .base import AgentRecord, Backend, NodeHooks, StoreFullError
+
+__all__ = ["MemoryBackend"]
+
+DEFAULT_REPLAY_ENTRIES = 1_000_000
+"""Most (sender, id) pairs remembered at once; beyond it the oldest are forgotten first."""
+
+
+class MemoryBackend(Backend):
+    """Everything in this process's memory; suitable for a single gateway process.
+
+    Replay memory keeps a 64-bit hash of each (sender, id) pair (about 100 bytes an entry)
+    so that a busy gateway's window stays small.
+    """
+
+    name: ClassVar[str] = "memory"
+
+    def __init__(
+        self,
+        *,
+        store_max_per_agent: int,
+        store_max_total: int,
+        store_ttl: float,
+        replay_max_entries: int = DEFAULT_REPLAY_ENTRIES,
+    ) -> None:
+        self._max_per_agent = store_max_per_agent
+        self._max_total = store_max_total
+        self._ttl = store_ttl
+        self._replay_max = replay_max_entries
+        self._hooks: NodeHooks | None = None
+        self._agents: dict[str, AgentRecord] = {}
+        self._seen: dict[int, float] = {}
+        self._stored: dict[str, deque[tuple[float, str]]] = {}
+        self._stored_total = 0
+
+    async def start(self, hooks: NodeHooks) -> None:
+        """Remember ``hooks`` (to tell a replaced session to close)."""
+        self._hooks = hooks
+
+    async def close(self) -> None:
+        """Forget every agent (stored frames are lost with the process)."""
+        self._agents.clear()
+
+    async def healthy(self) -> bool:
+        """Always True: memory is always reachable."""
+        return True
+
+    # presence -------------------------------------------------------------------------------
+    async def claim(self, record: AgentRecord) -> None:
+        """Make ``record`` the live session of its DID; tell an older one to close."""
+        previous = self._agents.get(record.did)
+        self._agents[record.did] = record
+        if previous is not None and previous.session_id != record.session_id and self._hooks:
+            self._hooks.replaced(previous.did, previous.session_id)
+
+    async def release(self, did: str, session_id: str) -> None:
+        """Remove ``did`` if ``session_id`` still owns it."""
+        current = self._agents.get(did)
+        if current is not None and current.session_id == session_id:
+            del self._agents[did]
+
+    async def refresh(self, records: Sequence[AgentRecord]) -> None:
+        """Take the new ``last_seen`` of live sessions and drop expired stored frames."""
+        for record in records:
+            current = self._agents.get(record.did)
+            if current is not None and current.session_id == record.session_id:
+                self._agents[record.did] = record
+        self._expire_stored(time.time())
+
+    async def owner(self, did: str) -> AgentRecord | None:
+        """The live session of ``did`` or None."""
+        return self._agents.get(did)
+
+    async def list_agents(self, capability: str | None = None) -> list[AgentRecord]:
+        """Every live agent, optionally only those offering ``capability``."""
+        agents = list(self._agents.values())
+        if capability is not None:
+            agents = [a for a in agents if capability in a.capabilities]
+        return agents
+
+    # replay detection ----------------------------------------------------------------------
+    async def first_seen(self, sender: str, message_id: str, window_s: float) -> bool:
+        """True if (sender, id) is new within ``window_s``; records it either way."""
+        now = time.monotonic()
+        seen = self._seen
+        while seen:
+            oldest = next(iter(seen))
+            if seen[oldest] > now and len(seen) < self._replay_max:
+                break
+            del seen[oldest]
+        key = hash((sender, message_id))
+        if key in seen:
+            return False
+        seen[key] = now + window_s
+        return True
+
+    # cross-node delivery -------------------------------------------------------------------
+    async def send_to_node(self, node_id: str, recipient: str, frame: str) -> bool:
+        """There is no other node: always False."""
+        return False
+
+    # offline store -------------------------------------------------------------------------
+    async def store(self, recipient: str, frame: str) -> None:
+        """Keep ``frame`` for ``recipient``; StoreFullError past either bound."""
+        now = time.time()
+        queue = self._stored.get(recipient)
+        if queue is not None:
+            self._expire_queue(recipient, queue, now)
+            queue = self._stored.get(recipient)
+        if queue is not None and len(queue) >= self._max_per_agent:
+            raise StoreFullError(f"{self._max_per_agent} frames already stored for this agent")
+        if self._stored_total >= self._max_total:
+            self._expire_stored(now)
+            if self._stored_total >= self._max_total:
+                raise StoreFullError(f"the store is full ({self._max_total} frames)")
+        if queue is None:
+            queue = self._stored[recipient] = deque()
+        queue.append((now + self._ttl, frame))
+        self._stored_total += 1
+
+    async def take_stored(self, recipient: str) -> list[str]:
+        """Remove and return the unexpired frames for ``recipient``, oldest first."""
+        queue = self._stored.pop(recipient, None)
+        if queue is None:
+            return []
+        self._stored_total -= len(queue)
+        now = time.time()
+        return [frame for expiry, frame in queue if expiry > now]
+
+    async def stored_count(self) -> int:
+        """How many frames are stored in all."""
+        return self._stored_total
+
+    def _expire_stored(self, now: float) -> None:
+        for recipient, queue in list(self._stored.items()):
+            self._expire_queue(recipient, queue, now)
+
+    def _expire_queue(self, recipient: str, queue: deque[tuple[float, str]], now: float) -> None:
+        while queue and queue[0][0] <= now:
+            queue.popleft()
+            self._stored_total -= 1
+        if not queue:
+            del self._stored[recipient]

@@ -1,0 +1,197 @@
+"""One WebSocket connection, from accept to close: CHALLENGE, REGISTER checks, then frames.
+
+This module speaks plain ASGI (``receive``/``send`` message dicts) and knows nothing of the
+web framework in front of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from nacl.signing import VerifyKey
+
+from aiconexus.protocol import (
+    ErrorCode,
+    IoapError,
+    Message,
+    MessageType,
+    b64url_encode,
+    error_from_code,
+    is_valid_did,
+    public_key_from_did,
+    public_key_from_text,
+)
+
+from .backend.base import BackendUnavailableError
+from .frames import parse_envelope
+from .hub import Hub
+from .router import Router, guess_id, utf8_length_over
+from .session import ASGISend, Session
+
+__all__ = ["ASGIReceive", "CLOSE_POLICY", "serve_connection"]
+
+ASGIReceive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+"""The ASGI ``receive`` callable of one connection."""
+
+logger = logging.getLogger("aiconexus.gateway")
+
+CLOSE_POLICY = 1008
+CLOSE_TRY_LATER = 1013
+
+
+async def serve_connection(
+    hub: Hub, router: Router, scope: MutableMapping[str, Any], receive: ASGIReceive, send: ASGISend
+) -> None:
+    """Run one ``/ws`` connection to its end."""
+    event = await receive()
+    if event["type"] != "websocket.connect":
+        return
+    subprotocol = hub.settings.gateway_subprotocol
+    offered = scope.get("subprotocols") or []
+    await send(
+        {"type": "websocket.accept", "subprotocol": subprotocol if subprotocol in offered else None}
+    )
+    client = scope.get("client")
+    peer = f"{client[0]}:{client[1]}" if client else "unknown"
+    session = Session(
+        send,
+        session_id=uuid.uuid4().hex,
+        limit=hub.settings.send_queue_size,
+        peer=peer,
+        on_written=hub.on_written,
+    )
+    if hub.connections >= hub.settings.max_connections or hub.stopping:
+        hub.metrics.rejected[ErrorCode.CONNECTION_REFUSED.value] += 1
+        logger.info("refused peer=%s (at MAX_CONNECTIONS or stopping)", peer)
+        error = hub.frames.error(
+            None, ErrorCode.CONNECTION_REFUSED, "the gateway is at its connection limit"
+        )
+        await session.send_now(error)
+        await send({"type": "websocket.close", "code": CLOSE_TRY_LATER, "reason": "full"})
+        return
+    hub.connections += 1
+    hub.metrics.connections_total += 1
+    logger.info("connect peer=%s session=%s", peer, session.session_id)
+    try:
+        if await _handshake(hub, session, receive, send):
+            await _read_frames(hub, router, session, receive)
+    except asyncio.CancelledError:
+        if not session.closed:
+            raise  # a cancellation we did not ask for
+    finally:
+        hub.connections -= 1
+        was_registered = session.did is not None
+        reason = session.close_reason
+        hub.end(session)
+        if was_registered:
+            event_name = "unregistered" if reason == "unregistered" else "disconnected"
+            logger.info(
+                "%s did=%s session=%s reason=%s",
+                event_name,
+                session.did,
+                session.session_id,
+                reason,
+            )
+        else:
+            logger.info("disconnected peer=%s session=%s unregistered", peer, session.session_id)
+
+
+async def _handshake(hub: Hub, session: Session, receive: ASGIReceive, send: ASGISend) -> bool:
+    """CHALLENGE, then one REGISTER checked in full; True when the session is registered."""
+    nonce = b64url_encode(secrets.token_bytes(32))
+    await session.send_now(hub.frames.challenge(nonce))
+    try:
+        async with asyncio.timeout(hub.settings.connection_timeout):
+            event = await receive()
+    except TimeoutError:
+        await _refuse(hub, session, send, error_from_code(ErrorCode.TIMEOUT, "no REGISTER in time"))
+        return False
+    if event["type"] != "websocket.receive":
+        return False
+    text = event.get("text")
+    if text is None:
+        error = error_from_code(ErrorCode.MALFORMED_MESSAGE, "binary frames are not allowed")
+        await _refuse(hub, session, send, error)
+        return False
+    register_id = guess_id(text)
+    try:
+        message = _check_register(hub, text, nonce)
+    except IoapError as exc:
+        await _refuse(hub, session, send, exc, register_id)
+        return False
+    payload = message.payload
+    session.did = message.from_
+    session.capabilities = tuple(payload.get("capabilities") or ())
+    session.metadata = dict(payload.get("metadata") or {})
+    session.verify_key = VerifyKey(public_key_from_did(message.from_))
+    try:
+        await hub.register(session, message.id)
+    except BackendUnavailableError as exc:
+        error = error_from_code(ErrorCode.INTERNAL_ERROR, f"backend unavailable: {exc}")
+        await _refuse(hub, session, send, error, message.id)
+        return False
+    return True
+
+
+def _check_register(hub: Hub, text: str, nonce: str) -> Message:
+    """Validate a REGISTER frame; raises the IoapError to answer with."""
+    if utf8_length_over(text, hub.settings.max_message_size):
+        raise error_from_code(ErrorCode.MESSAGE_TOO_LARGE, "REGISTER is too large")
+    envelope = parse_envelope(text)
+    if envelope.type != MessageType.REGISTER:
+        raise error_from_code(ErrorCode.NOT_REGISTERED, "the first frame must be REGISTER")
+    if not is_valid_did(envelope.sender):
+        raise error_from_code(ErrorCode.MALFORMED_MESSAGE, "from is not an Ed25519 did:key")
+    message = Message.from_dict(envelope.data)
+    message.verify()
+    claimed_key = message.payload.get("public_key")
+    if claimed_key is not None:
+        try:
+            key = public_key_from_text(claimed_key)
+        except ValueError as exc:
+            raise error_from_code(ErrorCode.MALFORMED_MESSAGE, f"public_key: {exc}") from None
+        if key != public_key_from_did(message.from_):
+            raise error_from_code(ErrorCode.DID_MISMATCH, "public_key does not match the DID")
+    if message.to != hub.did:
+        raise error_from_code(ErrorCode.UNAUTHORIZED, "REGISTER must be addressed to the gateway")
+    if message.payload.get("nonce") != nonce:
+        raise error_from_code(ErrorCode.UNAUTHORIZED, "nonce does not match the CHALLENGE")
+    message.check_fresh(skew_s=hub.settings.clock_skew)
+    return message
+
+
+async def _refuse(
+    hub: Hub,
+    session: Session,
+    send: ASGISend,
+    error: IoapError,
+    correlation_id: str | None = None,
+) -> None:
+    """ERROR then close 1008: the handshake failed."""
+    hub.metrics.rejected[str(error.code)] += 1
+    logger.info("refused session=%s peer=%s code=%s", session.session_id, session.peer, error.code)
+    frame = hub.frames.error(None, error.code, error.message, correlation_id)
+    try:
+        await session.send_now(frame)
+        await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": str(error.code)})
+    except Exception as exc:  # the peer is already gone
+        logger.debug("could not refuse %s: %r", session.session_id, exc)
+
+
+async def _read_frames(hub: Hub, router: Router, session: Session, receive: ASGIReceive) -> None:
+    """Handle frames until the peer disconnects or the hub closes the session."""
+    handle = router.handle
+    while not session.closed:
+        event = await receive()
+        if event["type"] != "websocket.receive":
+            return
+        text = event.get("text")
+        if text is None:
+            hub.reject(session, ErrorCode.MALFORMED_MESSAGE, "binary frames are not allowed", None)
+            continue
+        await handle(session, text)

@@ -1,0 +1,212 @@
+"""Reading agent frames cheaply and writing the gateway's own signed frames.
+
+The hot path parses a frame once with orjson, checks the envelope shape by hand (no model
+validation), and computes the signing bytes with orjson's sorted-key output whenever that is
+provably identical to RFC 8785 (only strings, safe integers, booleans and null, ASCII keys);
+anything else goes through the protocol core's reference implementation.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from aiconexus.protocol import (
+    MAX_ID_LENGTH,
+    PROTOCOL_VERSION,
+    ErrorCode,
+    Identity,
+    MalformedMessageError,
+    MessageType,
+    UnsupportedVersionError,
+    b64url_encode,
+    canonicalize,
+    format_timestamp,
+    loads_frame,
+    parse_timestamp,
+)
+
+__all__ = ["Envelope", "GatewayFrames", "parse_envelope", "sent_at", "signing_bytes"]
+
+_REQUIRED = ("version", "id", "type", "from", "to", "timestamp", "payload", "signature")
+_REQUIRED_KEYS = frozenset(_REQUIRED)
+_ALLOWED = frozenset((*_REQUIRED, "correlation_id"))
+_TYPES = frozenset(MessageType)
+_MAX_SAFE = 2**53 - 1
+_SORTED = orjson.OPT_SORT_KEYS
+
+
+class Envelope:
+    """The routing view of one received frame: the parsed object plus checked fields."""
+
+    __slots__ = ("data", "id", "recipient", "sender", "text", "type")
+
+    def __init__(self, text: str, data: dict[str, Any]) -> None:
+        self.text = text
+        self.data = data
+        self.id: str = data["id"]
+        self.type: str = data["type"]
+        self.sender: str = data["from"]
+        self.recipient: str | None = data["to"]
+
+    @property
+    def timestamp(self) -> str:
+        """The ``timestamp`` field as received."""
+        return str(self.data["timestamp"])
+
+
+def parse_envelope(text: str) -> Envelope:
+    """Parse and shape-check a frame; MalformedMessageError / UnsupportedVersionError."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise MalformedMessageError("frame is not valid JSON") from None
+    if type(data) is not dict:
+        raise MalformedMessageError("frame must be a JSON object")
+    version = data.get("version")
+    if version != PROTOCOL_VERSION:
+        if isinstance(version, str):
+            raise UnsupportedVersionError(f"version {version[:16]!r} is not supported")
+        raise MalformedMessageError("version must be the string '1.0'")
+    if len(data) != len(_REQUIRED) or data.keys() != _REQUIRED_KEYS:
+        _check_keys(data)
+    message_id = data["id"]
+    if type(message_id) is not str or not 0 < len(message_id) <= MAX_ID_LENGTH:
+        raise MalformedMessageError(f"id must be a string of 1..{MAX_ID_LENGTH} characters")
+    kind = data["type"]
+    if type(kind) is not str or kind not in _TYPES:
+        raise MalformedMessageError(f"unknown message type {str(kind)[:32]!r}")
+    if type(data["from"]) is not str:
+        raise MalformedMessageError("from must be a string")
+    recipient = data["to"]
+    if recipient is not None and type(recipient) is not str:
+        raise MalformedMessageError("to must be a string or null")
+    timestamp = data["timestamp"]
+    if type(timestamp) is not str:
+        raise MalformedMessageError("timestamp must be a string")
+    if type(data["payload"]) is not dict:
+        raise MalformedMessageError("payload must be an object")
+    if type(data["signature"]) is not str:
+        raise MalformedMessageError("signature must be a string")
+    correlation = data.get("correlation_id")
+    if correlation is not None and (
+        type(correlation) is not str or not 0 < len(correlation) <= MAX_ID_LENGTH
+    ):
+        raise MalformedMessageError("correlation_id must be a string of 1..128 characters")
+    if len(text.encode()) != len(orjson.dumps(data)):
+        loads_frame(text)  # not compact: the strict parser rejects duplicate keys
+    return Envelope(text, data)
+
+
+def _check_keys(data: dict[str, Any]) -> None:
+    unknown = data.keys() - _ALLOWED
+    if unknown:
+        raise MalformedMessageError(f"unknown envelope fields: {', '.join(sorted(unknown))}")
+    missing = [key for key in _REQUIRED if key not in data]
+    if missing:
+        raise MalformedMessageError(f"missing envelope fields: {', '.join(missing)}")
+
+
+def sent_at(envelope: Envelope) -> datetime:
+    """The envelope's timestamp; MalformedMessageError if it is not RFC 3339 UTC with Z."""
+    return parse_timestamp(envelope.timestamp)
+
+
+def signing_bytes(data: dict[str, Any]) -> bytes:
+    """RFC 8785 bytes of ``data`` without ``signature``; MalformedMessageError if not I-JSON."""
+    unsigned = {key: value for key, value in data.items() if key != "signature"}
+    if _plain(unsigned):
+        return orjson.dumps(unsigned, option=_SORTED)
+    try:
+        return canonicalize(unsigned)
+    except ValueError as exc:
+        raise MalformedMessageError(f"envelope is not I-JSON: {exc}") from None
+
+
+def _plain(value: Any) -> bool:
+    """True if orjson's sorted output of ``value`` is byte-identical to RFC 8785."""
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return True
+    if kind is int:
+        return bool(-_MAX_SAFE <= value <= _MAX_SAFE)
+    if kind is dict:
+        items: dict[str, Any] = value
+        return all(k.isascii() and _plain(v) for k, v in items.items())
+    if kind is list:
+        entries: list[Any] = value
+        return all(_plain(v) for v in entries)
+    return False
+
+
+class GatewayFrames:
+    """Builds the gateway's signed frames (CHALLENGE, REGISTERED, ACK, PONG, ERROR)."""
+
+    def __init__(self, identity: Identity) -> None:
+        self.identity = identity
+        self.did = identity.did
+
+    def build(
+        self,
+        kind: MessageType,
+        to: str | None,
+        payload: dict[str, Any],
+        correlation_id: str | None = None,
+    ) -> str:
+        """A signed frame's text (canonical JSON, so it is also its own signing input + sig)."""
+        envelope: dict[str, Any] = {
+            "version": PROTOCOL_VERSION,
+            "id": str(uuid.uuid4()),
+            "type": kind.value,
+            "from": self.did,
+            "to": to,
+            "timestamp": format_timestamp(datetime.now(UTC)),
+            "payload": payload,
+        }
+        if correlation_id is not None:
+            envelope["correlation_id"] = correlation_id
+        if _plain(envelope):
+            signing = orjson.dumps(envelope, option=_SORTED)
+            envelope["signature"] = b64url_encode(self.identity.sign(signing))
+            return orjson.dumps(envelope, option=_SORTED).decode()
+        signing = canonicalize(envelope)
+        envelope["signature"] = b64url_encode(self.identity.sign(signing))
+        return canonicalize(envelope).decode()
+
+    def challenge(self, nonce: str) -> str:
+        """CHALLENGE (``to`` null) carrying ``nonce``."""
+        return self.build(MessageType.CHALLENGE, None, {"nonce": nonce})
+
+    def registered(
+        self, to: str, correlation_id: str, session_id: str, heartbeat_s: float, queued: int
+    ) -> str:
+        """REGISTERED answering the REGISTER ``correlation_id``."""
+        payload = {"session_id": session_id, "heartbeat_interval_s": heartbeat_s, "queued": queued}
+        return self.build(MessageType.REGISTERED, to, payload, correlation_id)
+
+    def ack(self, to: str, message_id: str, status: str) -> str:
+        """ACK of one accepted frame (status ``delivered`` or ``queued``)."""
+        payload = {"status": status, "ids": [message_id]}
+        return self.build(MessageType.ACK, to, payload, message_id)
+
+    def pong(self, to: str, correlation_id: str, sequence: Any) -> str:
+        """PONG answering a PING, echoing its ``sequence``."""
+        payload = {} if sequence is None else {"sequence": sequence}
+        return self.build(MessageType.PONG, to, payload, correlation_id)
+
+    def error(
+        self,
+        to: str | None,
+        code: ErrorCode | str,
+        message: str,
+        correlation_id: str | None = None,
+        details: Any = None,
+    ) -> str:
+        """ERROR with ``code``; ``correlation_id`` is the rejected frame's id when known."""
+        payload: dict[str, Any] = {"code": str(code), "message": message}
+        if details is not None:
+            payload["details"] = details
+        return self.build(MessageType.ERROR, to, payload, correlation_id)

@@ -1,0 +1,317 @@
+"""The hub: this node's live sessions and every path a frame can take between them.
+
+Routing decisions are synchronous (a local session takes the frame, or it goes to the
+recipient's store lane), so a sender is never blocked by a recipient. A recipient whose
+bounded send queue is full is closed as a slow consumer and its unsent frames go back to
+the store, in order. Exactly one ACK (or ERROR) answers every accepted frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from aiconexus.protocol import ErrorCode, Identity, format_timestamp
+
+from .backend.base import AgentRecord, Backend, BackendUnavailableError
+from .frames import GatewayFrames
+from .lanes import StoreLanes
+from .metrics import Metrics
+from .session import Outgoing, Session, SessionState
+from .settings import Settings
+
+__all__ = ["CLOSE_GOING_AWAY", "CLOSE_REPLACED", "CLOSE_SLOW_CONSUMER", "Hub"]
+
+logger = logging.getLogger("aiconexus.gateway")
+
+CLOSE_REPLACED = 4000
+CLOSE_SLOW_CONSUMER = 1013
+CLOSE_GOING_AWAY = 1001
+
+
+class Hub:
+    """Live sessions of this node, routing between them, and the backend hooks."""
+
+    def __init__(self, settings: Settings, identity: Identity, backend: Backend) -> None:
+        self.settings = settings
+        self.frames = GatewayFrames(identity)
+        self.did = identity.did
+        self.backend = backend
+        self.metrics = Metrics()
+        self.sessions: dict[str, Session] = {}
+        self.connections = 0
+        self.started_at = time.time()
+        self.lanes = StoreLanes(backend, self._store_outcome)
+        self._by_id: dict[str, Session] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._cleanup: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def stopping(self) -> bool:
+        """True once shutdown began: new connections are refused."""
+        return self._stopping
+
+    # NodeHooks --------------------------------------------------------------------------------
+    @property
+    def node_id(self) -> str:
+        """The id of this node."""
+        return self.settings.node_id
+
+    def deliver_local(self, recipient: str, frame: str) -> bool:
+        """Queue a frame from another node for a local session; False if there is none."""
+        session = self.sessions.get(recipient)
+        if session is None:
+            return False
+        item = Outgoing(frame, agent=True)
+        if not session.enqueue(item):
+            self.evict(session, CLOSE_SLOW_CONSUMER, "slow consumer")
+            self.store(recipient, item)
+        return True
+
+    def replaced(self, did: str, session_id: str) -> None:
+        """Close the local session ``session_id``: a newer REGISTER of ``did`` took over."""
+        session = self._by_id.get(session_id)
+        if session is not None:
+            self.evict(session, CLOSE_REPLACED, "replaced")
+
+    def stored_available(self, did: str) -> None:
+        """Frames were stored for ``did`` while it is connected here: deliver them."""
+        session = self.sessions.get(did)
+        if session is not None and session.state is SessionState.REGISTERED:
+            self.lanes.drain(did, lambda frames: self._deliver_stored(session, frames, None))
+
+    # lifecycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the backend and the periodic cleanup."""
+        await self.backend.start(self)
+        self._cleanup = asyncio.get_running_loop().create_task(self._cleanup_loop())
+
+    async def close_sessions(self) -> None:
+        """Close every session with 1001 (going away); used when the process stops."""
+        self._stopping = True
+        sessions = list(self._by_id.values())
+        for session in sessions:
+            self.evict(session, CLOSE_GOING_AWAY, "shutdown")
+        if sessions:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.0):
+                    await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Close sessions, let store lanes finish briefly, stop the backend."""
+        await self.close_sessions()
+        if self._cleanup is not None:
+            self._cleanup.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._cleanup
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.0):
+                await self.lanes.idle()
+        await self.backend.close()
+
+    async def _cleanup_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.cleanup_interval)
+            try:
+                await self.backend.refresh(self.records())
+            except Exception as exc:
+                logger.warning("presence refresh failed: %r", exc)
+
+    def records(self) -> list[AgentRecord]:
+        """Presence records of this node's registered sessions, ``last_seen`` = now."""
+        now = format_timestamp()
+        return [
+            self.record(session, last_seen=now)
+            for session in self.sessions.values()
+            if session.state is SessionState.REGISTERED
+        ]
+
+    def record(self, session: Session, *, last_seen: str | None = None) -> AgentRecord:
+        """The presence record of a registered ``session``."""
+        assert session.did is not None
+        connected = format_timestamp_from(session.connected_at)
+        return AgentRecord(
+            did=session.did,
+            capabilities=session.capabilities,
+            metadata=session.metadata,
+            connected_at=connected,
+            last_seen=last_seen or connected,
+            node_id=self.node_id,
+            session_id=session.session_id,
+        )
+
+    # registration -----------------------------------------------------------------------------
+    async def register(self, session: Session, register_id: str) -> None:
+        """Make ``session`` the live session of its DID; REGISTERED + stored frames follow.
+
+        Raises BackendUnavailableError (the caller answers ERROR and closes).
+        """
+        did = session.did
+        assert did is not None
+        previous = self.sessions.get(did)
+        if previous is not None and previous is not session:
+            self.evict(previous, CLOSE_REPLACED, "replaced")
+        self._by_id[session.session_id] = session
+        self.sessions[did] = session
+        session.state = SessionState.REGISTERED
+        try:
+            await self.backend.claim(self.record(session))
+        except BackendUnavailableError:
+            self._forget(session)
+            session.state = SessionState.CLOSED
+            raise
+        self.lanes.drain(did, lambda frames: self._deliver_stored(session, frames, register_id))
+
+    def _deliver_stored(self, session: Session, frames: list[str], register_id: str | None) -> bool:
+        if session.closed:
+            return False
+        assert session.did is not None
+        first = None
+        if register_id is not None:
+            first = self.frames.registered(
+                session.did,
+                register_id,
+                session.session_id,
+                self.settings.heartbeat_interval,
+                len(frames),
+            )
+            logger.info(
+                "registered did=%s session=%s peer=%s queued=%d",
+                session.did,
+                session.session_id,
+                session.peer,
+                len(frames),
+            )
+        if frames or first is not None:
+            session.enqueue_exempt(frames, first)
+        session.start_writer()
+        return True
+
+    def end(self, session: Session) -> None:
+        """The connection is gone: forget the session and store what it had not written."""
+        unsent = session.terminate("disconnected")
+        if session.did is not None and session.session_id in self._by_id:
+            self._forget(session)
+            self._restore(session.did, unsent)
+
+    # delivery ---------------------------------------------------------------------------------
+    def deliver(self, recipient: str, item: Outgoing) -> bool:
+        """Queue ``item`` to a local session of ``recipient``; False if there is none here.
+
+        A full queue closes that session as a slow consumer; the frame is then stored.
+        """
+        session = self.sessions.get(recipient)
+        if session is None:
+            return False
+        if not session.enqueue(item):
+            self.evict(session, CLOSE_SLOW_CONSUMER, "slow consumer")
+            self.store(recipient, item)
+        return True
+
+    def store(self, recipient: str, item: Outgoing) -> None:
+        """Put ``item`` into the offline store of ``recipient`` (refused when storing is off)."""
+        if not self.settings.storing_enabled:
+            self._store_outcome(item, ErrorCode.UNKNOWN_AGENT, "recipient is not connected")
+            return
+        self.lanes.store(recipient, item)
+
+    def on_written(self, item: Outgoing) -> None:
+        """The writer of a session wrote ``item``: count it and ACK ``delivered``."""
+        if item.agent:
+            self.metrics.delivered += 1
+        if item.ack_id is not None and item.ack_to is not None:
+            self.acknowledge(item.ack_to, item.ack_id, "delivered")
+
+    def acknowledge(self, did: str, message_id: str, status: str) -> None:
+        """Send an ACK to the current session of ``did`` (dropped if it has none)."""
+        session = self.sessions.get(did)
+        if session is not None:
+            self.send_control(session, self.frames.ack(did, message_id, status))
+
+    def reject(
+        self,
+        session: Session,
+        code: ErrorCode | str,
+        message: str,
+        correlation_id: str | None,
+        details: Any = None,
+    ) -> None:
+        """Answer a refused frame with ERROR ``code``; the session keeps going."""
+        self.metrics.rejected[str(code)] += 1
+        frame = self.frames.error(session.did, code, message, correlation_id, details)
+        self.send_control(session, frame)
+
+    def send_control(self, session: Session, frame: str) -> None:
+        """Queue a gateway frame (ACK, ERROR, PONG); a full queue closes the session."""
+        if not session.enqueue(Outgoing(frame, agent=False)) and not session.closed:
+            self.evict(session, CLOSE_SLOW_CONSUMER, "slow consumer")
+
+    def _store_outcome(self, item: Outgoing, code: ErrorCode | None, message: str) -> None:
+        if code is None:
+            self.metrics.queued += 1
+            if item.ack_id is not None and item.ack_to is not None:
+                self.acknowledge(item.ack_to, item.ack_id, "queued")
+            return
+        self.metrics.rejected[code.value] += 1
+        if item.ack_id is None or item.ack_to is None:
+            logger.warning("dropped a frame that could not be stored again: %s", message)
+            return
+        sender = self.sessions.get(item.ack_to)
+        if sender is not None:
+            error = self.frames.error(item.ack_to, code, message, item.ack_id)
+            self.send_control(sender, error)
+
+    # closing ----------------------------------------------------------------------------------
+    def evict(self, session: Session, code: int, reason: str) -> None:
+        """Close ``session`` (code, reason); its unwritten agent frames go back to the store."""
+        if session.closed:
+            return
+        unsent = session.terminate(reason)
+        if code == CLOSE_SLOW_CONSUMER:
+            self.metrics.slow_consumers += 1
+        if session.did is not None:
+            self._forget(session)
+            self._restore(session.did, unsent)
+            level = logging.INFO if code != CLOSE_SLOW_CONSUMER else logging.WARNING
+            logger.log(
+                level, "%s did=%s session=%s code=%d", reason, session.did, session.session_id, code
+            )
+        self.spawn(session.close_socket(code, reason))
+
+    def _restore(self, did: str, unsent: list[Outgoing]) -> None:
+        for item in unsent:
+            if item.agent:
+                self.store(did, item)
+
+    def _forget(self, session: Session) -> None:
+        self._by_id.pop(session.session_id, None)
+        did = session.did
+        if did is None:
+            return
+        if self.sessions.get(did) is session:
+            del self.sessions[did]
+        self.spawn(self._release(did, session.session_id))
+
+    async def _release(self, did: str, session_id: str) -> None:
+        try:
+            await self.backend.release(did, session_id)
+        except BackendUnavailableError as exc:
+            logger.warning("could not release %s: %s", did, exc)
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coroutine`` in the background, keeping a reference until it ends."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def format_timestamp_from(epoch: float) -> str:
+    """An envelope-style timestamp of a ``time.time()`` value."""
+    from datetime import UTC, datetime
+
+    return format_timestamp(datetime.fromtimestamp(epoch, UTC))

@@ -1,0 +1,185 @@
+"""One agent connection's outgoing side: a bounded send queue drained by a writer task.
+
+Nothing here blocks the caller: :meth:`Session.enqueue` either accepts a frame at once or
+says the queue is full, and the hub then applies the slow-consumer policy. The writer
+reports every frame it has written to the WebSocket (that moment triggers ACK delivered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from enum import Enum
+from typing import Any
+
+__all__ = ["ASGISend", "Outgoing", "Session", "SessionState"]
+
+ASGISend = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+"""The ASGI ``send`` callable of one WebSocket connection."""
+
+logger = logging.getLogger("aiconexus.gateway")
+
+CLOSE_SEND_TIMEOUT = 5.0
+"""How long a close frame may wait behind a full socket buffer before we give up on it."""
+
+
+class SessionState(Enum):
+    """Where a connection is in its life."""
+
+    CONNECTED = "connected"
+    REGISTERED = "registered"
+    CLOSED = "closed"
+
+
+class Outgoing:
+    """A frame waiting to be written; agent frames go back to the store if never written."""
+
+    __slots__ = ("ack_id", "ack_to", "agent", "exempt", "frame")
+
+    def __init__(
+        self,
+        frame: str,
+        *,
+        agent: bool,
+        ack_to: str | None = None,
+        ack_id: str | None = None,
+        exempt: bool = False,
+    ) -> None:
+        self.frame = frame
+        self.agent = agent
+        self.ack_to = ack_to
+        self.ack_id = ack_id
+        self.exempt = exempt
+
+
+class Session:
+    """The state of one WebSocket connection as the hub sees it."""
+
+    def __init__(
+        self,
+        send: ASGISend,
+        *,
+        session_id: str,
+        limit: int,
+        peer: str,
+        on_written: Callable[[Outgoing], None],
+    ) -> None:
+        self.session_id = session_id
+        self.peer = peer
+        self.did: str | None = None
+        self.capabilities: tuple[str, ...] = ()
+        self.metadata: dict[str, Any] = {}
+        self.connected_at = time.time()
+        self.state = SessionState.CONNECTED
+        self.close_reason: str = "disconnected"
+        self.verify_key: Any = None
+        self._send = send
+        self._limit = limit
+        self._on_written = on_written
+        self._queue: deque[Outgoing] = deque()
+        self._exempt = 0
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[Any] | None = asyncio.current_task()
+
+    @property
+    def closed(self) -> bool:
+        """True once the hub has let go of this session."""
+        return self.state is SessionState.CLOSED
+
+    @property
+    def pending(self) -> int:
+        """Frames waiting to be written."""
+        return len(self._queue)
+
+    async def send_now(self, frame: str) -> None:
+        """Write ``frame`` directly (only before the writer starts: handshake frames)."""
+        await self._send({"type": "websocket.send", "text": frame})
+
+    def enqueue(self, item: Outgoing) -> bool:
+        """Queue ``item``; False when closed or the queue is at its bound (slow consumer)."""
+        if self.state is SessionState.CLOSED or len(self._queue) - self._exempt >= self._limit:
+            return False
+        self._queue.append(item)
+        self._wakeup.set()
+        return True
+
+    def enqueue_exempt(self, frames: list[str], first: str | None = None) -> None:
+        """Queue stored frames (and ``first``, e.g. REGISTERED, ahead of them) past the bound.
+
+        They jump ahead of live frames queued while the session was being set up only when
+        the writer has not started yet; otherwise they are appended.
+        """
+        items = [Outgoing(frame, agent=True, exempt=True) for frame in frames]
+        if first is not None:
+            items.insert(0, Outgoing(first, agent=False, exempt=True))
+        self._exempt += len(items)
+        if self._writer is None:
+            self._queue.extendleft(reversed(items))
+        else:
+            self._queue.extend(items)
+        self._wakeup.set()
+
+    def start_writer(self) -> None:
+        """Begin writing queued frames (after REGISTERED and stored frames are in front)."""
+        if self._writer is None and self.state is not SessionState.CLOSED:
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+
+    async def _write_loop(self) -> None:
+        queue = self._queue
+        send = self._send
+        wakeup = self._wakeup
+        on_written = self._on_written
+        try:
+            while True:
+                while not queue:
+                    wakeup.clear()
+                    await wakeup.wait()
+                item = queue[0]
+                await send({"type": "websocket.send", "text": item.frame})
+                queue.popleft()
+                if item.exempt:
+                    self._exempt -= 1
+                on_written(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the peer went away; the reader will see the disconnect
+            logger.debug("writer of %s stopped: %r", self.session_id, exc)
+
+    def terminate(self, reason: str) -> list[Outgoing]:
+        """Mark closed, stop the writer and return every frame not written yet, in order."""
+        if self.state is SessionState.CLOSED:
+            return []
+        self.state = SessionState.CLOSED
+        self.close_reason = reason
+        if self._writer is not None:
+            self._writer.cancel()
+        unsent = list(self._queue)
+        self._queue.clear()
+        self._exempt = 0
+        return unsent
+
+    async def close_socket(self, code: int, reason: str) -> None:
+        """Send a close frame; if the socket cannot take it in time, stop reading it."""
+        try:
+            async with asyncio.timeout(CLOSE_SEND_TIMEOUT):
+                await self._send({"type": "websocket.close", "code": code, "reason": reason})
+            return
+        except TimeoutError:
+            logger.debug("close frame to %s did not fit in time", self.session_id)
+        except Exception as exc:
+            logger.debug("close of %s: %r", self.session_id, exc)
+            return
+        reader = self._reader
+        if reader is not None and not reader.done():
+            reader.cancel()
+
+    async def wait_writer(self) -> None:
+        """Wait until the writer task has finished (after :meth:`terminate`)."""
+        if self._writer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
