@@ -1,0 +1,58 @@
+"""Fixtures shared by every suite: real gateway processes, once per backend in BACKENDS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from support.backends import BACKENDS, GatewayEnv, backend_environment
+from support.gateway import GatewayProcess
+
+StartGateway = Callable[..., GatewayProcess]
+
+
+def _param(name: str) -> object:
+    return pytest.param(name, marks=pytest.mark.redis) if name == "redis" else name
+
+
+@pytest.fixture(scope="session", params=[_param(name) for name in BACKENDS])
+def backend_env(request: pytest.FixtureRequest) -> Iterator[GatewayEnv]:
+    """The environment factory of the backend under test (parametrized over BACKENDS)."""
+    with backend_environment(request.param) as env:
+        yield env
+
+
+def _settings_env(settings: dict[str, object]) -> dict[str, str]:
+    env = {}
+    for name, value in settings.items():
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        env[name.upper()] = str(value)
+    return env
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    backend_env: GatewayEnv, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    """A gateway with default settings, shared by the session (use fresh identities)."""
+    workdir = tmp_path_factory.mktemp("gateway")
+    with GatewayProcess(backend_env(), workdir) as process:
+        yield process
+
+
+@pytest.fixture
+def start_gateway(backend_env: GatewayEnv, tmp_path: Path) -> Iterator[StartGateway]:
+    """Start gateways with settings, e.g. ``start_gateway(agent_timeout=2)``; stopped after."""
+    started: list[GatewayProcess] = []
+
+    def start(workdir: Path | None = None, **settings: object) -> GatewayProcess:
+        env = {**backend_env(), **_settings_env(settings)}
+        process = GatewayProcess(env, workdir or tmp_path / f"gw{len(started)}")
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()

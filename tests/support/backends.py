@@ -1,0 +1,30 @@
+"""The backends the gateway suite runs against, and what each needs started.
+
+``BACKENDS`` is the one list to extend: every test that uses the ``gateway`` or
+``start_gateway`` fixture runs once per entry. :func:`backend_environment` starts what a
+backend needs (once per test session) and yields a function that returns the environment
+variables for one new gateway process (call it once per gateway, so a backend can isolate
+gateways from each other).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+__all__ = ["BACKENDS", "GatewayEnv", "backend_environment"]
+
+BACKENDS = ["memory"]
+"""Backend names (``STORAGE_TYPE`` values) the gateway behaviour tests are run against."""
+
+GatewayEnv = Callable[[], dict[str, str]]
+"""Returns the environment variables of one new gateway process of a backend."""
+
+
+@contextmanager
+def backend_environment(name: str) -> Iterator[GatewayEnv]:
+    """Start what backend ``name`` needs; yield the env factory for its gateways."""
+    if name == "memory":
+        yield lambda: {"STORAGE_TYPE": "memory"}
+        return
+    raise ValueError(f"unknown backend {name!r}")

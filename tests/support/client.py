@@ -1,0 +1,215 @@
+"""A raw IoAP test client over ``websockets``: explicit frames, no retries, no hidden ACKs.
+
+>>> client = await RawClient.connect(gateway.ws_url, Identity.generate())   # CHALLENGE/REGISTER
+>>> sent = await client.send_message("OFFER", other.did, {"sdp": "v=0"})
+>>> ack = await client.expect("ACK")            # next frame must be an ACK
+>>> await client.close()
+
+Frames from the gateway are parsed with :class:`aiconexus.protocol.Message` and their
+signature is checked against the gateway's DID learnt from CHALLENGE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from aiconexus.protocol import Identity, Message, MessageType
+
+__all__ = ["RawClient", "TIMEOUT_S", "forge"]
+
+TIMEOUT_S = 5.0
+"""Default bound on every wait of the client."""
+
+
+class RawClient:
+    """One WebSocket connection to the gateway, driven frame by frame."""
+
+    def __init__(self, ws: ClientConnection, identity: Identity) -> None:
+        self.ws = ws
+        self.identity = identity
+        self.gateway_did: str | None = None
+        self.challenge: Message | None = None
+        self.registered: Message | None = None
+
+    @property
+    def did(self) -> str:
+        """This client's DID."""
+        return self.identity.did
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        identity: Identity | None = None,
+        *,
+        subprotocols: Sequence[str] | None = ("ioap.v1",),
+        **options: Any,
+    ) -> RawClient:
+        """Connect without registering (the CHALLENGE is left unread)."""
+        ws = await asyncio.wait_for(
+            connect(
+                url,
+                subprotocols=list(subprotocols) if subprotocols else None,  # type: ignore[misc]
+                compression=None,
+                max_size=None,
+                open_timeout=TIMEOUT_S,
+                **options,
+            ),
+            TIMEOUT_S,
+        )
+        return cls(ws, identity or Identity.generate())
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        identity: Identity | None = None,
+        *,
+        capabilities: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> RawClient:
+        """Connect and register (CHALLENGE -> REGISTER -> REGISTERED)."""
+        client = await cls.open(url, identity, **options)
+        await client.read_challenge()
+        await client.register(capabilities=capabilities, metadata=metadata)
+        reply = await client.recv()
+        assert reply.type == MessageType.REGISTERED, reply
+        client.registered = reply
+        return client
+
+    async def read_challenge(self) -> Message:
+        """Read the CHALLENGE and remember the gateway's DID."""
+        text = await self.recv_text()
+        challenge = Message.parse(text)
+        assert challenge.type == MessageType.CHALLENGE, challenge
+        challenge.verify()
+        self.gateway_did = challenge.from_
+        self.challenge = challenge
+        return challenge
+
+    def register_message(
+        self,
+        *,
+        capabilities: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> Message:
+        """A REGISTER answering the CHALLENGE (``overrides`` change payload fields)."""
+        assert self.challenge is not None and self.gateway_did is not None
+        payload: dict[str, Any] = {
+            "nonce": self.challenge.payload["nonce"],
+            "capabilities": list(capabilities),
+            "metadata": metadata or {},
+        }
+        payload.update(overrides)
+        return Message.create(self.identity, MessageType.REGISTER, self.gateway_did, payload)
+
+    async def register(self, **options: Any) -> Message:
+        """Send REGISTER (the REGISTERED reply is left unread)."""
+        message = self.register_message(**options)
+        await self.send_text(message.to_json())
+        return message
+
+    def make(
+        self, type: str, to: str | None, payload: dict[str, Any] | None = None, **kw: Any
+    ) -> Message:
+        """A message signed by this client."""
+        return Message.create(self.identity, type, to, payload, **kw)
+
+    async def send_message(
+        self, type: str, to: str | None, payload: dict[str, Any] | None = None, **kw: Any
+    ) -> Message:
+        """Build, sign and send a message; returns it."""
+        message = self.make(type, to, payload, **kw)
+        await self.send_text(message.to_json())
+        return message
+
+    async def send_text(self, text: str | bytes) -> None:
+        """Send one frame as is (bytes go out as a binary frame)."""
+        await self.ws.send(text)
+
+    async def recv_text(self, timeout: float = TIMEOUT_S) -> str:
+        """The next frame's text."""
+        frame = await asyncio.wait_for(self.ws.recv(), timeout)
+        assert isinstance(frame, str), f"binary frame from the gateway: {frame!r}"
+        return frame
+
+    async def recv(self, timeout: float = TIMEOUT_S) -> Message:
+        """The next frame, parsed; a frame from the gateway must carry a valid signature."""
+        message = Message.parse(await self.recv_text(timeout))
+        if self.gateway_did is not None and message.from_ == self.gateway_did:
+            message.verify()
+        return message
+
+    async def expect(self, type: str, timeout: float = TIMEOUT_S) -> Message:
+        """The next frame, which must be of ``type``."""
+        message = await self.recv(timeout)
+        assert message.type == type, f"expected {type}, got {message.type}: {message.payload}"
+        return message
+
+    async def expect_error(
+        self, code: str, correlation_id: str | None = None, timeout: float = TIMEOUT_S
+    ) -> Message:
+        """The next frame, which must be ERROR ``code`` (answering ``correlation_id``)."""
+        message = await self.expect(MessageType.ERROR, timeout)
+        assert message.payload["code"] == code, message.payload
+        if correlation_id is not None:
+            assert message.correlation_id == correlation_id, message
+        return message
+
+    async def closed(self, timeout: float = TIMEOUT_S) -> int | None:
+        """Wait until the gateway closes the connection (frames meanwhile are discarded)."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    await self.ws.recv()
+        except ConnectionClosed:
+            pass
+        return self.close_code
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code the gateway sent, once closed."""
+        return self.ws.close_code
+
+    async def close(self) -> None:
+        """Close the connection normally."""
+        await self.ws.close()
+
+
+def forge(identity: Identity, **fields: Any) -> str:
+    """A frame signed by ``identity`` with any envelope fields, valid or not.
+
+    Defaults: version 1.0, a fresh id, type OFFER, from = identity's DID, to null, timestamp
+    now, payload {}. Pass ``from_`` for ``from``; a field set to ``...`` is left out.
+    Pass ``signature`` to override the computed one.
+    """
+    import json
+    import uuid
+
+    from aiconexus.protocol import b64url_encode, canonicalize, format_timestamp
+
+    envelope: dict[str, Any] = {
+        "version": "1.0",
+        "id": str(uuid.uuid4()),
+        "type": "OFFER",
+        "from": identity.did,
+        "to": None,
+        "timestamp": format_timestamp(),
+        "payload": {},
+    }
+    if "from_" in fields:
+        fields["from"] = fields.pop("from_")
+    signature = fields.pop("signature", None)
+    envelope.update(fields)
+    envelope = {k: v for k, v in envelope.items() if v is not ...}
+    if signature is None:
+        signature = b64url_encode(identity.sign(canonicalize(envelope)))
+    envelope["signature"] = signature
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,166 @@
+"""A real gateway process: ``aiconexus-gateway`` started with a given environment."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .ports import free_port
+
+__all__ = ["GatewayProcess", "gateway_script"]
+
+START_TIMEOUT_S = 20.0
+
+# Settings of the gateway that must not leak from the calling environment into tests.
+_OWN_VARIABLES = (
+    "GATEWAY_",
+    "LOG_LEVEL",
+    "LOG_FILE",
+    "AGENT_TIMEOUT",
+    "HEARTBEAT_INTERVAL",
+    "CLEANUP_INTERVAL",
+    "CONNECTION_TIMEOUT",
+    "MAX_CONNECTIONS",
+    "MAX_MESSAGE_SIZE",
+    "SEND_QUEUE_SIZE",
+    "CLOCK_SKEW",
+    "STORE_",
+    "VERIFY_SIGNATURES",
+    "VALIDATE_DIDS",
+    "ENABLE_METRICS",
+    "STORAGE_TYPE",
+    "REDIS_URL",
+    "NODE_ID",
+    "PRESENCE_TTL",
+)
+
+
+def gateway_script() -> str:
+    """Path of the ``aiconexus-gateway`` console script of the running interpreter."""
+    found = shutil.which("aiconexus-gateway", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise RuntimeError("aiconexus-gateway is not installed next to this Python")
+    return found
+
+
+class GatewayProcess:
+    """One gateway subprocess on a free loopback port; its output goes to ``log_path``.
+
+    ``env`` holds gateway settings (``STORAGE_TYPE``, ``AGENT_TIMEOUT``...); the port, host
+    and key file are filled in unless given. Use as a context manager or call start/stop.
+    """
+
+    def __init__(
+        self, env: Mapping[str, str], workdir: Path, *, args: tuple[str, ...] = ()
+    ) -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        base = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_VARIABLES)}
+        self.env = {
+            **base,
+            "GATEWAY_HOST": "127.0.0.1",
+            "GATEWAY_PORT": str(free_port()),
+            "GATEWAY_KEY_FILE": str(workdir / "gateway.key"),
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        self.args = args
+        self.log_path = workdir / f"gateway-{self.env['GATEWAY_PORT']}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def port(self) -> int:
+        """The TCP port the gateway listens on."""
+        return int(self.env["GATEWAY_PORT"])
+
+    @property
+    def http_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """``ws://127.0.0.1:<port>/ws``."""
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> GatewayProcess:
+        """Start the process and wait until ``/health`` answers (any status)."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [gateway_script(), *self.args],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                httpx.get(f"{self.http_url}/health", timeout=1.0)
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"gateway did not answer within {timeout}s:\n{self.log()}")
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM and wait (SIGKILL after ``timeout``); returns the exit code."""
+        process = self.process
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        return process.returncode
+
+    def health(self) -> httpx.Response:
+        """GET /health."""
+        return httpx.get(f"{self.http_url}/health", timeout=5.0)
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        """GET ``path`` (``/agents``, ``/metrics``...) with query ``params``."""
+        return httpx.get(f"{self.http_url}{path}", params=params, timeout=5.0)
+
+    @property
+    def did(self) -> str:
+        """The gateway's DID, as reported by ``/health``."""
+        did: str = self.health().json()["did"]
+        return did
+
+    def log(self) -> str:
+        """Everything the process wrote so far."""
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> str:
+        """Wait until ``text`` appears in the output; returns the output (AssertionError if not)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            output = self.log()
+            if text in output:
+                return output
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} not in the gateway output:\n{self.log()}")
+
+    def __enter__(self) -> GatewayProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
