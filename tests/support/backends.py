@@ -9,12 +9,17 @@ gateways from each other).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import pytest
+
+from support.redis_server import RedisServer, redis_available
+
 __all__ = ["BACKENDS", "GatewayEnv", "backend_environment"]
 
-BACKENDS = ["memory"]
+BACKENDS = ["memory", "redis"]
 """Backend names (``STORAGE_TYPE`` values) the gateway behaviour tests are run against."""
 
 GatewayEnv = Callable[[], dict[str, str]]
@@ -26,5 +31,14 @@ def backend_environment(name: str) -> Iterator[GatewayEnv]:
     """Start what backend ``name`` needs; yield the env factory for its gateways."""
     if name == "memory":
         yield lambda: {"STORAGE_TYPE": "memory"}
+        return
+    if name == "redis":
+        if not redis_available():
+            pytest.skip("redis-server is not installed")
+        # One server for the session; each gateway gets a database of its own, so gateways
+        # of different tests never see each other's agents or stored frames.
+        with RedisServer(databases=4096) as server:
+            databases = itertools.count(1)
+            yield lambda: {"STORAGE_TYPE": "redis", "REDIS_URL": server.url_of(next(databases))}
         return
     raise ValueError(f"unknown backend {name!r}")

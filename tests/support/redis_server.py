@@ -41,15 +41,20 @@ def _answers_ping(port: int) -> bool:
 class RedisServer:
     """One redis-server process without persistence; keeps its port across restarts."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, databases: int = 16) -> None:
         self.port = port or free_port()
+        self.databases = databases
         self._dir = Path(tempfile.mkdtemp(prefix="redis-test-"))
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         """``redis://127.0.0.1:<port>/0``."""
-        return f"redis://127.0.0.1:{self.port}/0"
+        return self.url_of(0)
+
+    def url_of(self, database: int) -> str:
+        """The URL of one of the server's numbered databases."""
+        return f"redis://127.0.0.1:{self.port}/{database}"
 
     @property
     def running(self) -> bool:
@@ -70,6 +75,7 @@ class RedisServer:
                 "--bind", "127.0.0.1",
                 "--save", "",
                 "--appendonly", "no",
+                "--databases", str(self.databases),
                 "--dir", str(self._dir),
                 "--logfile", str(self._dir / "redis.log"),
             ],
