@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from support.backends import BACKENDS, GatewayEnv, backend_environment
-from support.gateway import GatewayProcess
-
-StartGateway = Callable[..., GatewayProcess]
+from support.client import RawClient
+from support.gateway import GatewayProcess, StartGateway
 
 
 def _param(name: str) -> object:
@@ -30,6 +29,13 @@ def _settings_env(settings: dict[str, object]) -> dict[str, str]:
             value = "true" if value else "false"
         env[name.upper()] = str(value)
     return env
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    """Close the raw clients a test left open (no leaked sockets)."""
+    yield
+    await RawClient.close_all()
 
 
 @pytest.fixture(scope="session")

@@ -187,7 +187,9 @@ async def _read_frames(hub: Hub, router: Router, session: Session, receive: ASGI
     """Handle frames until the peer disconnects or the hub closes the session."""
     handle = router.handle
     while not session.closed:
+        session.receiving = True
         event = await receive()
+        session.receiving = False
         if event["type"] != "websocket.receive":
             return
         text = event.get("text")
@@ -195,3 +197,4 @@ async def _read_frames(hub: Hub, router: Router, session: Session, receive: ASGI
             hub.reject(session, ErrorCode.MALFORMED_MESSAGE, "binary frames are not allowed", None)
             continue
         await handle(session, text)
+    await session.closed_sent()

@@ -100,7 +100,7 @@ class Hub:
         if sessions:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2.0):
-                    await asyncio.gather(*list(self._tasks), return_exceptions=True)
+                    await asyncio.gather(*(s.closed_sent() for s in sessions))
 
     async def stop(self) -> None:
         """Close sessions, let store lanes finish briefly, stop the backend."""
@@ -281,7 +281,7 @@ class Hub:
             logger.log(
                 level, "%s did=%s session=%s code=%d", reason, session.did, session.session_id, code
             )
-        self.spawn(session.close_socket(code, reason))
+        session.request_close(code, reason)
 
     def _restore(self, did: str, unsent: list[Outgoing]) -> None:
         for item in unsent:

@@ -85,6 +85,8 @@ class Session:
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[Any] | None = asyncio.current_task()
+        self._closer: asyncio.Task[None] | None = None
+        self.receiving = False
 
     @property
     def closed(self) -> bool:
@@ -163,8 +165,12 @@ class Session:
         self._exempt = 0
         return unsent
 
-    async def close_socket(self, code: int, reason: str) -> None:
-        """Send a close frame; if the socket cannot take it in time, stop reading it."""
+    def request_close(self, code: int, reason: str) -> None:
+        """Send a close frame in the background (after :meth:`terminate`)."""
+        if self._closer is None:
+            self._closer = asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
         try:
             async with asyncio.timeout(CLOSE_SEND_TIMEOUT):
                 await self._send({"type": "websocket.close", "code": code, "reason": reason})
@@ -174,12 +180,13 @@ class Session:
         except Exception as exc:
             logger.debug("close of %s: %r", self.session_id, exc)
             return
+        # The peer reads nothing: stop waiting for its frames so the connection can end.
         reader = self._reader
-        if reader is not None and not reader.done():
+        if self.receiving and reader is not None and not reader.done():
             reader.cancel()
 
-    async def wait_writer(self) -> None:
-        """Wait until the writer task has finished (after :meth:`terminate`)."""
-        if self._writer is not None:
+    async def closed_sent(self) -> None:
+        """Wait (bounded) until a requested close frame went out or was given up."""
+        if self._closer is not None:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+                await asyncio.shield(self._closer)

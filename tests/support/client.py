@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -27,9 +27,16 @@ TIMEOUT_S = 5.0
 
 
 class RawClient:
-    """One WebSocket connection to the gateway, driven frame by frame."""
+    """One WebSocket connection to the gateway, driven frame by frame.
+
+    Every client opened is remembered until closed; :meth:`close_all` (run by the test
+    suite after each test) closes those a test left open.
+    """
+
+    _open: ClassVar[set[RawClient]] = set()
 
     def __init__(self, ws: ClientConnection, identity: Identity) -> None:
+        RawClient._open.add(self)
         self.ws = ws
         self.identity = identity
         self.gateway_did: str | None = None
@@ -38,7 +45,7 @@ class RawClient:
 
     @property
     def did(self) -> str:
-        """This client's DID."""
+        """The DID of this client."""
         return self.identity.did
 
     @classmethod
@@ -134,39 +141,39 @@ class RawClient:
         """Send one frame as is (bytes go out as a binary frame)."""
         await self.ws.send(text)
 
-    async def recv_text(self, timeout: float = TIMEOUT_S) -> str:
+    async def recv_text(self, within: float = TIMEOUT_S) -> str:
         """The next frame's text."""
-        frame = await asyncio.wait_for(self.ws.recv(), timeout)
+        frame = await asyncio.wait_for(self.ws.recv(), within)
         assert isinstance(frame, str), f"binary frame from the gateway: {frame!r}"
         return frame
 
-    async def recv(self, timeout: float = TIMEOUT_S) -> Message:
+    async def recv(self, within: float = TIMEOUT_S) -> Message:
         """The next frame, parsed; a frame from the gateway must carry a valid signature."""
-        message = Message.parse(await self.recv_text(timeout))
+        message = Message.parse(await self.recv_text(within))
         if self.gateway_did is not None and message.from_ == self.gateway_did:
             message.verify()
         return message
 
-    async def expect(self, type: str, timeout: float = TIMEOUT_S) -> Message:
+    async def expect(self, type: str, within: float = TIMEOUT_S) -> Message:
         """The next frame, which must be of ``type``."""
-        message = await self.recv(timeout)
+        message = await self.recv(within)
         assert message.type == type, f"expected {type}, got {message.type}: {message.payload}"
         return message
 
     async def expect_error(
-        self, code: str, correlation_id: str | None = None, timeout: float = TIMEOUT_S
+        self, code: str, correlation_id: str | None = None, within: float = TIMEOUT_S
     ) -> Message:
         """The next frame, which must be ERROR ``code`` (answering ``correlation_id``)."""
-        message = await self.expect(MessageType.ERROR, timeout)
+        message = await self.expect(MessageType.ERROR, within)
         assert message.payload["code"] == code, message.payload
         if correlation_id is not None:
             assert message.correlation_id == correlation_id, message
         return message
 
-    async def closed(self, timeout: float = TIMEOUT_S) -> int | None:
+    async def closed(self, within: float = TIMEOUT_S) -> int | None:
         """Wait until the gateway closes the connection (frames meanwhile are discarded)."""
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 while True:
                     await self.ws.recv()
         except ConnectionClosed:
@@ -180,7 +187,19 @@ class RawClient:
 
     async def close(self) -> None:
         """Close the connection normally."""
+        RawClient._open.discard(self)
         await self.ws.close()
+
+    @classmethod
+    async def close_all(cls) -> None:
+        """Close every client still open (bounded: a dead peer is aborted)."""
+        for client in list(cls._open):
+            cls._open.discard(client)
+            try:
+                async with asyncio.timeout(2):
+                    await client.ws.close()
+            except TimeoutError:
+                client.ws.transport.abort()
 
 
 def forge(identity: Identity, **fields: Any) -> str:

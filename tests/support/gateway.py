@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import httpx
 
 from .ports import free_port
 
-__all__ = ["GatewayProcess", "gateway_script"]
+__all__ = ["GatewayProcess", "StartGateway", "gateway_script"]
 
 START_TIMEOUT_S = 20.0
 
@@ -164,3 +164,7 @@ class GatewayProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+StartGateway = Callable[..., GatewayProcess]
+"""The ``start_gateway`` fixture: ``start_gateway(agent_timeout=2, ...) -> GatewayProcess``."""

@@ -1,0 +1,217 @@
+"""CHALLENGE / REGISTER / REGISTERED, and every way a REGISTER is refused (ERROR, close 1008)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from support.client import RawClient, forge
+from support.gateway import GatewayProcess, StartGateway
+
+from aiconexus.protocol import Identity, Message, b58encode, b64url_encode, format_timestamp
+
+CLOSE_POLICY = 1008
+
+
+async def test_challenge_is_signed_and_addressed_to_nobody(gateway: GatewayProcess) -> None:
+    """CHALLENGE: to null, 32-byte base64url nonce, signed by the DID /health reports."""
+    client = await RawClient.open(gateway.ws_url)
+    challenge = await client.read_challenge()
+    assert challenge.to is None
+    assert challenge.from_ == gateway.did
+    assert len(challenge.payload["nonce"]) == len(b64url_encode(bytes(32)))
+    assert client.ws.subprotocol == "ioap.v1"
+    await client.close()
+
+
+async def test_register_answers_registered(gateway: GatewayProcess) -> None:
+    """REGISTERED answers the REGISTER id with session id, heartbeat and queued=0."""
+    client = await RawClient.open(gateway.ws_url)
+    await client.read_challenge()
+    register = await client.register(capabilities=["translate"])
+    reply = await client.expect("REGISTERED")
+    assert reply.correlation_id == register.id
+    assert reply.to == client.did
+    assert reply.payload["queued"] == 0
+    assert reply.payload["heartbeat_interval_s"] == 15
+    assert reply.payload["session_id"]
+    await client.close()
+
+
+async def test_no_subprotocol_offered_still_works(gateway: GatewayProcess) -> None:
+    """A client that offers no subprotocol is served without one."""
+    client = await RawClient.connect(gateway.ws_url, subprotocols=None)
+    assert client.ws.subprotocol is None
+    await client.close()
+
+
+async def test_subprotocol_is_configurable(start_gateway: StartGateway) -> None:
+    """GATEWAY_SUBPROTOCOL changes the subprotocol the gateway selects."""
+    gw = start_gateway(gateway_subprotocol="ioap.test")
+    client = await RawClient.connect(gw.ws_url, subprotocols=["ioap.v1", "ioap.test"])
+    assert client.ws.subprotocol == "ioap.test"
+    await client.close()
+
+
+async def _refused(client: RawClient, text: str | bytes, code: str) -> Message:
+    await client.send_text(text)
+    error = await client.expect_error(code)
+    assert await client.closed() == CLOSE_POLICY
+    return error
+
+
+async def test_tampered_register_is_invalid_signature(gateway: GatewayProcess) -> None:
+    """INVALID_SIGNATURE: a REGISTER changed after signing."""
+    client = await RawClient.open(gateway.ws_url)
+    await client.read_challenge()
+    data = json.loads(client.register_message(capabilities=["a"]).to_json())
+    data["payload"]["capabilities"] = ["b"]
+    error = await _refused(client, json.dumps(data), "INVALID_SIGNATURE")
+    assert error.correlation_id == data["id"]
+
+
+async def test_register_signed_by_another_key_is_invalid_signature(
+    gateway: GatewayProcess,
+) -> None:
+    """INVALID_SIGNATURE: from names a DID whose key did not sign."""
+    client = await RawClient.open(gateway.ws_url)
+    challenge = await client.read_challenge()
+    other = Identity.generate()
+    text = forge(
+        client.identity,
+        type="REGISTER",
+        from_=other.did,
+        to=client.gateway_did,
+        payload={"nonce": challenge.payload["nonce"], "capabilities": []},
+    )
+    await _refused(client, text, "INVALID_SIGNATURE")
+
+
+async def test_non_standard_did_is_malformed(gateway: GatewayProcess) -> None:
+    """MALFORMED_MESSAGE: a DID of base58(bare key) without the multicodec prefix."""
+    client = await RawClient.open(gateway.ws_url)
+    challenge = await client.read_challenge()
+    bare = "did:key:z" + b58encode(client.identity.public_key)
+    text = forge(
+        client.identity,
+        type="REGISTER",
+        from_=bare,
+        to=client.gateway_did,
+        payload={"nonce": challenge.payload["nonce"], "capabilities": []},
+    )
+    await _refused(client, text, "MALFORMED_MESSAGE")
+
+
+async def test_public_key_must_match_the_did(gateway: GatewayProcess) -> None:
+    """DID_MISMATCH: payload.public_key is a valid key but not the DID's key."""
+    client = await RawClient.open(gateway.ws_url)
+    await client.read_challenge()
+    other = b58encode(Identity.generate().public_key)
+    message = client.register_message(public_key=other)
+    await _refused(client, message.to_json(), "DID_MISMATCH")
+
+
+async def test_matching_public_key_is_accepted(gateway: GatewayProcess) -> None:
+    """payload.public_key equal to the DID's key (base58 of the raw key) registers."""
+    client = await RawClient.open(gateway.ws_url)
+    await client.read_challenge()
+    await client.register(public_key=b58encode(client.identity.public_key))
+    await client.expect("REGISTERED")
+    await client.close()
+
+
+async def test_wrong_nonce_is_unauthorized(gateway: GatewayProcess) -> None:
+    """UNAUTHORIZED: the nonce is not the one of this connection's CHALLENGE."""
+    client = await RawClient.open(gateway.ws_url)
+    await client.read_challenge()
+    message = client.register_message(nonce=b64url_encode(bytes(32)))
+    await _refused(client, message.to_json(), "UNAUTHORIZED")
+
+
+async def test_register_to_someone_else_is_unauthorized(gateway: GatewayProcess) -> None:
+    """UNAUTHORIZED: REGISTER whose to is not the gateway's DID."""
+    client = await RawClient.open(gateway.ws_url)
+    challenge = await client.read_challenge()
+    message = Message.create(
+        client.identity,
+        "REGISTER",
+        Identity.generate().did,
+        {"nonce": challenge.payload["nonce"], "capabilities": []},
+    )
+    await _refused(client, message.to_json(), "UNAUTHORIZED")
+
+
+async def test_old_register_is_clock_skew(gateway: GatewayProcess) -> None:
+    """CLOCK_SKEW: REGISTER timestamped 10 minutes ago (default skew 300 s)."""
+    client = await RawClient.open(gateway.ws_url)
+    challenge = await client.read_challenge()
+    old = format_timestamp(datetime.now(UTC) - timedelta(minutes=10))
+    message = Message.create(
+        client.identity,
+        "REGISTER",
+        client.gateway_did,
+        {"nonce": challenge.payload["nonce"], "capabilities": []},
+        timestamp=old,
+    )
+    await _refused(client, message.to_json(), "CLOCK_SKEW")
+
+
+async def test_first_frame_not_register_is_not_registered(gateway: GatewayProcess) -> None:
+    """NOT_REGISTERED: any other well-formed frame before REGISTER."""
+    client = await RawClient.open(gateway.ws_url)
+    await client.read_challenge()
+    message = client.make("OFFER", Identity.generate().did, {"sdp": "v=0"})
+    error = await _refused(client, message.to_json(), "NOT_REGISTERED")
+    assert error.correlation_id == message.id
+
+
+async def test_register_with_other_version_is_unsupported(gateway: GatewayProcess) -> None:
+    """UNSUPPORTED_VERSION: a REGISTER with version 2.0."""
+    client = await RawClient.open(gateway.ws_url)
+    challenge = await client.read_challenge()
+    text = forge(
+        client.identity,
+        version="2.0",
+        type="REGISTER",
+        to=client.gateway_did,
+        payload={"nonce": challenge.payload["nonce"]},
+    )
+    await _refused(client, text, "UNSUPPORTED_VERSION")
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [b"\x00\x01binary", "not json", "[1,2]", '{"version":"1.0"}'],
+    ids=["binary", "not-json", "array", "missing-fields"],
+)
+async def test_garbage_before_register_is_malformed(
+    gateway: GatewayProcess, frame: str | bytes
+) -> None:
+    """MALFORMED_MESSAGE then close: binary, non-JSON, non-object, incomplete envelope."""
+    client = await RawClient.open(gateway.ws_url)
+    await client.read_challenge()
+    await _refused(client, frame, "MALFORMED_MESSAGE")
+
+
+async def test_no_register_in_time_closes(start_gateway: StartGateway) -> None:
+    """CONNECTION_TIMEOUT: a silent connection gets ERROR TIMEOUT and is closed (1008)."""
+    gw = start_gateway(connection_timeout=0.5)
+    client = await RawClient.open(gw.ws_url)
+    await client.read_challenge()
+    await client.expect_error("TIMEOUT", within=5)
+    assert await client.closed() == CLOSE_POLICY
+
+
+async def test_refused_register_leaves_others_working(gateway: GatewayProcess) -> None:
+    """A refused handshake does not disturb a registered session."""
+    alice = await RawClient.connect(gateway.ws_url)
+    bob = await RawClient.connect(gateway.ws_url)
+    intruder = await RawClient.open(gateway.ws_url)
+    await intruder.read_challenge()
+    await _refused(intruder, "garbage", "MALFORMED_MESSAGE")
+    sent = await alice.send_message("INTENT", bob.did, {"query": "still there?"})
+    assert await bob.recv_text() == sent.to_json()
+    await alice.expect("ACK")
+    await alice.close()
+    await bob.close()
