@@ -107,10 +107,9 @@ if ((errors > 0)); then
     exit 1
 fi
 printf '%sSetup complete%s (%d warning(s)). Next steps:\n' "$C_GREEN" "$C_OFF" "$warnings"
-cat <<'NEXT'
-  ./gateway-docker.sh build     build the image
-  ./gateway-docker.sh start     start it and wait until healthy (ws://127.0.0.1:8000/ws)
-  ./gateway-docker.sh health    check GET /health
-  ./test_docker_gateway.sh      run the end-to-end test (needs `make install` for the SDK)
-See DOCKER_GATEWAY.md for configuration, TLS and production.
-NEXT
+printf '%s\n' \
+    "  ./gateway-docker.sh build     build the image" \
+    "  ./gateway-docker.sh start     start it and wait until healthy (ws://127.0.0.1:8000/ws)" \
+    "  ./gateway-docker.sh health    check GET /health" \
+    "  ./test_docker_gateway.sh      run the end-to-end test (needs 'make install' for the SDK)" \
+    "See DOCKER_GATEWAY.md for configuration, TLS and production."

@@ -12,7 +12,8 @@ line per check and exits 0, or prints the failure and exits 1:
              the identities and the marker are written to --state
     fetch    connect as the offline agent from --state; the stored message must arrive
 
-Every wait is bounded by --timeout seconds.
+The gateway is at 127.0.0.1:--port, or at --base (http:// or https://; the WebSocket URL
+follows: ws:// or wss://). Every wait is bounded by --timeout seconds.
 """
 
 from __future__ import annotations
@@ -179,12 +180,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "command", choices=["health", "agents", "register", "exchange", "store", "fetch"]
     )
-    parser.add_argument("--port", type=int, required=True, help="gateway port on 127.0.0.1")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", type=int, help="gateway port on 127.0.0.1 (plain HTTP)")
+    where.add_argument("--base", help="gateway base URL, e.g. https://127.0.0.1:8443")
     parser.add_argument("--state", default="", help="state file for store/fetch")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per wait")
     args = parser.parse_args(argv)
-    args.url = f"ws://127.0.0.1:{args.port}/ws"
-    args.http = f"http://127.0.0.1:{args.port}"
+    args.http = args.base.rstrip("/") if args.base else f"http://127.0.0.1:{args.port}"
+    args.url = "ws" + args.http.removeprefix("http") + "/ws"
     if args.command in {"store", "fetch"} and not args.state:
         parser.error(f"{args.command} needs --state")
     return args
