@@ -186,7 +186,10 @@ async def _refuse(
 async def _read_frames(hub: Hub, router: Router, session: Session, receive: ASGIReceive) -> None:
     """Handle frames until the peer disconnects or the hub closes the session."""
     handle = router.handle
+    limit = hub.settings.send_queue_size
     while not session.closed:
+        if session.pending >= limit:
+            await session.drained()
         session.receiving = True
         event = await receive()
         session.receiving = False

@@ -48,7 +48,11 @@ def uvicorn_config(settings: Settings, app: Any, **overrides: Any) -> uvicorn.Co
 
 
 class GatewayServer(uvicorn.Server):
-    """A uvicorn server that closes every agent session with 1001 before stopping."""
+    """A uvicorn server that closes every agent session with 1001 before stopping.
+
+    A SIGTERM/SIGINT is a requested, clean stop: the process exits 0 afterwards (uvicorn
+    alone would re-raise the signal once it is done).
+    """
 
     async def shutdown(self, sockets: Any = None) -> None:
         """Close sessions first (1001 going away), then let uvicorn finish."""
@@ -58,6 +62,9 @@ class GatewayServer(uvicorn.Server):
         if isinstance(app, GatewayApp):
             await app.hub.close_sessions()
         await super().shutdown(sockets)
+        captured = getattr(self, "_captured_signals", None)
+        if isinstance(captured, list):
+            captured.clear()
 
 
 def create_app_from_env() -> GatewayApp:

@@ -3,6 +3,11 @@
 Nothing here blocks the caller: :meth:`Session.enqueue` either accepts a frame at once or
 says the queue is full, and the hub then applies the slow-consumer policy. The writer
 reports every frame it has written to the WebSocket (that moment triggers ACK delivered).
+
+Bounds: at most ``limit`` (SEND_QUEUE_SIZE) frames from other agents wait for a connection;
+the gateway's own frames (ACK, ERROR, PONG) have a larger allowance of their own, and the
+connection's reader pauses while its queue holds ``limit`` frames or more, so a peer that
+sends without reading its ACKs is slowed down rather than dropped.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ ASGISend = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 """The ASGI ``send`` callable of one WebSocket connection."""
 
 logger = logging.getLogger("aiconexus.gateway")
+
+CONTROL_ALLOWANCE_FACTOR = 4
+"""Gateway frames may queue up to this many times ``limit`` (plus the agent frames)."""
 
 CLOSE_SEND_TIMEOUT = 5.0
 """How long a close frame may wait behind a full socket buffer before we give up on it."""
@@ -81,7 +89,9 @@ class Session:
         self._limit = limit
         self._on_written = on_written
         self._queue: deque[Outgoing] = deque()
-        self._exempt = 0
+        self._live = 0
+        self._control_limit = CONTROL_ALLOWANCE_FACTOR * limit + limit
+        self._drained = asyncio.Event()
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[Any] | None = asyncio.current_task()
@@ -103,12 +113,24 @@ class Session:
         await self._send({"type": "websocket.send", "text": frame})
 
     def enqueue(self, item: Outgoing) -> bool:
-        """Queue ``item``; False when closed or the queue is at its bound (slow consumer)."""
-        if self.state is SessionState.CLOSED or len(self._queue) - self._exempt >= self._limit:
+        """Queue ``item``; False when closed or at its bound (the peer reads too slowly)."""
+        if self.state is SessionState.CLOSED:
+            return False
+        if item.agent:
+            if self._live >= self._limit:
+                return False
+            self._live += 1
+        elif len(self._queue) >= self._control_limit:
             return False
         self._queue.append(item)
         self._wakeup.set()
         return True
+
+    async def drained(self) -> None:
+        """Wait while ``limit`` frames or more are queued (the reader's back-pressure)."""
+        while len(self._queue) >= self._limit and self.state is not SessionState.CLOSED:
+            self._drained.clear()
+            await self._drained.wait()
 
     def enqueue_exempt(self, frames: list[str], first: str | None = None) -> None:
         """Queue stored frames (and ``first``, e.g. REGISTERED, ahead of them) past the bound.
@@ -119,7 +141,6 @@ class Session:
         items = [Outgoing(frame, agent=True, exempt=True) for frame in frames]
         if first is not None:
             items.insert(0, Outgoing(first, agent=False, exempt=True))
-        self._exempt += len(items)
         if self._writer is None:
             self._queue.extendleft(reversed(items))
         else:
@@ -136,6 +157,8 @@ class Session:
         send = self._send
         wakeup = self._wakeup
         on_written = self._on_written
+        drained = self._drained
+        limit = self._limit
         try:
             while True:
                 while not queue:
@@ -144,9 +167,11 @@ class Session:
                 item = queue[0]
                 await send({"type": "websocket.send", "text": item.frame})
                 queue.popleft()
-                if item.exempt:
-                    self._exempt -= 1
+                if item.agent and not item.exempt:
+                    self._live -= 1
                 on_written(item)
+                if len(queue) < limit:
+                    drained.set()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the peer went away; the reader will see the disconnect
@@ -162,7 +187,8 @@ class Session:
             self._writer.cancel()
         unsent = list(self._queue)
         self._queue.clear()
-        self._exempt = 0
+        self._live = 0
+        self._drained.set()
         return unsent
 
     def request_close(self, code: int, reason: str) -> None:
