@@ -95,10 +95,6 @@ require_docker() {
     docker info >/dev/null 2>&1 ||
         die "cannot reach the Docker engine${DOCKER_HOST:+ at $DOCKER_HOST}; is dockerd running and may you use it?"
     resolve_compose_files
-    # Compose builds through buildx bake by default; without buildx it warns and falls back.
-    if ! docker buildx version >/dev/null 2>&1; then
-        export COMPOSE_BAKE="${COMPOSE_BAKE:-false}"
-    fi
 }
 
 compose() { docker compose "${COMPOSE_ARGS[@]}" "$@"; }

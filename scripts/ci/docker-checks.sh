@@ -72,6 +72,9 @@ scripts/ci/docker-engine.sh start
 export DOCKER_HOST="unix://$ENGINE_DIR/docker.sock"
 
 # ---- static checks
+step "verify_docker_setup.sh"
+REQUIRE_DOCKER=1 ./verify_docker_setup.sh
+
 step "hadolint"
 "$DOCKER_TOOLS_VENV/bin/hadolint" --failure-threshold warning Dockerfile.gateway
 echo "Dockerfile.gateway: clean"

@@ -128,6 +128,11 @@ stop_engine() {
     fi
     if [[ "$purge" == "--purge" && -d "$ENGINE_DIR" ]]; then
         log "removing $ENGINE_DIR"
+        # dockerd leaves mounts behind (e.g. exec/netns/default); unmount them first.
+        local mount_point
+        while read -r mount_point; do
+            umount -l "$mount_point" 2>/dev/null || log "could not unmount $mount_point"
+        done < <(awk -v dir="$ENGINE_DIR/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r)
         rm -rf "$ENGINE_DIR"
     fi
 }
