@@ -60,7 +60,12 @@ class GatewayProcess:
     """
 
     def __init__(
-        self, env: Mapping[str, str], workdir: Path, *, args: tuple[str, ...] = ()
+        self,
+        env: Mapping[str, str],
+        workdir: Path,
+        *,
+        args: tuple[str, ...] = (),
+        port: int | None = None,
     ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
@@ -74,13 +79,14 @@ class GatewayProcess:
             **env,
         }
         self.args = args
-        self.log_path = workdir / f"gateway-{self.env['GATEWAY_PORT']}.log"
+        self._port = port
+        self.log_path = workdir / f"gateway-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def port(self) -> int:
-        """The TCP port the gateway listens on."""
-        return int(self.env["GATEWAY_PORT"])
+        """The TCP port the gateway listens on (``port`` if given, else GATEWAY_PORT)."""
+        return self._port if self._port is not None else int(self.env["GATEWAY_PORT"])
 
     @property
     def http_url(self) -> str:

@@ -1,0 +1,148 @@
+"""Settings: defaults, every invalid value named, and the console script's refusals (exit 2).
+
+Where each setting's effect is tested:
+GATEWAY_HOST/PORT (every gateway fixture; --host/--port below), GATEWAY_SUBPROTOCOL and
+CONNECTION_TIMEOUT (test_handshake), GATEWAY_KEY_FILE, AGENT_TIMEOUT, HEARTBEAT_INTERVAL,
+MAX_CONNECTIONS, SEND_QUEUE_SIZE, LOG_FILE (test_sessions), MAX_MESSAGE_SIZE
+(test_frame_errors), STORE_MAX_PER_AGENT, STORE_MAX_TOTAL, STORE_TTL, CLEANUP_INTERVAL
+(test_store), ENABLE_METRICS, NODE_ID, STORAGE_TYPE (test_http), VERIFY_SIGNATURES,
+VALIDATE_DIDS, CLOCK_SKEW, LOG_LEVEL, HEARTBEAT_INTERVAL in REGISTERED
+(test_setting_effects), GATEWAY_WORKERS (below), REDIS_URL and PRESENCE_TTL (cluster suite).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from support.gateway import gateway_script
+from support.ports import free_port
+
+from aiconexus_gateway.settings import Settings, SettingsError
+
+
+def test_defaults() -> None:
+    """An empty environment gives the documented defaults."""
+    settings = Settings.from_env({})
+    assert settings.gateway_host == "127.0.0.1"
+    assert settings.gateway_port == 8000
+    assert settings.gateway_subprotocol == "ioap.v1"
+    assert settings.gateway_key_file == Path.home() / ".aiconexus" / "gateway.key"
+    assert (settings.agent_timeout, settings.heartbeat_interval) == (30, 15)
+    assert (settings.cleanup_interval, settings.connection_timeout) == (10, 10)
+    assert (settings.max_connections, settings.max_message_size) == (10000, 262144)
+    assert (settings.send_queue_size, settings.clock_skew) == (1024, 300)
+    assert (settings.store_max_per_agent, settings.store_max_total) == (1000, 100000)
+    assert settings.store_ttl == 86400
+    assert settings.verify_signatures and settings.validate_dids and settings.enable_metrics
+    assert settings.storage_type == "memory"
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.node_id.startswith("node-")
+    assert settings.presence_ttl == 15
+    assert settings.log_level == "INFO" and settings.log_file is None
+
+
+def test_values_are_read() -> None:
+    """Every variable is read, with its type."""
+    settings = Settings.from_env(
+        {
+            "GATEWAY_PORT": "9000",
+            "VERIFY_SIGNATURES": "false",
+            "VALIDATE_DIDS": "0",
+            "ENABLE_METRICS": "no",
+            "STORE_MAX_PER_AGENT": "0",
+            "CLOCK_SKEW": "2.5",
+            "LOG_LEVEL": "debug",
+            "LOG_FILE": "/tmp/x.log",
+            "STORAGE_TYPE": "REDIS",
+            "NODE_ID": "n1",
+            "GATEWAY_KEY_FILE": "~/k.key",
+        }
+    )
+    assert settings.gateway_port == 9000
+    assert not (settings.verify_signatures or settings.validate_dids or settings.enable_metrics)
+    assert not settings.storing_enabled
+    assert settings.clock_skew == 2.5 and settings.replay_window == 5.0
+    assert settings.log_level == "DEBUG" and settings.log_file == Path("/tmp/x.log")
+    assert settings.storage_type == "redis" and settings.node_id == "n1"
+    assert settings.gateway_key_file == Path.home() / "k.key"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("GATEWAY_PORT", "eighty"),
+        ("GATEWAY_PORT", "70000"),
+        ("GATEWAY_WORKERS", "0"),
+        ("LOG_LEVEL", "LOUD"),
+        ("AGENT_TIMEOUT", "-1"),
+        ("HEARTBEAT_INTERVAL", "0"),
+        ("CLEANUP_INTERVAL", "soon"),
+        ("CONNECTION_TIMEOUT", "inf"),
+        ("MAX_CONNECTIONS", "0"),
+        ("MAX_MESSAGE_SIZE", "10"),
+        ("SEND_QUEUE_SIZE", "0"),
+        ("CLOCK_SKEW", "nan"),
+        ("STORE_MAX_PER_AGENT", "-1"),
+        ("STORE_MAX_TOTAL", "lots"),
+        ("STORE_TTL", "0"),
+        ("VERIFY_SIGNATURES", "maybe"),
+        ("VALIDATE_DIDS", "2"),
+        ("ENABLE_METRICS", "yes please"),
+        ("STORAGE_TYPE", "postgres"),
+        ("REDIS_URL", "http://127.0.0.1"),
+        ("PRESENCE_TTL", "0"),
+    ],
+)
+def test_invalid_value_names_the_variable(variable: str, value: str) -> None:
+    """SettingsError carries the variable's name for every kind of bad value."""
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({variable: value})
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(variable)
+
+
+def test_heartbeat_must_not_exceed_agent_timeout() -> None:
+    """HEARTBEAT_INTERVAL > AGENT_TIMEOUT is refused (pings would come too late)."""
+    with pytest.raises(SettingsError, match="HEARTBEAT_INTERVAL"):
+        Settings.from_env({"AGENT_TIMEOUT": "5", "HEARTBEAT_INTERVAL": "10"})
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [gateway_script(), *args],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_cli_bad_setting_exits_2_with_one_line() -> None:
+    """The console script prints one line naming the variable and exits 2."""
+    result = _run({"MAX_CONNECTIONS": "many"})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "MAX_CONNECTIONS" in lines[0]
+
+
+def test_cli_bad_port_option_names_the_variable() -> None:
+    """--port is checked like GATEWAY_PORT."""
+    result = _run({}, "--port", "x")
+    assert result.returncode == 2 and "GATEWAY_PORT" in result.stderr
+
+
+def test_cli_refuses_workers_with_memory_storage() -> None:
+    """--workers 2 with STORAGE_TYPE=memory: exit 2, naming GATEWAY_WORKERS and why."""
+    result = _run({"STORAGE_TYPE": "memory"}, "--workers", "2")
+    assert result.returncode == 2
+    assert "GATEWAY_WORKERS" in result.stderr and "STORAGE_TYPE=redis" in result.stderr
+
+
+def test_cli_unreadable_key_file_exits_2(tmp_path: Path) -> None:
+    """A key file that is not a key: exit 2 naming GATEWAY_KEY_FILE."""
+    key = tmp_path / "gateway.key"
+    key.write_text("not a key")
+    result = _run({"GATEWAY_KEY_FILE": str(key), "GATEWAY_PORT": str(free_port())})
+    assert result.returncode == 2 and "GATEWAY_KEY_FILE" in result.stderr
