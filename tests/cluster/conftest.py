@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support.redis_server import RedisServer, redis_available
+
+from .cluster import Cluster
+
+_databases = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
@@ -13,5 +19,15 @@ def redis_server() -> Iterator[RedisServer]:
     """A real redis-server on a free loopback port, shared by the session."""
     if not redis_available():
         pytest.skip("redis-server is not installed")
-    with RedisServer() as server:
+    with RedisServer(databases=1024) as server:
         yield server
+
+
+@pytest.fixture
+def cluster(redis_server: RedisServer, tmp_path: Path) -> Iterator[Cluster]:
+    """An empty cluster on a Redis database of its own; its nodes are stopped afterwards."""
+    if not redis_server.running:  # a test that stopped Redis failed before restarting it
+        redis_server.start()
+    group = Cluster(redis_server, next(_databases), tmp_path)
+    yield group
+    group.stop()

@@ -284,3 +284,20 @@ async def test_recovers_when_redis_restarts(
     assert [r.did for r in await a.list_agents("cap")] == ["did:r"]
     assert await a.send_to_node("b", "did:r", "after restart") is True
     await eventually(lambda: hooks_b.sessions["did:r"] == ["after restart"])
+
+
+async def test_resend_after_the_accepting_node_died(make_node: NodeFactory) -> None:
+    """A frame accepted by a node that died before handing it on may be sent again."""
+    a, _ = await make_node("a")
+    b, _ = await make_node("b")
+    lost = '{"from": "did:s", "id": "lost"}'
+    stored = '{"from": "did:s", "id": "stored"}'
+    assert await a.first_seen("did:s", "lost", 60) is True
+    assert await a.first_seen("did:s", "stored", 60) is True
+    await a.store("did:r", stored)
+    assert await b.first_seen("did:s", "lost", 60) is False  # node a is alive: a replay
+    await a.close()
+    assert await b.first_seen("did:s", "lost", 60) is True
+    assert await b.first_seen("did:s", "lost", 60) is False
+    assert await b.first_seen("did:s", "stored", 60) is False
+    assert await b.take_stored("did:r") == [stored]

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import json
 
+import orjson
+
 from aiconexus_gateway.backend.base import AgentRecord
 
-__all__ = ["DELIVER", "REPLACED", "SEP", "STORED", "record_from_json", "record_json", "split_owner"]
+__all__ = [
+    "DELIVER",
+    "REPLACED",
+    "SEP",
+    "STORED",
+    "record_from_json",
+    "record_json",
+    "replay_key",
+    "split_owner",
+]
 
 SEP = "\x00"
 """Separates the fields of a node-channel message (a JSON text frame never holds a raw NUL)."""
@@ -54,3 +65,17 @@ def split_owner(owner: str) -> tuple[str, str]:
     """``(node_id, session_id)`` of an owner entry (node and session joined by a newline)."""
     node, _, session = owner.partition("\n")
     return node, session
+
+
+def replay_key(frame: str) -> str:
+    """``<from>:<id>`` of an agent frame (its replay marker), or ``""`` if it has none."""
+    try:
+        data = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    sender, message_id = data.get("from"), data.get("id")
+    if isinstance(sender, str) and isinstance(message_id, str):
+        return f"{sender}:{message_id}"
+    return ""

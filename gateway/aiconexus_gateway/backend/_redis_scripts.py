@@ -9,7 +9,8 @@ Key layout (``P`` is the key prefix, ``aiconexus:`` by default):
 ``P agent``                hash DID -> JSON :class:`AgentRecord`
 ``P cap:<capability>``     set of DIDs announcing the capability
 ``P node_agents:<node>``   set of DIDs whose session lives on the node
-``P seen:<sender>:<id>``   replay marker, expires after the replay window
+``P seen:<sender>:<id>``   replay marker, expires after the replay window: ``P<node>`` while
+                           the accepting node hands the frame on, ``D`` once published/stored
 ``P store:<did>``          list of ``<stored_at_ms>:<frame>``, oldest first
 ``P store_dids``           set of DIDs with stored frames
 ``P store_total``          number of stored frames in all
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 __all__ = [
     "CLAIM",
+    "FIRST_SEEN",
     "OWNER",
     "RELEASE",
     "REFRESH",
@@ -58,6 +60,15 @@ local function live_owner(p, did)
   if not owner then return false end
   if redis.call('EXISTS', p .. 'node:' .. node_of(owner)) == 0 then return false end
   return owner
+end
+
+local function node_alive(p, node)
+  if redis.call('EXISTS', p .. 'node:' .. node) == 0 then return false end
+  return redis.call('PUBSUB', 'NUMSUB', p .. 'ch:' .. node)[2] > 0
+end
+
+local function mark_handed_on(p, seen)
+  if seen ~= '' then redis.call('SET', p .. 'seen:' .. seen, 'D', 'XX', 'KEEPTTL') end
 end
 
 local function trim(p, did, now, ttl)
@@ -145,17 +156,42 @@ return redis.call('HGET', p .. 'agent', did)
 """
 )
 
-SEND = """
--- ARGV: prefix, node, message -> number of subscribers that got it (0: node unreachable)
+FIRST_SEEN = (
+    _COMMON
+    + """
+-- ARGV: prefix, sender:id, node, window_ms -> 1 if new, 0 if a replay
+-- A marker still pending on a node that died (its channel has no subscriber) does not count:
+-- that node was killed before handing the frame on, so a resent copy must be accepted.
+local p, seen, node = ARGV[1], ARGV[2], ARGV[3]
+local k = p .. 'seen:' .. seen
+local cur = redis.call('GET', k)
+if cur then
+  if string.sub(cur, 1, 1) ~= 'P' then return 0 end
+  local holder = string.sub(cur, 2)
+  if holder == node or node_alive(p, holder) then return 0 end
+end
+redis.call('SET', k, 'P' .. node, 'PX', ARGV[4])
+return 1
+"""
+)
+
+SEND = (
+    _COMMON
+    + """
+-- ARGV: prefix, node, message, sender:id ('' if none)
+-- -> number of subscribers that got it (0: node unreachable)
 local p, node = ARGV[1], ARGV[2]
 if redis.call('EXISTS', p .. 'node:' .. node) == 0 then return 0 end
-return redis.call('PUBLISH', p .. 'ch:' .. node, ARGV[3])
+local n = redis.call('PUBLISH', p .. 'ch:' .. node, ARGV[3])
+if n > 0 then mark_handed_on(p, ARGV[4]) end
+return n
 """
+)
 
 STORE = (
     _COMMON
     + """
--- ARGV: prefix, did, now_ms, ttl_ms, max_per_agent, max_total, frame
+-- ARGV: prefix, did, now_ms, ttl_ms, max_per_agent, max_total, frame, sender:id ('' if none)
 -- -> {status, live owner or false}; status 1 stored, -1 recipient full, -2 store full
 local p, did = ARGV[1], ARGV[2]
 local now, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -167,6 +203,7 @@ if tonumber(redis.call('GET', p .. 'store_total') or '0') >= max_total then retu
 redis.call('RPUSH', k, ARGV[3] .. ':' .. ARGV[7])
 redis.call('INCR', p .. 'store_total')
 redis.call('SADD', p .. 'store_dids', did)
+mark_handed_on(p, ARGV[8])
 return {1, live_owner(p, did)}
 """
 )

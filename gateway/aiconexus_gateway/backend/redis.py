@@ -46,6 +46,7 @@ from aiconexus_gateway.backend._redis_codec import (
     STORED,
     record_from_json,
     record_json,
+    replay_key,
     split_owner,
 )
 from aiconexus_gateway.backend._redis_pipeline import AutoPipeline, Script
@@ -104,13 +105,7 @@ class RedisBackend(Backend):
         self._client: Redis = Redis.from_url(url, retry=Retry(NoBackoff(), 1), **options)
         self._fast: Redis = Redis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
         self._pipe = AutoPipeline(self._fast)
-        self._scripts = {
-            name: Script(getattr(lua, name))
-            for name in ("CLAIM", "RELEASE", "REFRESH", "OWNER", "SEND", "STORE", "TAKE")
-        }
-        self._scripts.update(
-            {name: Script(getattr(lua, name)) for name in ("TRIM", "SWEEP_NODE", "HEARTBEAT")}
-        )
+        self._scripts = {name: Script(getattr(lua, name)) for name in lua.__all__}
         self._hooks: NodeHooks | None = None
         self._local: dict[str, AgentRecord] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -225,12 +220,17 @@ class RedisBackend(Backend):
 
     # replay detection -----------------------------------------------------------------------
     async def first_seen(self, sender: str, message_id: str, window_s: float) -> bool:
-        """``SET NX`` a marker for (sender, id) that lives ``window_s`` seconds."""
+        """Set a marker for (sender, id) that lives ``window_s`` seconds; True if it is new.
+
+        The marker is "pending on this node" until the frame is published to another node or
+        stored; a copy re-sent after this node was killed in between is therefore accepted,
+        while a copy of a frame that was handed on is a replay.
+        """
         window_ms = max(1, int(window_s * 1000))
-        reply = await self._pipe.call(
-            "SET", f"{self._p}seen:{sender}:{message_id}", "1", "NX", "PX", window_ms
+        reply = await self._pipelined_script(
+            "FIRST_SEEN", f"{sender}:{message_id}", self.node_id, window_ms
         )
-        return reply is not None and reply is not False
+        return int(reply) == 1
 
     # cross-node delivery --------------------------------------------------------------------
     async def send_to_node(self, node_id: str, recipient: str, frame: str) -> bool:
@@ -238,7 +238,7 @@ class RedisBackend(Backend):
         if node_id == self.node_id:
             return self._require_hooks().deliver_local(recipient, frame)
         message = f"{DELIVER}{SEP}{recipient}{SEP}{frame}"
-        receivers = await self._pipelined_script("SEND", node_id, message)
+        receivers = await self._pipelined_script("SEND", node_id, message, replay_key(frame))
         return int(receivers) > 0
 
     # offline store --------------------------------------------------------------------------
@@ -254,6 +254,7 @@ class RedisBackend(Backend):
             self.store_max_per_agent,
             self.store_max_total,
             frame,
+            replay_key(frame),
         )
         status, owner = int(reply[0]), reply[1] if len(reply) > 1 else None
         if status == -1:
@@ -265,7 +266,7 @@ class RedisBackend(Backend):
             if node == self.node_id:
                 self._require_hooks().stored_available(recipient)
             else:
-                await self._script("SEND", node, f"{STORED}{SEP}{recipient}")
+                await self._script("SEND", node, f"{STORED}{SEP}{recipient}", "")
 
     async def take_stored(self, recipient: str) -> list[str]:
         """Remove and return the unexpired frames stored for ``recipient``, oldest first."""
@@ -308,7 +309,7 @@ class RedisBackend(Backend):
         if node == self.node_id:
             self._require_hooks().replaced(did, session)
         else:
-            await self._script("SEND", node, f"{REPLACED}{SEP}{did}{SEP}{session}")
+            await self._script("SEND", node, f"{REPLACED}{SEP}{did}{SEP}{session}", "")
 
     async def _reclaim_local(self) -> None:
         records = list(self._local.values())
