@@ -290,7 +290,6 @@ async def test_resend_after_the_accepting_node_died(make_node: NodeFactory) -> N
     """A frame accepted by a node that died before handing it on may be sent again."""
     a, _ = await make_node("a")
     b, _ = await make_node("b")
-    lost = '{"from": "did:s", "id": "lost"}'
     stored = '{"from": "did:s", "id": "stored"}'
     assert await a.first_seen("did:s", "lost", 60) is True
     assert await a.first_seen("did:s", "stored", 60) is True
