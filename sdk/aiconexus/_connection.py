@@ -25,6 +25,7 @@ from aiconexus.backoff import Backoff
 from aiconexus.errors import (
     ClientClosedError,
     ClientError,
+    GatewayAuthenticationError,
     GatewayUnreachableError,
     SessionReplacedError,
 )
@@ -179,6 +180,9 @@ class ConnectionMixin:
                 self._url_index = index
                 return session
             if first and not self._retry_on_start:
+                for _, failure in failures:
+                    if isinstance(failure, GatewayAuthenticationError):
+                        raise failure
                 raise GatewayUnreachableError(failures)
             first = False
             failures.clear()

@@ -122,7 +122,7 @@ class GatewayClient(ConnectionMixin):
         self._backoff = backoff or Backoff()
         self._retry_on_start = retry_on_start
         self._heartbeat_interval_s = heartbeat_interval_s
-        self._resign_after_s = clock_skew_s - max(5.0, clock_skew_s / 10)
+        self._resign_after_s = clock_skew_s - min(clock_skew_s / 2, max(5.0, clock_skew_s / 10))
         self._logger = logger or logging.getLogger("aiconexus.client")
         self._listeners: list[StateListener] = [on_state_change] if on_state_change else []
         self._filter = InboundFilter(

@@ -112,7 +112,9 @@ async def test_reply_of_another_type_is_not_taken() -> None:
     waiters = ReplyWaiters()
     request = Message.create(ALICE, MessageType.EXEC_REQUEST, BOB.did, {"args": {}})
     future = waiters.expect(request.id, BOB.did, {MessageType.EXEC_RESPONSE})
-    other = Message.create(BOB, MessageType.OFFER, ALICE.did, {"sdp": "x"}, correlation_id=request.id)
+    other = Message.create(
+        BOB, MessageType.OFFER, ALICE.did, {"sdp": "x"}, correlation_id=request.id
+    )
     assert not waiters.resolve(other)
     assert not future.done()
 
