@@ -300,3 +300,7 @@ async def test_resend_after_the_accepting_node_died(make_node: NodeFactory) -> N
     assert await b.first_seen("did:s", "lost", 60) is False
     assert await b.first_seen("did:s", "stored", 60) is False
     assert await b.take_stored("did:r") == [stored]
+    assert await b.first_seen("did:s", "pending", 60) is True
+    await b.close()
+    restarted, _ = await make_node("b")  # the same node id, started anew: a new incarnation
+    assert await restarted.first_seen("did:s", "pending", 60) is True

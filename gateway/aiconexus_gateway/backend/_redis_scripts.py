@@ -2,7 +2,8 @@ r"""Lua scripts of the Redis backend: each one is a single atomic round trip.
 
 Key layout (``P`` is the key prefix, ``aiconexus:`` by default):
 
-``P node:<node>``          liveness key of a node, expires after PRESENCE_TTL
+``P node:<node>``          liveness key of a node (value: its incarnation, random per start),
+                           expires after PRESENCE_TTL
 ``P nodes``                set of node ids that announced themselves (for the sweeper)
 ``P ch:<node>``            pub/sub channel of a node (frames, replacements, store notices)
 ``P owner``                hash DID -> ``<node>\n<session>`` of the live session
@@ -62,8 +63,9 @@ local function live_owner(p, did)
   return owner
 end
 
-local function node_alive(p, node)
-  if redis.call('EXISTS', p .. 'node:' .. node) == 0 then return false end
+-- true while the given incarnation of the node runs and listens on its channel
+local function incarnation_alive(p, node, incarnation)
+  if redis.call('GET', p .. 'node:' .. node) ~= incarnation then return false end
   return redis.call('PUBSUB', 'NUMSUB', p .. 'ch:' .. node)[2] > 0
 end
 
@@ -159,18 +161,23 @@ return redis.call('HGET', p .. 'agent', did)
 FIRST_SEEN = (
     _COMMON
     + """
--- ARGV: prefix, sender:id, node, window_ms -> 1 if new, 0 if a replay
--- A marker still pending on a node that died (its channel has no subscriber) does not count:
--- that node was killed before handing the frame on, so a resent copy must be accepted.
-local p, seen, node = ARGV[1], ARGV[2], ARGV[3]
+-- ARGV: prefix, sender:id, node, incarnation, window_ms -> 1 if new, 0 if a replay
+-- A marker still pending on a node incarnation that is gone (killed, or restarted since) does
+-- not count: it died before handing the frame on, so a resent copy must be accepted.
+local p, seen, node, incarnation = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local mine = node .. '\\n' .. incarnation
 local k = p .. 'seen:' .. seen
 local cur = redis.call('GET', k)
 if cur then
   if string.sub(cur, 1, 1) ~= 'P' then return 0 end
   local holder = string.sub(cur, 2)
-  if holder == node or node_alive(p, holder) then return 0 end
+  if holder == mine then return 0 end
+  local i = string.find(holder, '\\n', 1, true)
+  if i and incarnation_alive(p, string.sub(holder, 1, i - 1), string.sub(holder, i + 1)) then
+    return 0
+  end
 end
-redis.call('SET', k, 'P' .. node, 'PX', ARGV[4])
+redis.call('SET', k, 'P' .. mine, 'PX', ARGV[5])
 return 1
 """
 )
@@ -251,12 +258,13 @@ return n
 )
 
 HEARTBEAT = """
--- ARGV: prefix, node, ttl_ms -> 1 if the liveness key had vanished (Redis restarted, or the
--- node was taken for dead), 0 if it was merely extended
+-- ARGV: prefix, node, ttl_ms, incarnation -> 1 if the liveness key had vanished (Redis
+-- restarted, or the node was taken for dead), 0 if it was merely extended
 local p, node = ARGV[1], ARGV[2]
 local k = p .. 'node:' .. node
 redis.call('SADD', p .. 'nodes', node)
-if redis.call('SET', k, '1', 'PX', ARGV[3], 'XX') then return 0 end
-redis.call('SET', k, '1', 'PX', ARGV[3])
-return 1
+local vanished = redis.call('EXISTS', k) == 0
+redis.call('SET', k, ARGV[4], 'PX', ARGV[3])
+if vanished then return 1 end
+return 0
 """

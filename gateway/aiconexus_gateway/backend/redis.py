@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import replace
@@ -106,6 +107,7 @@ class RedisBackend(Backend):
         self._fast: Redis = Redis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
         self._pipe = AutoPipeline(self._fast)
         self._scripts = {name: Script(getattr(lua, name)) for name in lua.__all__}
+        self._incarnation = secrets.token_hex(8)
         self._hooks: NodeHooks | None = None
         self._local: dict[str, AgentRecord] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -228,7 +230,7 @@ class RedisBackend(Backend):
         """
         window_ms = max(1, int(window_s * 1000))
         reply = await self._pipelined_script(
-            "FIRST_SEEN", f"{sender}:{message_id}", self.node_id, window_ms
+            "FIRST_SEEN", f"{sender}:{message_id}", self.node_id, self._incarnation, window_ms
         )
         return int(reply) == 1
 
@@ -323,7 +325,9 @@ class RedisBackend(Backend):
             logger.info("re-announced %d local sessions to Redis", restored)
 
     async def _announce(self) -> None:
-        await self._script("HEARTBEAT", self.node_id, int(self.presence_ttl * 1000))
+        await self._script(
+            "HEARTBEAT", self.node_id, int(self.presence_ttl * 1000), self._incarnation
+        )
         await self._reclaim_local()
 
     async def _on_message(self, data: str) -> None:
@@ -376,7 +380,7 @@ class RedisBackend(Backend):
             await asyncio.sleep(interval)
             try:
                 vanished = await self._script(
-                    "HEARTBEAT", self.node_id, int(self.presence_ttl * 1000)
+                    "HEARTBEAT", self.node_id, int(self.presence_ttl * 1000), self._incarnation
                 )
                 if int(vanished):
                     logger.warning("node %s liveness key had vanished, re-announcing", self.node_id)
