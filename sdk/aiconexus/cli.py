@@ -171,8 +171,8 @@ def _table(agents: list[AgentInfo]) -> str:
     for agent in agents:
         name = agent.metadata.get("name", "")
         rows.append((agent.did, ",".join(agent.capabilities), str(name), agent.connected_at or ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) for row in rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(line.rstrip() for line in lines) + f"\n{len(agents)} agent(s)"
 
 
