@@ -1,0 +1,120 @@
+"""Agent handlers and automatic answers, against a real gateway."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from aiconexus import (
+    Agent,
+    ClientClosedError,
+    GatewayClient,
+    Identity,
+    Message,
+    MessageType,
+    RemoteExecutionError,
+)
+
+from .conftest import fast_options
+from .gateway_process import GatewayProcess
+
+
+async def _answer(client: GatewayClient, sent_id: str) -> Message:
+    async with asyncio.timeout(5):
+        while True:
+            message = await client.recv()
+            if message.correlation_id == sent_id:
+                return message
+
+
+async def test_handler_results_become_replies_of_the_matching_type(
+    gateway: GatewayProcess,
+) -> None:
+    """INTENT -> INTENT with the returned payload, OFFER -> ANSWER, correlated to the request."""
+    agent = Agent(Identity.generate(), **fast_options())
+
+    @agent.on(MessageType.INTENT)
+    async def negotiate(msg: Message) -> dict[str, Any]:
+        return {"status": "offer", "cost": 3}
+
+    @agent.on("OFFER")
+    async def answer(msg: Message) -> dict[str, Any]:
+        return {"sdp": "answer to " + msg.payload["sdp"]}
+
+    async with (
+        agent.connect(gateway.url),
+        GatewayClient(gateway.url, Identity.generate(), **fast_options()) as client,
+    ):
+        intent = Message.create(client.identity, "INTENT", agent.did, {"query": "price?"})
+        await client.send_message(intent)
+        reply = await _answer(client, intent.id)
+        assert (reply.type, reply.payload) == (MessageType.INTENT, {"status": "offer", "cost": 3})
+        offer = Message.create(client.identity, "OFFER", agent.did, {"sdp": "o"})
+        await client.send_message(offer)
+        reply = await _answer(client, offer.id)
+        assert (reply.type, reply.payload) == (MessageType.ANSWER, {"sdp": "answer to o"})
+
+
+async def test_defaults_without_handlers(gateway: GatewayProcess) -> None:
+    """No handler: EXEC_REQUEST gets an error response, an opening INTENT `unsupported`."""
+    agent = Agent(Identity.generate(), **fast_options())
+    async with (
+        agent.connect(gateway.url),
+        GatewayClient(gateway.url, Identity.generate(), **fast_options()) as client,
+    ):
+        with pytest.raises(RemoteExecutionError, match="no handler"):
+            await client.request(agent.did, {}, timeout=5)
+        intent = Message.create(client.identity, "INTENT", agent.did, {"task": "x"})
+        await client.send_message(intent)
+        assert (await _answer(client, intent.id)).payload == {"status": "unsupported"}
+
+
+async def test_a_raising_handler_for_other_types_answers_internal_error(
+    gateway: GatewayProcess,
+) -> None:
+    """An INTENT handler that raises answers ERROR INTERNAL_ERROR with the message only."""
+    agent = Agent(Identity.generate(), **fast_options())
+
+    @agent.on("INTENT")
+    async def broken(msg: Message) -> dict[str, Any]:
+        raise ValueError("cannot price this")
+
+    async with (
+        agent.connect(gateway.url),
+        GatewayClient(gateway.url, Identity.generate(), **fast_options()) as client,
+    ):
+        intent = Message.create(client.identity, "INTENT", agent.did, {"query": "?"})
+        await client.send_message(intent)
+        error = await _answer(client, intent.id)
+    assert error.type == MessageType.ERROR
+    assert error.payload == {"code": "INTERNAL_ERROR", "message": "cannot price this"}
+
+
+async def test_answers_are_never_answered_automatically(gateway: GatewayProcess) -> None:
+    """An INTENT that is itself a reply gets no automatic answer, so agents cannot bounce."""
+    agent = Agent(Identity.generate(), **fast_options())
+    async with (
+        agent.connect(gateway.url),
+        GatewayClient(gateway.url, Identity.generate(), **fast_options()) as client,
+    ):
+        opening = Message.create(client.identity, "INTENT", agent.did, {"query": "hello?"})
+        await client.send_message(opening)
+        answer = await _answer(client, opening.id)
+        assert answer.payload == {"status": "unsupported"}
+        await client.reply(answer, "INTENT", {"status": "unsupported"})
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.5):
+                await client.recv()
+
+
+def test_registration_mistakes_are_refused_early() -> None:
+    """Client-only types, plain functions and use before connecting raise at once."""
+    agent = Agent(Identity.generate())
+    with pytest.raises(ValueError):
+        agent.on("REGISTER")
+    with pytest.raises(TypeError):
+        agent.on("OFFER")(lambda msg: None)  # type: ignore[arg-type,return-value]
+    with pytest.raises(ClientClosedError):
+        _ = agent.client
