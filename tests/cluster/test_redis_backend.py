@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.redis_server import RedisServer
@@ -55,6 +56,22 @@ async def eventually(condition: Callable[[], bool], within: float = 5.0) -> None
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+async def until(
+    fetch: Callable[[], Awaitable[Any]],
+    expected: Any,
+    key: Callable[[Any], Any] = lambda value: value,
+    within: float = 5.0,
+) -> Any:
+    """Call ``fetch`` until ``key`` of its result equals ``expected``; returns the result."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await fetch()
+        if key(value) == expected:
+            return value
+        assert time.monotonic() < deadline, f"still {value!r}"
         await asyncio.sleep(0.01)
 
 
@@ -116,7 +133,21 @@ async def test_claim_elsewhere_replaces_and_release_needs_owner(make_node: NodeF
     assert await a.list_agents("cap1") == []
     assert [r.did for r in await a.list_agents("cap2")] == ["did:x"]
     await b.release("did:x", "new")
-    assert await a.owner("did:x") is None and await b.list_agents() == []
+    assert await b.owner("did:x") is None and await a.list_agents() == []
+    await until(lambda: a.owner("did:x"), None)  # node a's cached look-up is invalidated
+
+
+async def test_cached_owner_follows_a_move(make_node: NodeFactory) -> None:
+    """A node that looked an owner up sees it move to another node."""
+    a, _ = await make_node("a", presence_ttl=60.0)
+    b, _ = await make_node("b", presence_ttl=60.0)
+    c, _ = await make_node("c", presence_ttl=60.0)
+    await b.claim(record("did:x", "b", "s1"))
+    first = await a.owner("did:x")
+    assert first is not None and first.node_id == "b"
+    await c.claim(record("did:x", "c", "s2"))
+    moved = await until(lambda: a.owner("did:x"), "c", key=lambda r: r.node_id if r else None)
+    assert moved is not None and moved.session_id == "s2"
 
 
 async def test_replay_detection_is_cluster_wide(make_node: NodeFactory) -> None:

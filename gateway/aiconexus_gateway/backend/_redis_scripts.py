@@ -6,6 +6,7 @@ Key layout (``P`` is the key prefix, ``aiconexus:`` by default):
                            expires after PRESENCE_TTL
 ``P nodes``                set of node ids that announced themselves (for the sweeper)
 ``P ch:<node>``            pub/sub channel of a node (frames, replacements, store notices)
+``P presence``             pub/sub channel of every node: DIDs whose owner changed (caches)
 ``P owner``                hash DID -> ``<node>\n<session>`` of the live session
 ``P agent``                hash DID -> JSON :class:`AgentRecord`
 ``P cap:<capability>``     set of DIDs announcing the capability
@@ -106,6 +107,7 @@ redis.call('HSET', p .. 'owner', did, mine)
 redis.call('HSET', p .. 'agent', did, rec)
 redis.call('SADD', p .. 'node_agents:' .. node, did)
 for i = 7, #ARGV do redis.call('SADD', p .. 'cap:' .. ARGV[i], did) end
+redis.call('PUBLISH', p .. 'presence', did)
 if old and old ~= mine then return {1, old} end
 return {1, false}
 """
@@ -119,6 +121,7 @@ local p, did = ARGV[1], ARGV[2]
 local mine = ARGV[3] .. '\\n' .. ARGV[4]
 if redis.call('HGET', p .. 'owner', did) ~= mine then return 0 end
 drop_agent(p, did, mine)
+redis.call('PUBLISH', p .. 'presence', did)
 return 1
 """
 )
@@ -248,6 +251,7 @@ for _, did in ipairs(redis.call('SMEMBERS', p .. 'node_agents:' .. node)) do
   local owner = redis.call('HGET', p .. 'owner', did)
   if owner and node_of(owner) == node then
     drop_agent(p, did, owner)
+    redis.call('PUBLISH', p .. 'presence', did)
     n = n + 1
   end
 end

@@ -40,6 +40,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from aiconexus.protocol import format_timestamp
 from aiconexus_gateway.backend import _redis_scripts as lua
+from aiconexus_gateway.backend._redis_cache import OwnerCache
 from aiconexus_gateway.backend._redis_codec import (
     DELIVER,
     REPLACED,
@@ -96,6 +97,8 @@ class RedisBackend(Backend):
         self.sweep_interval = sweep_interval if sweep_interval is not None else presence_ttl / 2
         self._p = key_prefix
         self._channel = f"{key_prefix}ch:{node_id}"
+        self._presence_channel = f"{key_prefix}presence"
+        self._owners = OwnerCache(ttl_s=min(1.0, presence_ttl / 3))
         options: dict[str, Any] = {
             "decode_responses": True,
             "socket_connect_timeout": connect_timeout,
@@ -112,6 +115,7 @@ class RedisBackend(Backend):
         self._local: dict[str, AgentRecord] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
+        self._heartbeat_ok = True
         self._closing = False
 
     # lifecycle ------------------------------------------------------------------------------
@@ -153,7 +157,7 @@ class RedisBackend(Backend):
 
     async def healthy(self) -> bool:
         """True while this node is subscribed to its channel and Redis answers PING."""
-        if not self._subscribed.is_set():
+        if not (self._subscribed.is_set() and self._heartbeat_ok):
             return False
         try:
             return bool(await asyncio.wait_for(self._client.ping(), timeout=2.0))
@@ -191,9 +195,17 @@ class RedisBackend(Backend):
         await self._reclaim_local()
 
     async def owner(self, did: str) -> AgentRecord | None:
-        """The live session of ``did`` on a live node, or None."""
+        """The live session of ``did`` on a live node, or None (cached briefly, see OwnerCache)."""
+        cached = self._owners.get(did)
+        if cached is not None:
+            return cached
+        generation = self._owners.generation
         text = await self._pipelined_script("OWNER", did)
-        return record_from_json(text) if text else None
+        if not text:
+            return None
+        record = record_from_json(text)
+        self._owners.put(record, generation)
+        return record
 
     async def list_agents(self, capability: str | None = None) -> list[AgentRecord]:
         """Every agent whose node is alive, optionally only those announcing ``capability``."""
@@ -241,7 +253,10 @@ class RedisBackend(Backend):
             return self._require_hooks().deliver_local(recipient, frame)
         message = f"{DELIVER}{SEP}{recipient}{SEP}{frame}"
         receivers = await self._pipelined_script("SEND", node_id, message, replay_key(frame))
-        return int(receivers) > 0
+        if int(receivers) > 0:
+            return True
+        self._owners.invalidate(recipient)
+        return False
 
     # offline store --------------------------------------------------------------------------
     async def store(self, recipient: str, frame: str) -> None:
@@ -328,6 +343,7 @@ class RedisBackend(Backend):
         await self._script(
             "HEARTBEAT", self.node_id, int(self.presence_ttl * 1000), self._incarnation
         )
+        self._heartbeat_ok = True
         await self._reclaim_local()
 
     async def _on_message(self, data: str) -> None:
@@ -352,7 +368,8 @@ class RedisBackend(Backend):
         while not self._closing:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self._channel)
+                await pubsub.subscribe(self._channel, self._presence_channel)
+                self._owners.clear()
                 await self._announce()
                 if not self._subscribed.is_set():
                     logger.info("node %s subscribed to Redis at %s", self.node_id, self.url)
@@ -360,7 +377,11 @@ class RedisBackend(Backend):
                 delay = 0.05
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if message is not None and message.get("type") == "message":
+                    if message is None or message.get("type") != "message":
+                        continue
+                    if message["channel"] == self._presence_channel:
+                        self._owners.invalidate(message["data"])
+                    else:
                         await self._on_message(message["data"])
             except asyncio.CancelledError:
                 raise
@@ -368,6 +389,7 @@ class RedisBackend(Backend):
                 if self._subscribed.is_set():
                     logger.warning("lost Redis at %s, reconnecting: %r", self.url, exc)
                 self._subscribed.clear()
+                self._owners.clear()
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -384,9 +406,12 @@ class RedisBackend(Backend):
                 )
                 if int(vanished):
                     logger.warning("node %s liveness key had vanished, re-announcing", self.node_id)
+                    self._owners.clear()
                     await self._reclaim_local()
+                self._heartbeat_ok = True
             except BackendUnavailableError:
-                self._subscribed.clear()
+                self._heartbeat_ok = False
+                self._owners.clear()
 
     async def _sweep_forever(self) -> None:
         while True:
