@@ -1,17 +1,19 @@
 """Redis backend: several gateway nodes behind one address act as one gateway.
 
-Each node keeps its WebSocket sessions in memory and shares through one Redis server:
+Each node keeps its WebSocket sessions in memory and shares through one Redis server
+(key layout in :mod:`._redis_scripts`; every operation is one Lua script or command):
 
-* presence: who is connected where (hash of owners and records, one set per capability),
-  valid only while the owning node's liveness key exists (refreshed every PRESENCE_TTL / 3);
-  a sweeper removes the agents of nodes whose key expired, so a killed node leaves no ghost;
-* replay detection: ``SET NX PX`` per (sender, id), cluster-wide;
+* presence: owner and record per DID, one set per capability; an entry counts only while
+  its node's liveness key exists (refreshed every PRESENCE_TTL / 3), and a sweeper removes
+  what dead nodes left. Owner look-ups are cached per node for a moment and invalidated
+  through a presence channel (see :mod:`._redis_cache`);
+* replay detection: one marker per (sender, id), pending on the accepting node until the
+  frame is published or stored, so a copy re-sent after that node died is accepted;
 * cross-node delivery: one pub/sub channel per node, published in issue order on one
-  connection, so frames of one sender-recipient pair keep their order. ``PUBLISH`` says how
-  many subscribers got the frame: zero means the node is gone and the caller stores it;
-* offline store: one list per recipient with per-recipient and total bounds and an age
-  limit; after storing, the live owner (if any) is told to drain, which closes the race of a
-  frame stored just as its recipient registered on another node.
+  pipelined connection (per-pair order); ``PUBLISH`` answers 0 when the node is gone, and
+  the caller then stores the frame;
+* offline store: one list per recipient, bounded per recipient and in total, with an age
+  limit; after storing, the recipient's live node (if any) is told to drain.
 
 When Redis is unreachable every call raises :class:`BackendUnavailableError` and
 :meth:`RedisBackend.healthy` is False; the node reconnects by itself, re-subscribes,
@@ -52,6 +54,7 @@ from aiconexus_gateway.backend._redis_codec import (
     split_owner,
 )
 from aiconexus_gateway.backend._redis_pipeline import AutoPipeline, Script
+from aiconexus_gateway.backend._redis_sweep import sweep_once
 from aiconexus_gateway.backend.base import (
     AgentRecord,
     Backend,
@@ -421,22 +424,16 @@ class RedisBackend(Backend):
 
     async def sweep(self) -> int:
         """Remove the agents of dead nodes and expired stored frames; returns agents removed."""
-        lock = f"{self._p}sweep_lock"
-        hold_ms = max(1, int(self.sweep_interval * 900))
-        if not await self._call(self._client.set(lock, self.node_id, nx=True, px=hold_ms)):
-            return 0
-        removed = 0
-        for node in sorted(await self._call(self._client.smembers(f"{self._p}nodes"))):
-            if node != self.node_id:
-                removed += max(0, int(await self._script("SWEEP_NODE", str(node), "0")))
-        now_ms, ttl_ms = int(time.time() * 1000), int(self.store_ttl * 1000)
         try:
-            async for did in self._client.sscan_iter(f"{self._p}store_dids", count=500):
-                await self._script("TRIM", str(did), now_ms, ttl_ms)
+            return await sweep_once(
+                self._client,
+                self._script,
+                prefix=self._p,
+                node_id=self.node_id,
+                hold_ms=max(1, int(self.sweep_interval * 900)),
+                store_ttl=self.store_ttl,
+            )
         except BackendUnavailableError:
             raise
         except Exception as exc:
             raise BackendUnavailableError(f"gateway backend unavailable: {exc!r}") from exc
-        if removed:
-            logger.info("swept %d agents of dead nodes from presence", removed)
-        return removed
