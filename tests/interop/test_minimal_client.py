@@ -96,7 +96,7 @@ async def test_two_minimal_clients_talk_through_the_gateway(gateway: GatewayProc
 
     for client in (alice, bob):
         await client.send("UNREGISTER", client.gateway_did, {"reason": "done"})
-        assert await client.wait_closed() is not None
+        assert await client.wait_closed() == 1000
     assert listed(gateway, "interop-alice") == [] and listed(gateway, "interop-bob") == []
 
 
@@ -138,6 +138,24 @@ async def test_refused_frames_get_errors_and_the_session_goes_on(gateway: Gatewa
 
     offer = await alice.send("OFFER", bob.keys.did, {"sdp": "v=0"})
     await forward(alice, bob, offer)
+    await alice.close()
+    await bob.close()
+
+
+async def test_any_json_layout_is_forwarded_unchanged_and_verifies(
+    gateway: GatewayProcess,
+) -> None:
+    """Indentation, member order and escapes of the sent text do not affect the signature."""
+    alice = await registered_client(gateway, ["interop-layout"])
+    bob = await registered_client(gateway, ["interop-layout-peer"])
+    compact = build_frame(alice.keys, "INTENT", bob.keys.did, {"query": "déjà vu ✓ 😀", "n": 0.5})
+    envelope = json.loads(compact)
+    reordered = dict(reversed(list(envelope.items())))
+    pretty = json.dumps(reordered, indent=3, ensure_ascii=True)
+    assert "\\u00e9" in pretty and pretty != compact
+    await alice.send_text(pretty)
+    received = await forward(alice, bob, pretty)
+    assert received == envelope
     await alice.close()
     await bob.close()
 
