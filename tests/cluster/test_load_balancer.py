@@ -1,0 +1,143 @@
+"""deploy/nginx-cluster.conf in front of two real nodes: one address, failover included."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from support.ports import free_port
+
+from aiconexus import GatewayClient
+from aiconexus.backoff import Backoff
+from aiconexus.protocol import Identity
+
+from .cluster import Cluster, eventually, get_json
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "nginx-cluster.conf"
+NGINX = shutil.which("nginx", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
+
+
+class Nginx:
+    """nginx running the project's cluster configuration, upstreams on loopback ports."""
+
+    def __init__(self, workdir: Path, upstream_ports: list[int]) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        site = CONFIG.read_text()
+        for index, port in enumerate(upstream_ports, start=1):
+            site = site.replace(f"gateway-{index}:8000", f"127.0.0.1:{port}")
+        site = re.sub(r"listen \[::\]:8080;\n", "", site)
+        site = site.replace("listen 8080;", f"listen 127.0.0.1:{self.port};")
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "site.conf").write_text(site)
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        (workdir / "nginx.conf").write_text(
+            f"{user}daemon off;\nworker_processes 1;\npid {workdir}/nginx.pid;\n"
+            f"error_log {workdir}/error.log info;\nevents {{ worker_connections 512; }}\n"
+            f"http {{\n  access_log off;\n  client_body_temp_path {workdir}/body;\n"
+            f"  proxy_temp_path {workdir}/proxy;\n  fastcgi_temp_path {workdir}/fastcgi;\n"
+            f"  uwsgi_temp_path {workdir}/uwsgi;\n  scgi_temp_path {workdir}/scgi;\n"
+            f"  include {workdir}/site.conf;\n}}\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ws_url(self) -> str:
+        """The one WebSocket URL agents use."""
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def start(self) -> None:
+        """Check the configuration, then run nginx in the foreground."""
+        assert NGINX is not None
+        binary = NGINX
+        conf = str(self.workdir / "nginx.conf")
+        check = subprocess.run(
+            [binary, "-t", "-c", conf], capture_output=True, text=True, timeout=30, check=False
+        )
+        assert check.returncode == 0, check.stderr
+        self.process = subprocess.Popen(
+            [binary, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    def stop(self) -> None:
+        """Stop nginx (SIGTERM, then SIGKILL)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+@pytest.fixture
+async def balanced(cluster: Cluster, tmp_path: Path) -> AsyncIterator[tuple[Cluster, Nginx]]:
+    """Two nodes and nginx in front of them."""
+    if NGINX is None:
+        pytest.skip("nginx is not installed")
+    n1, n2 = await cluster.add_node(), await cluster.add_node()
+    nginx = Nginx(tmp_path / "nginx", [n1.port, n2.port])
+    nginx.start()
+    try:
+        await eventually(
+            lambda: _lb_health(nginx), within=10, what="nginx answers /health of a node"
+        )
+        yield cluster, nginx
+    finally:
+        nginx.stop()
+
+
+async def _lb_health(nginx: Nginx) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            response = await client.get(f"http://127.0.0.1:{nginx.port}/health")
+            return response.status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def test_agents_behind_one_address_survive_a_node_kill(
+    balanced: tuple[Cluster, Nginx],
+) -> None:
+    """Agents spread over both nodes via nginx; after SIGKILL of one, all still talk."""
+    cluster, nginx = balanced
+    fast = Backoff(initial_delay=0.05, factor=2.0, max_delay=0.5, jitter=0.0)
+    clients = [GatewayClient(nginx.ws_url, Identity.generate(), backoff=fast) for _ in range(6)]
+    try:
+        for client in clients:
+            await client.connect()
+        spread = {
+            agent["did"]
+            for node in cluster.nodes
+            for agent in (await get_json(node, "/agents"))[1]["agents"]
+        }
+        assert spread == {client.did for client in clients}
+        per_node = [(await get_json(node, "/health"))[1]["connections"] for node in cluster.nodes]
+        assert all(count > 0 for count in per_node), f"nginx used one node only: {per_node}"
+
+        async def ring(tag: str) -> None:
+            for index, client in enumerate(clients):
+                peer = clients[(index + 1) % len(clients)]
+                await client.send(peer.did, "INTENT", {"task": tag}, timeout=20)
+            for client in clients:
+                message = await asyncio.wait_for(client.recv(), timeout=20)
+                assert message.payload["task"] == tag
+
+        await ring("before")
+        await cluster.kill(cluster.nodes[0])
+        await ring("after")
+        _, body = await get_json(cluster.nodes[1], "/agents")
+        assert {agent["did"] for agent in body["agents"]} == {client.did for client in clients}
+    finally:
+        for client in clients:
+            await client.close()
