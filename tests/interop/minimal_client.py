@@ -21,6 +21,7 @@ from typing import Any
 from nacl.signing import SigningKey, VerifyKey
 from websockets.asyncio.client import connect as websocket_connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 __all__ = [
     "Keypair",
@@ -256,7 +257,9 @@ class MinimalClient:
         self, url: str, capabilities: list[str], metadata: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Open the WebSocket, answer the CHALLENGE and return the REGISTERED envelope."""
-        self._ws = await websocket_connect(url, subprotocols=[SUBPROTOCOL], compression=None)
+        self._ws = await websocket_connect(
+            url, subprotocols=[Subprotocol(SUBPROTOCOL)], compression=None
+        )
         if self._ws.subprotocol != SUBPROTOCOL:
             raise ValueError(f"gateway selected subprotocol {self._ws.subprotocol!r}")
         _, challenge = await self.receive()
