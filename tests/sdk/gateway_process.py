@@ -1,4 +1,4 @@
-"""The shared gateway subprocess helper, plus what the SDK tests add: SIGKILL and `url`."""
+"""The shared gateway subprocess of tests/support, plus what the SDK tests add: SIGKILL, `url`."""
 
 from __future__ import annotations
 
