@@ -101,16 +101,17 @@ def is_valid_did(did: object) -> bool:
 
 
 def public_key_from_text(text: str) -> bytes:
-    """Decode a REGISTER ``public_key``: base58btc of the raw key, or multibase ``z6Mk...``.
+    """Decode a REGISTER ``public_key``: multibase ``z6Mk...`` or base58btc of the raw key.
 
-    Raises ValueError when it is neither.
+    The multibase form is recognised by what it decodes to (0xED 0x01 and 32 bytes), so a raw
+    base58 key that happens to start with ``z6Mk`` is still read correctly. Raises ValueError
+    when it is neither.
     """
-    if text.startswith("z6Mk"):
+    if text.startswith("z"):
         raw = b58decode(text[1:])
         if len(raw) == 34 and raw.startswith(_ED25519_PREFIX):
             return raw[2:]
-        raise ValueError("multibase public_key must encode an Ed25519 multicodec key")
     raw = b58decode(text)
     if len(raw) != 32:
-        raise ValueError("public_key must be 32 bytes")
+        raise ValueError("public_key must be a multibase did:key key or 32 bytes of base58btc")
     return raw
