@@ -1,0 +1,164 @@
+"""Cluster benchmark: routed messages/s and latency across gateway nodes sharing Redis.
+
+Measured in one run, with the same pre-signed frames (bench/driver.py) against fresh
+processes and a fresh Redis database each time, on loopback only:
+1. one node, memory backend (the single-node figure);
+2. one node, Redis backend (senders and receivers on the same node);
+3. two nodes, Redis backend: every sender on node A, every receiver on node B, so each
+   frame crosses nodes through Redis;
+4. one port, GATEWAY_WORKERS=2 (two nodes in one service; the kernel spreads connections).
+A redis-server is started on a free port unless ``--redis-url`` names one (whose numbered
+databases 1..4 are then flushed). Usage: ``python bench/cluster.py [--pairs N] ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from driver import LoadPlan, LoadResult, make_plan, run_load
+from processes import Service, free_port, gateway
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A throw-away redis-server on a free loopback port; yields its base URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="bench-redis-")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while (
+            subprocess.run(
+                ["redis-cli", "-p", str(port), "ping"], capture_output=True, check=False
+            ).stdout.strip()
+            != b"PONG"
+        ):
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit("redis-server did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def flush(base_url: str, database: int) -> str:
+    """Empty one numbered database of the server; returns its URL."""
+    import redis
+
+    url = f"{base_url}/{database}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
+
+
+def redis_node(url: str, node_id: str, key_file: str, workers: int = 1) -> Service:
+    """A verifying gateway node on the Redis backend."""
+    return gateway(
+        verify=True,
+        extra={
+            "STORAGE_TYPE": "redis",
+            "REDIS_URL": url,
+            "NODE_ID": node_id,
+            "GATEWAY_KEY_FILE": key_file,
+            "GATEWAY_WORKERS": str(workers),
+        },
+    )
+
+
+def measure(
+    name: str,
+    services: Sequence[Service],
+    plan: LoadPlan,
+    window: int,
+    sender_node: int = 0,
+    receiver_node: int = 0,
+) -> LoadResult:
+    """Start ``services``, drive the plan through them, print one line."""
+    with ExitStack() as stack:
+        for service in services:
+            stack.enter_context(service)
+        result = asyncio.run(
+            run_load(
+                plan,
+                [services[sender_node].ws_url],
+                [services[receiver_node].ws_url],
+                window=window,
+            )
+        )
+    print(
+        f"{name:<34} {result.rate:>9,.0f} msg/s   p50 {result.p50:6.2f} ms   "
+        f"p99 {result.p99:6.2f} ms   ({result.frames} frames in {result.seconds:.1f} s, "
+        f"{result.acks} ACKs)",
+        flush=True,
+    )
+    return result
+
+
+def main() -> int:
+    """Run the four measurements and print them side by side."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=8, help="sender/receiver pairs")
+    parser.add_argument("--frames", type=int, default=4000, help="frames per pair")
+    parser.add_argument("--window", type=int, default=64, help="frames in flight per pair")
+    parser.add_argument("--redis-url", help="use this Redis server (databases 1..4 flushed)")
+    args = parser.parse_args()
+
+    print(f"cores: {os.cpu_count()}  pairs: {args.pairs}  frames/pair: {args.frames}", flush=True)
+    plan = make_plan(args.pairs, args.frames)
+    key_file = str(Path(tempfile.mkdtemp(prefix="bench-cluster-")) / "gateway.key")
+    with ExitStack() as stack:
+        base = args.redis_url.rstrip("/") if args.redis_url else stack.enter_context(redis_server())
+        if args.redis_url and base.count("/") > 2:
+            base = base.rsplit("/", 1)[0]
+        single = measure("one node, memory", [gateway(verify=True)], plan, args.window)
+        one = measure(
+            "one node, redis", [redis_node(flush(base, 1), "solo", key_file)], plan, args.window
+        )
+        url = flush(base, 2)
+        cross = measure(
+            "two nodes, redis, A -> B",
+            [redis_node(url, "node-a", key_file), redis_node(url, "node-b", key_file)],
+            plan,
+            args.window,
+            sender_node=0,
+            receiver_node=1,
+        )
+        workers = measure(
+            "one port, 2 workers, redis",
+            [redis_node(flush(base, 3), "workers", key_file, workers=2)],
+            plan,
+            args.window,
+        )
+    print(
+        f"cluster/single: A->B {cross.rate / single.rate:.2f}   "
+        f"redis one node {one.rate / single.rate:.2f}   2 workers {workers.rate / single.rate:.2f}",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
