@@ -107,11 +107,12 @@ class RedisBackend(Backend):
             "socket_connect_timeout": connect_timeout,
             "socket_timeout": command_timeout,
         }
-        # One retry for ordinary calls (a pooled connection may be stale after a restart);
-        # none for the pipelined hot path, whose commands must not run twice.
+        # One retry for ordinary calls (a pooled connection may be stale after a restart).
         self._client: Redis = Redis.from_url(url, retry=Retry(NoBackoff(), 1), **options)
-        self._fast: Redis = Redis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
-        self._pipe = AutoPipeline(self._fast)
+        # The per-frame calls: pipelined on one raw connection, never retried (not idempotent).
+        self._pipe = AutoPipeline(
+            url, connect_timeout=connect_timeout, command_timeout=command_timeout
+        )
         self._scripts = {name: Script(getattr(lua, name)) for name in lua.__all__}
         self._incarnation = secrets.token_hex(8)
         self._hooks: NodeHooks | None = None
@@ -156,7 +157,6 @@ class RedisBackend(Backend):
         self._local.clear()
         await self._pipe.close()
         await self._client.aclose()
-        await self._fast.aclose()
 
     async def healthy(self) -> bool:
         """True while this node is subscribed to its channel and Redis answers PING."""
