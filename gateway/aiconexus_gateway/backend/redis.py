@@ -244,8 +244,13 @@ class RedisBackend(Backend):
         while a copy of a frame that was handed on is a replay.
         """
         window_ms = max(1, int(window_s * 1000))
+        seen = f"{sender}:{message_id}"
+        marker = f"P{self.node_id}\n{self._incarnation}"
+        # The common case, a new id, is one plain SET; the script only judges an existing marker.
+        if await self._pipe.call("SET", f"{self._p}seen:{seen}", marker, "NX", "PX", window_ms):
+            return True
         reply = await self._pipelined_script(
-            "FIRST_SEEN", f"{sender}:{message_id}", self.node_id, self._incarnation, window_ms
+            "FIRST_SEEN", seen, self.node_id, self._incarnation, window_ms
         )
         return int(reply) == 1
 
