@@ -335,3 +335,18 @@ async def test_resend_after_the_accepting_node_died(make_node: NodeFactory) -> N
     await b.close()
     restarted, _ = await make_node("b")  # the same node id, started anew: a new incarnation
     assert await restarted.first_seen("did:s", "pending", 60) is True
+
+
+async def test_node_taken_for_dead_comes_back_and_drains(make_node: NodeFactory) -> None:
+    """A node whose presence was swept re-announces its sessions and drains what was stored."""
+    a, hooks_a = await make_node("a", presence_ttl=0.6)
+    b, _ = await make_node("b", presence_ttl=0.6)
+    await a.claim(record("did:r", "a", "s1"))
+    prefix = a._p
+    await a._client.delete(f"{prefix}node:a")  # as if its liveness key had expired...
+    await b._script("SWEEP_NODE", "a", "1")  # ...and a sweeper had removed its agents
+    await b.store("did:r", "stored while a looked dead")
+    await eventually(lambda: "did:r" in hooks_a.stored_notices)
+    owner = await b.owner("did:r")
+    assert owner is not None and owner.node_id == "a"
+    assert await a.take_stored("did:r") == ["stored while a looked dead"]

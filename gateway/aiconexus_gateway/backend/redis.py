@@ -345,7 +345,11 @@ class RedisBackend(Backend):
             args += [record.did, record.session_id, record_json(record)]
         restored = await self._script("REFRESH", *args)
         if restored:
+            # While this node was not listed, frames for its agents were stored: drain them.
             logger.info("re-announced %d local sessions to Redis", restored)
+            hooks = self._require_hooks()
+            for record in records:
+                hooks.stored_available(record.did)
 
     async def _announce(self) -> None:
         await self._script(
