@@ -13,8 +13,6 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from nacl.signing import VerifyKey
-
 from aiconexus.protocol import (
     ErrorCode,
     IoapError,
@@ -32,6 +30,7 @@ from .frames import parse_envelope
 from .hub import Hub
 from .router import Router, guess_id, utf8_length_over
 from .session import ASGISend, Session
+from .ws_protocol import SEND_BATCH
 
 __all__ = ["ASGIReceive", "CLOSE_POLICY", "serve_connection"]
 
@@ -64,6 +63,7 @@ async def serve_connection(
         limit=hub.settings.send_queue_size,
         peer=peer,
         on_written=hub.on_written,
+        batch_type=SEND_BATCH if SEND_BATCH in (scope.get("extensions") or {}) else None,
     )
     if hub.connections >= hub.settings.max_connections or hub.stopping:
         hub.metrics.rejected[ErrorCode.CONNECTION_REFUSED.value] += 1
@@ -128,7 +128,7 @@ async def _handshake(hub: Hub, session: Session, receive: ASGIReceive, send: ASG
     session.did = message.from_
     session.capabilities = tuple(payload.get("capabilities") or ())
     session.metadata = dict(payload.get("metadata") or {})
-    session.verify_key = VerifyKey(public_key_from_did(message.from_))
+    session.public_key = public_key_from_did(message.from_)
     try:
         await hub.register(session, message.id)
     except BackendUnavailableError as exc:

@@ -8,6 +8,8 @@ anything else goes through the protocol core's reference implementation.
 
 from __future__ import annotations
 
+import itertools
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +26,6 @@ from aiconexus.protocol import (
     UnsupportedVersionError,
     b64url_encode,
     canonicalize,
-    format_timestamp,
     loads_frame,
     parse_timestamp,
 )
@@ -134,20 +135,45 @@ def _plain(value: Any) -> bool:
     if kind is int:
         return bool(-_MAX_SAFE <= value <= _MAX_SAFE)
     if kind is dict:
-        items: dict[str, Any] = value
-        return all(k.isascii() and _plain(v) for k, v in items.items())
+        for key, item in value.items():
+            if not key.isascii():
+                return False
+            kind = type(item)
+            if kind is not str and not _plain(item):
+                return False
+        return True
     if kind is list:
-        entries: list[Any] = value
-        return all(_plain(v) for v in entries)
+        return all(type(item) is str or _plain(item) for item in value)
     return False
 
 
 class GatewayFrames:
-    """Builds the gateway's signed frames (CHALLENGE, REGISTERED, ACK, PONG, ERROR)."""
+    """Builds the gateway's signed frames (CHALLENGE, REGISTERED, ACK, PONG, ERROR).
+
+    Ids are a random per-process prefix plus a counter (unique without a UUID per frame);
+    timestamps are cached per second and completed with milliseconds.
+    """
 
     def __init__(self, identity: Identity) -> None:
         self.identity = identity
         self.did = identity.did
+        self._sign = identity.sign
+        self._prefix = uuid.uuid4().hex[:16] + "-"
+        self._counter = itertools.count(1)
+        self._second = -1
+        self._second_text = ""
+
+    def _next_id(self) -> str:
+        return f"{self._prefix}{next(self._counter)}"
+
+    def _now(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            moment = datetime.fromtimestamp(second, UTC)
+            self._second_text = moment.strftime("%Y-%m-%dT%H:%M:%S.")
+            self._second = second
+        return f"{self._second_text}{int((now - second) * 1000):03d}Z"
 
     def build(
         self,
@@ -159,11 +185,11 @@ class GatewayFrames:
         """A signed frame's text (canonical JSON, so it is also its own signing input + sig)."""
         envelope: dict[str, Any] = {
             "version": PROTOCOL_VERSION,
-            "id": str(uuid.uuid4()),
+            "id": self._next_id(),
             "type": kind.value,
             "from": self.did,
             "to": to,
-            "timestamp": format_timestamp(datetime.now(UTC)),
+            "timestamp": self._now(),
             "payload": payload,
         }
         if correlation_id is not None:
@@ -189,8 +215,33 @@ class GatewayFrames:
 
     def ack(self, to: str, message_id: str, status: str) -> str:
         """ACK of one accepted frame (status ``delivered`` or ``queued``)."""
-        payload = {"status": status, "ids": [message_id]}
-        return self.build(MessageType.ACK, to, payload, message_id)
+        envelope = self.unsigned_ack(to, message_id, status)
+        signing = orjson.dumps(envelope, option=_SORTED)
+        return self.signed(envelope, self._sign(signing))
+
+    def unsigned_ack(self, to: str, message_id: str, status: str) -> dict[str, Any]:
+        """The envelope of an ACK before signing (only strings: orjson sorted = JCS)."""
+        return {
+            "version": PROTOCOL_VERSION,
+            "id": self._next_id(),
+            "type": "ACK",
+            "from": self.did,
+            "to": to,
+            "timestamp": self._now(),
+            "correlation_id": message_id,
+            "payload": {"status": status, "ids": [message_id]},
+        }
+
+    @staticmethod
+    def ack_signing_bytes(envelope: dict[str, Any]) -> bytes:
+        """What an envelope from :meth:`unsigned_ack` is signed over."""
+        return orjson.dumps(envelope, option=_SORTED)
+
+    @staticmethod
+    def signed(envelope: dict[str, Any], signature: bytes) -> str:
+        """The frame text of ``envelope`` with its ``signature``."""
+        envelope["signature"] = b64url_encode(signature)
+        return orjson.dumps(envelope, option=_SORTED).decode()
 
     def pong(self, to: str, correlation_id: str, sequence: Any) -> str:
         """PONG answering a PING, echoing its ``sequence``."""

@@ -18,6 +18,7 @@ from typing import Any
 from aiconexus.protocol import ErrorCode, Identity, format_timestamp
 
 from .backend.base import AgentRecord, Backend, BackendUnavailableError
+from .crypto import CryptoPool, default_threads
 from .frames import GatewayFrames
 from .lanes import StoreLanes
 from .metrics import Metrics
@@ -36,9 +37,20 @@ CLOSE_GOING_AWAY = 1001
 class Hub:
     """Live sessions of this node, routing between them, and the backend hooks."""
 
-    def __init__(self, settings: Settings, identity: Identity, backend: Backend) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        identity: Identity,
+        backend: Backend,
+        *,
+        crypto_threads: int | None = None,
+    ) -> None:
         self.settings = settings
         self.frames = GatewayFrames(identity)
+        if crypto_threads is None:
+            crypto_threads = settings.gateway_crypto_threads
+        self.crypto = CryptoPool(default_threads() if crypto_threads is None else crypto_threads)
+        self._sign = identity.sign
         self.did = identity.did
         self.backend = backend
         self.metrics = Metrics()
@@ -88,6 +100,7 @@ class Hub:
     # lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
         """Start the backend and the periodic cleanup."""
+        self.crypto.start()
         await self.backend.start(self)
         self._cleanup = asyncio.get_running_loop().create_task(self._cleanup_loop())
 
@@ -113,6 +126,7 @@ class Hub:
             async with asyncio.timeout(2.0):
                 await self.lanes.idle()
         await self.backend.close()
+        self.crypto.stop()
 
     async def _cleanup_loop(self) -> None:
         while True:
@@ -228,10 +242,19 @@ class Hub:
             self.acknowledge(item.ack_to, item.ack_id, "delivered")
 
     def acknowledge(self, did: str, message_id: str, status: str) -> None:
-        """Send an ACK to the current session of ``did`` (dropped if it has none)."""
-        session = self.sessions.get(did)
-        if session is not None:
-            self.send_control(session, self.frames.ack(did, message_id, status))
+        """Sign (off the loop) and send an ACK to the current session of ``did``, if any."""
+        if did not in self.sessions:
+            return
+        envelope = self.frames.unsigned_ack(did, message_id, status)
+
+        def signed(signature: Any, error: BaseException | None) -> None:
+            session = self.sessions.get(did)
+            if error is not None:
+                logger.error("signing an ACK failed: %r", error)
+            elif session is not None:
+                self.send_control(session, GatewayFrames.signed(envelope, signature))
+
+        self.crypto.submit(self._sign, (GatewayFrames.ack_signing_bytes(envelope),), signed)
 
     def reject(
         self,

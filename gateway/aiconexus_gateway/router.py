@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 import orjson
-from nacl.exceptions import BadSignatureError
 
 from aiconexus.protocol import (
     GATEWAY_TYPES,
@@ -29,6 +28,7 @@ from aiconexus.protocol import (
 )
 
 from .backend.base import BackendUnavailableError
+from .crypto import verify_signature
 from .frames import Envelope, parse_envelope, signing_bytes
 from .hub import Hub
 from .session import Outgoing, Session
@@ -75,6 +75,7 @@ class Router:
         self.validate_dids = settings.validate_dids
         self.skew = settings.clock_skew
         self.window = settings.replay_window
+        self.crypto = hub.crypto
 
     async def handle(self, session: Session, text: str) -> None:
         """Check one text frame from ``session`` and route it or answer ERROR."""
@@ -94,7 +95,16 @@ class Router:
             hub.reject(session, exc.code, exc.message, guess_id(text))
             return
         try:
-            self._check(session, envelope)
+            self._check_addressing(session, envelope)
+            if self.verify:
+                signature, signing = _signature_parts(envelope.data)
+                if self.crypto.inline:
+                    valid = verify_signature(session.public_key, signing, signature)
+                else:
+                    valid = await self.crypto.verify(session.public_key, signing, signature)
+                if not valid:
+                    raise _error(ErrorCode.INVALID_SIGNATURE, "signature does not verify")
+            self._check_content(envelope)
         except IoapError as exc:
             hub.reject(session, exc.code, exc.message, envelope.id)
             return
@@ -117,8 +127,8 @@ class Router:
             return
         await self._route(session, envelope)
 
-    def _check(self, session: Session, envelope: Envelope) -> None:
-        """Raise the IoapError of the first failed check."""
+    def _check_addressing(self, session: Session, envelope: Envelope) -> None:
+        """DID_MISMATCH, UNAUTHORIZED (gateway-only type) or MALFORMED_MESSAGE (bad ``to``)."""
         if envelope.sender != session.did:
             raise _error(ErrorCode.DID_MISMATCH, "from is not the DID this connection registered")
         if envelope.type in _GATEWAY_ONLY:
@@ -128,9 +138,9 @@ class Router:
             raise _error(ErrorCode.MALFORMED_MESSAGE, "to must name the recipient")
         if self.validate_dids and recipient != self.gateway_did and not is_valid_did(recipient):
             raise _error(ErrorCode.MALFORMED_MESSAGE, "to is not a well-formed did:key")
-        data = envelope.data
-        if self.verify:
-            self._verify(session, data)
+
+    def _check_content(self, envelope: Envelope) -> None:
+        """CLOCK_SKEW, then MALFORMED_MESSAGE for a payload that does not fit its type."""
         sent = parse_timestamp(envelope.timestamp).timestamp()
         drift = abs(time.time() - sent)
         if drift > self.skew:
@@ -138,19 +148,7 @@ class Router:
                 ErrorCode.CLOCK_SKEW,
                 f"timestamp is {drift:.0f}s from the gateway's clock (allowed {self.skew:g}s)",
             )
-        validate_payload(_MESSAGE_TYPES[envelope.type], data["payload"])
-
-    def _verify(self, session: Session, data: dict[str, Any]) -> None:
-        try:
-            signature = b64url_decode(data["signature"])
-        except ValueError:
-            raise _error(ErrorCode.INVALID_SIGNATURE, "signature is not base64url") from None
-        if len(signature) != 64:
-            raise _error(ErrorCode.INVALID_SIGNATURE, "an Ed25519 signature has 64 bytes")
-        try:
-            session.verify_key.verify(signing_bytes(data), signature)
-        except BadSignatureError:
-            raise _error(ErrorCode.INVALID_SIGNATURE, "signature does not verify") from None
+        validate_payload(_MESSAGE_TYPES[envelope.type], envelope.data["payload"])
 
     def _for_gateway(self, session: Session, envelope: Envelope) -> None:
         hub = self.hub
@@ -191,6 +189,17 @@ class Router:
         if hub.deliver(recipient, item):  # registered here while we looked elsewhere
             return
         hub.store(recipient, item)
+
+
+def _signature_parts(data: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(signature, signing bytes) of a frame; INVALID_SIGNATURE / MALFORMED_MESSAGE."""
+    try:
+        signature = b64url_decode(data["signature"])
+    except ValueError:
+        raise _error(ErrorCode.INVALID_SIGNATURE, "signature is not base64url") from None
+    if len(signature) != 64:
+        raise _error(ErrorCode.INVALID_SIGNATURE, "an Ed25519 signature has 64 bytes")
+    return signature, signing_bytes(data)
 
 
 def _error(code: ErrorCode, message: str) -> IoapError:

@@ -31,6 +31,9 @@ logger = logging.getLogger("aiconexus.gateway")
 CONTROL_ALLOWANCE_FACTOR = 4
 """Gateway frames may queue up to this many times ``limit`` (plus the agent frames)."""
 
+MAX_BATCH = 256
+"""Most frames written with one socket write."""
+
 CLOSE_SEND_TIMEOUT = 5.0
 """How long a close frame may wait behind a full socket buffer before we give up on it."""
 
@@ -75,6 +78,7 @@ class Session:
         limit: int,
         peer: str,
         on_written: Callable[[Outgoing], None],
+        batch_type: str | None = None,
     ) -> None:
         self.session_id = session_id
         self.peer = peer
@@ -84,10 +88,11 @@ class Session:
         self.connected_at = time.time()
         self.state = SessionState.CONNECTED
         self.close_reason: str = "disconnected"
-        self.verify_key: Any = None
+        self.public_key = b""
         self._send = send
         self._limit = limit
         self._on_written = on_written
+        self._batch_type = batch_type
         self._queue: deque[Outgoing] = deque()
         self._live = 0
         self._control_limit = CONTROL_ALLOWANCE_FACTOR * limit + limit
@@ -159,17 +164,23 @@ class Session:
         on_written = self._on_written
         drained = self._drained
         limit = self._limit
+        batch_type = self._batch_type
         try:
             while True:
                 while not queue:
                     wakeup.clear()
                     await wakeup.wait()
-                item = queue[0]
-                await send({"type": "websocket.send", "text": item.frame})
-                queue.popleft()
-                if item.agent and not item.exempt:
-                    self._live -= 1
-                on_written(item)
+                if batch_type is not None and len(queue) > 1:
+                    items = [queue[i] for i in range(min(len(queue), MAX_BATCH))]
+                    await send({"type": batch_type, "texts": [item.frame for item in items]})
+                else:
+                    items = [queue[0]]
+                    await send({"type": "websocket.send", "text": items[0].frame})
+                for item in items:
+                    queue.popleft()
+                    if item.agent and not item.exempt:
+                        self._live -= 1
+                    on_written(item)
                 if len(queue) < limit:
                     drained.set()
         except asyncio.CancelledError:

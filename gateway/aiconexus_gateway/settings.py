@@ -45,6 +45,7 @@ class Settings:
     gateway_subprotocol: str = SUBPROTOCOL
     gateway_key_file: Path = DEFAULT_KEY_FILE
     gateway_workers: int = 1
+    gateway_crypto_threads: int | None = None
     log_level: str = "INFO"
     log_file: Path | None = None
     agent_timeout: float = 30.0
@@ -99,6 +100,7 @@ class Settings:
                 env.text("GATEWAY_KEY_FILE", str(defaults.gateway_key_file))
             ).expanduser(),
             gateway_workers=env.integer("GATEWAY_WORKERS", 1, low=1, high=256),
+            gateway_crypto_threads=env.integer_or_none("GATEWAY_CRYPTO_THREADS", low=0, high=64),
             log_level=env.choice("LOG_LEVEL", "INFO", _LOG_LEVELS, upper=True),
             log_file=env.path_or_none("LOG_FILE"),
             agent_timeout=env.number("AGENT_TIMEOUT", defaults.agent_timeout),
@@ -167,6 +169,11 @@ class _Env:
             bound = f"between {low} and {high}" if high is not None else f">= {low}"
             raise SettingsError(name, f"must be {bound}, got {value}")
         return value
+
+    def integer_or_none(self, name: str, *, low: int, high: int) -> int | None:
+        if self._raw(name) is None:
+            return None
+        return self.integer(name, low, low=low, high=high)
 
     def number(self, name: str, default: float) -> float:
         raw = self._raw(name)

@@ -101,3 +101,20 @@ def test_cli_options_override_environment(tmp_path: Path) -> None:
         assert process.health().status_code == 200
         text = process.wait_for_log(f"listening on ws://127.0.0.1:{port}/ws")
         assert "backend=memory" in text
+
+
+async def test_crypto_threads_route_and_reject(start_gateway: StartGateway) -> None:
+    """GATEWAY_CRYPTO_THREADS=2: verification and ACK signing on threads give the same results."""
+    gw = start_gateway(gateway_crypto_threads=2)
+    alice = await RawClient.connect(gw.ws_url)
+    bob = await RawClient.connect(gw.ws_url)
+    sent = [alice.make("INTENT", bob.did, {"query": str(i)}) for i in range(100)]
+    for message in sent:
+        await alice.send_text(message.to_json())
+    assert [await bob.recv_text() for _ in sent] == [m.to_json() for m in sent]
+    acks = {(await alice.expect("ACK")).correlation_id for _ in sent}
+    assert acks == {m.id for m in sent}
+    data = json.loads(alice.make("OFFER", bob.did, {"sdp": "x"}).to_json())
+    data["payload"]["sdp"] = "tampered"
+    await alice.send_text(json.dumps(data))
+    await alice.expect_error("INVALID_SIGNATURE", data["id"])

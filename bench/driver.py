@@ -1,0 +1,198 @@
+"""Load driver: pre-signed frames between N sender/receiver pairs, against any list of URLs.
+
+Reusable by other benchmark modules (e.g. a cluster run that connects senders to one node
+and receivers to another): build a :class:`LoadPlan` once, then call :func:`run_load` with
+the URLs of the senders and of the receivers (assigned round-robin) and a dialect.
+
+Each sender keeps at most ``window`` frames in flight (sent but not yet received by its
+receiver). Latency of a frame = receive time - send time, both taken in this process;
+frames of one pair arrive in order, so the k-th frame received is the k-th sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+
+from aiconexus.protocol import Identity, Message, b64url_encode, format_timestamp
+
+__all__ = ["Dialect", "LoadPlan", "LoadResult", "make_plan", "run_load"]
+
+Dialect = Literal["ioap", "bare"]
+"""``ioap``: CHALLENGE/REGISTER handshake and ACKs; ``bare``: ``/ws?id=`` and no ACKs."""
+
+
+@dataclass
+class LoadPlan:
+    """Identities and pre-signed frames of every pair (signed before any timing)."""
+
+    senders: list[Identity]
+    receivers: list[Identity]
+    frames: list[list[str]]  # frames[i]: what sender i sends to receiver i, in order
+
+    @property
+    def total(self) -> int:
+        """Frames in the whole plan."""
+        return sum(len(f) for f in self.frames)
+
+
+@dataclass
+class LoadResult:
+    """What one run measured."""
+
+    frames: int
+    seconds: float
+    latencies_ms: list[float] = field(repr=False)
+    acks: int = 0
+
+    @property
+    def rate(self) -> float:
+        """Routed frames per second."""
+        return self.frames / self.seconds
+
+    def percentile(self, q: float) -> float:
+        """Latency percentile ``q`` (0..100) in milliseconds."""
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))]
+
+    @property
+    def p50(self) -> float:
+        """Median latency, ms."""
+        return statistics.median(self.latencies_ms)
+
+    @property
+    def p99(self) -> float:
+        """99th percentile latency, ms."""
+        return self.percentile(99)
+
+
+def make_plan(pairs: int, frames_per_pair: int, payload_bytes: int = 300) -> LoadPlan:
+    """Identities and signed INTENT frames (unique ids, timestamps of now)."""
+    senders = [Identity.generate() for _ in range(pairs)]
+    receivers = [Identity.generate() for _ in range(pairs)]
+    query = "q" * payload_bytes
+    frames = []
+    for sender, receiver in zip(senders, receivers, strict=True):
+        stamp = format_timestamp()
+        own = []
+        for _ in range(frames_per_pair):
+            envelope = {
+                "version": "1.0",
+                "id": str(uuid.uuid4()),
+                "type": "INTENT",
+                "from": sender.did,
+                "to": receiver.did,
+                "timestamp": stamp,
+                "payload": {"query": query},
+            }
+            signing = orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS)  # = JCS here
+            envelope["signature"] = b64url_encode(sender.sign(signing))
+            own.append(orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS).decode())
+        frames.append(own)
+    return LoadPlan(senders, receivers, frames)
+
+
+async def _open(url: str, identity: Identity, dialect: Dialect) -> ClientConnection:
+    if dialect == "bare":
+        return await connect(f"{url}?id={identity.did}", compression=None, max_size=None)
+    ws = await connect(url, subprotocols=["ioap.v1"], compression=None, max_size=None)  # type: ignore[list-item]
+    challenge = Message.parse(await ws.recv())
+    register = Message.create(
+        identity, "REGISTER", challenge.from_, {"nonce": challenge.payload["nonce"]}
+    )
+    await ws.send(register.to_json())
+    reply = Message.parse(await ws.recv())
+    if reply.type != "REGISTERED":
+        raise RuntimeError(f"registration refused: {reply.payload}")
+    return ws
+
+
+async def run_load(
+    plan: LoadPlan,
+    sender_urls: Sequence[str],
+    receiver_urls: Sequence[str],
+    *,
+    dialect: Dialect = "ioap",
+    window: int = 64,
+    timeout_s: float = 120.0,
+) -> LoadResult:
+    """Drive the plan; senders connect round-robin to ``sender_urls``, receivers likewise."""
+    receivers = [
+        await _open(receiver_urls[i % len(receiver_urls)], identity, dialect)
+        for i, identity in enumerate(plan.receivers)
+    ]
+    senders = [
+        await _open(sender_urls[i % len(sender_urls)], identity, dialect)
+        for i, identity in enumerate(plan.senders)
+    ]
+    latencies: list[float] = []
+    acks = [0]
+    try:
+        async with asyncio.timeout(timeout_s):
+            start = time.perf_counter()
+            await asyncio.gather(
+                *(
+                    _pair(
+                        senders[i],
+                        receivers[i],
+                        plan.frames[i],
+                        window,
+                        latencies,
+                        acks,
+                        dialect == "ioap",
+                    )
+                    for i in range(len(senders))
+                )
+            )
+            seconds = time.perf_counter() - start
+    finally:
+        for ws in senders + receivers:
+            await ws.close()
+    return LoadResult(plan.total, seconds, latencies, acks[0])
+
+
+async def _pair(
+    sender: ClientConnection,
+    receiver: ClientConnection,
+    frames: list[str],
+    window: int,
+    latencies: list[float],
+    acks: list[int],
+    expect_acks: bool,
+) -> None:
+    sent_at: list[float] = []
+    received = [0]
+    room = asyncio.Event()
+    room.set()
+    clock = time.perf_counter
+
+    async def receive() -> None:
+        for _ in frames:
+            await receiver.recv()
+            latencies.append((clock() - sent_at[received[0]]) * 1000.0)
+            received[0] += 1
+            room.set()
+
+    async def count_acks(expected: int) -> None:
+        for _ in range(expected):
+            await sender.recv()
+            acks[0] += 1
+
+    receiving = asyncio.create_task(receive())
+    acking = asyncio.create_task(count_acks(len(frames) if expect_acks else 0))
+    for frame in frames:
+        while len(sent_at) - received[0] >= window:
+            room.clear()
+            await room.wait()
+        sent_at.append(clock())
+        await sender.send(frame)
+    await receiving
+    await acking

@@ -1,0 +1,98 @@
+"""Benchmark targets as subprocesses on free loopback ports: the gateway and the bare relay."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["Service", "bare_relay", "free_port", "gateway"]
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Service:
+    """A subprocess serving ``/ws`` and ``/health`` on ``port``; a context manager."""
+
+    def __init__(self, command: list[str], port: int, env: dict[str, str] | None = None) -> None:
+        self.command = command
+        self.port = port
+        self.env = {**os.environ, **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, all threads) the process has used so far."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket URL."""
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def __enter__(self) -> Service:
+        self.process = subprocess.Popen(self.command, env=self.env, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1)
+                return self
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.command[0]} exited early") from None
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.command} did not start")
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def bare_relay() -> Service:
+    """The forward-only FastAPI relay."""
+    port = free_port()
+    return Service([sys.executable, str(HERE / "bare_relay.py"), str(port)], port)
+
+
+def gateway(*, verify: bool, extra: dict[str, str] | None = None) -> Service:
+    """The gateway (memory backend) with VERIFY_SIGNATURES on or off."""
+    port = free_port()
+    script = shutil.which("aiconexus-gateway", path=str(Path(sys.executable).parent))
+    if script is None:
+        raise RuntimeError("aiconexus-gateway is not installed next to this Python")
+    env = {
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_KEY_FILE": str(Path(tempfile.mkdtemp(prefix="bench-")) / "gateway.key"),
+        "VERIFY_SIGNATURES": "true" if verify else "false",
+        "LOG_LEVEL": "WARNING",
+        "STORAGE_TYPE": "memory",
+        **(extra or {}),
+    }
+    return Service([script], port, env)
