@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -350,3 +351,29 @@ async def test_node_taken_for_dead_comes_back_and_drains(make_node: NodeFactory)
     owner = await b.owner("did:r")
     assert owner is not None and owner.node_id == "a"
     assert await a.take_stored("did:r") == ["stored while a looked dead"]
+
+
+async def test_hung_redis_fails_calls_in_bounded_time() -> None:
+    """A Redis that stops answering (SIGSTOP) fails calls after the command timeout."""
+    with RedisServer() as server:
+        backend = RedisBackend(server.url, node_id="a", command_timeout=0.5, presence_ttl=1.0)
+        await backend.start(RecordingHooks("a"))
+        try:
+            assert await backend.first_seen("did:s", "m0", 60) is True
+            assert server._process is not None
+            server._process.send_signal(signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                with pytest.raises(BackendUnavailableError):
+                    await backend.first_seen("did:s", "m1", 60)
+                assert time.monotonic() - started < 5
+                assert await backend.healthy() is False
+            finally:
+                server._process.send_signal(signal.SIGCONT)
+            deadline = time.monotonic() + 10
+            while not await backend.healthy():
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            assert await backend.first_seen("did:s", "m2", 60) is True
+        finally:
+            await backend.close()

@@ -86,6 +86,9 @@ class _Protocol(asyncio.Protocol):
             reply = self.reader.gets()
             if reply is False:
                 return
+            if not self.waiters:  # a reply nobody asked for: the stream is out of step
+                self.fail(BackendUnavailableError("unexpected reply from Redis"))
+                return
             _, future = self.waiters.popleft()
             if not future.done():
                 future.set_result(reply)

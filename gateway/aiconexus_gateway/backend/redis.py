@@ -171,15 +171,20 @@ class RedisBackend(Backend):
     async def claim(self, record: AgentRecord) -> None:
         """Make ``record`` the live session of its DID and close the one it supersedes."""
         self._local[record.did] = record
-        reply = await self._script(
-            "CLAIM",
-            record.did,
-            self.node_id,
-            record.session_id,
-            record_json(record),
-            "0",
-            *record.capabilities,
-        )
+        try:
+            reply = await self._script(
+                "CLAIM",
+                record.did,
+                self.node_id,
+                record.session_id,
+                record_json(record),
+                "0",
+                *record.capabilities,
+            )
+        except BackendUnavailableError:
+            if self._local.get(record.did) is record:
+                del self._local[record.did]  # the hub drops the session: never re-announce it
+            raise
         old = reply[1] if isinstance(reply, list) and len(reply) > 1 else None
         if old:
             await self._tell_replaced(record.did, old)
