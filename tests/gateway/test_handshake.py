@@ -46,6 +46,13 @@ async def test_no_subprotocol_offered_still_works(gateway: GatewayProcess) -> No
     await client.close()
 
 
+async def test_permessage_deflate_is_never_accepted(gateway: GatewayProcess) -> None:
+    """A client offering permessage-deflate gets no extension (compression costs ~7x)."""
+    client = await RawClient.connect(gateway.ws_url, compression="deflate")
+    assert client.ws.protocol.extensions == []
+    await client.close()
+
+
 async def test_subprotocol_is_configurable(start_gateway: StartGateway) -> None:
     """GATEWAY_SUBPROTOCOL changes the subprotocol the gateway selects."""
     gw = start_gateway(gateway_subprotocol="ioap.test")

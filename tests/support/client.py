@@ -62,10 +62,7 @@ class RawClient:
             connect(
                 url,
                 subprotocols=list(subprotocols) if subprotocols else None,  # type: ignore[misc]
-                compression=None,
-                max_size=None,
-                open_timeout=TIMEOUT_S,
-                **options,
+                **{"compression": None, "max_size": None, "open_timeout": TIMEOUT_S, **options},
             ),
             TIMEOUT_S,
         )
