@@ -44,6 +44,10 @@ _OWN_VARIABLES = (
 )
 
 
+class _PortTaken(Exception):
+    """The gateway could not bind its port."""
+
+
 def gateway_script() -> str:
     """Path of the ``aiconexus-gateway`` console script of the running interpreter."""
     found = shutil.which("aiconexus-gateway", path=str(Path(sys.executable).parent))
@@ -80,6 +84,7 @@ class GatewayProcess:
         }
         self.args = args
         self._port = port
+        self._auto_port = port is None and "GATEWAY_PORT" not in env
         self.log_path = workdir / f"gateway-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -99,7 +104,19 @@ class GatewayProcess:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     def start(self, timeout: float = START_TIMEOUT_S) -> GatewayProcess:
-        """Start the process and wait until ``/health`` answers (any status)."""
+        """Start the process and wait until ``/health`` answers (any status).
+
+        When the port was picked here and another process took it meanwhile, a new free
+        port is tried (up to three times).
+        """
+        for _ in range(3):
+            try:
+                return self._start_once(timeout)
+            except _PortTaken:
+                self.env["GATEWAY_PORT"] = str(free_port())
+        raise RuntimeError(f"no free port for the gateway:\n{self.log()}")
+
+    def _start_once(self, timeout: float) -> GatewayProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [gateway_script(), *self.args],
@@ -111,6 +128,8 @@ class GatewayProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if self._auto_port and "address already in use" in self.log().lower():
+                    raise _PortTaken
                 raise RuntimeError(f"gateway exited with {self.process.returncode}:\n{self.log()}")
             try:
                 httpx.get(f"{self.http_url}/health", timeout=1.0)
