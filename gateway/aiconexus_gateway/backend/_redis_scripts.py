@@ -14,7 +14,7 @@ Key layout (``P`` is the key prefix, ``aiconexus:`` by default):
 ``P seen:<sender>:<id>``   replay marker, expires after the replay window: ``P<node>`` while
                            the accepting node hands the frame on, ``D`` once published/stored
 ``P store:<did>``          list of ``<stored_at_ms>:<frame>``, oldest first
-``P store_dids``           set of DIDs with stored frames
+``P store_due``            sorted set: DID with stored frames -> stored_at_ms of its oldest
 ``P store_total``          number of stored frames in all
 
 The scripts build key names from the prefix, so they need one Redis server (or a primary
@@ -77,17 +77,25 @@ end
 local function trim(p, did, now, ttl)
   local k = p .. 'store:' .. did
   local n = 0
+  local head_ts = false
   while true do
     local head = redis.call('LINDEX', k, 0)
     if not head then break end
     local i = string.find(head, ':', 1, true)
     local ts = i and tonumber(string.sub(head, 1, i - 1))
-    if ts and now - ts <= ttl then break end
+    if ts and now - ts <= ttl then
+      head_ts = ts
+      break
+    end
     redis.call('LPOP', k)
     n = n + 1
   end
   if n > 0 then redis.call('DECRBY', p .. 'store_total', n) end
-  if redis.call('EXISTS', k) == 0 then redis.call('SREM', p .. 'store_dids', did) end
+  if head_ts then
+    redis.call('ZADD', p .. 'store_due', head_ts, did)
+  else
+    redis.call('ZREM', p .. 'store_due', did)
+  end
   return n
 end
 """
@@ -212,7 +220,7 @@ if redis.call('LLEN', k) >= max_per then return {-1, false} end
 if tonumber(redis.call('GET', p .. 'store_total') or '0') >= max_total then return {-2, false} end
 redis.call('RPUSH', k, ARGV[3] .. ':' .. ARGV[7])
 redis.call('INCR', p .. 'store_total')
-redis.call('SADD', p .. 'store_dids', did)
+redis.call('ZADD', p .. 'store_due', 'NX', ARGV[3], did)
 mark_handed_on(p, ARGV[8])
 return {1, live_owner(p, did)}
 """
@@ -227,7 +235,7 @@ if #items > 0 then
   redis.call('DEL', k)
   redis.call('DECRBY', p .. 'store_total', #items)
 end
-redis.call('SREM', p .. 'store_dids', did)
+redis.call('ZREM', p .. 'store_due', did)
 return items
 """
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-__all__ = ["sweep_once"]
+__all__ = ["sweep_once", "trim_expired"]
 
 logger = logging.getLogger("aiconexus_gateway.backend.redis")
 
@@ -36,9 +36,26 @@ async def sweep_once(
     for node in sorted(await client.smembers(f"{prefix}nodes")):
         if node != node_id:
             removed += max(0, int(await run_script("SWEEP_NODE", str(node), "0")))
-    now_ms, ttl_ms = int(time.time() * 1000), int(store_ttl * 1000)
-    async for did in client.sscan_iter(f"{prefix}store_dids", count=500):
-        await run_script("TRIM", str(did), now_ms, ttl_ms)
+    await trim_expired(client, run_script, prefix=prefix, store_ttl=store_ttl)
     if removed:
         logger.info("swept %d agents of dead nodes from presence", removed)
     return removed
+
+
+async def trim_expired(
+    client: Redis,
+    run_script: Callable[..., Awaitable[Any]],
+    *,
+    prefix: str,
+    store_ttl: float,
+    batch: int = 1000,
+) -> int:
+    """Drop stored frames past the age limit (only recipients due are touched)."""
+    now_ms, ttl_ms = int(time.time() * 1000), int(store_ttl * 1000)
+    due = await client.zrangebyscore(
+        f"{prefix}store_due", "-inf", f"({now_ms - ttl_ms}", start=0, num=batch
+    )
+    dropped = 0
+    for did in due:
+        dropped += int(await run_script("TRIM", str(did), now_ms, ttl_ms))
+    return dropped

@@ -54,7 +54,7 @@ from aiconexus_gateway.backend._redis_codec import (
     split_owner,
 )
 from aiconexus_gateway.backend._redis_pipeline import AutoPipeline, Script
-from aiconexus_gateway.backend._redis_sweep import sweep_once
+from aiconexus_gateway.backend._redis_sweep import sweep_once, trim_expired
 from aiconexus_gateway.backend.base import (
     AgentRecord,
     Backend,
@@ -197,10 +197,16 @@ class RedisBackend(Backend):
         await self._script("RELEASE", did, self.node_id, session_id)
 
     async def refresh(self, records: Sequence[AgentRecord]) -> None:
-        """Update ``last_seen`` of this node's records and re-create presence Redis lost."""
+        """Update this node's records, re-create presence Redis lost, drop expired frames."""
         now = format_timestamp()
         self._local = {record.did: replace(record, last_seen=now) for record in records}
         await self._reclaim_local()
+        try:  # expired stored frames leave the store (and its count) within CLEANUP_INTERVAL
+            await trim_expired(self._client, self._script, prefix=self._p, store_ttl=self.store_ttl)
+        except BackendUnavailableError:
+            raise
+        except Exception as exc:
+            raise BackendUnavailableError(f"gateway backend unavailable: {exc!r}") from exc
 
     async def owner(self, did: str) -> AgentRecord | None:
         """The live session of ``did`` on a live node, or None (cached briefly, see OwnerCache)."""
