@@ -120,6 +120,7 @@ class RedisBackend(Backend):
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         self._heartbeat_ok = True
+        self._own_entries_cleared = False
         self._closing = False
 
     # lifecycle ------------------------------------------------------------------------------
@@ -127,10 +128,6 @@ class RedisBackend(Backend):
         """Connect, clear what a previous run of this node id left, subscribe, announce."""
         self._hooks = hooks
         self._pipe.start()
-        try:
-            await self._script("SWEEP_NODE", self.node_id, "1")
-        except BackendUnavailableError as exc:
-            logger.warning("Redis at %s unreachable at start-up, will retry: %s", self.url, exc)
         for name, loop in (
             ("listener", self._listen_forever),
             ("heartbeat", self._heartbeat_forever),
@@ -139,6 +136,8 @@ class RedisBackend(Backend):
             self._tasks.append(asyncio.create_task(loop(), name=f"redis-{name}"))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._subscribed.wait(), timeout=5.0)
+        if not self._subscribed.is_set():
+            logger.warning("Redis at %s unreachable at start-up, retrying", self.url)
 
     async def close(self) -> None:
         """Leave presence with every local session, stop the tasks, close the connections."""
@@ -363,6 +362,10 @@ class RedisBackend(Backend):
                 hooks.stored_available(record.did)
 
     async def _announce(self) -> None:
+        if not self._own_entries_cleared:
+            # Whatever an earlier run under this node id left in presence is stale.
+            await self._script("SWEEP_NODE", self.node_id, "1")
+            self._own_entries_cleared = True
         await self._script(
             "HEARTBEAT", self.node_id, int(self.presence_ttl * 1000), self._incarnation
         )
