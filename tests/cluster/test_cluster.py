@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from support.client import RawClient
 from support.gateway import GatewayProcess, gateway_script
+from support.redis_server import RedisServer
 
 from aiconexus import GatewayClient
 from aiconexus.backoff import Backoff
@@ -282,3 +283,27 @@ def test_workers_need_redis(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "GATEWAY_WORKERS" in done.stderr and "STORAGE_TYPE=redis" in done.stderr
+
+
+async def test_node_started_before_redis_waits_for_it(tmp_path: Path) -> None:
+    """A node started while Redis is down answers 503, then serves once Redis is up."""
+    redis = RedisServer()  # not started yet
+    group = Cluster(redis, 0, tmp_path)
+    try:
+        node = await group.add_node()
+        status, body = await get_json(node, "/health")
+        assert status == 503 and body["status"] == "unavailable"
+        await asyncio.to_thread(redis.start)
+
+        async def healthy() -> bool:
+            return (await get_json(node, "/health"))[0] == 200
+
+        await eventually(healthy, what="/health 200 once Redis is up")
+        alice = await RawClient.connect(node.ws_url)
+        bob = await RawClient.connect(node.ws_url)
+        status, _, text = (await send_and_ack(alice, bob.did, "OFFER", {"sdp": "x"})).partition(":")
+        assert status == "delivered"
+        assert await bob.recv_text() == text
+    finally:
+        group.stop()
+        redis.close()
