@@ -16,6 +16,7 @@ import uvicorn
 
 from .app import GatewayApp, create_app, gateway_version
 from .keys import load_or_create_key
+from .logs import configure_logging
 from .settings import Settings
 from .ws_protocol import BatchingWebSocketProtocol
 
@@ -70,8 +71,9 @@ class GatewayServer(uvicorn.Server):
 
 
 def create_app_from_env() -> GatewayApp:
-    """Application factory for worker processes: settings from the environment."""
+    """Application factory for worker processes: settings (and logging) from the environment."""
     settings = Settings.from_env(os.environ)
+    configure_logging(settings.log_level, settings.log_file)
     if settings.gateway_workers > 1:
         settings = settings.replace(node_id=f"{settings.node_id}-{os.getpid()}")
     return create_app(settings, load_or_create_key(settings.gateway_key_file))

@@ -8,6 +8,7 @@ import socket
 import stat
 from pathlib import Path
 
+import pytest
 from support.client import RawClient
 from support.gateway import GatewayProcess, StartGateway
 from support.waiting import eventually
@@ -193,3 +194,36 @@ async def test_connection_events_are_logged_without_payloads(
         assert event in text
     assert "secret-payload-text" not in text
     assert f"registered did={bob.did}" in log_file.read_text()
+
+
+async def test_worker_processes_share_agents(start_gateway: StartGateway) -> None:
+    """GATEWAY_WORKERS=2 (Redis only): agents on either worker reach each other, logs kept."""
+    probe = start_gateway()
+    if probe.health().json()["backend"] != "redis":
+        pytest.skip("several workers need STORAGE_TYPE=redis (refusal tested in test_settings)")
+    probe.stop()
+    gw = start_gateway(gateway_workers=2)
+    clients = [await RawClient.connect(gw.ws_url) for _ in range(6)]
+    assert gw.process is not None
+    assert len(_children(gw.process.pid)) >= 2  # uvicorn's worker processes
+    for sender in clients:
+        for receiver in clients:
+            if sender is not receiver:
+                sent = await sender.send_message("OFFER", receiver.did, {"sdp": "x"})
+                assert await receiver.recv_text() == sent.to_json()
+                assert (await sender.expect("ACK")).payload["status"] == "delivered"
+    gw.wait_for_log(f"registered did={clients[-1].did}")
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry.name))
+    return children
