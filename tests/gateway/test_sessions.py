@@ -205,7 +205,7 @@ async def test_worker_processes_share_agents(start_gateway: StartGateway) -> Non
     gw = start_gateway(gateway_workers=2)
     clients = [await RawClient.connect(gw.ws_url) for _ in range(6)]
     assert gw.process is not None
-    assert len(_children(gw.process.pid)) >= 2  # uvicorn's worker processes
+    assert len(_children(gw.process.pid, "multiprocessing-fork")) == 2  # uvicorn's workers
     for sender in clients:
         for receiver in clients:
             if sender is not receiver:
@@ -215,15 +215,16 @@ async def test_worker_processes_share_agents(start_gateway: StartGateway) -> Non
     gw.wait_for_log(f"registered did={clients[-1].did}")
 
 
-def _children(pid: int) -> list[int]:
-    """Process ids whose parent is ``pid`` (from /proc)."""
+def _children(pid: int, marker: str) -> list[int]:
+    """Process ids whose parent is ``pid`` and whose command line holds ``marker``."""
     children = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text()
+                command = (entry / "cmdline").read_bytes().decode(errors="replace")
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and marker in command:
                 children.append(int(entry.name))
     return children
