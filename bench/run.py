@@ -67,7 +67,7 @@ def main() -> int:
     """Run every measurement and print the figures and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=8, help="sender/receiver pairs")
-    parser.add_argument("--frames", type=int, default=8000, help="frames per pair")
+    parser.add_argument("--frames", type=int, default=10000, help="frames per pair")
     parser.add_argument("--window", type=int, default=64, help="frames in flight per pair")
     args = parser.parse_args()
 

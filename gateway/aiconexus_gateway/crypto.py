@@ -5,9 +5,10 @@ cores while the event loop parses and writes frames. Jobs are handed over throug
 and results come back in batches (one loop wake-up per batch).
 
 Measured on the 2-core machines this project is built on, with the load generator on the
-same machine, threads made things worse (about +70 us of CPU per message: the worker
-threads and the event loop keep handing the GIL to each other), so the default is inline
-(``GATEWAY_CRYPTO_THREADS=0``); set it to 1-4 on a machine with idle cores.
+same machine, threads made things worse (about +70 us of CPU per message with 1 or 2
+threads, whatever the GIL switch interval: each frame's verification costs thread and loop
+wake-ups, and the threads and the event loop keep handing the GIL to each other), so the
+default is inline (``GATEWAY_CRYPTO_THREADS=0``); try 1-4 on a machine with idle cores.
 """
 
 from __future__ import annotations
