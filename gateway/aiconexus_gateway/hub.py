@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 from aiconexus.protocol import ErrorCode, Identity, format_timestamp
@@ -25,7 +26,13 @@ from .metrics import Metrics
 from .session import Outgoing, Session, SessionState
 from .settings import Settings
 
-__all__ = ["CLOSE_GOING_AWAY", "CLOSE_REPLACED", "CLOSE_SLOW_CONSUMER", "Hub"]
+__all__ = [
+    "CLOSE_GOING_AWAY",
+    "CLOSE_REPLACED",
+    "CLOSE_SLOW_CONSUMER",
+    "Hub",
+    "format_timestamp_from",
+]
 
 logger = logging.getLogger("aiconexus.gateway")
 
@@ -335,6 +342,4 @@ class Hub:
 
 def format_timestamp_from(epoch: float) -> str:
     """An envelope-style timestamp of a ``time.time()`` value."""
-    from datetime import UTC, datetime
-
     return format_timestamp(datetime.fromtimestamp(epoch, UTC))
