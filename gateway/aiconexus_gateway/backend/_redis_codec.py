@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 
 import orjson
@@ -16,6 +18,7 @@ __all__ = [
     "record_from_json",
     "record_json",
     "replay_key",
+    "replay_marker",
     "split_owner",
 ]
 
@@ -67,8 +70,16 @@ def split_owner(owner: str) -> tuple[str, str]:
     return node, session
 
 
+def replay_marker(sender: str, message_id: str) -> str:
+    """Short key suffix of the replay marker of (sender, id): 16 bytes of BLAKE2b, base64url."""
+    digest = hashlib.blake2b(
+        f"{sender}\x00{message_id}".encode("utf-8", "surrogatepass"), digest_size=16
+    ).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
 def replay_key(frame: str) -> str:
-    """``<from>:<id>`` of an agent frame (its replay marker), or ``""`` if it has none."""
+    """The replay marker suffix of an agent frame, or ``""`` if it has no from/id."""
     try:
         data = orjson.loads(frame)
     except orjson.JSONDecodeError:
@@ -77,5 +88,5 @@ def replay_key(frame: str) -> str:
         return ""
     sender, message_id = data.get("from"), data.get("id")
     if isinstance(sender, str) and isinstance(message_id, str):
-        return f"{sender}:{message_id}"
+        return replay_marker(sender, message_id)
     return ""

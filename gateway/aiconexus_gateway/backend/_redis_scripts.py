@@ -11,8 +11,9 @@ Key layout (``P`` is the key prefix, ``aiconexus:`` by default):
 ``P agent``                hash DID -> JSON :class:`AgentRecord`
 ``P cap:<capability>``     set of DIDs announcing the capability
 ``P node_agents:<node>``   set of DIDs whose session lives on the node
-``P seen:<sender>:<id>``   replay marker, expires after the replay window: ``P<node>`` while
-                           the accepting node hands the frame on, ``D`` once published/stored
+``P seen:<digest>``        replay marker of (sender, id), digest = 16 bytes of BLAKE2b; lives
+                           for the replay window; ``P<node>\n<incarnation>`` while the
+                           accepting node hands the frame on, ``D`` once published/stored
 ``P store:<did>``          list of ``<stored_at_ms>:<frame>``, oldest first
 ``P store_due``            sorted set: DID with stored frames -> stored_at_ms of its oldest
 ``P store_total``          number of stored frames in all

@@ -51,6 +51,7 @@ from aiconexus_gateway.backend._redis_codec import (
     record_from_json,
     record_json,
     replay_key,
+    replay_marker,
     split_owner,
 )
 from aiconexus_gateway.backend._redis_pipeline import AutoPipeline, Script
@@ -254,7 +255,7 @@ class RedisBackend(Backend):
         while a copy of a frame that was handed on is a replay.
         """
         window_ms = max(1, int(window_s * 1000))
-        seen = f"{sender}:{message_id}"
+        seen = replay_marker(sender, message_id)
         marker = f"P{self.node_id}\n{self._incarnation}"
         # The common case, a new id, is one plain SET; the script only judges an existing marker.
         if await self._pipe.call("SET", f"{self._p}seen:{seen}", marker, "NX", "PX", window_ms):
