@@ -307,3 +307,32 @@ async def test_node_started_before_redis_waits_for_it(tmp_path: Path) -> None:
     finally:
         group.stop()
         redis.close()
+
+
+async def test_frames_for_agents_of_a_killed_node_are_kept(cluster: Cluster) -> None:
+    """SIGKILL of the receivers' node: frames sent from then on reach them on the other node."""
+    n1, n2 = await cluster.add_node(), await cluster.add_node()
+    fast = Backoff(initial_delay=0.05, factor=2.0, max_delay=0.5, jitter=0.0)
+    receivers = [
+        GatewayClient([n1.ws_url, n2.ws_url], Identity.generate(), backoff=fast) for _ in range(3)
+    ]
+    for receiver in receivers:
+        await receiver.connect()
+    senders = [await RawClient.connect(n2.ws_url) for _ in receivers]
+    try:
+        await cluster.kill(n1)
+        count = 50
+        for seq in range(count):
+            for sender, receiver in zip(senders, receivers, strict=True):
+                await sender.send_message("INTENT", receiver.did, {"params": {"seq": seq}})
+                ack = await sender.expect("ACK")
+                assert ack.payload["status"] in ("delivered", "queued")
+        for receiver in receivers:
+            got: list[int] = []
+            while len(got) < count:
+                message = await asyncio.wait_for(receiver.recv(), timeout=20)
+                got.append(message.payload["params"]["seq"])
+            assert got == list(range(count))
+    finally:
+        for receiver in receivers:
+            await receiver.close()
