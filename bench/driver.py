@@ -52,6 +52,7 @@ class LoadResult:
     seconds: float
     latencies_ms: list[float] = field(repr=False)
     acks: int = 0
+    client_cpu_s: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -135,6 +136,7 @@ async def run_load(
     ]
     latencies: list[float] = []
     acks = [0]
+    cpu_before = time.process_time()
     try:
         async with asyncio.timeout(timeout_s):
             start = time.perf_counter()
@@ -153,10 +155,11 @@ async def run_load(
                 )
             )
             seconds = time.perf_counter() - start
+            client_cpu = time.process_time() - cpu_before
     finally:
         for ws in senders + receivers:
             await ws.close()
-    return LoadResult(plan.total, seconds, latencies, acks[0])
+    return LoadResult(plan.total, seconds, latencies, acks[0], client_cpu)
 
 
 async def _pair(

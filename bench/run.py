@@ -56,7 +56,8 @@ def _measure(
     acks = f", {result.acks} ACKs" if dialect == "ioap" else ""
     print(
         f"{name:<26} {result.rate:>9,.0f} msg/s  p50 {result.p50:6.2f} ms  "
-        f"p99 {result.p99:6.2f} ms  server CPU {cpu_us:4.0f} us/msg  "
+        f"p99 {result.p99:6.2f} ms  CPU/msg server {cpu_us:3.0f} us, "
+        f"load generator {result.client_cpu_s / result.frames * 1e6:3.0f} us  "
         f"({result.frames} frames in {result.seconds:.1f} s{acks})",
         flush=True,
     )

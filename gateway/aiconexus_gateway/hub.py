@@ -183,8 +183,9 @@ class Hub:
         try:
             await self.backend.claim(self.record(session))
         except BackendUnavailableError:
+            unsent = session.terminate("backend unavailable")
             self._forget(session)
-            session.state = SessionState.CLOSED
+            self._restore(did, unsent)
             raise
         self.lanes.drain(did, lambda frames: self._deliver_stored(session, frames, register_id))
 
