@@ -116,24 +116,28 @@ class RedisBackend(RedisNode, Backend):
         self._local[record.did] = record
         self._claiming[record.did] = self._claiming.get(record.did, 0) + 1
         try:
-            reply = await self._script(
-                "CLAIM",
-                record.did,
-                self.node_id,
-                record.session_id,
-                record_json(record),
-                "0",
-                *record.capabilities,
-            )
-        except BackendUnavailableError:
-            if self._local.get(record.did) is record:
-                del self._local[record.did]  # the hub drops the session: never re-announce it
-            raise
+            try:
+                reply = await self._script(
+                    "CLAIM",
+                    record.did,
+                    self.node_id,
+                    record.session_id,
+                    record_json(record),
+                    "0",
+                    *record.capabilities,
+                )
+            except BackendUnavailableError:
+                if self._local.get(record.did) is record:
+                    del self._local[record.did]  # the hub drops the session: never re-announce
+                raise
+            old = reply[1] if isinstance(reply, list) and len(reply) > 1 else None
+            if old:
+                try:
+                    await self._tell_replaced(record.did, old)
+                except BackendUnavailableError as exc:  # the claim itself holds
+                    logger.warning("could not tell %s it was replaced: %s", old, exc)
         finally:
             self._claim_done(record.did)
-        old = reply[1] if isinstance(reply, list) and len(reply) > 1 else None
-        if old:
-            await self._tell_replaced(record.did, old)
 
     async def release(self, did: str, session_id: str) -> None:
         """Remove ``did`` from presence if ``session_id`` (on this node) still owns it."""
