@@ -56,8 +56,8 @@ class Hub:
         self.frames = GatewayFrames(identity)
         if crypto_threads is None:
             crypto_threads = settings.gateway_crypto_threads
-        self.crypto = CryptoPool(default_threads() if crypto_threads is None else crypto_threads)
-        self._sign = identity.sign
+        threads = default_threads() if crypto_threads is None else crypto_threads
+        self.crypto = CryptoPool(threads, identity.sign)
         self.did = identity.did
         self.backend = backend
         self.metrics = Metrics()
@@ -107,7 +107,7 @@ class Hub:
     # lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
         """Start the backend and the periodic cleanup."""
-        self.crypto.start()
+        await self.crypto.start()
         await self.backend.start(self)
         self._cleanup = asyncio.get_running_loop().create_task(self._cleanup_loop())
 
@@ -262,7 +262,7 @@ class Hub:
             elif session is not None:
                 self.send_control(session, GatewayFrames.signed(envelope, signature))
 
-        self.crypto.submit(self._sign, (GatewayFrames.ack_signing_bytes(envelope),), signed)
+        self.crypto.sign(GatewayFrames.ack_signing_bytes(envelope), signed)
 
     def reject(
         self,
