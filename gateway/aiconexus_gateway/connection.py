@@ -13,6 +13,8 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import orjson
+
 from aiconexus.protocol import (
     ErrorCode,
     IoapError,
@@ -32,7 +34,7 @@ from .router import Router, guess_id, utf8_length_over
 from .session import ASGISend, Session
 from .ws_protocol import SEND_BATCH
 
-__all__ = ["ASGIReceive", "CLOSE_POLICY", "serve_connection"]
+__all__ = ["ASGIReceive", "CLOSE_POLICY", "close_reason", "serve_connection"]
 
 ASGIReceive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 """The ASGI ``receive`` callable of one connection."""
@@ -41,6 +43,27 @@ logger = logging.getLogger("aiconexus.gateway")
 
 CLOSE_POLICY = 1008
 CLOSE_TRY_LATER = 1013
+MAX_CLOSE_REASON = 123
+"""Bytes a WebSocket close reason may take (RFC 6455: 125-byte payload minus the code)."""
+
+
+def close_reason(code: ErrorCode | str, message: str) -> str:
+    """``"CODE: message"`` cut to fit a close frame's reason (whole UTF-8 characters only)."""
+    reason = f"{code}: {message}".encode()[:MAX_CLOSE_REASON]
+    return reason.decode("utf-8", "ignore")
+
+
+def guess_sender(text: str) -> str | None:
+    """The string ``from`` of a refused first frame, if it can be read (the ERROR's ``to``)."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(data, dict):
+        sender = data.get("from")
+        if isinstance(sender, str) and sender:
+            return sender
+    return None
 
 
 async def serve_connection(
@@ -68,11 +91,9 @@ async def serve_connection(
     if hub.connections >= hub.settings.max_connections or hub.stopping:
         hub.metrics.rejected[ErrorCode.CONNECTION_REFUSED.value] += 1
         logger.info("refused peer=%s (at MAX_CONNECTIONS or stopping)", peer)
-        error = hub.frames.error(
-            None, ErrorCode.CONNECTION_REFUSED, "the gateway is at its connection limit"
-        )
-        await session.send_now(error)
-        await send({"type": "websocket.close", "code": CLOSE_TRY_LATER, "reason": "full"})
+        why = "gateway is stopping" if hub.stopping else "gateway is at MAX_CONNECTIONS"
+        reason = close_reason(ErrorCode.CONNECTION_REFUSED, why)
+        await send({"type": "websocket.close", "code": CLOSE_TRY_LATER, "reason": reason})
         return
     hub.connections += 1
     hub.metrics.connections_total += 1
@@ -109,7 +130,8 @@ async def _handshake(hub: Hub, session: Session, receive: ASGIReceive, send: ASG
         async with asyncio.timeout(hub.settings.connection_timeout):
             event = await receive()
     except TimeoutError:
-        await _refuse(hub, session, send, error_from_code(ErrorCode.TIMEOUT, "no REGISTER in time"))
+        waited = f"no REGISTER within {hub.settings.connection_timeout:g}s"
+        await _refuse(hub, session, send, error_from_code(ErrorCode.TIMEOUT, waited))
         return False
     if event["type"] != "websocket.receive":
         return False
@@ -118,11 +140,10 @@ async def _handshake(hub: Hub, session: Session, receive: ASGIReceive, send: ASG
         error = error_from_code(ErrorCode.MALFORMED_MESSAGE, "binary frames are not allowed")
         await _refuse(hub, session, send, error)
         return False
-    register_id = guess_id(text)
     try:
         message = _check_register(hub, text, nonce)
     except IoapError as exc:
-        await _refuse(hub, session, send, exc, register_id)
+        await _refuse(hub, session, send, exc, guess_id(text), guess_sender(text))
         return False
     payload = message.payload
     session.did = message.from_
@@ -133,7 +154,7 @@ async def _handshake(hub: Hub, session: Session, receive: ASGIReceive, send: ASG
         await hub.register(session, message.id)
     except BackendUnavailableError as exc:
         error = error_from_code(ErrorCode.INTERNAL_ERROR, f"backend unavailable: {exc}")
-        await _refuse(hub, session, send, error, message.id)
+        await _refuse(hub, session, send, error, message.id, message.from_)
         return False
     return True
 
@@ -171,14 +192,22 @@ async def _refuse(
     send: ASGISend,
     error: IoapError,
     correlation_id: str | None = None,
+    sender: str | None = None,
 ) -> None:
-    """ERROR then close 1008: the handshake failed."""
+    """The handshake failed: ERROR to ``sender`` (when known), then close 1008.
+
+    ``to`` is null only on CHALLENGE, so without a sender DID there is no ERROR frame; the
+    close reason always carries ``"CODE: message"``.
+    """
     hub.metrics.rejected[str(error.code)] += 1
     logger.info("refused session=%s peer=%s code=%s", session.session_id, session.peer, error.code)
-    frame = hub.frames.error(None, error.code, error.message, correlation_id)
     try:
-        await session.send_now(frame)
-        await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": str(error.code)})
+        reason = close_reason(error.code, error.message)
+        if sender is not None:
+            await session.send_now(
+                hub.frames.error(sender, error.code, error.message, correlation_id)
+            )
+        await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": reason})
     except Exception as exc:  # the peer is already gone
         logger.debug("could not refuse %s: %r", session.session_id, exc)
 

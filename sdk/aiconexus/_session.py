@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from aiconexus.errors import GatewayAuthenticationError
 from aiconexus.protocol import (
     SUBPROTOCOL,
+    ErrorCode,
     Identity,
     IoapError,
     MalformedMessageError,
@@ -75,6 +77,12 @@ async def open_session(
     try:
         async with asyncio.timeout(options.open_timeout_s):
             return await _register(url, connection, identity, options)
+    except ConnectionClosed as exc:
+        await connection.close()
+        refusal = _refusal(exc)
+        if refusal is None:
+            raise
+        raise refusal from exc
     except BaseException:
         await connection.close()
         raise
@@ -125,6 +133,20 @@ async def _register(
         heartbeat_interval_s=float(answer.payload["heartbeat_interval_s"]),
         queued=int(answer.payload["queued"]),
     )
+
+
+def _refusal(closed: ConnectionClosed) -> IoapError | None:
+    """The protocol error of a close whose reason reads ``"CODE: message"`` (no ERROR frame).
+
+    The gateway closes this way when it cannot address an ERROR, e.g. 1013
+    ``"CONNECTION_REFUSED: ..."`` at its connection limit.
+    """
+    if closed.rcvd is None:
+        return None
+    code, separator, message = closed.rcvd.reason.partition(": ")
+    if not separator or code not in ErrorCode.__members__:
+        return None
+    return error_from_code(code, message)
 
 
 def _parse(frame: str | bytes) -> Message:

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from support.client import RawClient, forge
 from support.gateway import GatewayProcess, StartGateway
+from websockets.exceptions import ConnectionClosed
 
 from aiconexus.protocol import Identity, Message, b58encode, b64url_encode, format_timestamp
+from aiconexus_gateway.connection import close_reason
 
 CLOSE_POLICY = 1008
 
@@ -64,8 +66,20 @@ async def test_subprotocol_is_configurable(start_gateway: StartGateway) -> None:
 async def _refused(client: RawClient, text: str | bytes, code: str) -> Message:
     await client.send_text(text)
     error = await client.expect_error(code)
+    assert error.to == json.loads(text)["from"]
     assert await client.closed() == CLOSE_POLICY
+    assert client.ws.close_reason.startswith(f"{code}: ")
     return error
+
+
+async def _closed_without_error(client: RawClient, code: str) -> str:
+    """No frame at all (no sender DID to address an ERROR to), close 1008 "CODE: ..."."""
+    with pytest.raises(ConnectionClosed):
+        await client.ws.recv()
+    assert client.close_code == CLOSE_POLICY
+    reason = client.ws.close_reason
+    assert reason.startswith(f"{code}: ") and len(reason.encode()) <= 123
+    return reason
 
 
 async def test_tampered_register_is_invalid_signature(gateway: GatewayProcess) -> None:
@@ -189,25 +203,43 @@ async def test_register_with_other_version_is_unsupported(gateway: GatewayProces
 
 @pytest.mark.parametrize(
     "frame",
-    [b"\x00\x01binary", "not json", "[1,2]", '{"version":"1.0"}'],
-    ids=["binary", "not-json", "array", "missing-fields"],
+    [b"\x00\x01binary", "not json", "[1,2]", '{"version":"1.0"}', '{"version":"1.0","from":7}'],
+    ids=["binary", "not-json", "array", "missing-fields", "from-not-a-string"],
 )
 async def test_garbage_before_register_is_malformed(
     gateway: GatewayProcess, frame: str | bytes
 ) -> None:
-    """MALFORMED_MESSAGE then close: binary, non-JSON, non-object, incomplete envelope."""
+    """No readable sender: no ERROR frame, close 1008 with "MALFORMED_MESSAGE: ..." as reason."""
     client = await RawClient.open(gateway.ws_url)
     await client.read_challenge()
-    await _refused(client, frame, "MALFORMED_MESSAGE")
+    await client.send_text(frame)
+    await _closed_without_error(client, "MALFORMED_MESSAGE")
+
+
+async def test_incomplete_register_with_a_sender_gets_an_error(gateway: GatewayProcess) -> None:
+    """An unusable first frame with a string from: ERROR MALFORMED_MESSAGE addressed to it."""
+    client = await RawClient.open(gateway.ws_url)
+    await client.read_challenge()
+    frame = json.dumps({"version": "1.0", "id": "r-1", "from": client.did})
+    error = await _refused(client, frame, "MALFORMED_MESSAGE")
+    assert error.correlation_id == "r-1"
 
 
 async def test_no_register_in_time_closes(start_gateway: StartGateway) -> None:
-    """CONNECTION_TIMEOUT: a silent connection gets ERROR TIMEOUT and is closed (1008)."""
+    """CONNECTION_TIMEOUT: a silent connection is closed 1008 "TIMEOUT: ...", no ERROR frame."""
     gw = start_gateway(connection_timeout=0.5)
     client = await RawClient.open(gw.ws_url)
     await client.read_challenge()
-    await client.expect_error("TIMEOUT", within=5)
-    assert await client.closed() == CLOSE_POLICY
+    reason = await _closed_without_error(client, "TIMEOUT")
+    assert reason == "TIMEOUT: no REGISTER within 0.5s"
+
+
+def test_close_reason_fits_a_close_frame() -> None:
+    """A long message is cut to 123 bytes on a UTF-8 character boundary."""
+    reason = close_reason("MALFORMED_MESSAGE", "é" * 200)
+    assert reason.startswith("MALFORMED_MESSAGE: é")
+    assert len(reason.encode()) in (122, 123)
+    assert close_reason("TIMEOUT", "late") == "TIMEOUT: late"
 
 
 async def test_refused_register_leaves_others_working(gateway: GatewayProcess) -> None:
@@ -216,7 +248,8 @@ async def test_refused_register_leaves_others_working(gateway: GatewayProcess) -
     bob = await RawClient.connect(gateway.ws_url)
     intruder = await RawClient.open(gateway.ws_url)
     await intruder.read_challenge()
-    await _refused(intruder, "garbage", "MALFORMED_MESSAGE")
+    await intruder.send_text("garbage")
+    await _closed_without_error(intruder, "MALFORMED_MESSAGE")
     sent = await alice.send_message("INTENT", bob.did, {"query": "still there?"})
     assert await bob.recv_text() == sent.to_json()
     await alice.expect("ACK")

@@ -133,14 +133,15 @@ async def test_dead_connection_is_dropped_but_quiet_agent_stays(
 
 
 async def test_connection_limit(start_gateway: StartGateway) -> None:
-    """MAX_CONNECTIONS=2: a third connection gets ERROR CONNECTION_REFUSED and close 1013."""
+    """MAX_CONNECTIONS=2: a third connection is closed 1013 "CONNECTION_REFUSED: ...", no frame."""
     gw = start_gateway(max_connections=2)
     alice = await RawClient.connect(gw.ws_url)
     bob = await RawClient.connect(gw.ws_url)
     third = await RawClient.open(gw.ws_url)
-    error = await third.recv()
-    assert error.type == "ERROR" and error.payload["code"] == "CONNECTION_REFUSED"
-    assert await third.closed() == 1013
+    with pytest.raises(ConnectionClosed):
+        await third.ws.recv()
+    assert third.close_code == 1013
+    assert third.ws.close_reason == "CONNECTION_REFUSED: gateway is at MAX_CONNECTIONS"
     sent = await alice.send_message("OFFER", bob.did, {"sdp": "x"})
     assert await bob.recv_text() == sent.to_json()
     await bob.close()

@@ -181,7 +181,7 @@ async def test_register_with_a_wrong_nonce_is_refused(gateway: GatewayProcess) -
         register = build_frame(keys, "REGISTER", challenge["from"], payload)
         await websocket.send(register)
         error = verify_frame(str(await asyncio.wait_for(websocket.recv(), 10)))
-        assert error["type"] == "ERROR" and error["to"] is None
+        assert error["type"] == "ERROR" and error["to"] == keys.did
         assert error["payload"]["code"] == "UNAUTHORIZED"
         assert error["correlation_id"] == json.loads(register)["id"]
         await asyncio.wait_for(websocket.wait_closed(), 10)

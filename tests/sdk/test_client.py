@@ -10,6 +10,7 @@ import pytest
 from aiconexus import (
     Agent,
     ClientClosedError,
+    ConnectionRefusedByPeerError,
     ConnectionState,
     GatewayAuthenticationError,
     GatewayClient,
@@ -188,6 +189,19 @@ async def test_unreachable_gateway_raises_a_clear_error() -> None:
     assert isinstance(caught.value, ConnectionError)
     assert url in str(caught.value)
     assert client.state is ConnectionState.CLOSED
+
+
+async def test_a_full_gateway_refuses_with_connection_refused(gateway_factory: Any) -> None:
+    """At MAX_CONNECTIONS the close 1013 "CONNECTION_REFUSED: ..." becomes that typed error."""
+    gateway = gateway_factory(MAX_CONNECTIONS="1")
+    async with GatewayClient(gateway.url, Identity.generate(), **fast_options()):
+        late = GatewayClient(gateway.url, Identity.generate(), **fast_options())
+        with pytest.raises(GatewayUnreachableError) as caught:
+            await late.connect()
+    [(_, failure)] = caught.value.failures
+    assert isinstance(failure, ConnectionRefusedByPeerError)
+    assert failure.code == "CONNECTION_REFUSED"
+    assert "MAX_CONNECTIONS" in failure.message
 
 
 async def test_a_pinned_gateway_did_is_enforced(gateway: GatewayProcess) -> None:
