@@ -20,6 +20,8 @@ from support.gateway import GatewayProcess
 
 from aiconexus.protocol import Identity, format_timestamp
 
+from .test_frames import compensated_duplicate_frame
+
 
 @pytest.fixture
 async def pair(gateway: GatewayProcess) -> Any:
@@ -94,6 +96,15 @@ async def test_replay_is_detected(pair: Any) -> None:
     again = alice.make("ANSWER", bob.did, {"sdp": "y"}, id=first.id)
     await alice.send_text(again.to_json())
     await alice.expect_error("REPLAY_DETECTED", first.id)
+    await _still_routes(alice, bob)
+
+
+async def test_duplicate_keys_of_equal_length_are_refused(pair: Any) -> None:
+    """MALFORMED_MESSAGE: duplicates made up for by numbers orjson writes longer (1e2)."""
+    alice, bob = pair
+    text = compensated_duplicate_frame(alice.identity, bob.did)
+    await alice.send_text(text)
+    await alice.expect_error("MALFORMED_MESSAGE", json.loads(text)["id"])
     await _still_routes(alice, bob)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.client import forge
 
 from aiconexus.protocol import (
     Identity,
@@ -59,6 +61,29 @@ def test_duplicate_keys_are_malformed() -> None:
     text = Message.create(alice, "OFFER", alice.did, {"sdp": "x"}).to_json()
     with pytest.raises(MalformedMessageError):
         parse_envelope(text[:-1] + ',"to":null}')
+
+
+# Same length as orjson's re-serialisation (1e2 -> 100.0 makes up for the repeated "n").
+COMPENSATED_DUPLICATE = '{"sdp":"x","n":1e2,"n":1e2,"m":1e2,"o":1e2,"p":1e2}'
+
+
+def compensated_duplicate_frame(sender: Identity, to: str) -> str:
+    """A compact frame whose payload repeats "n", signed over the last-wins object."""
+    payload = {"sdp": "x", "n": 100, "m": 100, "o": 100, "p": 100}  # JCS writes 1e2 as 100
+    text = forge(sender, to=to, payload=payload)
+    data = json.loads(text)
+    head, _, tail = text.partition(json.dumps(payload, separators=(",", ":")))
+    assert tail and json.loads(head + COMPENSATED_DUPLICATE + tail) == data
+    return head + COMPENSATED_DUPLICATE + tail
+
+
+def test_duplicate_keys_hidden_by_longer_numbers_are_malformed() -> None:
+    """A repeated key is refused even when the frame is as long as its re-serialisation."""
+    alice = Identity.generate()
+    text = compensated_duplicate_frame(alice, alice.did)
+    assert len(text.encode()) == len(orjson.dumps(json.loads(text)))
+    with pytest.raises(MalformedMessageError):
+        parse_envelope(text)
 
 
 def test_other_version_is_unsupported() -> None:
