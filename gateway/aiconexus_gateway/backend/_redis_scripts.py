@@ -104,18 +104,15 @@ end
 CLAIM = (
     _COMMON
     + """
--- ARGV: prefix, did, node, session, record_json, only_if_free ('1'/'0'), capabilities...
-local p, did, node, sess, rec, only_if_free = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+-- ARGV: prefix, did, node, session, record_json, capabilities... -> {1, superseded owner}
+local p, did, node, sess, rec = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local mine = node .. '\\n' .. sess
 local old = redis.call('HGET', p .. 'owner', did)
-if only_if_free == '1' and old and old ~= mine then
-  if redis.call('EXISTS', p .. 'node:' .. node_of(old)) == 1 then return {0, old} end
-end
 if old then drop_agent(p, did, old) end
 redis.call('HSET', p .. 'owner', did, mine)
 redis.call('HSET', p .. 'agent', did, rec)
 redis.call('SADD', p .. 'node_agents:' .. node, did)
-for i = 7, #ARGV do redis.call('SADD', p .. 'cap:' .. ARGV[i], did) end
+for i = 6, #ARGV do redis.call('SADD', p .. 'cap:' .. ARGV[i], did) end
 redis.call('PUBLISH', p .. 'presence', did)
 if old and old ~= mine then return {1, old} end
 return {1, false}

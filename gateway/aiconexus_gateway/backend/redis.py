@@ -123,7 +123,6 @@ class RedisBackend(RedisNode, Backend):
                     self.node_id,
                     record.session_id,
                     record_json(record),
-                    "0",
                     *record.capabilities,
                 )
             except BackendUnavailableError:
