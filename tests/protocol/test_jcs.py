@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aiconexus.protocol import canonicalize
-from aiconexus.protocol.jcs import format_number
+from aiconexus.protocol.jcs import canonicalize_reference, format_number
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "jcs"
 LOCAL = Path(__file__).resolve().parents[1] / "vectors" / "jcs"
@@ -109,3 +109,22 @@ def test_canonical_form_round_trips(value: object) -> None:
     """Canonical bytes parse back to an equal value and are a fixed point."""
     once = canonicalize(value)
     assert canonicalize(json.loads(once)) == once
+
+
+@given(json_values)
+def test_fast_path_matches_reference(value: object) -> None:
+    """The orjson fast path and the reference algorithm agree on every value."""
+    assert canonicalize(value) == canonicalize_reference(value)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reference_path_vectors(name: str) -> None:
+    """The reference algorithm alone also reproduces every published vector."""
+    data = json.loads((VECTORS / "input" / name).read_text(encoding="utf-8"))
+    assert canonicalize_reference(data) == (VECTORS / "output" / name).read_bytes()
+
+
+@given(st.dictionaries(st.text(alphabet=st.characters(max_codepoint=127)), st.text()))
+def test_fast_path_control_characters(value: dict[str, str]) -> None:
+    """Strings with control characters and escapes are written identically by both paths."""
+    assert canonicalize(value) == canonicalize_reference(value)
