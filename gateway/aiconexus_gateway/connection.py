@@ -86,6 +86,7 @@ async def serve_connection(
         limit=hub.settings.send_queue_size,
         peer=peer,
         on_written=hub.on_written,
+        on_unwritten=hub.on_unwritten,
         batch_type=SEND_BATCH if SEND_BATCH in (scope.get("extensions") or {}) else None,
     )
     if hub.connections >= hub.settings.max_connections or hub.stopping:

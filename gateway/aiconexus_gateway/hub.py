@@ -249,6 +249,10 @@ class Hub:
         if item.ack_id is not None and item.ack_to is not None:
             self.acknowledge(item.ack_to, item.ack_id, "delivered")
 
+    def on_unwritten(self, did: str, items: list[Outgoing]) -> None:
+        """Frames handed to a closed session's socket never reached the kernel: store them."""
+        self._restore(did, items)
+
     def acknowledge(self, did: str, message_id: str, status: str) -> None:
         """Sign (off the loop) and send an ACK to the current session of ``did``, if any."""
         if did not in self.sessions:

@@ -2,7 +2,11 @@
 
 Nothing here blocks the caller: :meth:`Session.enqueue` either accepts a frame at once or
 says the queue is full, and the hub then applies the slow-consumer policy. The writer
-reports every frame it has written to the WebSocket (that moment triggers ACK delivered).
+reports every frame it has written to the WebSocket (that moment triggers ACK delivered):
+a send returns once the frame's bytes are in the kernel (see ``ws_protocol``). Frames handed
+to the socket but not yet flushed when the session is closed stay with the writer, which
+reports them written once flushed, or unwritten (back to the store) if the connection is lost
+first.
 
 Bounds: at most ``limit`` (SEND_QUEUE_SIZE) frames from other agents wait for a connection;
 the gateway's own frames (ACK, ERROR, PONG) have a larger allowance of their own, and the
@@ -78,6 +82,7 @@ class Session:
         limit: int,
         peer: str,
         on_written: Callable[[Outgoing], None],
+        on_unwritten: Callable[[str, list[Outgoing]], None] | None = None,
         batch_type: str | None = None,
     ) -> None:
         self.session_id = session_id
@@ -92,6 +97,8 @@ class Session:
         self._send = send
         self._limit = limit
         self._on_written = on_written
+        self._on_unwritten = on_unwritten
+        self._in_flight = 0
         self._batch_type = batch_type
         self._queue: deque[Outgoing] = deque()
         self._live = 0
@@ -172,21 +179,39 @@ class Session:
                     await wakeup.wait()
                 if batch_type is not None and len(queue) > 1:
                     items = [queue[i] for i in range(min(len(queue), MAX_BATCH))]
+                    self._in_flight = len(items)
                     await send({"type": batch_type, "texts": [item.frame for item in items]})
                 else:
                     items = [queue[0]]
+                    self._in_flight = 1
                     await send({"type": "websocket.send", "text": items[0].frame})
+                self._in_flight = 0
                 for item in items:
                     queue.popleft()
                     if item.agent and not item.exempt:
                         self._live -= 1
                     on_written(item)
+                if self.state is SessionState.CLOSED:
+                    return  # closed while the last batch was being flushed
                 if len(queue) < limit:
                     drained.set()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the peer went away; the reader will see the disconnect
             logger.debug("writer of %s stopped: %r", self.session_id, exc)
+            self._give_back_in_flight()
+
+    def _give_back_in_flight(self) -> None:
+        """The batch being flushed was lost with the connection: report it unwritten.
+
+        While the session is open its frames simply stay queued (and :meth:`terminate`
+        returns them, in order); once closed they go to ``on_unwritten``.
+        """
+        count, self._in_flight = self._in_flight, 0
+        if count and self.state is SessionState.CLOSED:
+            items = [self._queue.popleft() for _ in range(count)]
+            if self._on_unwritten is not None and self.did is not None:
+                self._on_unwritten(self.did, items)
 
     def terminate(self, reason: str) -> list[Outgoing]:
         """Mark closed, stop the writer and return every frame not written yet, in order."""
@@ -194,10 +219,13 @@ class Session:
             return []
         self.state = SessionState.CLOSED
         self.close_reason = reason
-        if self._writer is not None:
+        flying = self._in_flight
+        if self._writer is not None and not flying:
             self._writer.cancel()
-        unsent = list(self._queue)
-        self._queue.clear()
+        # A batch already handed to the socket stays with the writer (see the module).
+        unsent = list(self._queue)[flying:]
+        for _ in range(len(self._queue) - flying):
+            self._queue.pop()
         self._live = 0
         self._drained.set()
         return unsent

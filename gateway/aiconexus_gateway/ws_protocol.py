@@ -4,10 +4,18 @@ A ``{"type": "websocket.send.batch", "texts": [...]}`` message writes several te
 with a single socket write (one system call instead of one per frame). The extension is
 announced in ``scope["extensions"]`` as :data:`SEND_BATCH`; the gateway falls back to one
 ``websocket.send`` per frame when it runs under a server without it.
+
+Text sends (single or batched) return only once the transport's user-space buffer is empty,
+i.e. the frame's bytes are in the kernel: the write buffer's high-water mark is 0, so
+``pause_writing`` fires whenever data stays buffered and ``resume_writing`` once it is flushed.
+A send whose connection is lost before that raises ``ClientDisconnected``. The gateway's
+"delivered" ACK follows such a return, so a crash of the gateway process right after an ACK
+cannot lose the frame it acknowledges in a user-space buffer.
 """
 
 from __future__ import annotations
 
+from asyncio import BaseTransport
 from typing import Any
 
 from uvicorn.protocols.utils import ClientDisconnected
@@ -24,6 +32,11 @@ SEND_BATCH = "websocket.send.batch"
 class BatchingWebSocketProtocol(WebSocketsSansIOProtocol):
     """The sans-I/O protocol of uvicorn that also accepts ``websocket.send.batch``."""
 
+    def connection_made(self, transport: BaseTransport) -> None:
+        """As uvicorn, then make the transport report any data left in its buffer."""
+        super().connection_made(transport)
+        self.transport.set_write_buffer_limits(high=0)
+
     def handle_connect(self, event: Request) -> None:
         """As uvicorn, then announce the batch extension in the scope."""
         super().handle_connect(event)
@@ -32,9 +45,15 @@ class BatchingWebSocketProtocol(WebSocketsSansIOProtocol):
             scope["extensions"][SEND_BATCH] = {}
 
     async def send(self, message: Any) -> None:
-        """Write a batch of text frames at once; anything else as uvicorn does."""
-        if message["type"] != SEND_BATCH:
+        """Write a batch of text frames at once; anything else as uvicorn does.
+
+        Text frames (batched or not) return once flushed to the kernel (see the module).
+        """
+        kind = message["type"]
+        if kind != SEND_BATCH:
             await super().send(message)
+            if kind == "websocket.send":
+                await self._flushed()
             return
         await self.writable.wait()
         if self.disconnected or self.close_sent:
@@ -45,3 +64,11 @@ class BatchingWebSocketProtocol(WebSocketsSansIOProtocol):
         except InvalidState:
             raise ClientDisconnected() from None
         self.transport.write(b"".join(self.conn.data_to_send()))
+        await self._flushed()
+
+    async def _flushed(self) -> None:
+        """Wait until the transport's buffer is empty; ClientDisconnected if the peer is gone."""
+        if not self.writable.is_set():
+            await self.writable.wait()  # set by resume_writing or by connection_lost
+        if self.disconnected:
+            raise ClientDisconnected()
