@@ -296,10 +296,17 @@ class Hub:
         if item.ack_id is None or item.ack_to is None:
             logger.warning("dropped a frame that could not be stored again: %s", message)
             return
-        sender = self.sessions.get(item.ack_to)
-        if sender is not None:
-            error = self.frames.error(item.ack_to, code, message, item.ack_id)
-            self.send_control(sender, error)
+        self.spawn(self._refused(item.ack_to, item.ack_id, code, message))
+
+    async def _refused(self, sender: str, message_id: str, code: ErrorCode, message: str) -> None:
+        """A frame was not taken: free its id for a re-send, then answer ERROR ``code``."""
+        try:
+            await self.backend.forget(sender, message_id)
+        except BackendUnavailableError as exc:
+            logger.warning("could not free the id of a refused frame: %s", exc)
+        session = self.sessions.get(sender)
+        if session is not None:
+            self.send_control(session, self.frames.error(sender, code, message, message_id))
 
     # closing ----------------------------------------------------------------------------------
     def evict(self, session: Session, code: int, reason: str) -> None:

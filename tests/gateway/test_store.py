@@ -87,6 +87,42 @@ async def test_storing_off_gives_unknown_agent(start_gateway: StartGateway) -> N
     await alice.expect_error("UNKNOWN_AGENT", offer.id)
 
 
+async def test_a_frame_refused_as_queue_full_can_be_sent_again(
+    start_gateway: StartGateway,
+) -> None:
+    """QUEUE_FULL does not use up the id: the same frame re-sent later is taken, no REPLAY."""
+    gw = start_gateway(store_max_per_agent=1)
+    alice = await RawClient.connect(gw.ws_url)
+    bob = Identity.generate()
+    first = await alice.send_message("OFFER", bob.did, {"sdp": "1"})
+    assert (await alice.expect("ACK")).payload["status"] == "queued"
+    refused = await alice.send_message("OFFER", bob.did, {"sdp": "2"})
+    await alice.expect_error("QUEUE_FULL", refused.id)
+    receiver = await RawClient.connect(gw.ws_url, bob)
+    assert await receiver.recv_text() == first.to_json()
+    await alice.send_text(refused.to_json())
+    assert await receiver.recv_text() == refused.to_json()
+    ack = await alice.expect("ACK")
+    assert (ack.correlation_id, ack.payload["status"]) == (refused.id, "delivered")
+    await alice.send_text(refused.to_json())
+    await alice.expect_error("REPLAY_DETECTED", refused.id)
+
+
+async def test_a_frame_refused_as_unknown_agent_can_be_sent_again(
+    start_gateway: StartGateway,
+) -> None:
+    """UNKNOWN_AGENT (storing off) does not use up the id: re-sent once the agent is on."""
+    gw = start_gateway(store_max_per_agent=0)
+    alice = await RawClient.connect(gw.ws_url)
+    bob = Identity.generate()
+    refused = await alice.send_message("OFFER", bob.did, {"sdp": "x"})
+    await alice.expect_error("UNKNOWN_AGENT", refused.id)
+    receiver = await RawClient.connect(gw.ws_url, bob)
+    await alice.send_text(refused.to_json())
+    assert await receiver.recv_text() == refused.to_json()
+    assert (await alice.expect("ACK")).payload["status"] == "delivered"
+
+
 def _stored(gw: GatewayProcess) -> int:
     for line in gw.get("/metrics").text.splitlines():
         if line.startswith("aiconexus_stored_frames{"):

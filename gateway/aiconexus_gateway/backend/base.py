@@ -115,6 +115,14 @@ class Backend(ABC):
     async def first_seen(self, sender: str, message_id: str, window_s: float) -> bool:
         """Record (sender, id); True if it was not seen within ``window_s`` seconds."""
 
+    async def forget(self, sender: str, message_id: str) -> None:
+        """Drop the record of (sender, id): the frame was refused, its id may be used again.
+
+        Only called after :meth:`first_seen` returned True for that pair. The default keeps
+        the record (the id stays used up).
+        """
+        return
+
     # cross-node delivery -------------------------------------------------------------------
     @abstractmethod
     async def send_to_node(self, node_id: str, recipient: str, frame: str) -> bool:

@@ -103,6 +103,10 @@ class MemoryBackend(Backend):
         seen[key] = now + window_s
         return True
 
+    async def forget(self, sender: str, message_id: str) -> None:
+        """Drop the record of (sender, id) (its frame was refused)."""
+        self._seen.pop(hash((sender, message_id)), None)
+
     # cross-node delivery -------------------------------------------------------------------
     async def send_to_node(self, node_id: str, recipient: str, frame: str) -> bool:
         """There is no other node: always False."""

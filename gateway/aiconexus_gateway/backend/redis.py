@@ -214,6 +214,10 @@ class RedisBackend(RedisNode, Backend):
         )
         return int(reply) == 1
 
+    async def forget(self, sender: str, message_id: str) -> None:
+        """Delete the marker of (sender, id) (its frame was refused)."""
+        await self._pipe.call("DEL", f"{self._p}seen:{replay_marker(sender, message_id)}")
+
     # cross-node delivery --------------------------------------------------------------------
     async def send_to_node(self, node_id: str, recipient: str, frame: str) -> bool:
         """Publish ``frame`` on the node's channel; False if no live node received it."""
