@@ -4,7 +4,7 @@
 #   make test      the whole test suite
 #   make lint      ruff and mypy --strict
 #   make bench     the routing benchmark
-# Docker: make gateway-build | gateway-start | gateway-stop | ... (see DOCKER_GATEWAY.md)
+# Docker: make gateway-build | gateway-start | gateway-stop | ... | cluster-test (see DOCKER_GATEWAY.md)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -15,7 +15,7 @@ PORT   ?= 8000
 
 .PHONY: install run test lint format bench system-deps clean \
         gateway-build gateway-start gateway-stop gateway-restart gateway-status gateway-logs \
-        gateway-health gateway-shell gateway-cleanup gateway-test gateway-verify
+        gateway-health gateway-shell gateway-cleanup gateway-test gateway-verify cluster-test
 
 install: $(STAMP)
 
@@ -66,3 +66,6 @@ gateway-test:
 
 gateway-verify:
 	./verify_docker_setup.sh
+
+cluster-test:
+	./test_docker_cluster.sh
