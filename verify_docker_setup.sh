@@ -45,7 +45,9 @@ cd "$SCRIPT_DIR"
 echo "Files:"
 for file in Dockerfile.gateway .dockerignore docker-compose.gateway.yml docker-compose.ci.yml \
     .env.gateway.example DOCKER_GATEWAY.md gateway/requirements.lock \
-    scripts/docker_smoke_client.py sdk/pyproject.toml gateway/pyproject.toml; do
+    docker-compose.cluster.yml docker-compose.cluster.ci.yml deploy/nginx-cluster.conf \
+    scripts/docker_smoke_client.py scripts/docker_cluster_client.py \
+    sdk/pyproject.toml gateway/pyproject.toml; do
     if [[ -s "$file" ]]; then good "$file"; else bad "$file is missing or empty"; fi
 done
 for file in deploy/k8s/deployment.yaml deploy/k8s/service.yaml deploy/k8s/configmap.yaml \
@@ -54,7 +56,7 @@ for file in deploy/k8s/deployment.yaml deploy/k8s/service.yaml deploy/k8s/config
 done
 
 echo "Executable scripts:"
-for file in gateway-docker.sh test_docker_gateway.sh verify_docker_setup.sh \
+for file in gateway-docker.sh test_docker_gateway.sh test_docker_cluster.sh verify_docker_setup.sh \
     scripts/ci/docker-engine.sh scripts/ci/base-image.sh scripts/ci/docker-checks.sh \
     scripts/lock-deps.sh; do
     if [[ ! -e "$file" ]]; then

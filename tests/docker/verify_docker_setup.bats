@@ -10,8 +10,10 @@ setup() {
     mkdir -p "$COPY"
     (cd "$REPO" && tar -cf - Dockerfile.gateway .dockerignore docker-compose.gateway.yml \
         docker-compose.ci.yml .env.gateway.example DOCKER_GATEWAY.md gateway/requirements.lock \
-        scripts/docker_smoke_client.py sdk/pyproject.toml gateway/pyproject.toml deploy/k8s \
-        gateway-docker.sh test_docker_gateway.sh verify_docker_setup.sh scripts/ci \
+        docker-compose.cluster.yml docker-compose.cluster.ci.yml deploy/nginx-cluster.conf \
+        scripts/docker_smoke_client.py scripts/docker_cluster_client.py \
+        sdk/pyproject.toml gateway/pyproject.toml deploy/k8s \
+        gateway-docker.sh test_docker_gateway.sh test_docker_cluster.sh verify_docker_setup.sh scripts/ci \
         scripts/lock-deps.sh) | tar -xf - -C "$COPY"
 }
 
