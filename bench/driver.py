@@ -185,9 +185,11 @@ async def _pair(
             room.set()
 
     async def count_acks(expected: int) -> None:
-        for _ in range(expected):
-            await sender.recv()
-            acks[0] += 1
+        counted = 0
+        while counted < expected:  # one ACK may list several ids
+            ids = len(orjson.loads(await sender.recv())["payload"]["ids"])
+            counted += ids
+            acks[0] += ids
 
     receiving = asyncio.create_task(receive())
     acking = asyncio.create_task(count_acks(len(frames) if expect_acks else 0))

@@ -213,24 +213,29 @@ class GatewayFrames:
         payload = {"session_id": session_id, "heartbeat_interval_s": heartbeat_s, "queued": queued}
         return self.build(MessageType.REGISTERED, to, payload, correlation_id)
 
-    def ack(self, to: str, message_id: str, status: str) -> str:
-        """ACK of one accepted frame (status ``delivered`` or ``queued``)."""
-        envelope = self.unsigned_ack(to, message_id, status)
+    def ack(self, to: str, ids: list[str], status: str) -> str:
+        """ACK of accepted frames ``ids`` (status ``delivered`` or ``queued``)."""
+        envelope = self.unsigned_ack(to, ids, status)
         signing = orjson.dumps(envelope, option=_SORTED)
         return self.signed(envelope, self._sign(signing))
 
-    def unsigned_ack(self, to: str, message_id: str, status: str) -> dict[str, Any]:
-        """The envelope of an ACK before signing (only strings: orjson sorted = JCS)."""
-        return {
+    def unsigned_ack(self, to: str, ids: list[str], status: str) -> dict[str, Any]:
+        """The envelope of an ACK before signing (only strings: orjson sorted = JCS).
+
+        ``correlation_id`` is the acknowledged id when there is exactly one, absent otherwise.
+        """
+        envelope = {
             "version": PROTOCOL_VERSION,
             "id": self._next_id(),
             "type": "ACK",
             "from": self.did,
             "to": to,
             "timestamp": self._now(),
-            "correlation_id": message_id,
-            "payload": {"status": status, "ids": [message_id]},
+            "payload": {"status": status, "ids": ids},
         }
+        if len(ids) == 1:
+            envelope["correlation_id"] = ids[0]
+        return envelope
 
     @staticmethod
     def ack_signing_bytes(envelope: dict[str, Any]) -> bytes:

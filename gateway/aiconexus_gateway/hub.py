@@ -3,7 +3,8 @@
 Routing decisions are synchronous (a local session takes the frame, or it goes to the
 recipient's store lane), so a sender is never blocked by a recipient. A recipient whose
 bounded send queue is full is closed as a slow consumer and its unsent frames go back to
-the store, in order. Exactly one ACK (or ERROR) answers every accepted frame.
+the store, in order. Every accepted frame is acknowledged once (ACKs of one loop iteration
+are coalesced per sender and status) or answered by one ERROR.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ logger = logging.getLogger("aiconexus.gateway")
 CLOSE_REPLACED = 4000
 CLOSE_SLOW_CONSUMER = 1013
 CLOSE_GOING_AWAY = 1001
+MAX_ACK_IDS = 256
+"""Most ids one coalesced ACK lists (keeps it far below any frame size limit)."""
 
 
 class Hub:
@@ -69,6 +72,8 @@ class Hub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cleanup: asyncio.Task[None] | None = None
         self._stopping = False
+        self._acks: dict[tuple[str, str], list[str]] = {}
+        self._ack_flush_scheduled = False
 
     @property
     def stopping(self) -> bool:
@@ -254,10 +259,36 @@ class Hub:
         self._restore(did, items)
 
     def acknowledge(self, did: str, message_id: str, status: str) -> None:
-        """Sign (off the loop) and send an ACK to the current session of ``did``, if any."""
+        """ACK ``message_id`` to the current session of ``did``, if any.
+
+        ACKs are coalesced: the ids acknowledged during one loop iteration go out as one
+        signed ACK per (sender, status), flushed right after (``loop.call_soon``).
+        """
         if did not in self.sessions:
             return
-        envelope = self.frames.unsigned_ack(did, message_id, status)
+        key = (did, status)
+        ids = self._acks.get(key)
+        if ids is not None and len(ids) < MAX_ACK_IDS:
+            ids.append(message_id)
+            return
+        if ids is not None:
+            self._send_ack(did, ids, status)
+        self._acks[key] = [message_id]
+        if not self._ack_flush_scheduled:
+            self._ack_flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_acks)
+
+    def _flush_acks(self) -> None:
+        self._ack_flush_scheduled = False
+        pending, self._acks = self._acks, {}
+        for (did, status), ids in pending.items():
+            self._send_ack(did, ids, status)
+
+    def _send_ack(self, did: str, ids: list[str], status: str) -> None:
+        """Sign (off the loop when threads are configured) and send one ACK of ``ids``."""
+        if did not in self.sessions:
+            return
+        envelope = self.frames.unsigned_ack(did, ids, status)
 
         def signed(signature: Any, error: BaseException | None) -> None:
             session = self.sessions.get(did)

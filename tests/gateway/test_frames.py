@@ -86,6 +86,18 @@ def test_duplicate_keys_hidden_by_longer_numbers_are_malformed() -> None:
         parse_envelope(text)
 
 
+def test_an_ack_of_several_ids_has_no_correlation_id() -> None:
+    """A coalesced ACK lists its ids, omits correlation_id and verifies; one id keeps it."""
+    gateway, agent = Identity.generate(), Identity.generate()
+    frames = GatewayFrames(gateway)
+    several = Message.parse(frames.ack(agent.did, ["m1", "m2", "m3"], "queued"))
+    several.verify()
+    assert several.correlation_id is None and "correlation_id" not in several.to_json()
+    assert several.payload == {"status": "queued", "ids": ["m1", "m2", "m3"]}
+    single = Message.parse(frames.ack(agent.did, ["m1"], "delivered"))
+    assert single.correlation_id == "m1"
+
+
 def test_other_version_is_unsupported() -> None:
     """Version "2.0" raises UnsupportedVersionError; a non-string version is malformed."""
     data = json.loads(Message.create(Identity.generate(), "PING", None, {}).to_json())
@@ -101,7 +113,7 @@ def test_gateway_frames_verify_with_the_protocol_core(kind: str) -> None:
     gateway, agent = Identity.generate(), Identity.generate()
     frames = GatewayFrames(gateway)
     text = {
-        "ack": lambda: frames.ack(agent.did, "m1", "delivered"),
+        "ack": lambda: frames.ack(agent.did, ["m1"], "delivered"),
         "error": lambda: frames.error(agent.did, "CLOCK_SKEW", "late", "m1", {"skew_s": 1.5}),
         "pong": lambda: frames.pong(agent.did, "m1", 3),
         "registered": lambda: frames.registered(agent.did, "m1", "s1", 15.0, 2),

@@ -57,7 +57,9 @@ async def test_slow_consumer_is_closed_and_nothing_is_lost(start_gateway: StartG
     async def read_acks() -> None:
         while len(acks) < len(sent):
             ack = await alice.expect("ACK", within=30)
-            acks[ack.correlation_id or ""] = ack.payload["status"]
+            for message_id in ack.payload["ids"]:
+                assert message_id not in acks
+                acks[message_id] = ack.payload["status"]
             if ack.payload["status"] == "queued":
                 first_queued.set()
 

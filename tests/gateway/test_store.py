@@ -18,10 +18,7 @@ async def test_frames_for_offline_agent_are_stored_then_delivered(gateway: Gatew
     alice = await RawClient.connect(gateway.ws_url)
     bob = Identity.generate()
     sent = [await alice.send_message("INTENT", bob.did, {"query": str(i)}) for i in range(5)]
-    for message in sent:
-        ack = await alice.expect("ACK")
-        assert ack.payload == {"status": "queued", "ids": [message.id]}
-        assert ack.correlation_id == message.id
+    assert await alice.expect_acks(len(sent)) == {m.id: "queued" for m in sent}
     receiver = await RawClient.connect(gateway.ws_url, bob)
     assert receiver.registered is not None
     assert receiver.registered.payload["queued"] == 5
@@ -35,8 +32,8 @@ async def test_stored_frames_come_before_live_ones(gateway: GatewayProcess) -> N
     sent = [alice.make("INTENT", bob.did, {"query": str(i)}) for i in range(300)]
     for message in sent[:100]:
         await alice.send_text(message.to_json())
-    first = [(await alice.expect("ACK")).payload["status"] for _ in range(100)]
-    assert first == ["queued"] * 100
+    first = await alice.expect_acks(100)
+    assert first == {m.id: "queued" for m in sent[:100]}
 
     async def keep_sending() -> None:
         for message in sent[100:]:
@@ -48,8 +45,8 @@ async def test_stored_frames_come_before_live_ones(gateway: GatewayProcess) -> N
     await sender
     received = [await receiver.recv_text() for _ in sent]
     assert received == [m.to_json() for m in sent]
-    acks = [await alice.expect("ACK") for _ in sent[100:]]
-    assert {ack.correlation_id for ack in acks} == {m.id for m in sent[100:]}
+    acks = await alice.expect_acks(len(sent) - 100)
+    assert set(acks) == {m.id for m in sent[100:]}
     assert receiver.registered is not None
     assert receiver.registered.payload["queued"] >= 100
 

@@ -167,6 +167,22 @@ class RawClient:
             assert message.correlation_id == correlation_id, message
         return message
 
+    async def expect_acks(self, count: int, within: float = TIMEOUT_S) -> dict[str, str]:
+        """Read ACKs until ``count`` ids are acknowledged; ``{id: status}`` (each id once).
+
+        One ACK may list several ids (coalesced); its ``correlation_id`` is the id when it
+        lists exactly one, absent otherwise.
+        """
+        acked: dict[str, str] = {}
+        while len(acked) < count:
+            ack = await self.expect("ACK", within)
+            ids = ack.payload["ids"]
+            assert ids and ack.correlation_id == (ids[0] if len(ids) == 1 else None), ack
+            for message_id in ids:
+                assert message_id not in acked, f"{message_id} acknowledged twice"
+                acked[message_id] = ack.payload["status"]
+        return acked
+
     async def closed(self, within: float = TIMEOUT_S) -> int | None:
         """Wait until the gateway closes the connection (frames meanwhile are discarded)."""
         try:
