@@ -15,6 +15,7 @@ cannot lose the frame it acknowledges in a user-space buffer.
 
 from __future__ import annotations
 
+import logging
 from asyncio import BaseTransport
 from typing import Any
 
@@ -24,6 +25,11 @@ from websockets.exceptions import InvalidState
 from websockets.http11 import Request
 
 __all__ = ["SEND_BATCH", "BatchingWebSocketProtocol"]
+
+logger = logging.getLogger("aiconexus.gateway")
+
+CLOSE_INVALID_DATA = 1007
+"""Close code for a text frame that is not valid UTF-8 (RFC 6455)."""
 
 SEND_BATCH = "websocket.send.batch"
 """The ASGI message type (and scope extension name) of a batched send."""
@@ -43,6 +49,32 @@ class BatchingWebSocketProtocol(WebSocketsSansIOProtocol):
         scope: Any = getattr(self, "scope", None)
         if scope is not None:
             scope["extensions"][SEND_BATCH] = {}
+
+    def send_receive_event_to_app(self) -> None:
+        """As uvicorn, but a text frame that is not UTF-8 is closed 1007 with one log line.
+
+        (uvicorn logs the decoding error with a full traceback; a peer's bad frame is not
+        a fault of the server.)
+        """
+        if self.curr_msg_data_type != "text" or self.close_sent:
+            super().send_receive_event_to_app()
+            return
+        frames = self.frames
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        self.frames = []
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            client = self.client
+            peer = f"{client[0]}:{client[1]}" if client else "unknown"
+            logger.warning("closed peer=%s code=1007: text frame is not valid UTF-8", peer)
+            self.conn.send_close(CLOSE_INVALID_DATA, "invalid UTF-8")
+            self.handle_parser_exception()
+            return
+        self.queue.put_nowait({"type": "websocket.receive", "text": text})
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
 
     async def send(self, message: Any) -> None:
         """Write a batch of text frames at once; anything else as uvicorn does.

@@ -143,3 +143,16 @@ async def test_huge_frame_closes_only_that_connection(start_gateway: Any) -> Non
     await mallory.send_text("x" * 20000)
     assert await mallory.closed() == 1009
     await _still_routes(alice, bob)
+
+
+async def test_invalid_utf8_text_frame_is_closed_quietly(start_gateway: Any) -> None:
+    """A text frame that is not UTF-8: close 1007, one log line and no traceback."""
+    gw = start_gateway()
+    alice = await RawClient.connect(gw.ws_url)
+    bob = await RawClient.connect(gw.ws_url)
+    await alice.ws.send(b'{"bad":"\xff\xfe"}', text=True)
+    assert await alice.closed() == 1007
+    output = gw.wait_for_log("not valid UTF-8")
+    assert "Traceback" not in output and "UnicodeDecodeError" not in output
+    carol = await RawClient.connect(gw.ws_url)
+    await _still_routes(carol, bob)
