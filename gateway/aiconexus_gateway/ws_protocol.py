@@ -10,7 +10,8 @@ i.e. the frame's bytes are in the kernel: the write buffer's high-water mark is 
 ``pause_writing`` fires whenever data stays buffered and ``resume_writing`` once it is flushed.
 A send whose connection is lost before that raises ``ClientDisconnected``. The gateway's
 "delivered" ACK follows such a return, so a crash of the gateway process right after an ACK
-cannot lose the frame it acknowledges in a user-space buffer.
+cannot lose the frame in a user-space buffer (the kernel may still drop what it holds when
+it resets the connection of a killed process).
 """
 
 from __future__ import annotations
