@@ -1,9 +1,8 @@
 """Reading agent frames cheaply and writing the gateway's own signed frames.
 
-The hot path parses a frame once with orjson, checks the envelope shape by hand (no model
-validation), and computes the signing bytes with orjson's sorted-key output whenever that is
-provably identical to RFC 8785 (only strings, safe integers, booleans and null, ASCII keys);
-anything else goes through the protocol core's reference implementation.
+The hot path parses a frame once with orjson and checks the envelope shape by hand (no model
+validation); signing bytes come from the protocol core's :func:`canonicalize`, whose orjson
+fast path covers nearly every envelope.
 """
 
 from __future__ import annotations
@@ -36,8 +35,6 @@ _REQUIRED = ("version", "id", "type", "from", "to", "timestamp", "payload", "sig
 _REQUIRED_KEYS = frozenset(_REQUIRED)
 _ALLOWED = frozenset((*_REQUIRED, "correlation_id"))
 _TYPES = frozenset(MessageType)
-_MAX_SAFE = 2**53 - 1
-_SORTED = orjson.OPT_SORT_KEYS
 
 
 class Envelope:
@@ -119,32 +116,10 @@ def sent_at(envelope: Envelope) -> datetime:
 def signing_bytes(data: dict[str, Any]) -> bytes:
     """RFC 8785 bytes of ``data`` without ``signature``; MalformedMessageError if not I-JSON."""
     unsigned = {key: value for key, value in data.items() if key != "signature"}
-    if _plain(unsigned):
-        return orjson.dumps(unsigned, option=_SORTED)
     try:
         return canonicalize(unsigned)
     except ValueError as exc:
         raise MalformedMessageError(f"envelope is not I-JSON: {exc}") from None
-
-
-def _plain(value: Any) -> bool:
-    """True if orjson's sorted output of ``value`` is byte-identical to RFC 8785."""
-    kind = type(value)
-    if kind is str or value is None or kind is bool:
-        return True
-    if kind is int:
-        return bool(-_MAX_SAFE <= value <= _MAX_SAFE)
-    if kind is dict:
-        for key, item in value.items():
-            if not key.isascii():
-                return False
-            kind = type(item)
-            if kind is not str and not _plain(item):
-                return False
-        return True
-    if kind is list:
-        return all(type(item) is str or _plain(item) for item in value)
-    return False
 
 
 class GatewayFrames:
@@ -194,12 +169,8 @@ class GatewayFrames:
         }
         if correlation_id is not None:
             envelope["correlation_id"] = correlation_id
-        if _plain(envelope):
-            signing = orjson.dumps(envelope, option=_SORTED)
-            envelope["signature"] = b64url_encode(self.identity.sign(signing))
-            return orjson.dumps(envelope, option=_SORTED).decode()
         signing = canonicalize(envelope)
-        envelope["signature"] = b64url_encode(self.identity.sign(signing))
+        envelope["signature"] = b64url_encode(self._sign(signing))
         return canonicalize(envelope).decode()
 
     def challenge(self, nonce: str) -> str:
@@ -216,11 +187,10 @@ class GatewayFrames:
     def ack(self, to: str, ids: list[str], status: str) -> str:
         """ACK of accepted frames ``ids`` (status ``delivered`` or ``queued``)."""
         envelope = self.unsigned_ack(to, ids, status)
-        signing = orjson.dumps(envelope, option=_SORTED)
-        return self.signed(envelope, self._sign(signing))
+        return self.signed(envelope, self._sign(canonicalize(envelope)))
 
     def unsigned_ack(self, to: str, ids: list[str], status: str) -> dict[str, Any]:
-        """The envelope of an ACK before signing (only strings: orjson sorted = JCS).
+        """The envelope of an ACK before signing.
 
         ``correlation_id`` is the acknowledged id when there is exactly one, absent otherwise.
         """
@@ -240,13 +210,13 @@ class GatewayFrames:
     @staticmethod
     def ack_signing_bytes(envelope: dict[str, Any]) -> bytes:
         """What an envelope from :meth:`unsigned_ack` is signed over."""
-        return orjson.dumps(envelope, option=_SORTED)
+        return canonicalize(envelope)
 
     @staticmethod
     def signed(envelope: dict[str, Any], signature: bytes) -> str:
         """The frame text of ``envelope`` with its ``signature``."""
         envelope["signature"] = b64url_encode(signature)
-        return orjson.dumps(envelope, option=_SORTED).decode()
+        return canonicalize(envelope).decode()
 
     def pong(self, to: str, correlation_id: str, sequence: Any) -> str:
         """PONG answering a PING, echoing its ``sequence``."""
