@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aiconexus.protocol import IoapError, Message, MessageType, ReplayWindow
+from aiconexus.protocol import PEER_TYPES, IoapError, Message, MessageType, ReplayWindow
 
 __all__ = ["GATEWAY_ANSWER_TYPES", "PEER_TYPES", "InboundFilter"]
 
@@ -27,21 +27,6 @@ GATEWAY_ANSWER_TYPES = frozenset(
     {MessageType.ACK, MessageType.ERROR, MessageType.PONG, MessageType.REGISTERED}
 )
 """Types the gateway sends on an open session."""
-
-PEER_TYPES = frozenset(
-    {
-        MessageType.OFFER,
-        MessageType.ANSWER,
-        MessageType.ICE_CANDIDATE,
-        MessageType.INTENT,
-        MessageType.EXEC_REQUEST,
-        MessageType.EXEC_RESPONSE,
-        MessageType.ERROR,
-        MessageType.PING,
-        MessageType.PONG,
-    }
-)
-"""Types one agent sends to another through the gateway."""
 
 
 class InboundFilter:

@@ -27,6 +27,7 @@ from aiconexus.directory import AgentInfo, list_agents
 from aiconexus.errors import ClientClosedError, RemoteExecutionError
 from aiconexus.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
+    PEER_TYPES,
     ErrorCode,
     Identity,
     Message,
@@ -39,19 +40,7 @@ from aiconexus.state import ConnectionState, StateListener
 __all__ = ["ConnectionState", "DeliveryStatus", "GatewayClient", "StateListener"]
 
 
-SENDABLE_TYPES = frozenset(
-    {
-        MessageType.OFFER,
-        MessageType.ANSWER,
-        MessageType.ICE_CANDIDATE,
-        MessageType.INTENT,
-        MessageType.EXEC_REQUEST,
-        MessageType.EXEC_RESPONSE,
-        MessageType.ERROR,
-        MessageType.PING,
-        MessageType.PONG,
-    }
-)
+SENDABLE_TYPES = PEER_TYPES
 """Types user code may send to another agent (the client itself handles the others)."""
 
 

@@ -9,6 +9,7 @@ __all__ = [
     "DEFAULT_MAX_MESSAGE_SIZE",
     "GATEWAY_TYPES",
     "MAX_ID_LENGTH",
+    "PEER_TYPES",
     "PROTOCOL_VERSION",
     "SUBPROTOCOL",
     "ErrorCode",
@@ -63,6 +64,9 @@ AGENT_TYPES: frozenset[MessageType] = frozenset(
     }
 )
 """The eleven types an agent may send."""
+
+PEER_TYPES: frozenset[MessageType] = AGENT_TYPES - {MessageType.REGISTER, MessageType.UNREGISTER}
+"""The nine types one agent sends to another through the gateway."""
 
 GATEWAY_TYPES: frozenset[MessageType] = frozenset(
     {MessageType.CHALLENGE, MessageType.REGISTERED, MessageType.ACK}
