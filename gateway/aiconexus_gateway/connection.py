@@ -23,12 +23,12 @@ from aiconexus.protocol import (
     b64url_encode,
     error_from_code,
     is_valid_did,
+    parse_envelope,
     public_key_from_did,
     public_key_from_text,
 )
 
 from .backend.base import BackendUnavailableError
-from .frames import parse_envelope
 from .hub import Hub
 from .router import Router, guess_id, utf8_length_over
 from .session import ASGISend, Session

@@ -1,8 +1,6 @@
-"""Reading agent frames cheaply and writing the gateway's own signed frames.
+"""Writing the gateway's own signed frames (CHALLENGE, REGISTERED, ACK, PONG, ERROR).
 
-The hot path parses a frame once with orjson and checks the envelope shape by hand (no model
-validation); signing bytes come from the protocol core's :func:`canonicalize`, whose orjson
-fast path covers nearly every envelope.
+Received frames are read by the protocol core (:func:`aiconexus.protocol.parse_envelope`).
 """
 
 from __future__ import annotations
@@ -13,113 +11,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from aiconexus.protocol import (
-    MAX_ID_LENGTH,
     PROTOCOL_VERSION,
     ErrorCode,
     Identity,
-    MalformedMessageError,
     MessageType,
-    UnsupportedVersionError,
     b64url_encode,
     canonicalize,
-    loads_frame,
-    parse_timestamp,
 )
 
-__all__ = ["Envelope", "GatewayFrames", "parse_envelope", "sent_at", "signing_bytes"]
-
-_REQUIRED = ("version", "id", "type", "from", "to", "timestamp", "payload", "signature")
-_REQUIRED_KEYS = frozenset(_REQUIRED)
-_ALLOWED = frozenset((*_REQUIRED, "correlation_id"))
-_TYPES = frozenset(MessageType)
-
-
-class Envelope:
-    """The routing view of one received frame: the parsed object plus checked fields."""
-
-    __slots__ = ("data", "id", "recipient", "sender", "text", "type")
-
-    def __init__(self, text: str, data: dict[str, Any]) -> None:
-        self.text = text
-        self.data = data
-        self.id: str = data["id"]
-        self.type: str = data["type"]
-        self.sender: str = data["from"]
-        self.recipient: str | None = data["to"]
-
-    @property
-    def timestamp(self) -> str:
-        """The ``timestamp`` field as received."""
-        return str(self.data["timestamp"])
-
-
-def parse_envelope(text: str) -> Envelope:
-    """Parse and shape-check a frame; MalformedMessageError / UnsupportedVersionError."""
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise MalformedMessageError("frame is not valid JSON") from None
-    if type(data) is not dict:
-        raise MalformedMessageError("frame must be a JSON object")
-    version = data.get("version")
-    if version != PROTOCOL_VERSION:
-        if isinstance(version, str):
-            raise UnsupportedVersionError(f"version {version[:16]!r} is not supported")
-        raise MalformedMessageError("version must be the string '1.0'")
-    if len(data) != len(_REQUIRED) or data.keys() != _REQUIRED_KEYS:
-        _check_keys(data)
-    message_id = data["id"]
-    if type(message_id) is not str or not 0 < len(message_id) <= MAX_ID_LENGTH:
-        raise MalformedMessageError(f"id must be a string of 1..{MAX_ID_LENGTH} characters")
-    kind = data["type"]
-    if type(kind) is not str or kind not in _TYPES:
-        raise MalformedMessageError(f"unknown message type {str(kind)[:32]!r}")
-    if type(data["from"]) is not str:
-        raise MalformedMessageError("from must be a string")
-    recipient = data["to"]
-    if recipient is not None and type(recipient) is not str:
-        raise MalformedMessageError("to must be a string or null")
-    timestamp = data["timestamp"]
-    if type(timestamp) is not str:
-        raise MalformedMessageError("timestamp must be a string")
-    if type(data["payload"]) is not dict:
-        raise MalformedMessageError("payload must be an object")
-    if type(data["signature"]) is not str:
-        raise MalformedMessageError("signature must be a string")
-    correlation = data.get("correlation_id")
-    if correlation is not None and (
-        type(correlation) is not str or not 0 < len(correlation) <= MAX_ID_LENGTH
-    ):
-        raise MalformedMessageError("correlation_id must be a string of 1..128 characters")
-    if text.encode() != orjson.dumps(data):
-        loads_frame(text)  # not byte-identical to the parsed object: may hide duplicate keys
-    return Envelope(text, data)
-
-
-def _check_keys(data: dict[str, Any]) -> None:
-    unknown = data.keys() - _ALLOWED
-    if unknown:
-        raise MalformedMessageError(f"unknown envelope fields: {', '.join(sorted(unknown))}")
-    missing = [key for key in _REQUIRED if key not in data]
-    if missing:
-        raise MalformedMessageError(f"missing envelope fields: {', '.join(missing)}")
-
-
-def sent_at(envelope: Envelope) -> datetime:
-    """The envelope's timestamp; MalformedMessageError if it is not RFC 3339 UTC with Z."""
-    return parse_timestamp(envelope.timestamp)
-
-
-def signing_bytes(data: dict[str, Any]) -> bytes:
-    """RFC 8785 bytes of ``data`` without ``signature``; MalformedMessageError if not I-JSON."""
-    unsigned = {key: value for key, value in data.items() if key != "signature"}
-    try:
-        return canonicalize(unsigned)
-    except ValueError as exc:
-        raise MalformedMessageError(f"envelope is not I-JSON: {exc}") from None
+__all__ = ["GatewayFrames"]
 
 
 class GatewayFrames:

@@ -17,19 +17,21 @@ import orjson
 from aiconexus.protocol import (
     GATEWAY_TYPES,
     MAX_ID_LENGTH,
+    Envelope,
     ErrorCode,
     IoapError,
     MessageType,
     b64url_decode,
     error_from_code,
     is_valid_did,
+    parse_envelope,
     parse_timestamp,
+    signing_bytes,
     validate_payload,
 )
 
 from .backend.base import BackendUnavailableError
 from .crypto import verify_signature
-from .frames import Envelope, parse_envelope, signing_bytes
 from .hub import Hub
 from .session import Outgoing, Session
 

@@ -17,8 +17,10 @@ from aiconexus.protocol import (
     Message,
     UnsupportedVersionError,
     canonicalize,
+    parse_envelope,
+    signing_bytes,
 )
-from aiconexus_gateway.frames import GatewayFrames, parse_envelope, signing_bytes
+from aiconexus_gateway.frames import GatewayFrames
 
 _json: st.SearchStrategy[Any] = st.recursive(
     st.none()

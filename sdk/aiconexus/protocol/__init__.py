@@ -25,7 +25,7 @@ from .did import (
     public_key_from_did,
     public_key_from_text,
 )
-from .envelope import Message, loads_frame
+from .envelope import Message
 from .errors import (
     ERROR_CLASSES,
     ClockSkewError,
@@ -51,6 +51,7 @@ from .jcs import canonicalize
 from .payloads import PAYLOAD_MODELS, validate_payload
 from .replay import ReplayWindow
 from .timestamps import format_timestamp, parse_timestamp
+from .wire import Envelope, check_envelope, loads_frame, parse_envelope, signing_bytes
 
 __all__ = [
     "AGENT_TYPES",
@@ -65,6 +66,7 @@ __all__ = [
     "ClockSkewError",
     "ConnectionRefusedByPeerError",
     "DidMismatchError",
+    "Envelope",
     "ErrorCode",
     "Identity",
     "InternalError",
@@ -88,13 +90,16 @@ __all__ = [
     "b64url_decode",
     "b64url_encode",
     "canonicalize",
+    "check_envelope",
     "did_from_public_key",
     "error_from_code",
     "format_timestamp",
     "is_valid_did",
     "loads_frame",
+    "parse_envelope",
     "parse_timestamp",
     "public_key_from_did",
     "public_key_from_text",
+    "signing_bytes",
     "validate_payload",
 ]

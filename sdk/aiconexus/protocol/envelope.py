@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -17,41 +16,14 @@ from .errors import (
     ClockSkewError,
     InvalidSignatureError,
     MalformedMessageError,
-    UnsupportedVersionError,
 )
 from .identity import Identity
 from .jcs import canonicalize
 from .payloads import validate_payload
 from .timestamps import format_timestamp, parse_timestamp
+from .wire import check_envelope, parse_envelope, signing_bytes
 
-__all__ = ["Message", "loads_frame"]
-
-_ENVELOPE_KEYS = frozenset(
-    {"version", "id", "type", "from", "to", "timestamp", "correlation_id", "payload", "signature"}
-)
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise MalformedMessageError("duplicate keys in a JSON object")
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    raise MalformedMessageError(f"{name} is not a JSON number")
-
-
-def loads_frame(frame: str | bytes) -> dict[str, Any]:
-    """Parse a frame's JSON object strictly (no duplicate keys, no NaN); MalformedMessageError."""
-    try:
-        text = frame.decode("utf-8") if isinstance(frame, bytes | bytearray) else frame
-        value = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise MalformedMessageError(f"frame is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise MalformedMessageError("frame must be a JSON object")
-    return value
+__all__ = ["Message"]
 
 
 class Message(BaseModel):
@@ -112,22 +84,21 @@ class Message(BaseModel):
     @classmethod
     def parse(cls, frame: str | bytes) -> Message:
         """Parse a received frame: envelope shape and payload schema (not the signature)."""
-        return cls.from_dict(loads_frame(frame))
+        if isinstance(frame, bytes | bytearray):
+            try:
+                frame = frame.decode("utf-8")
+            except UnicodeDecodeError:
+                raise MalformedMessageError("frame is not UTF-8") from None
+        return cls._checked(parse_envelope(frame).data)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Message:
         """Validate an already-parsed envelope object (as :meth:`parse` does after JSON)."""
-        version = data.get("version")
-        if version != PROTOCOL_VERSION:
-            if isinstance(version, str):
-                raise UnsupportedVersionError(
-                    f"version {version[:16]!r} is not supported; this side speaks "
-                    f"{PROTOCOL_VERSION!r}"
-                )
-            raise MalformedMessageError("version must be the string '1.0'")
-        unknown = data.keys() - _ENVELOPE_KEYS
-        if unknown:
-            raise MalformedMessageError(f"unknown envelope fields: {', '.join(sorted(unknown))}")
+        check_envelope(data)
+        return cls._checked(data)
+
+    @classmethod
+    def _checked(cls, data: dict[str, Any]) -> Message:
         message = cls._from_dict(data)
         parse_timestamp(message.timestamp)
         validate_payload(message.type, message.payload)
@@ -162,12 +133,7 @@ class Message(BaseModel):
     def signing_bytes(self) -> bytes:
         """RFC 8785 canonical bytes of the envelope without ``signature``: what is signed."""
         if self._signing_bytes is None:
-            unsigned = self.to_dict()
-            unsigned.pop("signature", None)
-            try:
-                self._signing_bytes = canonicalize(unsigned)
-            except ValueError as exc:
-                raise MalformedMessageError(f"envelope is not I-JSON: {exc}") from None
+            self._signing_bytes = signing_bytes(self.to_dict())
         return self._signing_bytes
 
     # checks --------------------------------------------------------------------------------

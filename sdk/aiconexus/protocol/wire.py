@@ -1,0 +1,136 @@
+"""Reading a received frame cheaply: strict JSON, the envelope's shape, and its signing bytes.
+
+This is the one envelope reader of the project: :meth:`Message.parse` builds on it, and the
+gateway's hot path uses it directly (no model validation per frame). A frame is parsed once
+with orjson; the strict parser (which refuses duplicate keys) runs only when the frame is not
+byte-identical to the parsed object's compact serialization, i.e. when it could hide them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+from .constants import MAX_ID_LENGTH, PROTOCOL_VERSION, MessageType
+from .errors import MalformedMessageError, UnsupportedVersionError
+from .jcs import canonicalize
+
+__all__ = ["Envelope", "check_envelope", "loads_frame", "parse_envelope", "signing_bytes"]
+
+_REQUIRED = ("version", "id", "type", "from", "to", "timestamp", "payload", "signature")
+_REQUIRED_KEYS = frozenset(_REQUIRED)
+_ALLOWED = frozenset((*_REQUIRED, "correlation_id"))
+_TYPES = frozenset(MessageType)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise MalformedMessageError("duplicate keys in a JSON object")
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise MalformedMessageError(f"{name} is not a JSON number")
+
+
+def loads_frame(frame: str | bytes) -> dict[str, Any]:
+    """Parse a frame's JSON object strictly (no duplicate keys, no NaN); MalformedMessageError."""
+    try:
+        text = frame.decode("utf-8") if isinstance(frame, bytes | bytearray) else frame
+        value = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise MalformedMessageError(f"frame is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise MalformedMessageError("frame must be a JSON object")
+    return value
+
+
+class Envelope:
+    """The routing view of one received frame: its text, the parsed object, checked fields."""
+
+    __slots__ = ("data", "id", "recipient", "sender", "text", "type")
+
+    def __init__(self, text: str, data: dict[str, Any]) -> None:
+        self.text = text
+        self.data = data
+        self.id: str = data["id"]
+        self.type: str = data["type"]
+        self.sender: str = data["from"]
+        self.recipient: str | None = data["to"]
+
+    @property
+    def timestamp(self) -> str:
+        """The ``timestamp`` field as received."""
+        return str(self.data["timestamp"])
+
+
+def parse_envelope(text: str) -> Envelope:
+    """Parse and shape-check a frame; MalformedMessageError / UnsupportedVersionError."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise MalformedMessageError("frame is not valid JSON") from None
+    if type(data) is not dict:
+        raise MalformedMessageError("frame must be a JSON object")
+    check_envelope(data)
+    if text.encode() != orjson.dumps(data):
+        loads_frame(text)  # not byte-identical to the parsed object: may hide duplicate keys
+    return Envelope(text, data)
+
+
+def check_envelope(data: dict[str, Any]) -> None:
+    """Check the envelope fields' presence and types (not the payload, not the signature)."""
+    version = data.get("version")
+    if version != PROTOCOL_VERSION:
+        if isinstance(version, str):
+            raise UnsupportedVersionError(
+                f"version {version[:16]!r} is not supported; this side speaks {PROTOCOL_VERSION!r}"
+            )
+        raise MalformedMessageError("version must be the string '1.0'")
+    if len(data) != len(_REQUIRED) or data.keys() != _REQUIRED_KEYS:
+        _check_keys(data)
+    message_id = data["id"]
+    if type(message_id) is not str or not 0 < len(message_id) <= MAX_ID_LENGTH:
+        raise MalformedMessageError(f"id must be a string of 1..{MAX_ID_LENGTH} characters")
+    kind = data["type"]
+    if type(kind) is not str or kind not in _TYPES:
+        raise MalformedMessageError(f"unknown message type {str(kind)[:32]!r}")
+    if type(data["from"]) is not str:
+        raise MalformedMessageError("from must be a string")
+    recipient = data["to"]
+    if recipient is not None and type(recipient) is not str:
+        raise MalformedMessageError("to must be a string or null")
+    if type(data["timestamp"]) is not str:
+        raise MalformedMessageError("timestamp must be a string")
+    if type(data["payload"]) is not dict:
+        raise MalformedMessageError("payload must be an object")
+    if type(data["signature"]) is not str:
+        raise MalformedMessageError("signature must be a string")
+    correlation = data.get("correlation_id")
+    if correlation is not None and (
+        type(correlation) is not str or not 0 < len(correlation) <= MAX_ID_LENGTH
+    ):
+        raise MalformedMessageError(
+            f"correlation_id must be a string of 1..{MAX_ID_LENGTH} characters"
+        )
+
+
+def _check_keys(data: dict[str, Any]) -> None:
+    unknown = data.keys() - _ALLOWED
+    if unknown:
+        raise MalformedMessageError(f"unknown envelope fields: {', '.join(sorted(unknown))}")
+    missing = [key for key in _REQUIRED if key not in data]
+    if missing:
+        raise MalformedMessageError(f"missing envelope fields: {', '.join(missing)}")
+
+
+def signing_bytes(data: dict[str, Any]) -> bytes:
+    """RFC 8785 bytes of ``data`` without ``signature``; MalformedMessageError if not I-JSON."""
+    unsigned = {key: value for key, value in data.items() if key != "signature"}
+    try:
+        return canonicalize(unsigned)
+    except ValueError as exc:
+        raise MalformedMessageError(f"envelope is not I-JSON: {exc}") from None
