@@ -204,7 +204,7 @@ class GatewayClient(ConnectionMixin):
         payload: Mapping[str, Any] | None = None,
         *,
         correlation_id: str | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> DeliveryStatus:
         """Sign and send a frame to agent ``to``; return the gateway's ACK status.
 
@@ -230,7 +230,7 @@ class GatewayClient(ConnectionMixin):
         type: MessageType | str,
         payload: Mapping[str, Any] | None = None,
         *,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> DeliveryStatus:
         """Send a frame answering ``message`` (to its sender, ``correlation_id`` = its id)."""
         return await self.send(
@@ -242,7 +242,7 @@ class GatewayClient(ConnectionMixin):
         to: str,
         args: Mapping[str, Any] | None = None,
         *,
-        timeout: float = 30.0,  # noqa: ASYNC109
+        timeout: float = 30.0,
     ) -> Message:
         """Send an EXEC_REQUEST with ``args`` to ``to`` and return its EXEC_RESPONSE.
 
@@ -265,7 +265,7 @@ class GatewayClient(ConnectionMixin):
         self,
         to: str | None = None,
         *,
-        timeout: float = 10.0,  # noqa: ASYNC109
+        timeout: float = 10.0,
     ) -> float:
         """PING the gateway (``to=None``) or another agent; return the round trip in seconds."""
         started = time.monotonic()
@@ -286,7 +286,7 @@ class GatewayClient(ConnectionMixin):
         self,
         message: Message,
         *,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> DeliveryStatus:
         """Send an already signed ``message`` (from this identity); see :meth:`send`."""
         self._check_open()
@@ -313,7 +313,7 @@ class GatewayClient(ConnectionMixin):
         self,
         message: Message,
         types: set[MessageType],
-        timeout: float,  # noqa: ASYNC109
+        timeout: float,
     ) -> Message:
         assert message.to is not None
         reply = self._replies.expect(message.id, message.to, types)

@@ -52,7 +52,7 @@ async def list_agents(
     gateway_url: str,
     capability: str | None = None,
     *,
-    timeout: float = 10.0,  # noqa: ASYNC109
+    timeout: float = 10.0,
 ) -> list[AgentInfo]:
     """The agents registered at the gateway, optionally only those offering ``capability``.
 
