@@ -167,27 +167,6 @@ NAMES=(
     "a node is killed: clients move to the other node and go on"
     "cleanup"
 )
-RESULTS=()
-
-run_scenario() {
-    local n="$1" rc
-    printf '\n%s== [%d/7] %s%s\n' "$C_BOLD" "$n" "${NAMES[$n]}" "$C_OFF"
-    set +e
-    (
-        set -euo pipefail
-        "scenario_$n"
-    )
-    rc=$?
-    set -e
-    if ((rc == 0)); then RESULTS[n]=PASS; else RESULTS[n]=FAIL; fi
-}
-
-skip_scenario() {
-    printf '\n%s== [%d/7] %s%s\n  skipped: %s\n' "$C_BOLD" "$1" "${NAMES[$1]}" "$C_OFF" "$2"
-    RESULTS[$1]=SKIP
-}
-
-test_started=$SECONDS
 run_scenario 1
 for n in 2 3 4 5; do
     if [[ "${RESULTS[1]}" == PASS ]]; then
@@ -202,17 +181,5 @@ else
     skip_scenario 6 "KEEP=1"
 fi
 
-# ---- (7) summary
-printf '\n%s== [7/7] summary%s (%ds)\n' "$C_BOLD" "$C_OFF" "$((SECONDS - test_started))"
-failed=0
-for n in 1 2 3 4 5 6; do
-    case "${RESULTS[n]}" in
-        PASS) colour="$C_GREEN" ;;
-        SKIP) colour="$C_YELLOW" failed=$((failed + 1)) ;;
-        *) colour="$C_RED" failed=$((failed + 1)) ;;
-    esac
-    printf '  %s%-4s%s  %d. %s\n' "$colour" "${RESULTS[n]}" "$C_OFF" "$n" "${NAMES[$n]}"
-done
-passed=$((6 - failed))
-printf '%d passed, %d failed\n' "$passed" "$failed"
-((failed == 0))
+# ---- summary
+summarize

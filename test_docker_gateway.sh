@@ -231,26 +231,6 @@ NAMES=(
     "restart: same DID, stored message delivered"
     "clean stop and cleanup"
 )
-RESULTS=()
-
-run_scenario() {
-    local n="$1" rc
-    printf '\n%s== [%d/9] %s%s\n' "$C_BOLD" "$n" "${NAMES[$n]}" "$C_OFF"
-    set +e
-    (
-        set -euo pipefail
-        "scenario_$n"
-    )
-    rc=$?
-    set -e
-    if ((rc == 0)); then RESULTS[n]=PASS; else RESULTS[n]=FAIL; fi
-}
-
-skip_scenario() {
-    printf '\n%s== [%d/9] %s%s\n  skipped: %s\n' "$C_BOLD" "$1" "${NAMES[$1]}" "$C_OFF" "$2"
-    RESULTS[$1]=SKIP
-}
-
 run_scenario 1
 if [[ "${RESULTS[1]}" == PASS ]]; then run_scenario 2; else skip_scenario 2 "no image"; fi
 for n in 3 4 5 6 7; do
@@ -266,17 +246,5 @@ else
     skip_scenario 8 "${KEEP:+KEEP=1 }nothing to clean up"
 fi
 
-# ---- (9) summary
-printf '\n%s== [9/9] summary%s\n' "$C_BOLD" "$C_OFF"
-failed=0
-for n in 1 2 3 4 5 6 7 8; do
-    case "${RESULTS[n]}" in
-        PASS) colour="$C_GREEN" ;;
-        SKIP) colour="$C_YELLOW" failed=$((failed + 1)) ;;
-        *) colour="$C_RED" failed=$((failed + 1)) ;;
-    esac
-    printf '  %s%-4s%s  %d. %s\n' "$colour" "${RESULTS[n]}" "$C_OFF" "$n" "${NAMES[$n]}"
-done
-passed=$((8 - failed))
-printf '%d passed, %d failed\n' "$passed" "$failed"
-((failed == 0))
+# ---- summary
+summarize

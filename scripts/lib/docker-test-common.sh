@@ -44,3 +44,43 @@ command -v docker >/dev/null 2>&1 || die "docker CLI not found in PATH"
 docker compose version >/dev/null 2>&1 || die "Docker Compose v2 ('docker compose') not found"
 docker info >/dev/null 2>&1 || die "cannot reach the Docker engine${DOCKER_HOST:+ at $DOCKER_HOST}"
 [[ -x "$PYTHON" ]] || die "no Python with the SDK at $PYTHON (run 'make install' or set PYTHON)"
+
+# Scenarios: the caller fills NAMES (index 0 empty, one name per scenario, the last number
+# being the summary) and defines scenario_1, scenario_2, ...; each runs in a subshell with
+# `set -e`, so its first failing assertion fails it alone.
+RESULTS=()
+
+run_scenario() {
+    local n="$1" rc
+    printf '\n%s== [%d/%d] %s%s\n' "$C_BOLD" "$n" "${#NAMES[@]}" "${NAMES[$n]}" "$C_OFF"
+    set +e
+    (
+        set -euo pipefail
+        "scenario_$n"
+    )
+    rc=$?
+    set -e
+    if ((rc == 0)); then RESULTS[n]=PASS; else RESULTS[n]=FAIL; fi
+}
+
+skip_scenario() {
+    printf '\n%s== [%d/%d] %s%s\n  skipped: %s\n' "$C_BOLD" "$1" "${#NAMES[@]}" "${NAMES[$1]}" \
+        "$C_OFF" "$2"
+    RESULTS[$1]=SKIP
+}
+
+# The last scenario: one line per scenario, then "N passed, M failed"; fails if any did.
+summarize() {
+    local total=${#NAMES[@]} failed=0 n colour
+    printf '\n%s== [%d/%d] summary%s (%ds)\n' "$C_BOLD" "$total" "$total" "$C_OFF" "$SECONDS"
+    for ((n = 1; n < total; n++)); do
+        case "${RESULTS[n]:-FAIL}" in
+            PASS) colour="$C_GREEN" ;;
+            SKIP) colour="$C_YELLOW" failed=$((failed + 1)) ;;
+            *) colour="$C_RED" failed=$((failed + 1)) ;;
+        esac
+        printf '  %s%-4s%s  %d. %s\n' "$colour" "${RESULTS[n]:-FAIL}" "$C_OFF" "$n" "${NAMES[$n]}"
+    done
+    printf '%d passed, %d failed\n' "$((total - 1 - failed))" "$failed"
+    ((failed == 0))
+}
