@@ -29,39 +29,28 @@ import uuid
 from typing import Any
 
 import httpx
+from docker_checks import CheckFailed, check, http_get
 
 from aiconexus import Agent, ConnectionState, GatewayClient, Identity, Message
 
 __all__ = ["main"]
 
 
-class CheckFailed(Exception):
-    """A scenario check did not hold."""
-
-
-def check(condition: bool, what: str) -> None:
-    """Print `what` when `condition` holds; raise CheckFailed otherwise."""
-    if not condition:
-        raise CheckFailed(what)
-    print(f"  ok: {what}")
-
-
-def http_get(port: int, path: str, timeout: float) -> tuple[int, Any]:
+def node_get(port: int, path: str, timeout: float) -> tuple[int, Any]:
     """GET http://127.0.0.1:port+path and return the status code and the decoded JSON body."""
-    response = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=timeout)
-    return response.status_code, response.json()
+    return http_get(f"http://127.0.0.1:{port}", path, timeout)
 
 
 def agent_dids(port: int, timeout: float) -> dict[str, Any]:
     """Map DID to entry for the /agents answer of the node (or balancer) at `port`."""
-    status, body = http_get(port, "/agents", timeout)
+    status, body = node_get(port, "/agents", timeout)
     check(status == 200, f"GET /agents on port {port} answered 200")
     return {entry["did"]: entry for entry in body.get("agents", [])}
 
 
 def connections(port: int, timeout: float) -> int:
     """The open WebSocket connections that the node at `port` reports in /health."""
-    status, body = http_get(port, "/health", timeout)
+    status, body = node_get(port, "/health", timeout)
     if status != 200:
         raise CheckFailed(f"GET /health on port {port} answered {status}")
     return int(body["connections"])
@@ -71,7 +60,7 @@ def cmd_nodes(args: argparse.Namespace) -> None:
     """Both nodes are healthy, use Redis, share the gateway DID and have their own node ids."""
     dids, node_ids = set(), set()
     for port in args.node_port:
-        status, body = http_get(port, "/health", args.timeout)
+        status, body = node_get(port, "/health", args.timeout)
         check(status == 200 and body.get("status") == "ok", f"node on port {port}: /health ok")
         check(body.get("backend") == "redis", f"node on port {port}: backend redis")
         dids.add(body.get("did"))
@@ -79,7 +68,7 @@ def cmd_nodes(args: argparse.Namespace) -> None:
     did = next(iter(dids))
     check(len(dids) == 1 and str(did).startswith("did:key:z"), "both nodes have one gateway DID")
     check(len(node_ids) == len(args.node_port), f"distinct node ids {sorted(node_ids)}")
-    status, body = http_get(args.lb_port, "/health", args.timeout)
+    status, body = node_get(args.lb_port, "/health", args.timeout)
     check(status == 200 and body.get("did") == did, "nginx answers /health with that DID")
     print(did)
 
@@ -195,7 +184,7 @@ async def run_failover(args: argparse.Namespace) -> None:
         await exchange(caller, worker.did, [5, 6, 7], args.timeout)
         await exchange(caller, worker.did, [100, -58], args.timeout)
         try:
-            await asyncio.to_thread(http_get, victim, "/health", 2.0)
+            await asyncio.to_thread(node_get, victim, "/health", 2.0)
         except httpx.HTTPError:
             check(True, f"the killed node on port {victim} no longer answers")
         else:

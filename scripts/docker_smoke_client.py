@@ -27,28 +27,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
+from docker_checks import CheckFailed, check, http_get
 
 from aiconexus import Agent, GatewayClient, Identity, Message
 
 __all__ = ["main"]
-
-
-class CheckFailed(Exception):
-    """A scenario check did not hold."""
-
-
-def check(condition: bool, what: str) -> None:
-    """Print `what` when `condition` holds; raise CheckFailed otherwise."""
-    if not condition:
-        raise CheckFailed(what)
-    print(f"  ok: {what}")
-
-
-def http_get(base: str, path: str, timeout: float) -> tuple[int, Any]:
-    """GET base+path and return the status code and the decoded JSON body."""
-    response = httpx.get(base.rstrip("/") + path, timeout=timeout)
-    return response.status_code, response.json()
 
 
 def cmd_health(args: argparse.Namespace) -> None:

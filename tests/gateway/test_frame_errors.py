@@ -14,23 +14,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from support.client import RawClient, forge
-from support.gateway import GatewayProcess
 
 from aiconexus.protocol import Identity, format_timestamp
 
 from .test_frames import compensated_duplicate_frame
-
-
-@pytest.fixture
-async def pair(gateway: GatewayProcess) -> Any:
-    """Two registered agents, alice and bob."""
-    alice = await RawClient.connect(gateway.ws_url)
-    bob = await RawClient.connect(gateway.ws_url)
-    yield alice, bob
-    await alice.close()
-    await bob.close()
 
 
 async def _still_routes(alice: RawClient, bob: RawClient) -> None:

@@ -29,16 +29,6 @@ PAYLOADS: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.fixture
-async def pair(gateway: GatewayProcess) -> Any:
-    """Two registered agents, alice and bob."""
-    alice = await RawClient.connect(gateway.ws_url)
-    bob = await RawClient.connect(gateway.ws_url)
-    yield alice, bob
-    await alice.close()
-    await bob.close()
-
-
 @pytest.mark.parametrize("kind", sorted(PAYLOADS))
 async def test_every_agent_type_is_forwarded_byte_for_byte(pair: Any, kind: str) -> None:
     """Each of the eleven agent types reaches the recipient unchanged and is ACKed delivered."""

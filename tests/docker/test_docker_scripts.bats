@@ -1,0 +1,66 @@
+#!/usr/bin/env bats
+# test_docker_gateway.sh and test_docker_cluster.sh: argument handling and the checks they make
+# (in scripts/lib/docker-test-common.sh) before touching Docker.
+
+load helpers
+
+setup() {
+    common_setup
+    SCRIPTS=("$REPO/test_docker_gateway.sh" "$REPO/test_docker_cluster.sh")
+}
+
+@test "help describes the scenarios and exits 0" {
+    run "$REPO/test_docker_gateway.sh" help
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"(9) summary"* ]]
+    [[ "$output" == *"TEST_NETWORK"* ]]
+    run "$REPO/test_docker_cluster.sh" help
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"(7) summary"* ]]
+    [[ "$output" == *"docker-compose.cluster.ci.yml"* ]]
+}
+
+@test "an unknown argument prints the usage and exits 2" {
+    for script in "${SCRIPTS[@]}"; do
+        run "$script" --fast
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"unknown argument --fast"* ]]
+        [[ "$output" == *"End-to-end test"* ]]
+    done
+}
+
+@test "missing docker gives a clear error and exits 1" {
+    for script in "${SCRIPTS[@]}"; do
+        PATH="$EMPTY_BIN" run /bin/bash "$script"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"docker CLI not found in PATH"* ]]
+    done
+}
+
+@test "missing Compose v2 gives a clear error and exits 1" {
+    fake_docker
+    for script in "${SCRIPTS[@]}"; do
+        PATH="$FAKE_BIN:$PATH" FAKE_COMPOSE=fail run "$script"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"Docker Compose v2"* ]]
+    done
+}
+
+@test "a missing SDK Python gives a clear error and exits 1" {
+    fake_docker
+    for script in "${SCRIPTS[@]}"; do
+        PATH="$FAKE_BIN:$PATH" PYTHON=/nonexistent/python run "$script"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"no Python with the SDK at /nonexistent/python"* ]]
+        # It stopped before building or starting anything.
+        ! grep -q "build\|compose.*up" "$FAKE_LOG"
+    done
+}
+
+@test "a bad TEST_NETWORK exits 1 before any container work" {
+    fake_docker
+    PATH="$FAKE_BIN:$PATH" TEST_NETWORK=overlay PYTHON="$(command -v python3)" run "$REPO/test_docker_gateway.sh"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"TEST_NETWORK must be host, bridge or auto"* ]]
+    ! grep -q "compose.*up" "$FAKE_LOG"
+}
