@@ -1,7 +1,8 @@
 """The ASGI application: ``/ws`` goes straight to the connection handler, HTTP to FastAPI.
 
 The WebSocket endpoint is served by plain ASGI (no framework wrapper per frame); FastAPI
-serves ``/health``, ``/agents`` and ``/metrics`` and runs the hub's start-up and shutdown.
+serves ``/health``, ``/agents`` and ``/metrics`` and runs the hub's start-up and shutdown
+(which also makes SIGHUP reload the access policy).
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from aiconexus.protocol import Identity
 
+from .access import AccessPolicy, install_reload_on_hangup
+from .auth import require_token
 from .backend import create_backend
 from .backend.base import Backend, BackendUnavailableError
 from .connection import ASGIReceive, serve_connection
 from .hub import Hub
+from .listing import MAX_CURSOR_LENGTH, PAGE_DEFAULT, PAGE_MAX, agents_page
 from .metrics import render_prometheus
 from .router import Router
 from .session import ASGISend
@@ -46,10 +50,11 @@ def gateway_version() -> str:
 class GatewayApp:
     """The ASGI callable: ``/ws`` to the hub, everything else to the FastAPI ``http`` app."""
 
-    def __init__(self, hub: Hub, http: FastAPI) -> None:
+    def __init__(self, hub: Hub, http: FastAPI, policy: AccessPolicy | None = None) -> None:
         self.hub = hub
         self.http = http
-        self.router = Router(hub)
+        self.policy = policy
+        self.router = Router(hub, policy)
 
     async def __call__(
         self, scope: MutableMapping[str, Any], receive: ASGIReceive, send: ASGISend
@@ -67,16 +72,24 @@ class GatewayApp:
 def create_app(
     settings: Settings, identity: Identity, backend: Backend | None = None
 ) -> GatewayApp:
-    """Build the gateway application for ``settings`` with the gateway key ``identity``."""
+    """Build the gateway application for ``settings`` with the gateway key ``identity``.
+
+    Raises :class:`~.policy.PolicyError` when ``POLICY_FILE`` cannot be used.
+    """
     hub = Hub(settings, identity, backend or create_backend(settings))
+    policy = None
+    if settings.policy_file is not None:
+        policy = AccessPolicy(settings.policy_file, hub.metrics.policy_refused)
     release = gateway_version()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await hub.start()
+        remove_hangup = install_reload_on_hangup(policy)
         try:
             yield
         finally:
+            remove_hangup()
             await hub.stop()
 
     http = FastAPI(title="AIConexus gateway", version=release, lifespan=lifespan)
@@ -96,17 +109,16 @@ def create_app(
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 
-    @http.get("/agents")
-    async def agents(capability: str | None = Query(default=None)) -> Response:
-        """Registered agents (cluster-wide), optionally only those with ``capability``."""
-        try:
-            records = await hub.backend.list_agents(capability)
-        except BackendUnavailableError as exc:
-            return JSONResponse({"error": f"backend unavailable: {exc}"}, status_code=503)
-        listed = [record.public() for record in records]
-        return JSONResponse({"agents": listed, "count": len(listed)})
+    @http.get("/agents", dependencies=[Depends(require_token(settings.agents_token))])
+    async def agents(
+        capability: str | None = Query(default=None),
+        cursor: str | None = Query(default=None, min_length=1, max_length=MAX_CURSOR_LENGTH),
+        limit: int = Query(default=PAGE_DEFAULT, ge=1, le=PAGE_MAX),
+    ) -> Response:
+        """One page of the registered agents (cluster-wide) in DID order, streamed."""
+        return await agents_page(hub.backend, capability, cursor, limit)
 
-    @http.get("/metrics")
+    @http.get("/metrics", dependencies=[Depends(require_token(settings.metrics_token))])
     async def metrics() -> Response:
         """Prometheus text metrics (404 when ENABLE_METRICS is false)."""
         if not settings.enable_metrics:
@@ -124,7 +136,7 @@ def create_app(
         )
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    return GatewayApp(hub, http)
+    return GatewayApp(hub, http, policy)
 
 
 async def _backend_healthy(backend: Backend) -> bool:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from .keys import KeyFileError
 from .logs import configure_logging
+from .policy import PolicyError, load_policy
 from .settings import Settings, SettingsError
 
 __all__ = ["main", "parse_args"]
@@ -46,6 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "more than one worker needs STORAGE_TYPE=redis: with memory storage every "
                 "worker process would have its own agents and store, so frames would get lost",
             )
+        if settings.policy_file is not None:
+            try:
+                load_policy(settings.policy_file)
+            except PolicyError as exc:
+                raise SettingsError("POLICY_FILE", str(exc)) from None
     except SettingsError as exc:
         print(f"aiconexus-gateway: invalid setting {exc}", file=sys.stderr)
         return EXIT_CONFIG

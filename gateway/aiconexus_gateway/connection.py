@@ -28,8 +28,10 @@ from aiconexus.protocol import (
     public_key_from_text,
 )
 
+from .access import AccessPolicy
 from .backend.base import BackendUnavailableError
 from .hub import Hub
+from .policy import refusal_message
 from .router import Router, guess_id, utf8_length_over
 from .session import ASGISend, Session
 from .ws_protocol import SEND_BATCH
@@ -100,7 +102,7 @@ async def serve_connection(
     hub.metrics.connections_total += 1
     logger.info("connect peer=%s session=%s", peer, session.session_id)
     try:
-        if await _handshake(hub, session, receive, send):
+        if await _handshake(hub, session, receive, send, router.policy):
             await _read_frames(hub, router, session, receive)
     except asyncio.CancelledError:
         if not session.closed:
@@ -123,8 +125,13 @@ async def serve_connection(
             logger.info("disconnected peer=%s session=%s unregistered", peer, session.session_id)
 
 
-async def _handshake(hub: Hub, session: Session, receive: ASGIReceive, send: ASGISend) -> bool:
-    """CHALLENGE, then one REGISTER checked in full; True when the session is registered."""
+async def _handshake(
+    hub: Hub, session: Session, receive: ASGIReceive, send: ASGISend, policy: AccessPolicy | None
+) -> bool:
+    """CHALLENGE, then one REGISTER checked in full (and against the access policy, if any).
+
+    True when the session is registered.
+    """
     nonce = b64url_encode(secrets.token_bytes(32))
     await session.send_now(hub.frames.challenge(nonce))
     try:
@@ -147,8 +154,15 @@ async def _handshake(hub: Hub, session: Session, receive: ASGIReceive, send: ASG
         await _refuse(hub, session, send, exc, guess_id(text), guess_sender(text))
         return False
     payload = message.payload
+    capabilities = tuple(payload.get("capabilities") or ())
+    if policy is not None:
+        rule = policy.refusal(message.from_, hub.did, capabilities, MessageType.REGISTER)
+        if rule is not None:
+            error = error_from_code(ErrorCode.UNAUTHORIZED, refusal_message(rule), {"rule": rule})
+            await _refuse(hub, session, send, error, message.id, message.from_)
+            return False
     session.did = message.from_
-    session.capabilities = tuple(payload.get("capabilities") or ())
+    session.capabilities = capabilities
     session.metadata = dict(payload.get("metadata") or {})
     session.public_key = public_key_from_did(message.from_)
     try:

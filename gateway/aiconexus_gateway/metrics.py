@@ -18,6 +18,7 @@ class Metrics:
     rejected: Counter[str] = field(default_factory=Counter)
     connections_total: int = 0
     slow_consumers: int = 0
+    policy_refused: Counter[str] = field(default_factory=Counter)
 
 
 def render_prometheus(

@@ -3,7 +3,8 @@
 Checks run in the order of the wire contract: ``from`` is the session's DID (DID_MISMATCH),
 the signature verifies (INVALID_SIGNATURE), the timestamp is fresh (CLOCK_SKEW), the payload
 fits its type (MALFORMED_MESSAGE), and the (from, id) pair is new (REPLAY_DETECTED; checked
-last so that a rejected frame does not use up its id).
+last so that a rejected frame does not use up its id). Between the two, the access policy
+(when ``POLICY_FILE`` is set) may refuse a frame for another agent (UNAUTHORIZED).
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from aiconexus.protocol import (
     validate_payload,
 )
 
+from .access import AccessPolicy
 from .backend.base import BackendUnavailableError
 from .crypto import verify_signature
 from .hub import Hub
+from .policy import refusal_message
 from .session import Outgoing, Session
 
 __all__ = ["Router", "guess_id", "utf8_length_over"]
@@ -68,9 +71,10 @@ def guess_id(text: str) -> str | None:
 class Router:
     """Checks and routes the frames of registered sessions."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, policy: AccessPolicy | None = None) -> None:
         settings = hub.settings
         self.hub = hub
+        self.policy = policy
         self.gateway_did = hub.did
         self.max_size = settings.max_message_size
         self.verify = settings.verify_signatures
@@ -110,6 +114,14 @@ class Router:
         except IoapError as exc:
             hub.reject(session, exc.code, exc.message, envelope.id)
             return
+        if self.policy is not None and envelope.recipient != self.gateway_did:
+            rule = self.policy.refusal(
+                envelope.sender, envelope.recipient or "", session.capabilities, envelope.type
+            )
+            if rule is not None:
+                message = refusal_message(rule)
+                hub.reject(session, ErrorCode.UNAUTHORIZED, message, envelope.id, {"rule": rule})
+                return
         try:
             fresh = await hub.backend.first_seen(envelope.sender, envelope.id, self.window)
         except BackendUnavailableError as exc:

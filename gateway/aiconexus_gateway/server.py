@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from typing import Any
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from .app import GatewayApp, create_app, gateway_version
 from .keys import load_or_create_key
@@ -20,7 +22,7 @@ from .logs import configure_logging
 from .settings import Settings
 from .ws_protocol import BatchingWebSocketProtocol
 
-__all__ = ["GatewayServer", "create_app_from_env", "run", "uvicorn_config"]
+__all__ = ["GatewayServer", "GatewaySupervisor", "create_app_from_env", "run", "uvicorn_config"]
 
 logger = logging.getLogger("aiconexus.gateway")
 
@@ -72,6 +74,9 @@ class GatewayServer(uvicorn.Server):
 
 def create_app_from_env() -> GatewayApp:
     """Application factory for worker processes: settings (and logging) from the environment."""
+    # Until the application's start-up takes SIGHUP over (policy reload), ignore it: a
+    # SIGHUP forwarded by the supervisor must never stop a worker that is still starting.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     settings = Settings.from_env(os.environ)
     configure_logging(settings.log_level, settings.log_file)
     if settings.gateway_workers > 1:
@@ -80,7 +85,11 @@ def create_app_from_env() -> GatewayApp:
 
 
 def run(settings: Settings) -> None:
-    """Serve the gateway until SIGINT/SIGTERM (one process, or GATEWAY_WORKERS processes)."""
+    """Serve the gateway until SIGINT/SIGTERM (one process, or GATEWAY_WORKERS processes).
+
+    SIGHUP reloads the access policy (POLICY_FILE) in every process; sessions stay.
+    """
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the start-up installs the reload
     identity = load_or_create_key(settings.gateway_key_file)
     scheme_host = f"ws://{settings.gateway_host}:{settings.gateway_port}/ws"
     logger.info(
@@ -94,8 +103,6 @@ def run(settings: Settings) -> None:
         config = uvicorn_config(settings, create_app(settings, identity))
         GatewayServer(config).run()
         return
-    from uvicorn.supervisors import Multiprocess
-
     config = uvicorn_config(
         settings,
         "aiconexus_gateway.server:create_app_from_env",
@@ -104,4 +111,19 @@ def run(settings: Settings) -> None:
     )
     # uvicorn's supervisor runs a plain uvicorn.Server per worker: on shutdown those close
     # sessions with 1012 (service restart) rather than 1001.
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    GatewaySupervisor(config, sockets=[config.bind_socket()]).run()
+
+
+class GatewaySupervisor(Multiprocess):
+    """uvicorn's worker supervisor, except that SIGHUP goes on to every worker.
+
+    uvicorn would restart the workers (dropping every session); the gateway's workers
+    reload their access policy on SIGHUP instead.
+    """
+
+    def handle_hup(self) -> None:
+        """Forward SIGHUP to each worker process."""
+        logger.info("SIGHUP: reloading the access policy in %d workers", len(self.processes))
+        for process in self.processes:
+            if process.pid is not None:
+                os.kill(process.pid, signal.SIGHUP)

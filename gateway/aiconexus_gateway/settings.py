@@ -14,13 +14,22 @@ from typing import Any
 
 from aiconexus.protocol import DEFAULT_MAX_MESSAGE_SIZE, SUBPROTOCOL
 
-__all__ = ["DEFAULT_KEY_FILE", "STORAGE_TYPES", "Settings", "SettingsError"]
+__all__ = [
+    "DEFAULT_KEY_FILE",
+    "MIN_TOKEN_LENGTH",
+    "STORAGE_TYPES",
+    "Settings",
+    "SettingsError",
+]
 
 STORAGE_TYPES = ("memory", "redis")
 """The backends a gateway can use (``STORAGE_TYPE``)."""
 
 DEFAULT_KEY_FILE = Path.home() / ".aiconexus" / "gateway.key"
 """Where the gateway keeps its key unless GATEWAY_KEY_FILE says otherwise."""
+
+MIN_TOKEN_LENGTH = 16
+"""Shortest bearer token accepted in AGENTS_TOKEN / METRICS_TOKEN."""
 
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 _TRUE = ("1", "true", "yes", "on")
@@ -61,6 +70,9 @@ class Settings:
     store_ttl: float = 86400.0
     verify_signatures: bool = True
     validate_dids: bool = True
+    policy_file: Path | None = None
+    agents_token: str | None = None
+    metrics_token: str | None = None
     enable_metrics: bool = True
     storage_type: str = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -116,6 +128,9 @@ class Settings:
             store_ttl=env.number("STORE_TTL", defaults.store_ttl),
             verify_signatures=env.boolean("VERIFY_SIGNATURES", True),
             validate_dids=env.boolean("VALIDATE_DIDS", True),
+            policy_file=env.path_or_none("POLICY_FILE"),
+            agents_token=env.token_or_none("AGENTS_TOKEN"),
+            metrics_token=env.token_or_none("METRICS_TOKEN"),
             enable_metrics=env.boolean("ENABLE_METRICS", True),
             storage_type=env.choice("STORAGE_TYPE", "memory", STORAGE_TYPES),
             redis_url=env.text("REDIS_URL", defaults.redis_url),
@@ -156,6 +171,17 @@ class _Env:
     def path_or_none(self, name: str) -> Path | None:
         raw = self._raw(name)
         return None if raw is None else Path(raw).expanduser()
+
+    def token_or_none(self, name: str) -> str | None:
+        raw = self._raw(name)
+        if raw is not None and (
+            len(raw) < MIN_TOKEN_LENGTH or not all(33 <= ord(c) < 127 for c in raw)
+        ):
+            raise SettingsError(
+                name,
+                f"must be at least {MIN_TOKEN_LENGTH} printable ASCII characters without spaces",
+            )
+        return raw
 
     def integer(self, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
         raw = self._raw(name)

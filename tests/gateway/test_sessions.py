@@ -22,7 +22,7 @@ from aiconexus.protocol import Identity, Message
 
 
 def _dids(gw: GatewayProcess) -> list[str]:
-    return [agent["did"] for agent in gw.get("/agents").json()["agents"]]
+    return [agent["did"] for agent in gw.agents()]
 
 
 async def test_second_register_replaces_the_session(gateway: GatewayProcess) -> None:

@@ -161,6 +161,20 @@ class GatewayProcess:
         """GET ``path`` (``/agents``, ``/metrics``...) with query ``params``."""
         return httpx.get(f"{self.http_url}{path}", params=params, timeout=5.0)
 
+    def agents(self, **params: Any) -> list[dict[str, Any]]:
+        """Every agent ``GET /agents`` lists (with query ``params``), page after page."""
+        listed: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            query = {**params, "limit": 1000, **({"cursor": cursor} if cursor else {})}
+            response = self.get("/agents", **query)
+            response.raise_for_status()
+            body = response.json()
+            listed += body["agents"]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                return listed
+
     @property
     def did(self) -> str:
         """The gateway's DID, as reported by ``/health``."""

@@ -107,8 +107,15 @@ class Backend(ABC):
         """The live session of ``did`` anywhere in the cluster, or None."""
 
     @abstractmethod
-    async def list_agents(self, capability: str | None = None) -> list[AgentRecord]:
-        """Every live agent (cluster-wide), optionally only those with ``capability``."""
+    async def list_agents(
+        self, capability: str | None = None, *, after: str | None = None, limit: int | None = None
+    ) -> list[AgentRecord]:
+        """Live agents (cluster-wide) ordered by DID, optionally only those with ``capability``.
+
+        ``after`` keeps the DIDs that sort after it (a page's cursor); ``limit`` bounds how
+        many are returned (None: all). A listing with a limit must cost about O(log n +
+        limit), whatever the number n of agents: backends keep their agents ordered by DID.
+        """
 
     # replay detection ----------------------------------------------------------------------
     @abstractmethod

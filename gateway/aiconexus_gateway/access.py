@@ -1,0 +1,93 @@
+"""The access policy in force: one decision method for the router, reload on SIGHUP.
+
+:class:`AccessPolicy` holds the compiled :class:`~.policy.Policy` of ``POLICY_FILE``. The
+router and the handshake ask :meth:`AccessPolicy.refusal` about each frame (and each
+REGISTER); a refusal is counted by rule name and logged (at most 10 lines a second). A
+SIGHUP reloads the file: sessions stay, later frames meet the new rules; a file that no
+longer compiles leaves the previous policy in force and logs an error naming the line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from .policy import Policy, PolicyError, load_policy
+from .ratelog import ThrottledLog
+
+__all__ = ["AccessPolicy", "install_reload_on_hangup"]
+
+logger = logging.getLogger("aiconexus.gateway")
+
+LOG_LINES_PER_SECOND = 10
+"""Most refusal lines logged per second; the rest are counted in a ``suppressed`` line."""
+
+
+class AccessPolicy:
+    """The rules of ``path`` (PolicyError if they do not compile); refusals go to ``refused``."""
+
+    def __init__(self, path: Path, refused: Counter[str]) -> None:
+        self.path = path
+        self.policy: Policy = load_policy(path)
+        self._refused = refused
+        self._log = ThrottledLog(logger, per_second=LOG_LINES_PER_SECOND, what="policy refusals")
+
+    def refusal(
+        self, sender: str, recipient: str, capabilities: Iterable[str], kind: str
+    ) -> str | None:
+        """None if the frame may pass; else the refusing rule's name (counted and logged)."""
+        rule = self.policy.decide(sender, recipient, capabilities, kind)
+        if rule is not None:
+            self._refused[rule] += 1
+            self._log.log(
+                logging.INFO,
+                "policy refused rule=%s type=%s from=%s to=%s",
+                rule,
+                kind,
+                sender,
+                recipient,
+            )
+        return rule
+
+    def reload(self) -> bool:
+        """Read the file again; on an error keep the rules in force. True if reloaded."""
+        try:
+            policy = load_policy(self.path)
+        except PolicyError as exc:
+            logger.error("policy reload failed, the previous policy stays in force: %s", exc)
+            return False
+        self.policy = policy
+        default = "allow" if policy.default_allow else "deny"
+        logger.info(
+            "policy reloaded from %s: %d rules, default %s", self.path, len(policy.rules), default
+        )
+        return True
+
+
+def install_reload_on_hangup(policy: AccessPolicy | None) -> Callable[[], None]:
+    """Reload ``policy`` on SIGHUP (in this process's running loop); returns the undo.
+
+    Without a policy a SIGHUP is logged and ignored (it no longer stops the process). Where
+    the loop cannot take signal handlers (not the main thread), nothing is installed.
+    """
+    loop = asyncio.get_running_loop()
+
+    def on_hangup() -> None:
+        if policy is None:
+            logger.info("SIGHUP: no POLICY_FILE is set, nothing to reload")
+        else:
+            policy.reload()
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
+        return lambda: None
+
+    def remove() -> None:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+    return remove
