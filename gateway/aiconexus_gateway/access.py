@@ -86,6 +86,14 @@ def install_reload_on_hangup(policy: AccessPolicy | None) -> Callable[[], None]:
         loop.add_signal_handler(signal.SIGHUP, on_hangup)
     except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
         return lambda: None
+    if policy is not None:
+        rules = policy.policy
+        logger.info(
+            "access policy from %s: %d rules, default %s; SIGHUP reloads it",
+            policy.path,
+            len(rules.rules),
+            "allow" if rules.default_allow else "deny",
+        )
 
     def remove() -> None:
         loop.remove_signal_handler(signal.SIGHUP)

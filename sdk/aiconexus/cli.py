@@ -4,11 +4,12 @@
 
     aiconexus keygen [--out FILE] [--force]
     aiconexus whoami [--key FILE]
-    aiconexus agents [--gateway URL] [--capability C] [--json]
+    aiconexus agents [--gateway URL] [--capability C] [--json] [--token T]
     aiconexus send --key FILE --to DID --type TYPE --payload JSON [--gateway URL]
     aiconexus ping [--gateway URL] [--count N]
 
-The gateway URL defaults to ``$AICONEXUS_GATEWAY``, else ``ws://127.0.0.1:8000/ws``.
+The gateway URL defaults to ``$AICONEXUS_GATEWAY``, else ``ws://127.0.0.1:8000/ws``; the
+token for a gateway that protects its directory (AGENTS_TOKEN) to ``$AICONEXUS_AGENTS_TOKEN``.
 Exit status: 0 success, 1 the gateway is unreachable or refused, 2 bad arguments.
 """
 
@@ -69,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     agents.add_argument("--gateway", default=gateway, help=f"gateway URL (default {gateway})")
     agents.add_argument("--capability", help="only agents offering this capability")
     agents.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    agents.add_argument(
+        "--token",
+        default=os.environ.get("AICONEXUS_AGENTS_TOKEN") or None,
+        help="bearer token for /agents (default $AICONEXUS_AGENTS_TOKEN)",
+    )
 
     send = commands.add_parser("send", help="send one signed message and print the ACK status")
     send.add_argument("--key", type=Path, required=True, help="key file of the sender")
@@ -94,7 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(_load_identity(args.key).did)
             return 0
         if args.command == "agents":
-            return asyncio.run(_agents(args.gateway, args.capability, as_json=args.json))
+            return asyncio.run(
+                _agents(args.gateway, args.capability, as_json=args.json, token=args.token)
+            )
         if args.command == "send":
             return _send(args)
         return asyncio.run(_ping(args.gateway, args.count))
@@ -138,13 +146,15 @@ def _unreachable(url: str, exc: BaseException) -> FailureError:
     return FailureError(f"cannot reach the gateway at {url}: {detail}")
 
 
-async def _agents(url: str, capability: str | None, *, as_json: bool) -> int:
+async def _agents(url: str, capability: str | None, *, as_json: bool, token: str | None) -> int:
     try:
-        agents = await list_agents(url, capability)
+        agents = await list_agents(url, capability, token=token)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     except httpx.HTTPStatusError as exc:
-        raise FailureError(f"the gateway answered {exc.response.status_code}") from None
+        status = exc.response.status_code
+        hint = " (give the directory's token with --token)" if status == 401 else ""
+        raise FailureError(f"the gateway answered {status}{hint}") from None
     except httpx.HTTPError as exc:
         raise _unreachable(url, exc) from None
     if as_json:

@@ -41,6 +41,9 @@ _OWN_VARIABLES = (
     "REDIS_URL",
     "NODE_ID",
     "PRESENCE_TTL",
+    "POLICY_FILE",
+    "AGENTS_TOKEN",
+    "METRICS_TOKEN",
 )
 
 
@@ -152,6 +155,11 @@ class GatewayProcess:
                 process.kill()
                 process.wait(timeout=5)
         return process.returncode
+
+    def hangup(self) -> None:
+        """Send SIGHUP (the gateway reloads its access policy)."""
+        assert self.process is not None and self.process.poll() is None, "not running"
+        self.process.send_signal(signal.SIGHUP)
 
     def health(self) -> httpx.Response:
         """GET /health."""
