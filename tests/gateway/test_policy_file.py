@@ -1,0 +1,142 @@
+"""The policy file without a gateway: parsing, line numbers of mistakes, decisions, counting.
+
+Also the throttled log that keeps a flood of refusals from flooding the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from aiconexus.protocol import Identity
+from aiconexus_gateway.access import AccessPolicy
+from aiconexus_gateway.policy import DEFAULT_RULE, PolicyError, load_policy, parse_policy
+from aiconexus_gateway.ratelog import ThrottledLog
+
+A = Identity.generate().did
+B = Identity.generate().did
+C = Identity.generate().did
+
+
+def test_first_matching_rule_decides() -> None:
+    """Rules are tried in file order; the first that matches decides; else the default."""
+    policy = parse_policy(
+        f"""
+default = "deny"
+[[rule]]
+name = "a-to-b-ok"
+action = "allow"
+from = "{A}"
+to = "{B}"
+[[rule]]
+name = "a-never"
+action = "deny"
+from = "{A}"
+[[rule]]
+name = "billing-anything"
+action = "allow"
+capability = ["billing", "audit"]
+"""
+    )
+    assert policy.decide(A, B, (), "OFFER") is None
+    assert policy.decide(A, C, ("billing",), "OFFER") == "a-never"
+    assert policy.decide(B, C, ("audit", "x"), "INTENT") is None
+    assert policy.decide(B, C, ("x",), "INTENT") == DEFAULT_RULE
+    assert [rule.name for rule in policy.rules] == ["a-to-b-ok", "a-never", "billing-anything"]
+
+
+def test_types_are_indexed() -> None:
+    """A rule with ``type`` matches only those types; one without matches every type."""
+    policy = parse_policy(
+        '[[rule]]\nname = "no-exec"\naction = "deny"\ntype = ["EXEC_REQUEST", "REGISTER"]\n'
+    )
+    assert policy.decide(A, B, (), "EXEC_REQUEST") == "no-exec"
+    assert policy.decide(A, B, (), "REGISTER") == "no-exec"
+    assert policy.decide(A, B, (), "EXEC_RESPONSE") is None
+    assert parse_policy("").decide(A, B, (), "OFFER") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        (
+            'default = "allow"\n[[rule]]\nname = "x"\naction = "deny"\nform = "a"\n',
+            5,
+            "unknown key 'form'",
+        ),
+        ('default = "maybe"\n', 1, 'default must be "allow" or "deny"'),
+        ('colour = "red"\n', 1, "unknown key 'colour'"),
+        (
+            '[[rule]]\nname = "x"\naction = "deny"\n\n[[rule]]\nname = "x"\naction = "allow"\n',
+            6,
+            "already taken",
+        ),
+        ('[[rule]]\nname = "default"\naction = "deny"\n', 2, "already taken"),
+        ('[[rule]]\nname = "has space"\naction = "deny"\n', 2, "needs a name"),
+        ('[[rule]]\naction = "deny"\n', 1, "needs a name"),
+        ('[[rule]]\nname = "x"\n', 1, 'action must be "allow" or "deny"'),
+        ('[[rule]]\nname = "x"\naction = "deny"\ntype = "PING!"\n', 4, "not a type agents send"),
+        ('[[rule]]\nname = "x"\naction = "deny"\ntype = "ACK"\n', 4, "not a type agents send"),
+        (
+            "[[rule]]\nname = 'x'\naction = 'deny'\nfrom = 'did:key:nope'\n",
+            4,
+            "not an Ed25519 did:key",
+        ),
+        ("[[rule]]\nname = 'x'\naction = 'deny'\n'to' = []\n", 4, "a string or a list of strings"),
+        ("[[rule]]\nname = 'x'\naction = 'deny'\ncapability = 3\n", 4, "a string or a list"),
+        ('rule = "nope"\n', 1, "rules are [[rule]] tables"),
+        ('default = "allow"\n\n[[rule\n', 3, "not valid TOML"),
+    ],
+)
+def test_mistakes_name_the_line(text: str, line: int, problem: str) -> None:
+    """Each kind of mistake: PolicyError naming the source, the line and the problem."""
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, "p.toml")
+    assert caught.value.line == line, caught.value
+    assert problem in caught.value.problem
+    assert str(caught.value).startswith(f"p.toml line {line}: ")
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    """A missing file is a PolicyError naming the path."""
+    with pytest.raises(PolicyError, match="cannot be read"):
+        load_policy(tmp_path / "absent.toml")
+
+
+def test_refusals_are_counted_by_rule(tmp_path: Path) -> None:
+    """AccessPolicy counts each refusal under its rule's name (hub.metrics.policy_refused)."""
+    path = tmp_path / "p.toml"
+    path.write_text(f'default = "deny"\n[[rule]]\nname = "a"\naction = "deny"\nfrom = "{A}"\n')
+    refused: Counter[str] = Counter()
+    policy = AccessPolicy(path, refused)
+    assert policy.refusal(A, B, (), "OFFER") == "a"
+    assert policy.refusal(A, B, (), "OFFER") == "a"
+    assert policy.refusal(B, A, (), "OFFER") == DEFAULT_RULE
+    assert refused == {"a": 2, DEFAULT_RULE: 1}
+    path.write_text('default = "allow"\n')
+    assert policy.reload()
+    assert policy.refusal(A, B, (), "OFFER") is None
+    path.write_text('default = "nope"\n')
+    assert not policy.reload()
+    assert policy.refusal(A, B, (), "OFFER") is None
+
+
+def test_throttled_log(caplog: pytest.LogCaptureFixture) -> None:
+    """At most N lines a second; the rest are counted in one ``suppressed`` line."""
+    now = [100.0]
+    log = ThrottledLog(logging.getLogger("t"), per_second=3, what="refusals", clock=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="t"):
+        written = [log.log(logging.INFO, "line %d", i) for i in range(10)]
+        assert written == [True] * 3 + [False] * 7
+        now[0] += 1.0
+        assert log.log(logging.INFO, "line %d", 10)
+    assert [r.getMessage() for r in caplog.records] == [
+        "line 0",
+        "line 1",
+        "line 2",
+        "suppressed 7 similar refusals in the last second",
+        "line 10",
+    ]
