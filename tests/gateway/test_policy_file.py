@@ -140,3 +140,18 @@ def test_throttled_log(caplog: pytest.LogCaptureFixture) -> None:
         "suppressed 7 similar refusals in the last second",
         "line 10",
     ]
+
+
+def test_the_protocol_example_compiles() -> None:
+    """The example policy of PROTOCOL.md section 8.6 is a valid policy that means what it says."""
+    text = (Path(__file__).resolve().parents[2] / "PROTOCOL.md").read_text(encoding="utf-8")
+    section = text[text.index("### 8.6 Access policy") :]
+    example = section[section.index("```toml\n") + 8 : section.index("```\n", 10)]
+    policy = parse_policy(example, "PROTOCOL.md")
+    vault = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
+    banned = "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp"
+    assert policy.decide(A, vault, ("billing",), "EXEC_REQUEST") is None
+    assert policy.decide(A, vault, ("other",), "EXEC_REQUEST") == "exec-needs-billing"
+    assert policy.decide(A, B, (), "ICE_CANDIDATE") == "no-ice"
+    assert policy.decide(banned, B, (), "REGISTER") == "banned"
+    assert policy.decide(A, B, (), "REGISTER") is None

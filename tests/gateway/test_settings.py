@@ -7,7 +7,8 @@ MAX_CONNECTIONS, SEND_QUEUE_SIZE, LOG_FILE (test_sessions), MAX_MESSAGE_SIZE
 (test_frame_errors), STORE_MAX_PER_AGENT, STORE_MAX_TOTAL, STORE_TTL, CLEANUP_INTERVAL
 (test_store), ENABLE_METRICS, NODE_ID, STORAGE_TYPE (test_http), VERIFY_SIGNATURES,
 VALIDATE_DIDS, CLOCK_SKEW, LOG_LEVEL, HEARTBEAT_INTERVAL in REGISTERED
-(test_setting_effects), GATEWAY_WORKERS (below), REDIS_URL and PRESENCE_TTL (cluster suite).
+(test_setting_effects), GATEWAY_WORKERS (below), REDIS_URL and PRESENCE_TTL (cluster suite),
+POLICY_FILE (test_policy), AGENTS_TOKEN and METRICS_TOKEN (test_agents_pages).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def test_defaults() -> None:
     assert settings.node_id.startswith("node-")
     assert settings.presence_ttl == 15
     assert settings.log_level == "INFO" and settings.log_file is None
+    assert settings.policy_file is None
+    assert settings.agents_token is None and settings.metrics_token is None
 
 
 def test_values_are_read() -> None:
@@ -93,6 +96,8 @@ def test_values_are_read() -> None:
         ("STORAGE_TYPE", "postgres"),
         ("REDIS_URL", "http://127.0.0.1"),
         ("PRESENCE_TTL", "0"),
+        ("AGENTS_TOKEN", "too-short"),
+        ("METRICS_TOKEN", "has a space 0123456789"),
     ],
 )
 def test_invalid_value_names_the_variable(variable: str, value: str) -> None:
