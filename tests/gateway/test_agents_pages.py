@@ -126,3 +126,24 @@ async def test_sdk_sends_the_directory_token(locked: GatewayProcess) -> None:
     with pytest.raises(httpx.HTTPStatusError) as caught:
         await list_agents(locked.ws_url)
     assert caught.value.response.status_code == 401
+
+
+async def test_memory_index_follows_claims_and_releases() -> None:
+    """The memory backend's ordered index follows replacement (new capabilities) and release."""
+    from aiconexus_gateway.backend.memory import MemoryBackend
+
+    backend = MemoryBackend(store_max_per_agent=1, store_max_total=1, store_ttl=1)
+    now = "2026-11-27T00:00:00.000Z"
+    for did in ("did:c", "did:a", "did:b"):
+        await backend.claim(AgentRecord(did, ("x",), {}, now, now, "n", f"s-{did}"))
+    await backend.claim(AgentRecord("did:a", ("y",), {}, now, now, "n", "s-new"))
+    assert [r.did for r in await backend.list_agents()] == ["did:a", "did:b", "did:c"]
+    assert [r.did for r in await backend.list_agents("x")] == ["did:b", "did:c"]
+    assert [r.did for r in await backend.list_agents("y")] == ["did:a"]
+    assert [r.did for r in await backend.list_agents(after="did:a", limit=1)] == ["did:b"]
+    await backend.release("did:a", "s-did:a")  # a stale session: nothing changes
+    assert [r.did for r in await backend.list_agents("y")] == ["did:a"]
+    await backend.release("did:a", "s-new")
+    await backend.release("did:c", "s-did:c")
+    assert [r.did for r in await backend.list_agents()] == ["did:b"]
+    assert await backend.list_agents("y") == []
