@@ -14,6 +14,7 @@ from support.gateway import GatewayProcess, StartGateway
 from aiconexus import list_agents
 from aiconexus.protocol import Identity
 from aiconexus_gateway.backend.base import AgentRecord
+from aiconexus_gateway.backend.memory import MemoryBackend
 from aiconexus_gateway.listing import CHUNK_BYTES, PAGE_MAX, PAGE_MAX_BYTES, page_chunks
 
 
@@ -130,8 +131,6 @@ async def test_sdk_sends_the_directory_token(locked: GatewayProcess) -> None:
 
 async def test_memory_index_follows_claims_and_releases() -> None:
     """The memory backend's ordered index follows replacement (new capabilities) and release."""
-    from aiconexus_gateway.backend.memory import MemoryBackend
-
     backend = MemoryBackend(store_max_per_agent=1, store_max_total=1, store_ttl=1)
     now = "2026-11-27T00:00:00.000Z"
     for did in ("did:c", "did:a", "did:b"):
