@@ -177,9 +177,7 @@ class Agent:
             if not serving.done():
                 serving.cancel()  # leaving connect() unregisters and closes the client
                 await asyncio.gather(serving, return_exceptions=True)
-            loop = asyncio.get_running_loop()
-            for signum in installed:
-                loop.remove_signal_handler(signum)
+            _restore_signals(installed)
         if caught:
             what = (
                 f"unregistered from {registered_at[-1]} and closed"
@@ -281,10 +279,13 @@ class Agent:
         return message.reply(self.identity, MessageType.ERROR, payload)
 
 
-def _install_stop_signals(stop: asyncio.Event, caught: list[str]) -> list[signal.Signals]:
-    """Make SIGINT and SIGTERM set ``stop``; the signals handled (none where unsupported)."""
+_Installed = list[tuple[signal.Signals, Any]]
+
+
+def _install_stop_signals(stop: asyncio.Event, caught: list[str]) -> _Installed:
+    """Make SIGINT and SIGTERM set ``stop``; the signals handled, each with its old handler."""
     loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
+    installed: _Installed = []
 
     def on_signal(signum: signal.Signals) -> None:
         if not caught:
@@ -292,12 +293,22 @@ def _install_stop_signals(stop: asyncio.Event, caught: list[str]) -> list[signal
         stop.set()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
         try:
             loop.add_signal_handler(signum, on_signal, signum)
         except (NotImplementedError, RuntimeError, ValueError):
             break  # not the main thread, or no signal support in this loop
-        installed.append(signum)
+        installed.append((signum, previous))
     return installed
+
+
+def _restore_signals(installed: _Installed) -> None:
+    """Put back the handlers that were there before :func:`_install_stop_signals`."""
+    loop = asyncio.get_running_loop()
+    for signum, previous in installed:
+        loop.remove_signal_handler(signum)
+        if previous is not None:
+            signal.signal(signum, previous)
 
 
 def _log_to_stderr_if_unconfigured() -> None:
