@@ -121,8 +121,8 @@ show_last_logs() {
 }
 
 # Wait until the gateway container is running and healthy. Docker restarting it (state
-# "restarting") is waited through; restarted MAX_RESTARTS times since the wait began is a
-# crash loop. On failure, print the last log lines, set FAILURE and return 1.
+# "restarting", whose health may still say unhealthy) is waited through; restarted
+# MAX_RESTARTS times since the wait began is a crash loop. On failure, print the last log lines, set FAILURE and return 1.
 FAILURE=""
 wait_healthy() {
     local deadline=$((SECONDS + HEALTH_TIMEOUT)) id state health restarts first_restarts=""
@@ -141,7 +141,7 @@ wait_healthy() {
                 FAILURE="the gateway container stopped (state=$state)"
             elif ((restarts - first_restarts >= MAX_RESTARTS)); then
                 FAILURE="the gateway container keeps restarting ($((restarts - first_restarts)) restarts while waiting)"
-            elif [[ "$health" == unhealthy ]]; then
+            elif [[ "$state" == running && "$health" == unhealthy ]]; then
                 FAILURE="the gateway container reports unhealthy"
             fi
         fi

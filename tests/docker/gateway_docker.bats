@@ -155,7 +155,7 @@ FAKE
 
 @test "start waits through Docker restarting the container, whatever its past restarts" {
     fake_docker_states
-    printf '%s\n' "restarting starting 5" "running starting 6" "running healthy 6" >"$FAKE_STATES"
+    printf '%s\n' "restarting unhealthy 5" "running starting 6" "running healthy 6" >"$FAKE_STATES"
     PATH="$FAKE_BIN:$PATH" HEALTH_POLL=0.01 run "$SCRIPT" start
     [ "$status" -eq 0 ]
     [[ "$output" == *"gateway is healthy"* ]]
