@@ -24,7 +24,6 @@ import asyncio
 import json
 import logging
 import os
-import stat
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -32,8 +31,18 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import httpx
-from websockets.exceptions import InvalidStatus
 
+from aiconexus._cli_common import (
+    DEFAULT_GATEWAY_URL,
+    DEFAULT_KEY_FILE,
+    FailureError,
+    UsageError,
+    json_object,
+    load_identity,
+    no_gateway_at,
+    one_shot_client,
+    unreachable,
+)
 from aiconexus.client import SENDABLE_TYPES, GatewayClient
 from aiconexus.directory import AgentInfo, http_base_url, list_agents
 from aiconexus.errors import (
@@ -53,20 +62,6 @@ from aiconexus.protocol import (
 )
 
 __all__ = ["DEFAULT_GATEWAY_URL", "DEFAULT_KEY_FILE", "main"]
-
-DEFAULT_GATEWAY_URL = "ws://127.0.0.1:8000/ws"
-"""Used when neither ``--gateway`` nor ``AICONEXUS_GATEWAY`` is given."""
-
-DEFAULT_KEY_FILE = Path("~/.aiconexus/identity.key")
-"""Where ``keygen`` writes and ``whoami`` reads a key when no file is named."""
-
-
-class UsageError(Exception):
-    """A bad argument: reported on one line, exit status 2."""
-
-
-class FailureError(Exception):
-    """The command could not do its job (gateway down, refused): exit status 1."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -160,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "keygen":
             return _keygen(args.out, force=args.force)
         if args.command == "whoami":
-            print(_load_identity(args.key).did)
+            print(load_identity(args.key).did)
             return 0
         if args.command == "agents":
             return asyncio.run(_agents(args.gateway, args.capability, as_json=args.json))
@@ -204,61 +199,6 @@ def _keygen(out: Path | None, *, force: bool) -> int:
     return 0
 
 
-def _load_identity(path: Path) -> Identity:
-    path = path.expanduser()
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory, not a key file (use --key FILE)")
-    if not path.is_file():
-        raise UsageError(f"no key file at {path} (create one with `aiconexus keygen`)")
-    try:
-        identity = Identity.load(path)
-    except (OSError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        print(
-            f"aiconexus: warning: key file {path} is readable by other users "
-            f"(mode {mode:04o}); run: chmod 600 {path}",
-            file=sys.stderr,
-        )
-    return identity
-
-
-def _json_object(value: str, option: str) -> dict[str, Any]:
-    """Parse ``value`` (JSON, ``@FILE`` or ``-`` for stdin) as a JSON object."""
-    if value == "-":
-        text = sys.stdin.read()
-    elif value.startswith("@"):
-        try:
-            text = Path(value[1:]).expanduser().read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"{option} {value}: {exc.strerror or exc}") from None
-    else:
-        text = value
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{option} is not valid JSON: {exc}") from None
-    if not isinstance(parsed, dict):
-        raise UsageError(f"{option} must be a JSON object")
-    return parsed
-
-
-def _unreachable(url: str, exc: BaseException) -> FailureError:
-    if isinstance(exc, GatewayUnreachableError) and exc.failures:
-        exc = exc.failures[-1][1]
-    if isinstance(exc, InvalidStatus) and exc.response.status_code in (403, 404):
-        return _no_gateway_at(url, f"the WebSocket handshake got HTTP {exc.response.status_code}")
-    return FailureError(f"cannot reach the gateway at {url}: {str(exc) or type(exc).__name__}")
-
-
-def _no_gateway_at(url: str, detail: str) -> FailureError:
-    return FailureError(
-        f"no gateway WebSocket at {url} ({detail}); the gateway serves it at /ws, "
-        f"e.g. {DEFAULT_GATEWAY_URL}"
-    )
-
-
 async def _agents(url: str, capability: str | None, *, as_json: bool) -> int:
     try:
         http_base_url(url)
@@ -269,12 +209,12 @@ async def _agents(url: str, capability: str | None, *, as_json: bool) -> int:
     except httpx.HTTPStatusError as exc:
         code = exc.response.status_code
         if code == 404:
-            raise _no_gateway_at(url, f"GET {exc.request.url} answered 404") from None
+            raise no_gateway_at(url, f"GET {exc.request.url} answered 404") from None
         raise FailureError(f"the gateway answered {code}") from None
     except (ValueError, KeyError, TypeError):
-        raise _no_gateway_at(url, "GET /agents did not answer a gateway's JSON") from None
+        raise no_gateway_at(url, "GET /agents did not answer a gateway's JSON") from None
     except httpx.HTTPError as exc:
-        raise _unreachable(url, exc) from None
+        raise unreachable(url, exc) from None
     if as_json:
         print(json.dumps([_agent_json(a) for a in agents], indent=2))
     elif not agents and capability is not None:
@@ -307,7 +247,7 @@ def _table(agents: list[AgentInfo]) -> str:
 
 
 def _send(args: argparse.Namespace) -> int:
-    identity = _load_identity(args.key)
+    identity = load_identity(args.key)
     if not is_valid_did(args.to):
         raise UsageError(f"--to is not an Ed25519 did:key: {args.to!r}")
     try:
@@ -317,7 +257,7 @@ def _send(args: argparse.Namespace) -> int:
     if message_type not in SENDABLE_TYPES:
         allowed = ", ".join(sorted(SENDABLE_TYPES))
         raise UsageError(f"--type must be one of {allowed}")
-    payload = _json_object(args.payload, "--payload")
+    payload = json_object(args.payload, "--payload")
     try:
         validate_payload(message_type, payload)
     except IoapError as exc:
@@ -328,14 +268,14 @@ def _send(args: argparse.Namespace) -> int:
 async def _send_async(
     url: str, identity: Identity, to: str, message_type: MessageType, payload: dict[str, Any]
 ) -> int:
-    client = _one_shot_client(url, identity)
+    client = one_shot_client(url, identity)
     try:
         async with client:
             status = await client.send(to, message_type, payload, timeout=10.0)
     except TimeoutError:  # before OSError, its base class
         raise FailureError("no ACK from the gateway within 10s") from None
     except (GatewayUnreachableError, OSError) as exc:
-        raise _unreachable(url, exc) from None
+        raise unreachable(url, exc) from None
     except (IoapError, ClientError) as exc:
         raise FailureError(f"the gateway refused the message: {exc}") from None
     print(status)
@@ -347,15 +287,15 @@ def _request(args: argparse.Namespace) -> int:
         raise UsageError(f"--to is not an Ed25519 did:key: {args.to!r}")
     if not args.timeout > 0:
         raise UsageError("--timeout must be > 0")
-    request_args = _json_object(args.args, "--args")
-    identity = _load_identity(args.key)
+    request_args = json_object(args.args, "--args")
+    identity = load_identity(args.key)
     return asyncio.run(_request_async(args, identity, request_args))
 
 
 async def _request_async(
     args: argparse.Namespace, identity: Identity, request_args: dict[str, Any]
 ) -> int:
-    client = _one_shot_client(args.gateway, identity)
+    client = one_shot_client(args.gateway, identity)
     try:
         async with client:
             response = await client.request(
@@ -369,7 +309,7 @@ async def _request_async(
     except TimeoutError:  # before OSError, its base class
         raise FailureError(f"no EXEC_RESPONSE from {args.to} within {args.timeout:g}s") from None
     except (GatewayUnreachableError, OSError) as exc:
-        raise _unreachable(args.gateway, exc) from None
+        raise unreachable(args.gateway, exc) from None
     except (IoapError, ClientError) as exc:
         raise FailureError(f"the request failed: {exc}") from None
     print(response.to_json(), flush=True)
@@ -379,7 +319,7 @@ async def _request_async(
 def _listen(args: argparse.Namespace) -> int:
     if args.count is not None and args.count < 1:
         raise UsageError("--count must be at least 1")
-    identity = _load_identity(args.key)
+    identity = load_identity(args.key)
     return asyncio.run(_listen_async(args, identity))
 
 
@@ -397,7 +337,7 @@ async def _listen_async(args: argparse.Namespace, identity: Identity) -> int:
             )
             await _print_frames(client, args.count)
     except (GatewayUnreachableError, OSError) as exc:
-        raise _unreachable(args.gateway, exc) from None
+        raise unreachable(args.gateway, exc) from None
     except (IoapError, ClientError) as exc:
         raise FailureError(f"the gateway refused: {exc}") from None
     return 0
@@ -419,24 +359,17 @@ async def _print_frames(client: GatewayClient, count: int | None) -> None:
 async def _ping(url: str, count: int) -> int:
     if count < 1:
         raise UsageError("--count must be at least 1")
-    client = _one_shot_client(url, Identity.generate())
+    client = one_shot_client(url, Identity.generate())
     try:
         async with client:
             for _ in range(count):
                 rtt = await client.ping(timeout=10.0)
                 print(f"PONG from {client.gateway_did} at {client.url} in {rtt * 1000:.1f} ms")
     except (GatewayUnreachableError, OSError, TimeoutError) as exc:
-        raise _unreachable(url, exc) from None
+        raise unreachable(url, exc) from None
     except (IoapError, ClientError) as exc:
         raise FailureError(f"the gateway refused: {exc}") from None
     return 0
-
-
-def _one_shot_client(url: str, identity: Identity) -> GatewayClient:
-    try:
-        return GatewayClient(url, identity, reconnect=False, open_timeout_s=5.0)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
 
 
 if __name__ == "__main__":
