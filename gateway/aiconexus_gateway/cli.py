@@ -6,11 +6,12 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 from .keys import KeyFileError
 from .logs import configure_logging
 from .policy import PolicyError, load_policy
-from .settings import Settings, SettingsError
+from .settings import DEFAULT_KEY_FILE, Settings, SettingsError
 
 __all__ = ["main", "parse_args"]
 
@@ -23,11 +24,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="aiconexus-gateway",
         description="AIConexus gateway: discovery, authentication and routing for IoAP agents. "
         "Every other setting comes from the environment (see the README).",
+        epilog="The gateway's Ed25519 key (hence its DID) is read from GATEWAY_KEY_FILE, by "
+        f"default ~/.aiconexus/gateway.key (here {DEFAULT_KEY_FILE}); it is created with "
+        "mode 0600 on the first start. Keep it private and keep it: a new key is a new DID.",
     )
+    parser.add_argument("--version", action="version", version=_version())
     parser.add_argument("--host", help="interface to listen on (GATEWAY_HOST)")
     parser.add_argument("--port", help="TCP port (GATEWAY_PORT)")
     parser.add_argument("--workers", help="worker processes (GATEWAY_WORKERS)")
     return parser.parse_args(argv)
+
+
+def _version() -> str:
+    try:
+        version = metadata.version("aiconexus-gateway")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"aiconexus-gateway {version}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
