@@ -6,7 +6,7 @@ values without touching ``os.environ``.
 
 from __future__ import annotations
 
-import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -14,13 +14,23 @@ from typing import Any
 
 from aiconexus.protocol import DEFAULT_MAX_MESSAGE_SIZE, SUBPROTOCOL
 
-__all__ = ["DEFAULT_KEY_FILE", "STORAGE_TYPES", "Settings", "SettingsError"]
+__all__ = [
+    "DEFAULT_KEY_FILE",
+    "LOG_FORMATS",
+    "STORAGE_TYPES",
+    "Settings",
+    "SettingsError",
+    "default_node_id",
+]
 
 STORAGE_TYPES = ("memory", "redis")
 """The backends a gateway can use (``STORAGE_TYPE``)."""
 
 DEFAULT_KEY_FILE = Path.home() / ".aiconexus" / "gateway.key"
 """Where the gateway keeps its key unless GATEWAY_KEY_FILE says otherwise."""
+
+LOG_FORMATS = ("text", "json")
+"""The values of ``LOG_FORMAT``: plain text lines, or one JSON object a line."""
 
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 _TRUE = ("1", "true", "yes", "on")
@@ -48,6 +58,7 @@ class Settings:
     gateway_crypto_threads: int | None = None
     log_level: str = "INFO"
     log_file: Path | None = None
+    log_format: str = "text"
     agent_timeout: float = 30.0
     heartbeat_interval: float = 15.0
     cleanup_interval: float = 10.0
@@ -69,7 +80,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not self.node_id:
-            object.__setattr__(self, "node_id", "node-" + secrets.token_hex(4))
+            object.__setattr__(self, "node_id", default_node_id(self.gateway_port))
 
     @property
     def storing_enabled(self) -> bool:
@@ -103,6 +114,7 @@ class Settings:
             gateway_crypto_threads=env.integer_or_none("GATEWAY_CRYPTO_THREADS", low=0, high=64),
             log_level=env.choice("LOG_LEVEL", "INFO", _LOG_LEVELS, upper=True),
             log_file=env.path_or_none("LOG_FILE"),
+            log_format=env.choice("LOG_FORMAT", "text", LOG_FORMATS),
             agent_timeout=env.number("AGENT_TIMEOUT", defaults.agent_timeout),
             heartbeat_interval=env.number("HEARTBEAT_INTERVAL", defaults.heartbeat_interval),
             cleanup_interval=env.number("CLEANUP_INTERVAL", defaults.cleanup_interval),
@@ -131,6 +143,16 @@ class Settings:
         ):
             raise SettingsError("REDIS_URL", "must start with redis://, rediss:// or unix://")
         return settings
+
+
+def default_node_id(port: int) -> str:
+    """A node id that stays the same across restarts: ``<host name>-<port>``.
+
+    Two gateways on one host differ by port; NODE_ID overrides it (and each worker of
+    GATEWAY_WORKERS=N adds ``-<pid>``).
+    """
+    host = "".join(c if c.isalnum() or c in "-._" else "-" for c in socket.gethostname())
+    return f"{host or 'node'}-{port}"
 
 
 class _Env:

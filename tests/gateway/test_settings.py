@@ -19,7 +19,7 @@ import pytest
 from support.gateway import gateway_script
 from support.ports import free_port
 
-from aiconexus_gateway.settings import Settings, SettingsError
+from aiconexus_gateway.settings import Settings, SettingsError, default_node_id
 
 
 def test_defaults() -> None:
@@ -38,7 +38,7 @@ def test_defaults() -> None:
     assert settings.verify_signatures and settings.validate_dids and settings.enable_metrics
     assert settings.storage_type == "memory"
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
-    assert settings.node_id.startswith("node-")
+    assert settings.node_id == default_node_id(8000)  # stable: host name and port
     assert settings.presence_ttl == 15
     assert settings.log_level == "INFO" and settings.log_file is None
 
