@@ -88,7 +88,9 @@ def configure_logging(level: str, log_file: Path | None = None, log_format: str 
             log_file.parent.mkdir(parents=True, exist_ok=True)
             handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
         except OSError as exc:
-            raise LogFileError(f"cannot write {log_file}: {exc.strerror or exc}") from None
+            parent = log_file.parent
+            cause = f"{parent} is not a directory" if parent.is_file() else exc.strerror or exc
+            raise LogFileError(f"cannot write {log_file}: {cause}") from None
     formatter = _formatter(log_format)
     root = logging.getLogger()
     for handler in list(root.handlers):

@@ -62,8 +62,7 @@ class RefusalLog:
     def _schedule_summary(self) -> None:
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:  # no loop (a test, or called from a thread): summarise now
-            self.flush()
+        except RuntimeError:  # no event loop here: the summary waits for flush()
             return
         self._summary = loop.call_later(1.0, self.flush)
 

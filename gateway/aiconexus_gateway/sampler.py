@@ -70,7 +70,8 @@ class Sampler:
         if self._ticks % NODES_EVERY == 0:
             with contextlib.suppress(BackendUnavailableError, TimeoutError):
                 async with asyncio.timeout(self.interval):
-                    self.nodes = await backend.live_nodes() or [self.hub.node_id]
+                    live = await backend.live_nodes()
+                    self.nodes = sorted({*live, self.hub.node_id})  # this node is alive
         self._ticks += 1
         point = self._point(time.time())
         self.points.append(point)

@@ -138,8 +138,8 @@ def run(settings: Settings) -> None:
 
     Raises :class:`ListenError` when the address cannot be bound (nothing was started).
     """
+    listener = bind_listener(settings)  # first: a taken port fails before anything else
     identity = load_or_create_key(settings.gateway_key_file)
-    listener = bind_listener(settings)
 
     def listening(addresses: list[str]) -> None:
         logger.info(

@@ -100,7 +100,9 @@ async def test_status_page_lists_agents_and_charts_traffic(driver: Any, tmp_path
         row = f"return document.querySelector('tr[data-did=\"{alice.did}\"]')?.innerText"
         listed = await _until(driver, row)
         assert "translate" in listed and "ago" in listed
-        assert await _until(driver, f"return !!document.querySelector('tr[data-did=\"{bob.did}\"]')")
+        assert await _until(
+            driver, f"return !!document.querySelector('tr[data-did=\"{bob.did}\"]')"
+        )
         peak = "return Number(document.getElementById('chart').dataset.peakFps)"
         assert await asyncio.to_thread(driver.execute_script, peak) == 0
 
@@ -114,14 +116,20 @@ async def test_status_page_lists_agents_and_charts_traffic(driver: Any, tmp_path
         flowing = asyncio.get_running_loop().create_task(traffic())
         try:
             assert await _until(driver, peak) > 0
-            assert await _until(driver, "return document.getElementById('line-p99').getAttribute('d')")
-            assert (await _until(driver, "return document.getElementById('t-p50').innerText")) != "–"
+            assert await _until(
+                driver, "return document.getElementById('line-p99').getAttribute('d')"
+            )
+            assert (
+                await _until(driver, "return document.getElementById('t-p50').innerText")
+            ) != "–"
         finally:
             flowing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flowing
         await alice.send_text("not json")
-        code = "return document.querySelector('#refusals tr[data-code=MALFORMED_MESSAGE]')?.innerText"
+        code = (
+            "return document.querySelector('#refusals tr[data-code=MALFORMED_MESSAGE]')?.innerText"
+        )
         assert "1" in await _until(driver, code)
         ARTIFACTS.mkdir(exist_ok=True)
         await asyncio.to_thread(driver.save_screenshot, str(ARTIFACTS / "status-page.png"))
