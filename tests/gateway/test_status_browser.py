@@ -119,9 +119,8 @@ async def test_status_page_lists_agents_and_charts_traffic(driver: Any, tmp_path
             assert await _until(
                 driver, "return document.getElementById('line-p99').getAttribute('d')"
             )
-            assert (
-                await _until(driver, "return document.getElementById('t-p50').innerText")
-            ) != "–"
+            p50 = await _until(driver, "return document.getElementById('t-p50').innerText")
+            assert p50 != "\u2013"  # the page's placeholder for "no value yet"
         finally:
             flowing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
