@@ -1,7 +1,8 @@
 """The status page in a real browser (Debian's chromium + chromedriver, driven by Selenium).
 
 A real gateway process serves the page; agents connect over real WebSockets and send
-frames; the page must list them and its chart must move. A screenshot is kept in
+frames; the page must list them and its chart must move. A gateway whose data routes take a
+bearer token makes the page ask for it and send it. A screenshot is kept in
 ``artifacts/status-page.png``. Where Selenium or the browser is missing, the test is skipped
 with the reason.
 """
@@ -16,10 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from support.client import RawClient
 from support.gateway import GatewayProcess
+from support.ports import free_port
+from support.waiting import eventually
 
 from aiconexus.protocol import Identity
+from aiconexus_gateway.app import create_app
+from aiconexus_gateway.server import uvicorn_config
+from aiconexus_gateway.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -93,10 +100,16 @@ async def test_status_page_lists_agents_and_charts_traffic(driver: Any, tmp_path
         await asyncio.to_thread(driver.get, f"{gateway.http_url}/")
         assert (await asyncio.to_thread(lambda: driver.current_url)).endswith("/status")
         await _until(driver, "return document.getElementById('live').classList.contains('on')")
+        # no client keepalive: a browser starting on a busy machine must not time pings out
         alice = await RawClient.connect(
-            gateway.ws_url, capabilities=["translate"], metadata={"name": "alice"}
+            gateway.ws_url,
+            capabilities=["translate"],
+            metadata={"name": "alice"},
+            ping_interval=None,
         )
-        bob = await RawClient.connect(gateway.ws_url, Identity.generate(), capabilities=["ocr"])
+        bob = await RawClient.connect(
+            gateway.ws_url, Identity.generate(), capabilities=["ocr"], ping_interval=None
+        )
         row = f"return document.querySelector('tr[data-did=\"{alice.did}\"]')?.innerText"
         listed = await _until(driver, row)
         assert "translate" in listed and "ago" in listed
@@ -132,3 +145,39 @@ async def test_status_page_lists_agents_and_charts_traffic(driver: Any, tmp_path
         assert "1" in await _until(driver, code)
         ARTIFACTS.mkdir(exist_ok=True)
         await asyncio.to_thread(driver.save_screenshot, str(ARTIFACTS / "status-page.png"))
+
+
+class _TokenSettings(Settings):
+    """Settings of a gateway whose operator routes take a bearer token."""
+
+    agents_token = "s3cret-token"
+
+
+async def test_the_page_asks_for_the_token_and_sends_it(driver: Any) -> None:
+    """Data routes answer 401: the page shows its token form; once given, the stream is live."""
+    settings = _TokenSettings(gateway_port=free_port(), node_id="guarded")
+    app = create_app(settings, Identity.generate())
+    server = uvicorn.Server(uvicorn_config(settings, app, log_level="warning"))
+    serving = asyncio.get_running_loop().create_task(server.serve())
+    try:
+        await eventually(lambda: server.started, within=10)
+        base = f"http://127.0.0.1:{settings.gateway_port}"
+        await asyncio.to_thread(driver.get, f"{base}/status")
+        await _until(driver, "return document.getElementById('login').classList.contains('show')")
+        assert not await asyncio.to_thread(
+            driver.execute_script, "return document.getElementById('live').classList.contains('on')"
+        )
+        await asyncio.to_thread(
+            driver.execute_script,
+            "document.getElementById('token').value = arguments[0];"
+            "document.getElementById('login-form').requestSubmit();",
+            settings.agents_token,
+        )
+        await _until(driver, "return document.getElementById('live').classList.contains('on')")
+        assert "guarded" in await _until(driver, "return document.getElementById('node').innerText")
+        stored = "return sessionStorage.getItem('aiconexus.status.token')"
+        assert await asyncio.to_thread(driver.execute_script, stored) == settings.agents_token
+    finally:
+        await asyncio.to_thread(driver.get, "about:blank")  # ends the page's event stream
+        server.should_exit = True
+        await serving
