@@ -147,15 +147,23 @@ async def test_status_page_lists_agents_and_charts_traffic(driver: Any, tmp_path
         await asyncio.to_thread(driver.save_screenshot, str(ARTIFACTS / "status-page.png"))
 
 
-class _TokenSettings(Settings):
-    """Settings of a gateway whose operator routes take a bearer token."""
+TOKEN = "s3cret-token"
 
-    agents_token = "s3cret-token"
+
+def _guarded_settings(**values: Any) -> Settings:
+    """Settings of a gateway whose operator routes take the bearer token TOKEN."""
+    if "agents_token" in Settings.__dataclass_fields__:  # the setting itself, where it exists
+        return Settings(**values, agents_token=TOKEN)
+
+    class _TokenSettings(Settings):
+        agents_token = TOKEN
+
+    return _TokenSettings(**values)
 
 
 async def test_the_page_asks_for_the_token_and_sends_it(driver: Any) -> None:
     """Data routes answer 401: the page shows its token form; once given, the stream is live."""
-    settings = _TokenSettings(gateway_port=free_port(), node_id="guarded")
+    settings = _guarded_settings(gateway_port=free_port(), node_id="guarded")
     app = create_app(settings, Identity.generate())
     server = uvicorn.Server(uvicorn_config(settings, app, log_level="warning"))
     serving = asyncio.get_running_loop().create_task(server.serve())
@@ -171,12 +179,12 @@ async def test_the_page_asks_for_the_token_and_sends_it(driver: Any) -> None:
             driver.execute_script,
             "document.getElementById('token').value = arguments[0];"
             "document.getElementById('login-form').requestSubmit();",
-            settings.agents_token,
+            TOKEN,
         )
         await _until(driver, "return document.getElementById('live').classList.contains('on')")
         assert "guarded" in await _until(driver, "return document.getElementById('node').innerText")
         stored = "return sessionStorage.getItem('aiconexus.status.token')"
-        assert await asyncio.to_thread(driver.execute_script, stored) == settings.agents_token
+        assert await asyncio.to_thread(driver.execute_script, stored) == TOKEN
     finally:
         await asyncio.to_thread(driver.get, "about:blank")  # ends the page's event stream
         server.should_exit = True
