@@ -162,11 +162,11 @@ scenario_3() {
 scenario_4() {
     local id
     gw logs >"$WORK_DIR/logs.txt" 2>&1
-    grep -E 'AIConexus gateway .* listening on ws://' "$WORK_DIR/logs.txt" ||
+    grep -E 'listening url=ws://' "$WORK_DIR/logs.txt" ||
         fail "no start-up line in the container logs"
     pass "start-up line in 'docker compose logs'"
     id="$(gateway_id)"
-    docker exec "$id" cat /logs/gateway.log | grep -qE 'AIConexus gateway .* listening on ws://' ||
+    docker exec "$id" cat /logs/gateway.log | grep -qE 'listening url=ws://' ||
         fail "no start-up line in /logs/gateway.log"
     pass "start-up line in /logs/gateway.log (LOG_FILE on the logs volume)"
     docker exec "$id" test -s /data/gateway.key || fail "no key file at /data/gateway.key"

@@ -2,7 +2,8 @@
 
 :class:`AccessPolicy` holds the compiled :class:`~.policy.Policy` of ``POLICY_FILE``. The
 router and the handshake ask :meth:`AccessPolicy.refusal` about each frame (and each
-REGISTER); a refusal is counted by rule name and logged (at most 10 lines a second). A
+REGISTER); a refusal is counted by rule name (the ERROR it answers is logged with the other
+refusals, at a bounded rate: :mod:`.refusals`). A
 SIGHUP reloads the file: sessions stay, later frames meet the new rules; a file that no
 longer compiles leaves the previous policy in force and logs an error naming the line.
 """
@@ -17,14 +18,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .policy import Policy, PolicyError, load_policy
-from .ratelog import ThrottledLog
 
 __all__ = ["AccessPolicy", "install_reload_on_hangup"]
 
 logger = logging.getLogger("aiconexus.gateway")
-
-LOG_LINES_PER_SECOND = 10
-"""Most refusal lines logged per second; the rest are counted in a ``suppressed`` line."""
 
 
 class AccessPolicy:
@@ -34,23 +31,14 @@ class AccessPolicy:
         self.path = path
         self.policy: Policy = load_policy(path)
         self._refused = refused
-        self._log = ThrottledLog(logger, per_second=LOG_LINES_PER_SECOND, what="policy refusals")
 
     def refusal(
         self, sender: str, recipient: str, capabilities: Iterable[str], kind: str
     ) -> str | None:
-        """None if the frame may pass; else the refusing rule's name (counted and logged)."""
+        """None if the frame may pass; else the refusing rule's name (counted)."""
         rule = self.policy.decide(sender, recipient, capabilities, kind)
         if rule is not None:
             self._refused[rule] += 1
-            self._log.log(
-                logging.INFO,
-                "policy refused rule=%s type=%s from=%s to=%s",
-                rule,
-                kind,
-                sender,
-                recipient,
-            )
         return rule
 
     def reload(self) -> bool:

@@ -1,13 +1,14 @@
 """The ASGI application: ``/ws`` goes straight to the connection handler, HTTP to FastAPI.
 
 The WebSocket endpoint is served by plain ASGI (no framework wrapper per frame); FastAPI
-serves ``/health``, ``/agents`` and ``/metrics`` and runs the hub's start-up and shutdown
-(which also makes SIGHUP reload the access policy).
+serves ``/health``, ``/agents``, ``/metrics`` and the status page (:mod:`.status`) and runs
+the hub's start-up and shutdown (which also makes SIGHUP reload the access policy).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, MutableMapping
@@ -27,10 +28,12 @@ from .backend.base import Backend, BackendUnavailableError
 from .connection import ASGIReceive, serve_connection
 from .hub import Hub
 from .listing import MAX_CURSOR_LENGTH, PAGE_DEFAULT, PAGE_MAX, agents_page
-from .metrics import render_prometheus
+from .metrics import CONTENT_TYPE, Gauges, MetricsExporter
 from .router import Router
+from .sampler import Sampler
 from .session import ASGISend
 from .settings import Settings
+from .status import AuthDependency, status_router
 
 __all__ = ["GatewayApp", "create_app", "gateway_version"]
 
@@ -81,18 +84,26 @@ def create_app(
     if settings.policy_file is not None:
         policy = AccessPolicy(settings.policy_file, hub.metrics.policy_refused)
     release = gateway_version()
+    exporter = MetricsExporter(hub.metrics, node_id=hub.node_id, version=release)
+    hub.backend.observe_round_trips(hub.metrics.backend_round_trip.observe)
+    sampler = Sampler(hub)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await hub.start()
         remove_hangup = install_reload_on_hangup(policy)
+        sampling = asyncio.get_running_loop().create_task(sampler.run())
         try:
             yield
         finally:
             remove_hangup()
+            sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampling
             await hub.stop()
 
     http = FastAPI(title="AIConexus gateway", version=release, lifespan=lifespan)
+    http.include_router(status_router(sampler, auth=status_auth(settings)))
 
     @http.get("/health")
     async def health() -> Response:
@@ -123,20 +134,22 @@ def create_app(
         """Prometheus text metrics (404 when ENABLE_METRICS is false)."""
         if not settings.enable_metrics:
             return PlainTextResponse("metrics are disabled\n", status_code=404)
+        gauges = Gauges(connections=hub.connections, registered=len(hub.sessions))
+        gauges.store_capacity = settings.store_max_total if settings.storing_enabled else 0
         try:
-            stored = await hub.backend.stored_count()
+            gauges.stored = await hub.backend.stored_count()
+            gauges.stored_bytes = await hub.backend.stored_bytes()
         except BackendUnavailableError:
-            stored = -1
-        text = render_prometheus(
-            hub.metrics,
-            connections=hub.connections,
-            registered=len(hub.sessions),
-            stored=stored,
-            node_id=hub.node_id,
-        )
-        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+            gauges.stored = -1
+        # rendered on the loop: the counters must not change while they are read
+        return Response(exporter.render(gauges), media_type=CONTENT_TYPE)
 
     return GatewayApp(hub, http, policy)
+
+
+def status_auth(settings: Settings) -> AuthDependency:
+    """Who may read the status page's data: the holders of the ``/agents`` token, if any."""
+    return require_token(settings.agents_token)
 
 
 async def _backend_healthy(backend: Backend) -> bool:

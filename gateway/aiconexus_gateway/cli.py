@@ -9,13 +9,15 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from .keys import KeyFileError
-from .logs import configure_logging
+from .logs import LogFileError, configure_logging
 from .policy import PolicyError, load_policy
 from .settings import DEFAULT_KEY_FILE, Settings, SettingsError
 
 __all__ = ["main", "parse_args"]
 
 EXIT_CONFIG = 2
+EXIT_LISTEN = 3
+"""Exit status when the address cannot be listened on (port in use...)."""
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -44,7 +46,7 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the gateway; exit 2 with a one-line message on a bad setting."""
+    """Run the gateway; exit 2 on a bad setting (or LOG_FILE), 3 when it cannot listen."""
     args = parse_args(argv)
     environ = dict(os.environ)
     for option, variable in (("host", "GATEWAY_HOST"), ("port", "GATEWAY_PORT")):
@@ -69,14 +71,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"aiconexus-gateway: invalid setting {exc}", file=sys.stderr)
         return EXIT_CONFIG
     os.environ.update({k: v for k, v in environ.items() if k.startswith("GATEWAY_")})
-    configure_logging(settings.log_level, settings.log_file)
-    from .server import run
+    try:
+        configure_logging(settings.log_level, settings.log_file, settings.log_format)
+    except LogFileError as exc:
+        print(f"aiconexus-gateway: LOG_FILE: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    from .server import ListenError, run
 
     try:
         run(settings)
     except KeyFileError as exc:
         print(f"aiconexus-gateway: GATEWAY_KEY_FILE: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except ListenError as exc:
+        print(f"aiconexus-gateway: {exc}", file=sys.stderr)
+        return EXIT_LISTEN
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
@@ -31,9 +32,16 @@ _Op = Callable[[], Awaitable[None]]
 class StoreLanes:
     """One FIFO of store operations per recipient, each run by a short-lived task."""
 
-    def __init__(self, backend: Backend, on_outcome: StoreOutcome) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        on_outcome: StoreOutcome,
+        *,
+        observe_store: Callable[[float], None] | None = None,
+    ) -> None:
         self._backend = backend
         self._on_outcome = on_outcome
+        self._observe_store = observe_store
         self._lanes: dict[str, deque[_Op]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -41,6 +49,7 @@ class StoreLanes:
         """Store ``item`` for ``recipient`` after everything already in its lane."""
 
         async def op() -> None:
+            begun = time.perf_counter()
             try:
                 await self._backend.store(recipient, item.frame)
             except StoreFullError as exc:
@@ -49,6 +58,8 @@ class StoreLanes:
                 self._on_outcome(item, ErrorCode.INTERNAL_ERROR, f"store unavailable: {exc}")
             else:
                 self._on_outcome(item, None, "")
+            if self._observe_store is not None:
+                self._observe_store(time.perf_counter() - begun)
 
         self._submit(recipient, op)
 

@@ -6,7 +6,7 @@ values without touching ``os.environ``.
 
 from __future__ import annotations
 
-import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -16,10 +16,12 @@ from aiconexus.protocol import DEFAULT_MAX_MESSAGE_SIZE, SUBPROTOCOL
 
 __all__ = [
     "DEFAULT_KEY_FILE",
+    "LOG_FORMATS",
     "MIN_TOKEN_LENGTH",
     "STORAGE_TYPES",
     "Settings",
     "SettingsError",
+    "default_node_id",
 ]
 
 STORAGE_TYPES = ("memory", "redis")
@@ -30,6 +32,9 @@ DEFAULT_KEY_FILE = Path.home() / ".aiconexus" / "gateway.key"
 
 MIN_TOKEN_LENGTH = 16
 """Shortest bearer token accepted in AGENTS_TOKEN / METRICS_TOKEN."""
+
+LOG_FORMATS = ("text", "json")
+"""The values of ``LOG_FORMAT``: plain text lines, or one JSON object a line."""
 
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 _TRUE = ("1", "true", "yes", "on")
@@ -57,6 +62,7 @@ class Settings:
     gateway_crypto_threads: int | None = None
     log_level: str = "INFO"
     log_file: Path | None = None
+    log_format: str = "text"
     agent_timeout: float = 30.0
     heartbeat_interval: float = 15.0
     cleanup_interval: float = 10.0
@@ -81,7 +87,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not self.node_id:
-            object.__setattr__(self, "node_id", "node-" + secrets.token_hex(4))
+            object.__setattr__(self, "node_id", default_node_id(self.gateway_port))
 
     @property
     def storing_enabled(self) -> bool:
@@ -115,6 +121,7 @@ class Settings:
             gateway_crypto_threads=env.integer_or_none("GATEWAY_CRYPTO_THREADS", low=0, high=64),
             log_level=env.choice("LOG_LEVEL", "INFO", _LOG_LEVELS, upper=True),
             log_file=env.path_or_none("LOG_FILE"),
+            log_format=env.choice("LOG_FORMAT", "text", LOG_FORMATS),
             agent_timeout=env.number("AGENT_TIMEOUT", defaults.agent_timeout),
             heartbeat_interval=env.number("HEARTBEAT_INTERVAL", defaults.heartbeat_interval),
             cleanup_interval=env.number("CLEANUP_INTERVAL", defaults.cleanup_interval),
@@ -146,6 +153,16 @@ class Settings:
         ):
             raise SettingsError("REDIS_URL", "must start with redis://, rediss:// or unix://")
         return settings
+
+
+def default_node_id(port: int) -> str:
+    """A node id that stays the same across restarts: ``<host name>-<port>``.
+
+    Two gateways on one host differ by port; NODE_ID overrides it (and each worker of
+    GATEWAY_WORKERS=N adds ``-<pid>``).
+    """
+    host = "".join(c if c.isalnum() or c in "-._" else "-" for c in socket.gethostname())
+    return f"{host or 'node'}-{port}"
 
 
 class _Env:

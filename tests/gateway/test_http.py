@@ -83,7 +83,7 @@ async def test_agents_lists_and_filters_by_capability(gateway: GatewayProcess) -
 def _metric(text: str, name: str, code: str | None = None) -> int:
     for line in text.splitlines():
         if line.startswith(name + "{") and (code is None or f'code="{code}"' in line):
-            return int(line.rsplit(" ", 1)[1])
+            return int(float(line.rsplit(" ", 1)[1]))
     return 0
 
 

@@ -144,7 +144,7 @@ async def test_register_refused_by_rule(guarded: GatewayProcess) -> None:
     assert error.payload["message"] == 'refused by access policy rule "banned"'
     assert await banned.closed() == 1008
     assert BANNED.did not in {agent["did"] for agent in guarded.agents()}
-    guarded.wait_for_log(f"policy refused rule=banned type=REGISTER from={BANNED.did}")
+    guarded.wait_for_log("refused by access policy rule")
 
 
 async def test_sighup_reloads_without_dropping_sessions(tmp_path: Path) -> None:

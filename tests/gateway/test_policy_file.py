@@ -5,7 +5,6 @@ Also the throttled log that keeps a flood of refusals from flooding the log.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import pytest
 from aiconexus.protocol import Identity
 from aiconexus_gateway.access import AccessPolicy
 from aiconexus_gateway.policy import DEFAULT_RULE, PolicyError, load_policy, parse_policy
-from aiconexus_gateway.ratelog import ThrottledLog
 
 A = Identity.generate().did
 B = Identity.generate().did
@@ -122,24 +120,6 @@ def test_refusals_are_counted_by_rule(tmp_path: Path) -> None:
     path.write_text('default = "nope"\n')
     assert not policy.reload()
     assert policy.refusal(A, B, (), "OFFER") is None
-
-
-def test_throttled_log(caplog: pytest.LogCaptureFixture) -> None:
-    """At most N lines a second; the rest are counted in one ``suppressed`` line."""
-    now = [100.0]
-    log = ThrottledLog(logging.getLogger("t"), per_second=3, what="refusals", clock=lambda: now[0])
-    with caplog.at_level(logging.INFO, logger="t"):
-        written = [log.log(logging.INFO, "line %d", i) for i in range(10)]
-        assert written == [True] * 3 + [False] * 7
-        now[0] += 1.0
-        assert log.log(logging.INFO, "line %d", 10)
-    assert [r.getMessage() for r in caplog.records] == [
-        "line 0",
-        "line 1",
-        "line 2",
-        "suppressed 7 similar refusals in the last second",
-        "line 10",
-    ]
 
 
 def test_the_protocol_example_compiles() -> None:

@@ -8,7 +8,7 @@ Redis backend lets several nodes act as one gateway.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -147,3 +147,16 @@ class Backend(ABC):
     @abstractmethod
     async def stored_count(self) -> int:
         """How many frames the store holds in all (for /health and metrics)."""
+
+    # observability (defaults for one node) --------------------------------------------------
+    async def stored_bytes(self) -> int | None:
+        """Characters of frame text the store holds, or None when the backend cannot tell."""
+        return None
+
+    async def live_nodes(self) -> list[str]:
+        """Ids of the live gateway nodes sharing this backend; [] for a single node."""
+        return []
+
+    def observe_round_trips(self, observe: Callable[[float], None]) -> None:
+        """Call ``observe(seconds)`` once per round trip to a remote store (default: none)."""
+        return

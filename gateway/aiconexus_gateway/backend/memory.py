@@ -154,6 +154,10 @@ class MemoryBackend(Backend):
         """How many frames are stored in all."""
         return self._stored_total
 
+    async def stored_bytes(self) -> int:
+        """Characters of frame text stored in all (summed when asked: for scrapes only)."""
+        return sum(len(frame) for queue in self._stored.values() for _, frame in queue)
+
     def _expire_stored(self, now: float) -> None:
         for recipient, queue in list(self._stored.items()):
             self._expire_queue(recipient, queue, now)

@@ -27,7 +27,7 @@ import contextlib
 import importlib.util
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import ClassVar
 
@@ -271,6 +271,20 @@ class RedisBackend(RedisNode, Backend):
             if int(stamp) >= oldest_ms:
                 frames.append(frame)
         return frames
+
+    def observe_round_trips(self, observe: Callable[[float], None]) -> None:
+        """Report the seconds of every Redis round trip (pipelined and plain) to ``observe``."""
+        self._observe = observe
+        self._pipe.observe = observe
+
+    async def live_nodes(self) -> list[str]:
+        """The announced nodes whose liveness key still exists."""
+        members = await self._call(self._client.smembers(f"{self._p}nodes"))
+        nodes = sorted(str(node) for node in members)
+        if not nodes:
+            return []
+        flags = await self._call(self._client.mget([f"{self._p}node:{n}" for n in nodes]))
+        return [node for node, flag in zip(nodes, flags, strict=True) if flag is not None]
 
     async def stored_count(self) -> int:
         """Number of frames held by the store, cluster-wide."""
