@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -18,19 +20,15 @@ import orjson
 from aiconexus.protocol import (
     ErrorCode,
     IoapError,
-    Message,
-    MessageType,
     b64url_encode,
     error_from_code,
-    is_valid_did,
-    parse_envelope,
     public_key_from_did,
-    public_key_from_text,
 )
 
 from .backend.base import BackendUnavailableError
 from .hub import Hub
-from .router import Router, guess_id, utf8_length_over
+from .register_checks import check_register
+from .router import Router, guess_id
 from .session import ASGISend, Session
 from .ws_protocol import SEND_BATCH
 
@@ -43,6 +41,10 @@ logger = logging.getLogger("aiconexus.gateway")
 
 CLOSE_POLICY = 1008
 CLOSE_TRY_LATER = 1013
+YIELD_EVERY = 4
+"""Frames one connection handles before it lets the event loop run others (fair sharing)."""
+FAULT_LOG_INTERVAL_S = 10.0
+"""At most one log line per this many seconds about frames whose handling failed."""
 MAX_CLOSE_REASON = 123
 """Bytes a WebSocket close reason may take (RFC 6455: 125-byte payload minus the code)."""
 
@@ -53,17 +55,45 @@ def close_reason(code: ErrorCode | str, message: str) -> str:
     return reason.decode("utf-8", "ignore")
 
 
+_FROM_FIELD = re.compile(r'"from"\s*:\s*"(did:key:[A-Za-z0-9]{1,128})"')
+
+
 def guess_sender(text: str) -> str | None:
     """The string ``from`` of a refused first frame, if it can be read (the ERROR's ``to``)."""
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return None
+        found = _FROM_FIELD.search(text)
+        return found.group(1) if found else None
     if isinstance(data, dict):
         sender = data.get("from")
         if isinstance(sender, str) and sender:
             return sender
     return None
+
+
+class _Faults:
+    """Unexpected failures while handling frames: counted, logged once per interval."""
+
+    count = 0
+    logged_at = -FAULT_LOG_INTERVAL_S
+
+    @classmethod
+    def report(cls, hub: Hub, session_id: str, exc: BaseException) -> None:
+        hub.metrics.internal_errors += 1
+        cls.count += 1
+        now = time.monotonic()
+        if now - cls.logged_at >= FAULT_LOG_INTERVAL_S:
+            logger.error(
+                "handling a frame failed (%d time(s) since the last report), last on "
+                "session=%s: %s: %s",
+                cls.count,
+                session_id,
+                type(exc).__name__,
+                str(exc)[:200],
+            )
+            cls.count = 0
+            cls.logged_at = now
 
 
 async def serve_connection(
@@ -80,6 +110,7 @@ async def serve_connection(
     )
     client = scope.get("client")
     peer = f"{client[0]}:{client[1]}" if client else "unknown"
+    ip = str(client[0]) if client else "unknown"
     session = Session(
         send,
         session_id=uuid.uuid4().hex,
@@ -96,16 +127,26 @@ async def serve_connection(
         reason = close_reason(ErrorCode.CONNECTION_REFUSED, why)
         await send({"type": "websocket.close", "code": CLOSE_TRY_LATER, "reason": reason})
         return
+    problem = hub.ip_limits.ws_opened(ip)
+    if problem is not None:
+        hub.metrics.rejected[ErrorCode.CONNECTION_REFUSED.value] += 1
+        reason = close_reason(ErrorCode.CONNECTION_REFUSED, problem)
+        await send({"type": "websocket.close", "code": CLOSE_TRY_LATER, "reason": reason})
+        return
     hub.connections += 1
     hub.metrics.connections_total += 1
     logger.info("connect peer=%s session=%s", peer, session.session_id)
+    authenticated = False
     try:
-        if await _handshake(hub, session, receive, send):
+        if await _handshake(hub, session, receive, send, ip):
+            authenticated = True
+            hub.ip_limits.ws_authenticated(ip)
             await _read_frames(hub, router, session, receive)
     except asyncio.CancelledError:
         if not session.closed:
             raise  # a cancellation we did not ask for
     finally:
+        hub.ip_limits.ws_closed(ip, authenticated=authenticated)
         hub.connections -= 1
         was_registered = session.did is not None
         reason = session.close_reason
@@ -123,7 +164,9 @@ async def serve_connection(
             logger.info("disconnected peer=%s session=%s unregistered", peer, session.session_id)
 
 
-async def _handshake(hub: Hub, session: Session, receive: ASGIReceive, send: ASGISend) -> bool:
+async def _handshake(
+    hub: Hub, session: Session, receive: ASGIReceive, send: ASGISend, ip: str
+) -> bool:
     """CHALLENGE, then one REGISTER checked in full; True when the session is registered."""
     nonce = b64url_encode(secrets.token_bytes(32))
     await session.send_now(hub.frames.challenge(nonce))
@@ -141,10 +184,21 @@ async def _handshake(hub: Hub, session: Session, receive: ASGIReceive, send: ASG
         error = error_from_code(ErrorCode.MALFORMED_MESSAGE, "binary frames are not allowed")
         await _refuse(hub, session, send, error)
         return False
+    wait = hub.ip_limits.registration_wait_ms(ip)
+    if wait:
+        why = f"too many REGISTERs from this address; retry after {wait} ms"
+        error = error_from_code(ErrorCode.RATE_LIMITED, why, {"retry_after_ms": wait})
+        await _refuse(hub, session, send, error, guess_id(text), guess_sender(text))
+        return False
     try:
-        message = _check_register(hub, text, nonce)
+        message = check_register(text, nonce=nonce, gateway_did=hub.did, settings=hub.settings)
     except IoapError as exc:
         await _refuse(hub, session, send, exc, guess_id(text), guess_sender(text))
+        return False
+    except Exception as exc:  # last resort: a bug must not cost more than this connection
+        _Faults.report(hub, session.session_id, exc)
+        error = error_from_code(ErrorCode.INTERNAL_ERROR, "the REGISTER could not be handled")
+        await _refuse(hub, session, send, error, guess_id(text), guess_sender(text))
         return False
     payload = message.payload
     session.did = message.from_
@@ -158,33 +212,6 @@ async def _handshake(hub: Hub, session: Session, receive: ASGIReceive, send: ASG
         await _refuse(hub, session, send, error, message.id, message.from_)
         return False
     return True
-
-
-def _check_register(hub: Hub, text: str, nonce: str) -> Message:
-    """Validate a REGISTER frame; raises the IoapError to answer with."""
-    if utf8_length_over(text, hub.settings.max_message_size):
-        raise error_from_code(ErrorCode.MESSAGE_TOO_LARGE, "REGISTER is too large")
-    envelope = parse_envelope(text)
-    if envelope.type != MessageType.REGISTER:
-        raise error_from_code(ErrorCode.NOT_REGISTERED, "the first frame must be REGISTER")
-    if not is_valid_did(envelope.sender):
-        raise error_from_code(ErrorCode.MALFORMED_MESSAGE, "from is not an Ed25519 did:key")
-    message = Message.from_dict(envelope.data)
-    message.verify()
-    claimed_key = message.payload.get("public_key")
-    if claimed_key is not None:
-        try:
-            key = public_key_from_text(claimed_key)
-        except ValueError as exc:
-            raise error_from_code(ErrorCode.MALFORMED_MESSAGE, f"public_key: {exc}") from None
-        if key != public_key_from_did(message.from_):
-            raise error_from_code(ErrorCode.DID_MISMATCH, "public_key does not match the DID")
-    if message.to != hub.did:
-        raise error_from_code(ErrorCode.UNAUTHORIZED, "REGISTER must be addressed to the gateway")
-    if message.payload.get("nonce") != nonce:
-        raise error_from_code(ErrorCode.UNAUTHORIZED, "nonce does not match the CHALLENGE")
-    message.check_fresh(skew_s=hub.settings.clock_skew)
-    return message
 
 
 async def _refuse(
@@ -206,7 +233,7 @@ async def _refuse(
         reason = close_reason(error.code, error.message)
         if sender is not None:
             await session.send_now(
-                hub.frames.error(sender, error.code, error.message, correlation_id)
+                hub.frames.error(sender, error.code, error.message, correlation_id, error.details)
             )
         await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": reason})
     except Exception as exc:  # the peer is already gone
@@ -217,9 +244,13 @@ async def _read_frames(hub: Hub, router: Router, session: Session, receive: ASGI
     """Handle frames until the peer disconnects or the hub closes the session."""
     handle = router.handle
     limit = hub.settings.send_queue_size
+    handled = 0
     while not session.closed:
         if session.pending >= limit:
             await session.drained()
+        handled += 1
+        if handled % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # receive() does not yield while frames are queued
         session.receiving = True
         event = await receive()
         session.receiving = False
@@ -227,7 +258,14 @@ async def _read_frames(hub: Hub, router: Router, session: Session, receive: ASGI
             return
         text = event.get("text")
         if text is None:
-            hub.reject(session, ErrorCode.MALFORMED_MESSAGE, "binary frames are not allowed", None)
+            frame = event.get("bytes") or b""
+            message = "binary frames are not allowed"
+            hub.reject(session, ErrorCode.MALFORMED_MESSAGE, message, guess_id(frame))
             continue
-        await handle(session, text)
+        try:
+            await handle(session, text)
+        except Exception as exc:  # last resort: one bad frame must not end the connection
+            _Faults.report(hub, session.session_id, exc)
+            message = "the gateway could not handle this frame"
+            hub.reject(session, ErrorCode.INTERNAL_ERROR, message, guess_id(text))
     await session.closed_sent()

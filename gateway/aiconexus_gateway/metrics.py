@@ -18,6 +18,10 @@ class Metrics:
     rejected: Counter[str] = field(default_factory=Counter)
     connections_total: int = 0
     slow_consumers: int = 0
+    errors_suppressed: int = 0
+    """Refusals answered with no ERROR frame (over a connection's ERRORS_PER_S budget)."""
+    internal_errors: int = 0
+    """Frames whose handling failed unexpectedly (answered INTERNAL_ERROR)."""
 
 
 def render_prometheus(

@@ -9,6 +9,7 @@ last so that a rejected frame does not use up its id).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -52,17 +53,30 @@ def utf8_length_over(text: str, limit: int) -> bool:
     return len(text.encode("utf-8", "surrogatepass")) > limit
 
 
-def guess_id(text: str) -> str | None:
-    """The ``id`` of a rejected frame when it can be read, for the ERROR's correlation_id."""
+_ID_FIELD = re.compile(r'"id"\s*:\s*"([^"\\]{1,' + str(MAX_ID_LENGTH) + r'})"')
+"""An unescaped string ``"id"`` member: the fallback when a frame is not valid JSON."""
+
+
+def guess_id(text: str | bytes) -> str | None:
+    """The ``id`` of a rejected frame when it can be read, for the ERROR's correlation_id.
+
+    A frame that orjson refuses (a number like ``1e400``, an escaped lone surrogate, a
+    binary frame...) is searched for its first ``"id": "..."`` member instead (in canonical
+    JSON the envelope's ``id`` comes before the payload).
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return None
+        data = None
     if isinstance(data, dict):
         value = data.get("id")
         if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH:
             return value
-    return None
+        return None
+    found = _ID_FIELD.search(text)
+    return found.group(1) if found else None
 
 
 class Router:
@@ -78,6 +92,8 @@ class Router:
         self.skew = settings.clock_skew
         self.window = settings.replay_window
         self.crypto = hub.crypto
+        self.limits = hub.rate_limits if hub.rate_limits.enabled else None
+        self.refusals = hub.refusals
 
     async def handle(self, session: Session, text: str) -> None:
         """Check one text frame from ``session`` and route it or answer ERROR."""
@@ -96,6 +112,18 @@ class Router:
         except IoapError as exc:
             hub.reject(session, exc.code, exc.message, guess_id(text))
             return
+        if self.limits is not None and session.did is not None:
+            exempt = envelope.type == "ACK" and envelope.recipient == self.gateway_did
+            wait = self.limits.check(session.did, len(text), count_frame=not exempt)
+            if wait:
+                hub.reject(
+                    session,
+                    ErrorCode.RATE_LIMITED,
+                    f"rate limit exceeded; retry after {wait} ms",
+                    envelope.id,
+                    {"retry_after_ms": wait},
+                )
+                return
         try:
             self._check_addressing(session, envelope)
             if self.verify:
@@ -110,6 +138,7 @@ class Router:
         except IoapError as exc:
             hub.reject(session, exc.code, exc.message, envelope.id)
             return
+        self.refusals.accepted(session.refusals)
         try:
             fresh = await hub.backend.first_seen(envelope.sender, envelope.id, self.window)
         except BackendUnavailableError as exc:

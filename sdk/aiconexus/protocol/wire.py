@@ -17,7 +17,22 @@ from .constants import MAX_ID_LENGTH, PROTOCOL_VERSION, MessageType
 from .errors import MalformedMessageError, UnsupportedVersionError
 from .jcs import canonicalize
 
-__all__ = ["Envelope", "check_envelope", "loads_frame", "parse_envelope", "signing_bytes"]
+__all__ = [
+    "MAX_JSON_CONTAINERS",
+    "MAX_JSON_DEPTH",
+    "Envelope",
+    "check_envelope",
+    "check_nesting",
+    "loads_frame",
+    "parse_envelope",
+    "signing_bytes",
+]
+
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of objects and arrays a frame may have (the envelope itself is level 1)."""
+
+MAX_JSON_CONTAINERS = 65536
+"""Most objects and arrays one frame may hold."""
 
 _REQUIRED = ("version", "id", "type", "from", "to", "timestamp", "payload", "signature")
 _REQUIRED_KEYS = frozenset(_REQUIRED)
@@ -75,10 +90,40 @@ def parse_envelope(text: str) -> Envelope:
         raise MalformedMessageError("frame is not valid JSON") from None
     if type(data) is not dict:
         raise MalformedMessageError("frame must be a JSON object")
+    check_nesting(text, data)
     check_envelope(data)
     if text.encode() != orjson.dumps(data):
         loads_frame(text)  # not byte-identical to the parsed object: may hide duplicate keys
     return Envelope(text, data)
+
+
+def check_nesting(
+    text: str,
+    data: Any,
+    *,
+    max_depth: int = MAX_JSON_DEPTH,
+    max_containers: int = MAX_JSON_CONTAINERS,
+) -> None:
+    """MalformedMessageError if ``data`` (parsed from ``text``) nests or branches too much.
+
+    Nearly free for ordinary frames: the brackets of ``text`` are counted at C speed first
+    (an upper bound on both the depth and the number of containers); only a frame with more
+    than ``max_depth`` of them is walked. Either limit is off when 0.
+    """
+    brackets = text.count("{") + text.count("[")
+    if brackets <= max_depth and (not max_containers or brackets <= max_containers):
+        return
+    containers = 0
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if max_depth and depth > max_depth:
+            raise MalformedMessageError(f"JSON nests deeper than {max_depth} levels")
+        containers += 1
+        if max_containers and containers > max_containers:
+            raise MalformedMessageError(f"JSON holds more than {max_containers} objects/arrays")
+        children = value.values() if type(value) is dict else value
+        stack.extend((child, depth + 1) for child in children if type(child) in (dict, list))
 
 
 def check_envelope(data: dict[str, Any]) -> None:
