@@ -27,11 +27,13 @@ from aiconexus.directory import AgentInfo, list_agents
 from aiconexus.errors import ClientClosedError, RemoteExecutionError
 from aiconexus.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
+    MAX_JSON_DEPTH,
     PEER_TYPES,
     ErrorCode,
     Identity,
     Message,
     MessageType,
+    check_nesting,
     error_from_code,
     is_valid_did,
 )
@@ -294,7 +296,10 @@ class GatewayClient(ConnectionMixin):
             raise ValueError("the message is not signed by this client's identity")
         if message.type not in SENDABLE_TYPES:
             raise ValueError(f"{message.type} frames are sent by the client itself")
-        size = len(message.to_json().encode("utf-8"))
+        text = message.to_json()
+        # MalformedMessageError before any write (the payload is one level below the envelope)
+        check_nesting(text, message.payload, max_depth=MAX_JSON_DEPTH - 1)
+        size = len(text.encode("utf-8"))
         if size > self._options.max_message_size:
             raise error_from_code(
                 ErrorCode.MESSAGE_TOO_LARGE,
