@@ -28,7 +28,7 @@ from aiconexus.protocol import (
 from .backend.base import BackendUnavailableError
 from .hub import Hub
 from .register_checks import check_register
-from .router import Router, guess_id
+from .router import GUESS_PARSE_LIMIT, Router, guess_id
 from .session import ASGISend, Session
 from .ws_protocol import SEND_BATCH
 
@@ -61,6 +61,8 @@ _FROM_FIELD = re.compile(r'"from"\s*:\s*"(did:key:[A-Za-z0-9]{1,128})"')
 def guess_sender(text: str) -> str | None:
     """The string ``from`` of a refused first frame, if it can be read (the ERROR's ``to``)."""
     try:
+        if len(text) > GUESS_PARSE_LIMIT:
+            raise orjson.JSONDecodeError("not parsed twice", text, 0)
         data = orjson.loads(text)
     except orjson.JSONDecodeError:
         found = _FROM_FIELD.search(text)

@@ -3,8 +3,10 @@
 Counts are kept for three stages of a connection from one address: a TCP connection whose
 HTTP request is still being read ("pre-upgrade", counted by :mod:`.http_protocol`), a
 WebSocket that has not registered yet ("pre-auth"), and a registered WebSocket. Pre-upgrade
-and pre-auth connections together are bounded by ``MAX_PREAUTH_PER_IP``; all of them together
-by ``MAX_CONNECTIONS_PER_IP``. REGISTER attempts per address are a token bucket refilled at
+connections and pre-auth WebSockets are each bounded by ``MAX_PREAUTH_PER_IP`` (a TCP
+connection over it is dropped at once; a WebSocket is closed 1013 ``CONNECTION_REFUSED``), and
+WebSockets by ``MAX_CONNECTIONS_PER_IP``.
+REGISTER attempts per address are a token bucket refilled at
 ``MAX_REGISTRATIONS_PER_IP_PER_MINUTE``. Every limit is off when 0. The defaults let an
 organisation run hundreds of agents behind one address.
 """
@@ -56,10 +58,13 @@ class IpLimits:
 
     # TCP connections before the WebSocket upgrade ------------------------------------------
     def tcp_opened(self, ip: str) -> str | None:
-        """Count a new TCP connection; the reason to refuse it (nothing counted), or None."""
-        problem = self._over(ip)
-        if problem is not None:
-            return problem
+        """Count a new TCP connection; the reason to refuse it (nothing counted), or None.
+
+        Only connections still sending their request head count here (at most
+        ``max_preauth`` per address): the WebSocket stage refuses with a typed close.
+        """
+        if self.max_preauth and self._tcp[ip] >= self.max_preauth:
+            return f"too many connections from this address still sending ({self.max_preauth})"
         self._tcp[ip] += 1
         self.tcp_pending += 1
         return None
@@ -111,11 +116,9 @@ class IpLimits:
         return wait
 
     def _over(self, ip: str) -> str | None:
-        pending = self._tcp[ip] + self._preauth[ip]
-        if self.max_preauth and pending >= self.max_preauth:
+        if self.max_preauth and self._preauth[ip] >= self.max_preauth:
             return f"too many unauthenticated connections from this address ({self.max_preauth})"
-        total = self._tcp[ip] + self._open[ip]
-        if self.max_connections and total >= self.max_connections:
+        if self.max_connections and self._open[ip] >= self.max_connections:
             return f"too many connections from this address ({self.max_connections})"
         return None
 

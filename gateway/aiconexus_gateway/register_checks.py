@@ -80,9 +80,9 @@ def check_register_payload(payload: dict[str, Any], settings: Settings) -> None:
     if limit and len(encoded) > limit:
         raise _malformed(f"metadata exceeds {limit} bytes of JSON (REGISTER_MAX_METADATA_BYTES)")
     depth = settings.register_max_metadata_depth
-    if depth:
+    if depth and encoded.count(b"{") + encoded.count(b"[") > depth:
         try:
-            check_nesting(encoded.decode(), metadata, max_depth=depth, max_containers=0)
+            check_nesting(metadata, max_depth=depth)
         except MalformedMessageError:
             raise _malformed(
                 f"metadata nests deeper than {depth} levels (REGISTER_MAX_METADATA_DEPTH)"

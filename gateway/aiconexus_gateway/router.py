@@ -8,6 +8,7 @@ last so that a rejected frame does not use up its id).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -36,7 +37,7 @@ from .crypto import verify_signature
 from .hub import Hub
 from .session import Outgoing, Session
 
-__all__ = ["Router", "guess_id", "utf8_length_over"]
+__all__ = ["GUESS_PARSE_LIMIT", "Router", "guess_id", "utf8_length_over"]
 
 logger = logging.getLogger("aiconexus.gateway")
 
@@ -53,6 +54,8 @@ def utf8_length_over(text: str, limit: int) -> bool:
     return len(text.encode("utf-8", "surrogatepass")) > limit
 
 
+GUESS_PARSE_LIMIT = 16384
+"""Longest refused frame parsed again to read its id; longer ones are searched instead."""
 _ID_FIELD = re.compile(r'"id"\s*:\s*"([^"\\]{1,' + str(MAX_ID_LENGTH) + r'})"')
 """An unescaped string ``"id"`` member: the fallback when a frame is not valid JSON."""
 
@@ -61,15 +64,16 @@ def guess_id(text: str | bytes) -> str | None:
     """The ``id`` of a rejected frame when it can be read, for the ERROR's correlation_id.
 
     A frame that orjson refuses (a number like ``1e400``, an escaped lone surrogate, a
-    binary frame...) is searched for its first ``"id": "..."`` member instead (in canonical
-    JSON the envelope's ``id`` comes before the payload).
+    binary frame...) or a large one (not parsed twice) is searched for its first
+    ``"id": "..."`` member instead (in canonical JSON the envelope's ``id`` comes before the
+    payload).
     """
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        data = None
+    data = None
+    if len(text) <= GUESS_PARSE_LIMIT:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            data = orjson.loads(text)
     if isinstance(data, dict):
         value = data.get("id")
         if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH:

@@ -297,8 +297,8 @@ class GatewayClient(ConnectionMixin):
         if message.type not in SENDABLE_TYPES:
             raise ValueError(f"{message.type} frames are sent by the client itself")
         text = message.to_json()
-        # MalformedMessageError before any write (the payload is one level below the envelope)
-        check_nesting(text, message.payload, max_depth=MAX_JSON_DEPTH - 1)
+        if text.count("[") + text.count("{") > MAX_JSON_DEPTH:  # refused before any write
+            check_nesting(message.payload, level=2)
         size = len(text.encode("utf-8"))
         if size > self._options.max_message_size:
             raise error_from_code(

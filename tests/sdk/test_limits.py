@@ -29,7 +29,9 @@ async def test_too_deep_a_payload_fails_before_it_is_written(gateway_factory: An
         GatewayClient(gateway.url, Identity.generate(), **fast_options()) as bob,
     ):
         with pytest.raises(MalformedMessageError):
-            await alice.send(bob.did, "INTENT", {"query": "x", "params": {"deep": _nested(300)}}, timeout=5)
+            await alice.send(
+                bob.did, "INTENT", {"query": "x", "params": {"deep": _nested(300)}}, timeout=5
+            )
         assert alice.unacknowledged == 0
         assert await alice.send(bob.did, "INTENT", {"query": "ok"}, timeout=5) == "delivered"
 
@@ -63,9 +65,7 @@ async def test_rate_limited_sends_wait_and_are_sent_again(gateway_factory: Any) 
     ):
         started = time.monotonic()
         statuses = await asyncio.wait_for(
-            asyncio.gather(
-                *(alice.send(bob.did, "INTENT", {"query": f"n{i}"}) for i in range(30))
-            ),
+            asyncio.gather(*(alice.send(bob.did, "INTENT", {"query": f"n{i}"}) for i in range(30))),
             30,
         )
         elapsed = time.monotonic() - started

@@ -24,7 +24,14 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from aiconexus.protocol import Identity, Message, MessageType, format_timestamp
+from aiconexus.protocol import (
+    Identity,
+    Message,
+    MessageType,
+    b64url_encode,
+    canonicalize,
+    format_timestamp,
+)
 
 __all__ = [
     "FloodResult",
@@ -34,6 +41,7 @@ __all__ = [
     "open_raw",
     "percentile",
     "register",
+    "register_bomb",
     "rss_mb",
     "run_flood",
     "slow_and_silent_sockets",
@@ -100,9 +108,36 @@ def deep_frame(identity: Identity, to: str, depth: int, message_id: str | None =
     return head[:-1] + ',"payload":{"sdp":' + "[" * depth + "]" * depth + "}}"
 
 
-def empty_arrays_metadata(size: int) -> dict[str, Any]:
-    """REGISTER metadata of about ``size`` bytes made of empty arrays (costly once parsed)."""
-    return {"x": [[] for _ in range(size // 3)]}
+def empty_arrays_metadata(size: int) -> str:
+    """REGISTER metadata (JSON text) of about ``size`` bytes of empty arrays."""
+    return '{"x":[' + ",".join(["[]"] * (size // 3)) + "]}"
+
+
+async def register_bomb(url: str, identity: Identity, metadata_json: str) -> Message:
+    """Answer a CHALLENGE with a REGISTER carrying ``metadata_json`` as is (not signed).
+
+    The gateway must refuse it from its size and shape, before verifying anything.
+    """
+    ws = await open_raw(url)
+    try:
+        challenge = Message.parse(await asyncio.wait_for(ws.recv(), 10))
+        head = {
+            "version": "1.0",
+            "id": str(uuid.uuid4()),
+            "type": "REGISTER",
+            "from": identity.did,
+            "to": challenge.from_,
+            "timestamp": format_timestamp(),
+            "signature": "A" * 86,
+        }
+        nonce = json.dumps(challenge.payload["nonce"])
+        text = json.dumps(head, separators=(",", ":"))[:-1]
+        text += ',"payload":{"capabilities":[],"nonce":' + nonce
+        text += ',"metadata":' + metadata_json + "}}"
+        await ws.send(text)
+        return Message.parse(await asyncio.wait_for(ws.recv(), 10))
+    finally:
+        await ws.close()
 
 
 @dataclass
@@ -169,12 +204,21 @@ class FloodResult:
 
 
 def run_flood(url: str, kind: str, seconds: float) -> subprocess.Popen[bytes]:
-    """Start a flooder process (``kind``: valid, ping, badsig); read it with :func:`flood_result`."""
-    return subprocess.Popen(
+    """Start a flooder (``kind``: valid, ping, badsig); returns once it starts sending.
+
+    Read its summary with :func:`flood_result`.
+    """
+    process = subprocess.Popen(
         [sys.executable, "-m", "support.attacks", "flood", url, kind, str(seconds)],
         cwd=TESTS_DIR,
         stdout=subprocess.PIPE,
     )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if line.strip() != b"ready":
+        process.kill()
+        raise RuntimeError(f"the flooder did not start: {line!r}")
+    return process
 
 
 def flood_result(process: subprocess.Popen[bytes], timeout: float = 60) -> FloodResult:
@@ -184,27 +228,39 @@ def flood_result(process: subprocess.Popen[bytes], timeout: float = 60) -> Flood
     return FloodResult(**data)
 
 
-def _flood_frames(kind: str, me: Identity, sink: str, gateway: str, count: int) -> list[str]:
+FLOOD_UNIQUE_FRAMES = 6000
+"""Distinct frames a flooder signs; it sends them round and round (repeats are replays)."""
+
+
+def _signed(me: Identity, kind: str, to: str, payload: dict[str, Any], *, sign: bool) -> str:
+    envelope: dict[str, Any] = {
+        "version": "1.0",
+        "id": str(uuid.uuid4()),
+        "type": kind,
+        "from": me.did,
+        "to": to,
+        "timestamp": format_timestamp(),
+        "payload": payload,
+    }
+    signature = me.sign(canonicalize(envelope)) if sign else b"\x01" * 64
+    envelope["signature"] = b64url_encode(signature)
+    return canonicalize(envelope).decode()
+
+
+def _flood_frames(kind: str, me: Identity, sink: str, gateway: str) -> list[str]:
+    count = FLOOD_UNIQUE_FRAMES
     if kind == "ping":
-        return [Message.create(me, MessageType.PING, gateway, {}).to_json() for _ in range(count)]
-    if kind == "valid":
-        return [
-            Message.create(me, MessageType.OFFER, sink, {"sdp": "x" * 64}).to_json()
-            for _ in range(count)
-        ]
-    template = json.loads(Message.create(me, MessageType.OFFER, sink, {"sdp": "x" * 64}).to_json())
-    frames = []
-    for _ in range(count):
-        template["id"] = str(uuid.uuid4())  # the signature no longer matches
-        frames.append(json.dumps(template, separators=(",", ":")))
-    return frames
+        return [_signed(me, "PING", gateway, {}, sign=True) for _ in range(count)]
+    payload = {"sdp": "x" * 64}
+    return [_signed(me, "OFFER", sink, payload, sign=kind == "valid") for _ in range(count)]
 
 
 async def _flood(url: str, kind: str, seconds: float) -> FloodResult:
     me, sink_id = Identity.generate(), Identity.generate()
     ws, reply = await register(url, me)
     sink, _ = await register(url, sink_id)
-    frames = _flood_frames(kind, me, sink_id.did, reply.from_, int(14_000 * seconds))
+    frames = _flood_frames(kind, me, sink_id.did, reply.from_)
+    print("ready", flush=True)
     codes: Counter[str] = Counter()
     retry: list[int] = []
 
@@ -224,10 +280,11 @@ async def _flood(url: str, kind: str, seconds: float) -> FloodResult:
     started = time.monotonic()
     deadline = started + seconds
     try:
-        while time.monotonic() < deadline and sent < len(frames):
-            for frame in frames[sent : sent + 50]:
+        while time.monotonic() < deadline:
+            start = sent % len(frames)
+            for frame in frames[start : start + 50]:
                 await ws.send(frame)
-            sent = min(sent + 50, len(frames))
+            sent += len(frames[start : start + 50])
             await asyncio.sleep(0)
     except ConnectionClosed:
         pass

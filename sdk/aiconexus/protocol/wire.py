@@ -23,6 +23,7 @@ __all__ = [
     "Envelope",
     "check_envelope",
     "check_nesting",
+    "loads_bounded",
     "loads_frame",
     "parse_envelope",
     "signing_bytes",
@@ -31,7 +32,7 @@ __all__ = [
 MAX_JSON_DEPTH = 32
 """Deepest nesting of objects and arrays a frame may have (the envelope itself is level 1)."""
 
-MAX_JSON_CONTAINERS = 65536
+MAX_JSON_CONTAINERS = 16384
 """Most objects and arrays one frame may hold."""
 
 _REQUIRED = ("version", "id", "type", "from", "to", "timestamp", "payload", "signature")
@@ -85,45 +86,53 @@ class Envelope:
 def parse_envelope(text: str) -> Envelope:
     """Parse and shape-check a frame; MalformedMessageError / UnsupportedVersionError."""
     try:
-        data = orjson.loads(text)
+        data = loads_bounded(text)
     except orjson.JSONDecodeError:
         raise MalformedMessageError("frame is not valid JSON") from None
     if type(data) is not dict:
         raise MalformedMessageError("frame must be a JSON object")
-    check_nesting(text, data)
     check_envelope(data)
     if text.encode() != orjson.dumps(data):
         loads_frame(text)  # not byte-identical to the parsed object: may hide duplicate keys
     return Envelope(text, data)
 
 
-def check_nesting(
-    text: str,
-    data: Any,
-    *,
-    max_depth: int = MAX_JSON_DEPTH,
-    max_containers: int = MAX_JSON_CONTAINERS,
-) -> None:
-    """MalformedMessageError if ``data`` (parsed from ``text``) nests or branches too much.
+def loads_bounded(text: str) -> Any:
+    """``orjson.loads`` within MAX_JSON_CONTAINERS and MAX_JSON_DEPTH; MalformedMessageError.
 
     Nearly free for ordinary frames: the brackets of ``text`` are counted at C speed first
-    (an upper bound on both the depth and the number of containers); only a frame with more
-    than ``max_depth`` of them is walked. Either limit is off when 0.
+    (an upper bound on both the depth and the number of containers). A frame with more
+    brackets than containers allowed is refused unparsed; only one with more than
+    ``MAX_JSON_DEPTH`` of them is walked after parsing. ``orjson.JSONDecodeError`` passes.
     """
     brackets = text.count("{") + text.count("[")
-    if brackets <= max_depth and (not max_containers or brackets <= max_containers):
-        return
-    containers = 0
-    stack: list[tuple[Any, int]] = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if max_depth and depth > max_depth:
+    if brackets > MAX_JSON_CONTAINERS:
+        raise MalformedMessageError(f"JSON holds more than {MAX_JSON_CONTAINERS} objects/arrays")
+    data = orjson.loads(text)
+    if brackets > MAX_JSON_DEPTH:
+        check_nesting(data)
+    return data
+
+
+def check_nesting(value: Any, *, max_depth: int = MAX_JSON_DEPTH, level: int = 1) -> None:
+    """MalformedMessageError if ``value`` nests objects/arrays deeper than ``max_depth``.
+
+    ``level`` is the depth of ``value`` itself (1 for a frame's top-level object).
+    """
+    layer: list[Any] = [value]
+    depth = level
+    while layer:  # one level at a time: no per-container bookkeeping objects
+        if depth > max_depth:
             raise MalformedMessageError(f"JSON nests deeper than {max_depth} levels")
-        containers += 1
-        if max_containers and containers > max_containers:
-            raise MalformedMessageError(f"JSON holds more than {max_containers} objects/arrays")
-        children = value.values() if type(value) is dict else value
-        stack.extend((child, depth + 1) for child in children if type(child) in (dict, list))
+        below: list[Any] = []
+        add = below.append
+        for current in layer:
+            for child in current.values() if type(current) is dict else current:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    add(child)
+        layer = below
+        depth += 1
 
 
 def check_envelope(data: dict[str, Any]) -> None:
