@@ -38,12 +38,15 @@ __all__ = [
     "Victim",
     "deep_frame",
     "empty_arrays_metadata",
+    "flood",
+    "flood_result",
     "open_raw",
     "percentile",
     "register",
     "register_bomb",
     "rss_mb",
     "run_flood",
+    "signed_frame",
     "slow_and_silent_sockets",
 ]
 
@@ -232,7 +235,7 @@ FLOOD_UNIQUE_FRAMES = 6000
 """Distinct frames a flooder signs; it sends them round and round (repeats are replays)."""
 
 
-def _signed(me: Identity, kind: str, to: str, payload: dict[str, Any], *, sign: bool) -> str:
+def signed_frame(me: Identity, kind: str, to: str, payload: dict[str, Any], *, sign: bool) -> str:
     envelope: dict[str, Any] = {
         "version": "1.0",
         "id": str(uuid.uuid4()),
@@ -250,12 +253,13 @@ def _signed(me: Identity, kind: str, to: str, payload: dict[str, Any], *, sign: 
 def _flood_frames(kind: str, me: Identity, sink: str, gateway: str) -> list[str]:
     count = FLOOD_UNIQUE_FRAMES
     if kind == "ping":
-        return [_signed(me, "PING", gateway, {}, sign=True) for _ in range(count)]
+        return [signed_frame(me, "PING", gateway, {}, sign=True) for _ in range(count)]
     payload = {"sdp": "x" * 64}
-    return [_signed(me, "OFFER", sink, payload, sign=kind == "valid") for _ in range(count)]
+    return [signed_frame(me, "OFFER", sink, payload, sign=kind == "valid") for _ in range(count)]
 
 
-async def _flood(url: str, kind: str, seconds: float) -> FloodResult:
+async def flood(url: str, kind: str, seconds: float) -> FloodResult:
+    """Register and send ``kind`` frames as fast as possible for ``seconds``; the summary."""
     me, sink_id = Identity.generate(), Identity.generate()
     ws, reply = await register(url, me)
     sink, _ = await register(url, sink_id)
@@ -322,7 +326,7 @@ def _main(argv: list[str]) -> None:
     parser.add_argument("kind", choices=["valid", "ping", "badsig"])
     parser.add_argument("seconds", type=float)
     args = parser.parse_args(argv)
-    result = asyncio.run(_flood(args.url, args.kind, args.seconds))
+    result = asyncio.run(flood(args.url, args.kind, args.seconds))
     print(json.dumps(result.__dict__), flush=True)
 
 
