@@ -86,13 +86,12 @@ class _Faults:
         cls.count += 1
         now = time.monotonic()
         if now - cls.logged_at >= FAULT_LOG_INTERVAL_S:
-            logger.error(
+            logger.error(  # the exception's type only: its text may quote the frame
                 "handling a frame failed (%d time(s) since the last report), last on "
-                "session=%s: %s: %s",
+                "session=%s: %s",
                 cls.count,
                 session_id,
                 type(exc).__name__,
-                str(exc)[:200],
             )
             cls.count = 0
             cls.logged_at = now
