@@ -120,7 +120,11 @@ async def attack(name: str, url: str, count: int) -> dict[str, Any]:
                 while sent < count:
                     await ws.send(deep_frame(me, target, (253, 600, 1021)[sent % 3]))
                     sent += 1
-            closes += ws.close_code is not None
+                    if sent % 50 == 0:
+                        await asyncio.sleep(0.05)  # let a close from the gateway arrive
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ws.wait_closed(), 0.5)
+            closes += ws.close_code == 1008
             await ws.close()
             reader.cancel()
         return {"sent": sent, "answers": codes, "closed_by_gateway": closes}

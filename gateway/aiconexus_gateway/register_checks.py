@@ -36,6 +36,12 @@ def check_register(text: str, *, nonce: str, gateway_did: str, settings: Setting
     """Validate a REGISTER frame answering CHALLENGE ``nonce``; raises the IoapError to answer."""
     if utf8_length_over(text, settings.max_message_size):
         raise error_from_code(ErrorCode.MESSAGE_TOO_LARGE, "REGISTER is too large")
+    metadata_limit = settings.register_max_metadata_bytes
+    if metadata_limit and text.count("{") + text.count("[") > metadata_limit // 2 + 8:
+        # n bytes of metadata hold at most n/2 objects/arrays: refused before parsing
+        raise _malformed(
+            f"metadata exceeds {metadata_limit} bytes of JSON (REGISTER_MAX_METADATA_BYTES)"
+        )
     envelope = parse_envelope(text)
     if envelope.type != MessageType.REGISTER:
         raise error_from_code(ErrorCode.NOT_REGISTERED, "the first frame must be REGISTER")
