@@ -98,29 +98,34 @@ def parse_envelope(text: str) -> Envelope:
 
 
 def loads_bounded(text: str) -> Any:
-    """``orjson.loads`` within MAX_JSON_CONTAINERS and MAX_JSON_DEPTH; MalformedMessageError.
+    """``orjson.loads`` within MAX_JSON_DEPTH and MAX_JSON_CONTAINERS; MalformedMessageError.
 
     Nearly free for ordinary frames: the brackets of ``text`` are counted at C speed first
-    (an upper bound on both the depth and the number of containers). A frame with more
-    brackets than containers allowed is refused unparsed; only one with more than
-    ``MAX_JSON_DEPTH`` of them is walked after parsing. ``orjson.JSONDecodeError`` passes.
+    (an upper bound on both the depth and the number of containers, since brackets inside
+    strings count too); only a frame with more than ``MAX_JSON_DEPTH`` of them is walked
+    after parsing, and its containers are counted only when the brackets exceed
+    ``MAX_JSON_CONTAINERS``. ``orjson.JSONDecodeError`` passes through.
     """
     brackets = text.count("{") + text.count("[")
-    if brackets > MAX_JSON_CONTAINERS:
-        raise MalformedMessageError(f"JSON holds more than {MAX_JSON_CONTAINERS} objects/arrays")
     data = orjson.loads(text)
     if brackets > MAX_JSON_DEPTH:
-        check_nesting(data)
+        check_nesting(
+            data, max_containers=MAX_JSON_CONTAINERS if brackets > MAX_JSON_CONTAINERS else 0
+        )
     return data
 
 
-def check_nesting(value: Any, *, max_depth: int = MAX_JSON_DEPTH, level: int = 1) -> None:
+def check_nesting(
+    value: Any, *, max_depth: int = MAX_JSON_DEPTH, level: int = 1, max_containers: int = 0
+) -> None:
     """MalformedMessageError if ``value`` nests objects/arrays deeper than ``max_depth``.
 
-    ``level`` is the depth of ``value`` itself (1 for a frame's top-level object).
+    ``level`` is the depth of ``value`` itself (1 for a frame's top-level object); with
+    ``max_containers``, also if it holds more objects and arrays than that.
     """
     layer: list[Any] = [value]
     depth = level
+    containers = 1
     while layer:  # one level at a time: no per-container bookkeeping objects
         if depth > max_depth:
             raise MalformedMessageError(f"JSON nests deeper than {max_depth} levels")
@@ -131,6 +136,9 @@ def check_nesting(value: Any, *, max_depth: int = MAX_JSON_DEPTH, level: int = 1
                 kind = type(child)
                 if kind is dict or kind is list:
                     add(child)
+            if max_containers and containers + len(below) > max_containers:
+                raise MalformedMessageError(f"JSON holds more than {max_containers} objects/arrays")
+        containers += len(below)
         layer = below
         depth += 1
 
