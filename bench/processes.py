@@ -93,6 +93,9 @@ def gateway(*, verify: bool, extra: dict[str, str] | None = None) -> Service:
         "VERIFY_SIGNATURES": "true" if verify else "false",
         "LOG_LEVEL": "WARNING",
         "STORAGE_TYPE": "memory",
+        # Throughput runs measure routing, not the per-agent limits (bench/abuse.py does).
+        "RATE_LIMIT_FRAMES_PER_S": "0",
+        "RATE_LIMIT_BYTES_PER_S": "0",
         **(extra or {}),
     }
     return Service([script], port, env)

@@ -114,6 +114,7 @@ def create_app(
             "version": release,
             "uptime_s": round(time.time() - hub.started_at, 3),
             "connections": hub.connections,
+            "tcp_pending": hub.ip_limits.tcp_pending,
             "did": hub.did,
             "backend": hub.backend.name,
             "node_id": hub.node_id,

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -18,21 +20,18 @@ import orjson
 from aiconexus.protocol import (
     ErrorCode,
     IoapError,
-    Message,
     MessageType,
     b64url_encode,
     error_from_code,
-    is_valid_did,
-    parse_envelope,
     public_key_from_did,
-    public_key_from_text,
 )
 
 from .access import AccessPolicy
 from .backend.base import BackendUnavailableError
 from .hub import Hub
 from .policy import refusal_message
-from .router import Router, guess_id, utf8_length_over
+from .register_checks import check_register
+from .router import GUESS_PARSE_LIMIT, Router, guess_id
 from .session import ASGISend, Session
 from .ws_protocol import SEND_BATCH
 
@@ -45,6 +44,10 @@ logger = logging.getLogger("aiconexus.gateway")
 
 CLOSE_POLICY = 1008
 CLOSE_TRY_LATER = 1013
+YIELD_EVERY = 4
+"""Frames one connection handles before it lets the event loop run others (fair sharing)."""
+FAULT_LOG_INTERVAL_S = 10.0
+"""At most one log line per this many seconds about frames whose handling failed."""
 MAX_CLOSE_REASON = 123
 """Bytes a WebSocket close reason may take (RFC 6455: 125-byte payload minus the code)."""
 
@@ -55,17 +58,46 @@ def close_reason(code: ErrorCode | str, message: str) -> str:
     return reason.decode("utf-8", "ignore")
 
 
+_FROM_FIELD = re.compile(r'"from"\s*:\s*"(did:key:[A-Za-z0-9]{1,128})"')
+
+
 def guess_sender(text: str) -> str | None:
     """The string ``from`` of a refused first frame, if it can be read (the ERROR's ``to``)."""
     try:
+        if len(text) > GUESS_PARSE_LIMIT:
+            raise orjson.JSONDecodeError("not parsed twice", text, 0)
         data = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return None
+        found = _FROM_FIELD.search(text)
+        return found.group(1) if found else None
     if isinstance(data, dict):
         sender = data.get("from")
         if isinstance(sender, str) and sender:
             return sender
     return None
+
+
+class _Faults:
+    """Unexpected failures while handling frames: counted, logged once per interval."""
+
+    count = 0
+    logged_at = -FAULT_LOG_INTERVAL_S
+
+    @classmethod
+    def report(cls, hub: Hub, session_id: str, exc: BaseException) -> None:
+        hub.metrics.internal_errors += 1
+        cls.count += 1
+        now = time.monotonic()
+        if now - cls.logged_at >= FAULT_LOG_INTERVAL_S:
+            logger.error(  # the exception's type only: its text may quote the frame
+                "handling a frame failed (%d time(s) since the last report), last on "
+                "session=%s: %s",
+                cls.count,
+                session_id,
+                type(exc).__name__,
+            )
+            cls.count = 0
+            cls.logged_at = now
 
 
 async def serve_connection(
@@ -82,6 +114,7 @@ async def serve_connection(
     )
     client = scope.get("client")
     peer = f"{client[0]}:{client[1]}" if client else "unknown"
+    ip = str(client[0]) if client else "unknown"
     session = Session(
         send,
         session_id=uuid.uuid4().hex,
@@ -92,26 +125,41 @@ async def serve_connection(
         batch_type=SEND_BATCH if SEND_BATCH in (scope.get("extensions") or {}) else None,
     )
     if hub.connections >= hub.settings.max_connections or hub.stopping:
-        hub.metrics.rejected[ErrorCode.CONNECTION_REFUSED.value] += 1
         why = "gateway is stopping" if hub.stopping else "gateway is at MAX_CONNECTIONS"
-        hub.refusals.note(ErrorCode.CONNECTION_REFUSED, why, session=session.session_id, peer=peer)
-        reason = close_reason(ErrorCode.CONNECTION_REFUSED, why)
-        await send({"type": "websocket.close", "code": CLOSE_TRY_LATER, "reason": reason})
+        await _refuse_connection(hub, session, send, why)
+        return
+    problem = hub.ip_limits.ws_opened(ip)
+    if problem is not None:
+        await _refuse_connection(hub, session, send, problem)
         return
     hub.connections += 1
     hub.metrics.connections_total += 1
     logger.info("connect", extra={"peer": peer, "session": session.session_id})
+    authenticated = False
     try:
-        if await _handshake(hub, session, receive, send, router.policy):
+        if await _handshake(hub, session, receive, send, router.policy, ip):
+            authenticated = True
+            hub.ip_limits.ws_authenticated(ip)
             await _read_frames(hub, router, session, receive)
     except asyncio.CancelledError:
         if not session.closed:
             raise  # a cancellation we did not ask for
     finally:
+        hub.ip_limits.ws_closed(ip, authenticated=authenticated)
         hub.connections -= 1
         reason = session.close_reason
         hub.end(session)
         _log_disconnect(session, reason)
+
+
+async def _refuse_connection(hub: Hub, session: Session, send: ASGISend, why: str) -> None:
+    """Refuse a new connection before CHALLENGE: CONNECTION_REFUSED, close 1013 (try later)."""
+    hub.metrics.rejected[ErrorCode.CONNECTION_REFUSED.value] += 1
+    hub.refusal_log.note(
+        ErrorCode.CONNECTION_REFUSED, why, session=session.session_id, peer=session.peer
+    )
+    reason = close_reason(ErrorCode.CONNECTION_REFUSED, why)
+    await send({"type": "websocket.close", "code": CLOSE_TRY_LATER, "reason": reason})
 
 
 def _log_disconnect(session: Session, reason: str) -> None:
@@ -125,7 +173,12 @@ def _log_disconnect(session: Session, reason: str) -> None:
 
 
 async def _handshake(
-    hub: Hub, session: Session, receive: ASGIReceive, send: ASGISend, policy: AccessPolicy | None
+    hub: Hub,
+    session: Session,
+    receive: ASGIReceive,
+    send: ASGISend,
+    policy: AccessPolicy | None,
+    ip: str,
 ) -> bool:
     """CHALLENGE, then one REGISTER checked in full (and against the access policy, if any).
 
@@ -147,10 +200,21 @@ async def _handshake(
         error = error_from_code(ErrorCode.MALFORMED_MESSAGE, "binary frames are not allowed")
         await _refuse(hub, session, send, error)
         return False
+    wait = hub.ip_limits.registration_wait_ms(ip)
+    if wait:
+        why = f"too many REGISTERs from this address; retry after {wait} ms"
+        error = error_from_code(ErrorCode.RATE_LIMITED, why, {"retry_after_ms": wait})
+        await _refuse(hub, session, send, error, guess_id(text), guess_sender(text))
+        return False
     try:
-        message = _check_register(hub, text, nonce)
+        message = check_register(text, nonce=nonce, gateway_did=hub.did, settings=hub.settings)
     except IoapError as exc:
         await _refuse(hub, session, send, exc, guess_id(text), guess_sender(text))
+        return False
+    except Exception as exc:  # last resort: a bug must not cost more than this connection
+        _Faults.report(hub, session.session_id, exc)
+        error = error_from_code(ErrorCode.INTERNAL_ERROR, "the REGISTER could not be handled")
+        await _refuse(hub, session, send, error, guess_id(text), guess_sender(text))
         return False
     payload = message.payload
     capabilities = tuple(payload.get("capabilities") or ())
@@ -173,33 +237,6 @@ async def _handshake(
     return True
 
 
-def _check_register(hub: Hub, text: str, nonce: str) -> Message:
-    """Validate a REGISTER frame; raises the IoapError to answer with."""
-    if utf8_length_over(text, hub.settings.max_message_size):
-        raise error_from_code(ErrorCode.MESSAGE_TOO_LARGE, "REGISTER is too large")
-    envelope = parse_envelope(text)
-    if envelope.type != MessageType.REGISTER:
-        raise error_from_code(ErrorCode.NOT_REGISTERED, "the first frame must be REGISTER")
-    if not is_valid_did(envelope.sender):
-        raise error_from_code(ErrorCode.MALFORMED_MESSAGE, "from is not an Ed25519 did:key")
-    message = Message.from_dict(envelope.data)
-    message.verify()
-    claimed_key = message.payload.get("public_key")
-    if claimed_key is not None:
-        try:
-            key = public_key_from_text(claimed_key)
-        except ValueError as exc:
-            raise error_from_code(ErrorCode.MALFORMED_MESSAGE, f"public_key: {exc}") from None
-        if key != public_key_from_did(message.from_):
-            raise error_from_code(ErrorCode.DID_MISMATCH, "public_key does not match the DID")
-    if message.to != hub.did:
-        raise error_from_code(ErrorCode.UNAUTHORIZED, "REGISTER must be addressed to the gateway")
-    if message.payload.get("nonce") != nonce:
-        raise error_from_code(ErrorCode.UNAUTHORIZED, "nonce does not match the CHALLENGE")
-    message.check_fresh(skew_s=hub.settings.clock_skew)
-    return message
-
-
 async def _refuse(
     hub: Hub,
     session: Session,
@@ -214,12 +251,12 @@ async def _refuse(
     close reason always carries ``"CODE: message"``.
     """
     hub.metrics.rejected[str(error.code)] += 1
-    hub.refusals.note(error.code, error.message, session=session.session_id, peer=session.peer)
+    hub.refusal_log.note(error.code, error.message, session=session.session_id, peer=session.peer)
     try:
         reason = close_reason(error.code, error.message)
         if sender is not None:
             await session.send_now(
-                hub.frames.error(sender, error.code, error.message, correlation_id)
+                hub.frames.error(sender, error.code, error.message, correlation_id, error.details)
             )
         await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": reason})
     except Exception as exc:  # the peer is already gone
@@ -230,9 +267,13 @@ async def _read_frames(hub: Hub, router: Router, session: Session, receive: ASGI
     """Handle frames until the peer disconnects or the hub closes the session."""
     handle = router.handle
     limit = hub.settings.send_queue_size
+    handled = 0
     while not session.closed:
         if session.pending >= limit:
             await session.drained()
+        handled += 1
+        if handled % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # receive() does not yield while frames are queued
         session.receiving = True
         event = await receive()
         session.receiving = False
@@ -240,7 +281,14 @@ async def _read_frames(hub: Hub, router: Router, session: Session, receive: ASGI
             return
         text = event.get("text")
         if text is None:
-            hub.reject(session, ErrorCode.MALFORMED_MESSAGE, "binary frames are not allowed", None)
+            frame = event.get("bytes") or b""
+            message = "binary frames are not allowed"
+            hub.reject(session, ErrorCode.MALFORMED_MESSAGE, message, guess_id(frame))
             continue
-        await handle(session, text)
+        try:
+            await handle(session, text)
+        except Exception as exc:  # last resort: one bad frame must not end the connection
+            _Faults.report(hub, session.session_id, exc)
+            message = "the gateway could not handle this frame"
+            hub.reject(session, ErrorCode.INTERNAL_ERROR, message, guess_id(text))
     await session.closed_sent()

@@ -22,14 +22,18 @@ from aiconexus.protocol import ErrorCode, Identity, format_timestamp
 from .backend.base import AgentRecord, Backend, BackendUnavailableError
 from .crypto import CryptoPool, default_threads
 from .frames import GatewayFrames
+from .iplimits import IpLimits
 from .lanes import StoreLanes
 from .metrics import Metrics
-from .refusals import RefusalLog
+from .ratelimit import RateLimits
+from .refusal_log import RefusalLog
+from .refusals import RefusalPolicy
 from .session import Outgoing, Session, SessionState
 from .settings import Settings
 
 __all__ = [
     "CLOSE_GOING_AWAY",
+    "CLOSE_POLICY",
     "CLOSE_REPLACED",
     "CLOSE_SLOW_CONSUMER",
     "Hub",
@@ -39,6 +43,7 @@ __all__ = [
 logger = logging.getLogger("aiconexus.gateway")
 
 CLOSE_REPLACED = 4000
+CLOSE_POLICY = 1008
 CLOSE_SLOW_CONSUMER = 1013
 CLOSE_GOING_AWAY = 1001
 MAX_ACK_IDS = 256
@@ -65,7 +70,10 @@ class Hub:
         self.did = identity.did
         self.backend = backend
         self.metrics = Metrics()
-        self.refusals = RefusalLog(logger)
+        self.refusal_log = RefusalLog(logger)
+        self.rate_limits = RateLimits.from_settings(settings)
+        self.ip_limits = IpLimits.from_settings(settings)
+        self.refusals = RefusalPolicy.from_settings(settings)
         self.sessions: dict[str, Session] = {}
         self.connections = 0
         self.started_at = time.time()
@@ -317,11 +325,21 @@ class Hub:
         correlation_id: str | None,
         details: Any = None,
     ) -> None:
-        """Answer a refused frame with ERROR ``code``; the session keeps going."""
+        """Answer a refused frame with ERROR ``code`` (within the connection's ERROR budget).
+
+        The session keeps going, unless its frames keep failing parsing or verification
+        (:mod:`.refusals`): then it is closed 1008 with the code as the reason.
+        """
         self.metrics.rejected[str(code)] += 1
-        self.refusals.note(code, message, session=session.session_id, did=session.did)
-        frame = self.frames.error(session.did, code, message, correlation_id, details)
-        self.send_control(session, frame)
+        self.refusal_log.note(code, message, session=session.session_id, did=session.did)
+        verdict = self.refusals.refused(session.refusals, str(code))
+        if verdict.answer:
+            frame = self.frames.error(session.did, code, message, correlation_id, details)
+            self.send_control(session, frame)
+        else:
+            self.metrics.errors_suppressed += 1
+        if verdict.close:
+            self.evict(session, CLOSE_POLICY, f"{code}: too many refused frames in a row")
 
     def send_control(self, session: Session, frame: str) -> None:
         """Queue a gateway frame (ACK, ERROR, PONG); a full queue closes the session."""
@@ -335,7 +353,7 @@ class Hub:
                 self.acknowledge(item.ack_to, item.ack_id, "queued")
             return
         self.metrics.rejected[code.value] += 1
-        self.refusals.note(code, message, did=item.ack_to, correlation_id=item.ack_id)
+        self.refusal_log.note(code, message, did=item.ack_to, correlation_id=item.ack_id)
         if item.ack_id is None or item.ack_to is None:
             logger.warning("dropped a frame that could not be stored again: %s", message)
             return

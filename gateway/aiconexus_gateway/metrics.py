@@ -129,6 +129,10 @@ class Metrics:
     verify_time: LatencyHistogram = field(default_factory=LatencyHistogram)
     store_time: LatencyHistogram = field(default_factory=LatencyHistogram)
     backend_round_trip: LatencyHistogram = field(default_factory=LatencyHistogram)
+    errors_suppressed: int = 0
+    """Refusals answered with no ERROR frame (over a connection's ERRORS_PER_S budget)."""
+    internal_errors: int = 0
+    """Frames whose handling failed unexpectedly (answered INTERNAL_ERROR)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +169,16 @@ COUNTERS: tuple[CounterSpec, ...] = (
     CounterSpec("bytes_out", "aiconexus_sent_bytes", "Text written in WebSocket frames."),
     CounterSpec(
         "policy_refused", "aiconexus_policy_refused", "Frames refused by a policy rule.", ("rule",)
+    ),
+    CounterSpec(
+        "errors_suppressed",
+        "aiconexus_errors_suppressed",
+        "Refusals answered without an ERROR frame (over a connection's ERRORS_PER_S).",
+    ),
+    CounterSpec(
+        "internal_errors",
+        "aiconexus_internal_errors",
+        "Frames whose handling failed unexpectedly (answered INTERNAL_ERROR).",
     ),
 )
 """Every counter exposed: one entry per field of :class:`Metrics`."""

@@ -1,81 +1,87 @@
-"""One log line per refused frame, at a bounded rate, so a flood of bad frames cannot flood the log.
+"""What a refused frame costs: an ERROR within a per-connection budget, a close after a streak.
 
-Each refusal (an ERROR answered, or a connection refused) is logged once with its code, up to
-``per_second`` lines a second. Past that, refusals are only counted; one second after the
-first suppressed one, a single ``suppressed`` line says how many were left out, by code.
+A peer whose frames keep failing parsing or verification is not worth more signed ERRORs:
+after ``REFUSALS_BEFORE_CLOSE`` such refusals in a row its connection is closed (1008, the
+reason naming the code), and no connection gets more than ``ERRORS_PER_S`` ERROR frames per
+second (the refusals beyond are only counted). Every limit is off when 0.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-from collections import Counter
+from dataclasses import dataclass
 
-__all__ = ["DEFAULT_PER_SECOND", "RefusalLog"]
+from aiconexus.protocol import ErrorCode
 
-DEFAULT_PER_SECOND = 20
-"""Refusal lines logged per second at most (the summary line comes on top)."""
+from .settings import Settings
+
+__all__ = ["STREAK_CODES", "RefusalPolicy", "RefusalState", "Verdict"]
+
+STREAK_CODES = frozenset(
+    {
+        ErrorCode.MALFORMED_MESSAGE.value,
+        ErrorCode.MESSAGE_TOO_LARGE.value,
+        ErrorCode.UNSUPPORTED_VERSION.value,
+        ErrorCode.INVALID_SIGNATURE.value,
+        ErrorCode.DID_MISMATCH.value,
+    }
+)
+"""Codes of frames that failed parsing or verification: they make up a closing streak."""
 
 
-class RefusalLog:
-    """Rate-limited ``refused`` log lines, with a periodic ``suppressed`` summary."""
+class RefusalState:
+    """One connection's refusal streak and ERROR budget."""
 
-    def __init__(
-        self, logger: logging.Logger, *, per_second: int = DEFAULT_PER_SECOND, level: int = 20
-    ) -> None:
-        self._logger = logger
-        self._per_second = per_second
-        self._level = level
-        self._window = 0.0
-        self._used = 0
-        self._suppressed: Counter[str] = Counter()
-        self._summary: asyncio.TimerHandle | None = None
+    __slots__ = ("stamp", "streak", "tokens")
 
-    def note(
-        self,
-        code: object,
-        message: str,
-        *,
-        session: str | None = None,
-        peer: str | None = None,
-        did: str | None = None,
-        correlation_id: str | None = None,
-    ) -> None:
-        """Log one refusal with ``code`` (or count it when over the rate)."""
-        now = time.monotonic()
-        if now - self._window >= 1.0:
-            self._window, self._used = now, 0
-        if self._used >= self._per_second:
-            self._suppressed[str(code)] += 1
-            if self._summary is None:
-                self._schedule_summary()
-            return
-        self._used += 1
-        fields = {"code": str(code), "reason": message, "session": session, "peer": peer}
-        if did is not None:
-            fields["did"] = did
-        if correlation_id is not None:
-            fields["id"] = correlation_id
-        self._logger.log(self._level, "refused", extra=fields)
+    def __init__(self) -> None:
+        self.streak = 0
+        self.tokens = -1.0  # full on first use
+        self.stamp = 0.0
 
-    def _schedule_summary(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no event loop here: the summary waits for flush()
-            return
-        self._summary = loop.call_later(1.0, self.flush)
 
-    def flush(self) -> None:
-        """Log the ``suppressed`` summary now, if anything was left out."""
-        self._summary = None
-        if not self._suppressed:
-            return
-        counts, self._suppressed = self._suppressed, Counter()
-        self._logger.warning(
-            "suppressed",
-            extra={
-                "refusals": sum(counts.values()),
-                "by_code": ",".join(f"{code}:{n}" for code, n in sorted(counts.items())),
-            },
-        )
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What to do about one refusal: answer with an ERROR or not, close the connection or not."""
+
+    answer: bool
+    close: bool
+
+
+class RefusalPolicy:
+    """Decides, per refused frame, whether it is answered and whether the connection goes."""
+
+    def __init__(self, *, streak_limit: int, errors_per_s: int) -> None:
+        self.streak_limit = streak_limit
+        self.errors_per_s = errors_per_s
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RefusalPolicy:
+        """REFUSALS_BEFORE_CLOSE and ERRORS_PER_S."""
+        return cls(streak_limit=settings.refusals_before_close, errors_per_s=settings.errors_per_s)
+
+    def refused(self, state: RefusalState, code: str, *, now: float | None = None) -> Verdict:
+        """Record one refusal with ``code``."""
+        close = False
+        if code in STREAK_CODES:
+            state.streak += 1
+            close = bool(self.streak_limit) and state.streak >= self.streak_limit
+        rate = self.errors_per_s
+        if not rate:
+            return Verdict(True, close)
+        if now is None:
+            now = time.monotonic()
+        if state.tokens < 0.0:
+            state.tokens = float(rate)
+        else:
+            state.tokens = min(float(rate), state.tokens + (now - state.stamp) * rate)
+        state.stamp = now
+        if state.tokens < 1.0:
+            return Verdict(False, close)
+        state.tokens -= 1.0
+        return Verdict(True, close)
+
+    @staticmethod
+    def accepted(state: RefusalState) -> None:
+        """A frame passed parsing and verification: the streak starts again."""
+        state.streak = 0

@@ -9,7 +9,9 @@ last so that a rejected frame does not use up its id). Between the two, the acce
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import time
 from time import perf_counter
 from typing import Any
@@ -39,7 +41,7 @@ from .hub import Hub
 from .policy import refusal_message
 from .session import Outgoing, Session
 
-__all__ = ["Router", "guess_id", "utf8_length_over"]
+__all__ = ["GUESS_PARSE_LIMIT", "Router", "guess_id", "utf8_length_over"]
 
 logger = logging.getLogger("aiconexus.gateway")
 
@@ -56,17 +58,33 @@ def utf8_length_over(text: str, limit: int) -> bool:
     return len(text.encode("utf-8", "surrogatepass")) > limit
 
 
-def guess_id(text: str) -> str | None:
-    """The ``id`` of a rejected frame when it can be read, for the ERROR's correlation_id."""
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
+GUESS_PARSE_LIMIT = 16384
+"""Longest refused frame parsed again to read its id; longer ones are searched instead."""
+_ID_FIELD = re.compile(r'"id"\s*:\s*"([^"\\]{1,' + str(MAX_ID_LENGTH) + r'})"')
+"""An unescaped string ``"id"`` member: the fallback when a frame is not valid JSON."""
+
+
+def guess_id(text: str | bytes) -> str | None:
+    """The ``id`` of a rejected frame when it can be read, for the ERROR's correlation_id.
+
+    A frame that orjson refuses (a number like ``1e400``, an escaped lone surrogate, a
+    binary frame...) or a large one (not parsed twice) is searched for its first
+    ``"id": "..."`` member instead (in canonical JSON the envelope's ``id`` comes before the
+    payload).
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    data = None
+    if len(text) <= GUESS_PARSE_LIMIT:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            data = orjson.loads(text)
     if isinstance(data, dict):
         value = data.get("id")
         if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH:
             return value
-    return None
+        return None
+    found = _ID_FIELD.search(text)
+    return found.group(1) if found else None
 
 
 class Router:
@@ -85,6 +103,8 @@ class Router:
         self.crypto = hub.crypto
         self.metrics = hub.metrics
         self.debug = logger.isEnabledFor(logging.DEBUG)
+        self.limits = hub.rate_limits if hub.rate_limits.enabled else None
+        self.refusals = hub.refusals
 
     async def handle(self, session: Session, text: str) -> None:
         """Check one text frame from ``session`` and route it or answer ERROR."""
@@ -105,6 +125,18 @@ class Router:
         except IoapError as exc:
             hub.reject(session, exc.code, exc.message, guess_id(text))
             return
+        if self.limits is not None and session.did is not None:
+            exempt = envelope.type == "ACK" and envelope.recipient == self.gateway_did
+            wait = self.limits.check(session.did, len(text), count_frame=not exempt)
+            if wait:
+                hub.reject(
+                    session,
+                    ErrorCode.RATE_LIMITED,
+                    f"rate limit exceeded; retry after {wait} ms",
+                    envelope.id,
+                    {"retry_after_ms": wait},
+                )
+                return
         try:
             self._check_addressing(session, envelope)
             if self.verify:
@@ -122,6 +154,7 @@ class Router:
             self._count(envelope, "rejected")
             hub.reject(session, exc.code, exc.message, envelope.id)
             return
+        self.refusals.accepted(session.refusals)
         if self.policy is not None and envelope.recipient != self.gateway_did:
             rule = self.policy.refusal(
                 envelope.sender, envelope.recipient or "", session.capabilities, envelope.type

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import resource
 import signal
 import socket
 from collections.abc import Callable
@@ -20,16 +21,19 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from .app import GatewayApp, create_app, gateway_version
+from .http_protocol import GuardedHttpProtocol
 from .keys import load_or_create_key
 from .logs import configure_logging
 from .settings import Settings
 from .ws_protocol import BatchingWebSocketProtocol
 
 __all__ = [
+    "FILES_PER_CONNECTION",
     "GatewayServer",
     "GatewaySupervisor",
     "ListenError",
     "bind_listener",
+    "check_open_files",
     "create_app_from_env",
     "run",
     "uvicorn_config",
@@ -38,6 +42,39 @@ __all__ = [
 logger = logging.getLogger("aiconexus.gateway")
 
 WS_IMPLEMENTATION = BatchingWebSocketProtocol
+HTTP_IMPLEMENTATION = GuardedHttpProtocol
+
+FILES_PER_CONNECTION = 2
+"""Open files to plan per MAX_CONNECTIONS: a WebSocket each, plus as many TCP connections
+still sending their request head (bounded by HANDSHAKE_TIMEOUT and the per-IP limits)."""
+SPARE_FILES = 64
+"""Open files kept for everything else (listening socket, logs, Redis, key file...)."""
+
+
+def check_open_files(max_connections: int) -> int:
+    """Raise the soft RLIMIT_NOFILE to what MAX_CONNECTIONS needs, where allowed; warn if short.
+
+    Returns the soft limit in force afterwards.
+    """
+    needed = FILES_PER_CONNECTION * max_connections + SPARE_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            logger.warning("could not raise the open-file limit to %d: %s", target, exc)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        logger.warning(
+            "open-file limit %d is below the %d that MAX_CONNECTIONS=%d needs: at the limit "
+            "new connections fail; raise `ulimit -n` (Docker: ulimits: nofile) or lower "
+            "MAX_CONNECTIONS",
+            soft,
+            needed,
+            max_connections,
+        )
+    return int(soft)
 
 
 def uvicorn_config(settings: Settings, app: Any, **overrides: Any) -> uvicorn.Config:
@@ -46,6 +83,7 @@ def uvicorn_config(settings: Settings, app: Any, **overrides: Any) -> uvicorn.Co
         "host": settings.gateway_host,
         "port": settings.gateway_port,
         "ws": WS_IMPLEMENTATION,
+        "http": HTTP_IMPLEMENTATION,
         "ws_ping_interval": settings.heartbeat_interval,
         "ws_ping_timeout": settings.agent_timeout,
         "ws_per_message_deflate": False,
@@ -134,6 +172,7 @@ def create_app_from_env() -> GatewayApp:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     settings = Settings.from_env(os.environ)
     configure_logging(settings.log_level, settings.log_file, settings.log_format)
+    check_open_files(settings.max_connections)
     if settings.gateway_workers > 1:
         settings = settings.replace(node_id=f"{settings.node_id}-{os.getpid()}")
     return create_app(settings, load_or_create_key(settings.gateway_key_file))
@@ -148,6 +187,7 @@ def run(settings: Settings) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the start-up installs the reload
     listener = bind_listener(settings)  # first: a taken port fails before anything else
     identity = load_or_create_key(settings.gateway_key_file)
+    check_open_files(settings.max_connections)
 
     def listening(addresses: list[str]) -> None:
         logger.info(

@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from enum import Enum
 from typing import Any
 
+from .refusals import RefusalState
+
 __all__ = ["ASGISend", "Outgoing", "Session", "SessionState"]
 
 ASGISend = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -112,6 +114,7 @@ class Session:
         self._reader: asyncio.Task[Any] | None = asyncio.current_task()
         self._closer: asyncio.Task[None] | None = None
         self.receiving = False
+        self.refusals = RefusalState()
 
     @property
     def closed(self) -> bool:

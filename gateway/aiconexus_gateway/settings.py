@@ -68,6 +68,19 @@ class Settings:
     cleanup_interval: float = 10.0
     connection_timeout: float = 10.0
     max_connections: int = 10000
+    handshake_timeout: int = 10
+    max_connections_per_ip: int = 1000
+    max_preauth_per_ip: int = 100
+    max_registrations_per_ip_per_minute: int = 600
+    rate_limit_frames_per_s: int = 1000
+    rate_limit_bytes_per_s: int = 4 * 1024 * 1024
+    rate_limit_burst_s: float = 2.0
+    refusals_before_close: int = 32
+    errors_per_s: int = 100
+    register_max_capabilities: int = 64
+    register_max_capability_length: int = 128
+    register_max_metadata_bytes: int = 16384
+    register_max_metadata_depth: int = 8
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     send_queue_size: int = 1024
     clock_skew: float = 300.0
@@ -127,6 +140,37 @@ class Settings:
             cleanup_interval=env.number("CLEANUP_INTERVAL", defaults.cleanup_interval),
             connection_timeout=env.number("CONNECTION_TIMEOUT", defaults.connection_timeout),
             max_connections=env.integer("MAX_CONNECTIONS", defaults.max_connections, low=1),
+            handshake_timeout=env.integer("HANDSHAKE_TIMEOUT", defaults.handshake_timeout),
+            max_connections_per_ip=env.integer(
+                "MAX_CONNECTIONS_PER_IP", defaults.max_connections_per_ip
+            ),
+            max_preauth_per_ip=env.integer("MAX_PREAUTH_PER_IP", defaults.max_preauth_per_ip),
+            max_registrations_per_ip_per_minute=env.integer(
+                "MAX_REGISTRATIONS_PER_IP_PER_MINUTE", defaults.max_registrations_per_ip_per_minute
+            ),
+            rate_limit_frames_per_s=env.integer(
+                "RATE_LIMIT_FRAMES_PER_S", defaults.rate_limit_frames_per_s
+            ),
+            rate_limit_bytes_per_s=env.integer(
+                "RATE_LIMIT_BYTES_PER_S", defaults.rate_limit_bytes_per_s
+            ),
+            rate_limit_burst_s=env.number("RATE_LIMIT_BURST_S", defaults.rate_limit_burst_s),
+            refusals_before_close=env.integer(
+                "REFUSALS_BEFORE_CLOSE", defaults.refusals_before_close
+            ),
+            errors_per_s=env.integer("ERRORS_PER_S", defaults.errors_per_s),
+            register_max_capabilities=env.integer(
+                "REGISTER_MAX_CAPABILITIES", defaults.register_max_capabilities
+            ),
+            register_max_capability_length=env.integer(
+                "REGISTER_MAX_CAPABILITY_LENGTH", defaults.register_max_capability_length
+            ),
+            register_max_metadata_bytes=env.integer(
+                "REGISTER_MAX_METADATA_BYTES", defaults.register_max_metadata_bytes
+            ),
+            register_max_metadata_depth=env.integer(
+                "REGISTER_MAX_METADATA_DEPTH", defaults.register_max_metadata_depth
+            ),
             max_message_size=env.integer("MAX_MESSAGE_SIZE", defaults.max_message_size, low=1024),
             send_queue_size=env.integer("SEND_QUEUE_SIZE", defaults.send_queue_size, low=1),
             clock_skew=env.number("CLOCK_SKEW", defaults.clock_skew),

@@ -29,10 +29,18 @@ from aiconexus.errors import (
     GatewayUnreachableError,
     SessionReplacedError,
 )
-from aiconexus.protocol import ErrorCode, Identity, IoapError, Message, MessageType, error_from_code
+from aiconexus.protocol import (
+    ErrorCode,
+    Identity,
+    IoapError,
+    Message,
+    MessageTooLargeError,
+    MessageType,
+    error_from_code,
+)
 from aiconexus.state import ConnectionState, StateListener
 
-__all__ = ["ConnectionMixin", "is_retryable"]
+__all__ = ["ConnectionMixin", "is_retryable", "retry_after_s"]
 
 RETRYABLE_CODES = frozenset(
     {
@@ -48,6 +56,20 @@ STABLE_SESSION_S = 10.0
 """A session that lasted this long resets the backoff; shorter ones keep it growing."""
 
 REPLACED_CLOSE_CODE = 4000
+TOO_BIG_CLOSE_CODE = 1009
+DEFAULT_RETRY_AFTER_S = 1.0
+"""How long to hold sends after RATE_LIMITED when the ERROR names no ``retry_after_ms``."""
+MAX_RETRY_AFTER_S = 60.0
+"""Longest hold after RATE_LIMITED, whatever the ERROR says."""
+
+
+def retry_after_s(error: IoapError) -> float:
+    """Seconds to wait before sending again after a RATE_LIMITED ``error``."""
+    details = error.details
+    value = details.get("retry_after_ms") if isinstance(details, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return min(float(value) / 1000.0, MAX_RETRY_AFTER_S)
+    return DEFAULT_RETRY_AFTER_S
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -89,6 +111,9 @@ class ConnectionMixin:
     _url_index: int
     _supervisor: asyncio.Task[None] | None
     _callback_tasks: set[asyncio.Task[None]]
+    _resume_at: float = 0.0
+    """Loop time before which nothing is written (the gateway answered RATE_LIMITED)."""
+    _resender: asyncio.Task[None] | None = None
 
     # -- public lifecycle --------------------------------------------------------------------
     async def connect(self) -> None:
@@ -231,6 +256,7 @@ class ConnectionMixin:
             if (
                 session is None
                 or not self._online.is_set()
+                or asyncio.get_running_loop().time() < self._resume_at
                 or entry.written_on == self._connection_number
                 or entry.message.id not in self._outbox
             ):
@@ -267,6 +293,8 @@ class ConnectionMixin:
                     return SessionReplacedError(
                         "another connection registered this DID; this one was closed"
                     )
+                if exc.rcvd is not None and exc.rcvd.code == TOO_BIG_CLOSE_CODE:
+                    self._fail_largest_written(exc.rcvd.reason)
                 return exc
             self._handle(frame, session)
 
@@ -304,12 +332,57 @@ class ConnectionMixin:
                 if error.code == ErrorCode.REPLAY_DETECTED and entry.attempts > 1:
                     # Accepted on an earlier connection whose ACK was lost.
                     self._outbox.acknowledge(answered, "queued")
+                elif error.code == ErrorCode.RATE_LIMITED:
+                    self._hold(entry, retry_after_s(error))
                 else:
                     self._outbox.reject(answered, error)
             elif not (answered and self._gateway_replies.fail(answered, error)):
                 self._logger.warning("the gateway reported %s", error)
         elif message.type == MessageType.PONG:
             self._gateway_replies.resolve(message)
+
+    # -- refusals that are not the frame's fault or that a re-send cannot mend --------------
+    def _hold(self, entry: OutboxEntry, delay_s: float) -> None:
+        """RATE_LIMITED: write nothing for ``delay_s``, then ``entry`` and those after it again.
+
+        Frames written after ``entry`` on this connection were probably refused too (some
+        without an ERROR); one that was accepted after all is answered REPLAY_DETECTED on
+        the re-send, which counts as its ACK.
+        """
+        loop = asyncio.get_running_loop()
+        self._resume_at = max(self._resume_at, loop.time() + delay_s)
+        later = False
+        for candidate in self._outbox.entries():
+            later = later or candidate is entry
+            if later and candidate.written_on == self._connection_number:
+                candidate.written_on = -1
+        if self._resender is None or self._resender.done():
+            self._resender = asyncio.create_task(self._resend_when_allowed())
+
+    async def _resend_when_allowed(self) -> None:
+        loop = asyncio.get_running_loop()
+        for _ in range(100):  # the hold may be extended while we wait
+            wait = self._resume_at - loop.time()
+            if wait <= 0:
+                break
+            await asyncio.sleep(wait)
+        session = self._session
+        if session is None or not self._online.is_set() or self._closing:
+            return  # the next session writes everything pending anyway
+        with contextlib.suppress(ConnectionClosed):
+            await self._flush(session)
+
+    def _fail_largest_written(self, reason: str) -> None:
+        """Close 1009: the largest frame written on this connection was too big; fail it.
+
+        (Re-sending it after a reconnection would only close the next connection too.)
+        """
+        written = [e for e in self._outbox.entries() if e.written_on == self._connection_number]
+        if not written:
+            return
+        largest = max(written, key=lambda e: len(e.message.to_json()))
+        message = f"the gateway closed the connection (1009 {reason or 'message too big'})"
+        self._outbox.reject(largest.message.id, MessageTooLargeError(message))
 
     # -- heartbeat ---------------------------------------------------------------------------
     async def _heartbeat(self, session: Session) -> BaseException:
@@ -368,6 +441,8 @@ class ConnectionMixin:
         if self._close_reason is None:
             self._close_reason = reason
         self._online.clear()
+        if self._resender is not None:
+            self._resender.cancel()
         error = self._closed_error()
         self._outbox.reject_all(error)
         self._replies.fail_all(error)

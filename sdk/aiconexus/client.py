@@ -32,11 +32,13 @@ from aiconexus.errors import (
 )
 from aiconexus.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
+    MAX_JSON_DEPTH,
     PEER_TYPES,
     ErrorCode,
     Identity,
     Message,
     MessageType,
+    check_nesting,
     error_from_code,
     is_valid_did,
 )
@@ -318,7 +320,10 @@ class GatewayClient(ConnectionMixin):
             raise ValueError("the message is not signed by this client's identity")
         if message.type not in SENDABLE_TYPES:
             raise ValueError(f"{message.type} frames are sent by the client itself")
-        size = len(message.to_json().encode("utf-8"))
+        text = message.to_json()
+        if text.count("[") + text.count("{") > MAX_JSON_DEPTH:  # refused before any write
+            check_nesting(message.payload, level=2)
+        size = len(text.encode("utf-8"))
         if size > self._options.max_message_size:
             raise error_from_code(
                 ErrorCode.MESSAGE_TOO_LARGE,

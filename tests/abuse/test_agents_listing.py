@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 AGENTS = 2000
 """Agents registered (each with its own WebSocket connection)."""
 METADATA_BYTES = 24 * 1024
-"""Metadata of each agent: large, but within what REGISTER allows."""
+"""Metadata of each agent: large, within what REGISTER allows here (REGISTER_MAX_METADATA_BYTES)."""
 NON_READERS = 8
 """Clients that request the largest page and never read the answer."""
 PING_BOUND_S = 0.5
@@ -43,13 +43,21 @@ SLACK = METADATA_BYTES + 4096
 
 @pytest.fixture(scope="module")
 def big_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    """A memory gateway with room for the agents' connections."""
+    """A memory gateway with room for the agents' connections, all from one address."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = 4 * AGENTS + 1024
     if soft < wanted and (hard == resource.RLIM_INFINITY or hard >= wanted):
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     workdir = Path(tmp_path_factory.mktemp("abuse"))
-    with GatewayProcess({"STORAGE_TYPE": "memory", "LOG_LEVEL": "WARNING"}, workdir) as gateway:
+    env = {
+        "STORAGE_TYPE": "memory",
+        "LOG_LEVEL": "WARNING",
+        "REGISTER_MAX_METADATA_BYTES": str(2 * METADATA_BYTES),
+        "MAX_CONNECTIONS_PER_IP": "0",
+        "MAX_PREAUTH_PER_IP": "0",
+        "MAX_REGISTRATIONS_PER_IP_PER_MINUTE": "0",
+    }
+    with GatewayProcess(env, workdir) as gateway:
         yield gateway
 
 

@@ -14,7 +14,7 @@ from support.gateway import GatewayProcess, gateway_script
 from support.ports import free_port
 
 from aiconexus.protocol import Identity
-from aiconexus_gateway.refusals import RefusalLog
+from aiconexus_gateway.refusal_log import RefusalLog
 
 
 def _json_lines(text: str) -> list[dict[str, Any]]:
@@ -56,7 +56,13 @@ async def test_json_lines_parse_and_refusals_carry_their_code(tmp_path: Path) ->
 
 async def test_a_refusal_flood_is_logged_at_a_bounded_rate(tmp_path: Path) -> None:
     """400 bad frames: at most 20 "refused" lines a second; one summary counts the rest."""
-    env = {"STORAGE_TYPE": "memory", "LOG_FORMAT": "json"}
+    # every bad frame answered, none closing the connection: only the log is bounded here
+    env = {
+        "STORAGE_TYPE": "memory",
+        "LOG_FORMAT": "json",
+        "REFUSALS_BEFORE_CLOSE": "0",
+        "ERRORS_PER_S": "0",
+    }
     with GatewayProcess(env, tmp_path) as gw:
         client = await RawClient.connect(gw.ws_url)
         for _ in range(400):

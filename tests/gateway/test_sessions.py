@@ -45,7 +45,7 @@ async def test_slow_consumer_is_closed_and_nothing_is_lost(start_gateway: StartG
     Frames written before the close reach the old connection (ACK delivered); the rest are
     stored in order (ACK queued) and delivered after the next REGISTERED.
     """
-    gw = start_gateway(send_queue_size=8)
+    gw = start_gateway(send_queue_size=8, rate_limit_bytes_per_s=0)  # 30 MB at once
     alice = await RawClient.connect(gw.ws_url)
     bob = Identity.generate()
     stalled = await RawClient.connect(gw.ws_url, bob, max_queue=1)

@@ -51,7 +51,17 @@ from .jcs import canonicalize
 from .payloads import PAYLOAD_MODELS, validate_payload
 from .replay import ReplayWindow
 from .timestamps import format_timestamp, parse_timestamp
-from .wire import Envelope, check_envelope, loads_frame, parse_envelope, signing_bytes
+from .wire import (
+    MAX_JSON_CONTAINERS,
+    MAX_JSON_DEPTH,
+    Envelope,
+    check_envelope,
+    check_nesting,
+    loads_bounded,
+    loads_frame,
+    parse_envelope,
+    signing_bytes,
+)
 
 __all__ = [
     "AGENT_TYPES",
@@ -59,6 +69,8 @@ __all__ = [
     "ERROR_CLASSES",
     "GATEWAY_TYPES",
     "MAX_ID_LENGTH",
+    "MAX_JSON_CONTAINERS",
+    "MAX_JSON_DEPTH",
     "PAYLOAD_MODELS",
     "PEER_TYPES",
     "PROTOCOL_VERSION",
@@ -91,6 +103,8 @@ __all__ = [
     "b64url_encode",
     "canonicalize",
     "check_envelope",
+    "check_nesting",
+    "loads_bounded",
     "did_from_public_key",
     "error_from_code",
     "format_timestamp",

@@ -17,7 +17,23 @@ from .constants import MAX_ID_LENGTH, PROTOCOL_VERSION, MessageType
 from .errors import MalformedMessageError, UnsupportedVersionError
 from .jcs import canonicalize
 
-__all__ = ["Envelope", "check_envelope", "loads_frame", "parse_envelope", "signing_bytes"]
+__all__ = [
+    "MAX_JSON_CONTAINERS",
+    "MAX_JSON_DEPTH",
+    "Envelope",
+    "check_envelope",
+    "check_nesting",
+    "loads_bounded",
+    "loads_frame",
+    "parse_envelope",
+    "signing_bytes",
+]
+
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of objects and arrays a frame may have (the envelope itself is level 1)."""
+
+MAX_JSON_CONTAINERS = 16384
+"""Most objects and arrays one frame may hold."""
 
 _REQUIRED = ("version", "id", "type", "from", "to", "timestamp", "payload", "signature")
 _REQUIRED_KEYS = frozenset(_REQUIRED)
@@ -70,7 +86,7 @@ class Envelope:
 def parse_envelope(text: str) -> Envelope:
     """Parse and shape-check a frame; MalformedMessageError / UnsupportedVersionError."""
     try:
-        data = orjson.loads(text)
+        data = loads_bounded(text)
     except orjson.JSONDecodeError:
         raise MalformedMessageError("frame is not valid JSON") from None
     if type(data) is not dict:
@@ -79,6 +95,52 @@ def parse_envelope(text: str) -> Envelope:
     if text.encode() != orjson.dumps(data):
         loads_frame(text)  # not byte-identical to the parsed object: may hide duplicate keys
     return Envelope(text, data)
+
+
+def loads_bounded(text: str) -> Any:
+    """``orjson.loads`` within MAX_JSON_DEPTH and MAX_JSON_CONTAINERS; MalformedMessageError.
+
+    Nearly free for ordinary frames: the brackets of ``text`` are counted at C speed first
+    (an upper bound on both the depth and the number of containers, since brackets inside
+    strings count too); only a frame with more than ``MAX_JSON_DEPTH`` of them is walked
+    after parsing, and its containers are counted only when the brackets exceed
+    ``MAX_JSON_CONTAINERS``. ``orjson.JSONDecodeError`` passes through.
+    """
+    brackets = text.count("{") + text.count("[")
+    data = orjson.loads(text)
+    if brackets > MAX_JSON_DEPTH:
+        check_nesting(
+            data, max_containers=MAX_JSON_CONTAINERS if brackets > MAX_JSON_CONTAINERS else 0
+        )
+    return data
+
+
+def check_nesting(
+    value: Any, *, max_depth: int = MAX_JSON_DEPTH, level: int = 1, max_containers: int = 0
+) -> None:
+    """MalformedMessageError if ``value`` nests objects/arrays deeper than ``max_depth``.
+
+    ``level`` is the depth of ``value`` itself (1 for a frame's top-level object); with
+    ``max_containers``, also if it holds more objects and arrays than that.
+    """
+    layer: list[Any] = [value]
+    depth = level
+    containers = 1
+    while layer:  # one level at a time: no per-container bookkeeping objects
+        if depth > max_depth:
+            raise MalformedMessageError(f"JSON nests deeper than {max_depth} levels")
+        below: list[Any] = []
+        add = below.append
+        for current in layer:
+            for child in current.values() if type(current) is dict else current:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    add(child)
+            if max_containers and containers + len(below) > max_containers:
+                raise MalformedMessageError(f"JSON holds more than {max_containers} objects/arrays")
+        containers += len(below)
+        layer = below
+        depth += 1
 
 
 def check_envelope(data: dict[str, Any]) -> None:

@@ -1,0 +1,130 @@
+"""uvicorn's httptools HTTP protocol with a deadline for the request headers and per-IP counts.
+
+uvicorn bounds an idle keep-alive connection but not one that sends its request headers one
+byte at a time, nor one that sends nothing at all: such connections would stay open for ever,
+invisible to ``MAX_CONNECTIONS`` and to ``/health``. This protocol class (chosen in
+:mod:`.server`) arms a timer when the TCP connection is made and again after each response:
+if no complete request head arrived by ``HANDSHAKE_TIMEOUT`` seconds, the connection is
+closed. Once the request is a WebSocket upgrade, the connection is handed to the WebSocket
+protocol and the gateway's own REGISTER deadline (``CONNECTION_TIMEOUT``) takes over.
+
+A timer in ``connection_made`` of the HTTP protocol was chosen over a wrapper transport or a
+reader task: it costs one ``call_later`` per connection, needs no change to uvicorn, and sees
+the exact moments that matter (connection made, request head complete, upgrade, close).
+
+Each connection is also counted per client address (:class:`.iplimits.IpLimits`) from the
+moment it is made until it is upgraded or closed; a new one over the address's limits is
+closed at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .iplimits import IpLimits
+
+__all__ = ["GuardedHttpProtocol", "limits_of"]
+
+logger = logging.getLogger("aiconexus.gateway")
+
+LOG_INTERVAL_S = 10.0
+"""At most one log line per this many seconds about closed slow or refused connections."""
+
+
+class _Tally:
+    """Closed connections since the last log line (one line per LOG_INTERVAL_S at most)."""
+
+    timed_out = 0
+    refused = 0
+    logged_at = 0.0
+
+    @classmethod
+    def report(cls, reason: str) -> None:
+        if reason == "timeout":
+            cls.timed_out += 1
+        else:
+            cls.refused += 1
+        now = time.monotonic()
+        if now - cls.logged_at >= LOG_INTERVAL_S:
+            logger.warning(
+                "closed %d TCP connections without a request head in time and refused %d "
+                "over the per-address limits (since the last report)",
+                cls.timed_out,
+                cls.refused,
+            )
+            cls.timed_out = cls.refused = 0
+            cls.logged_at = now
+
+
+def limits_of(app: Any) -> tuple[IpLimits | None, float]:
+    """The gateway's per-IP limits and header timeout, found through the ASGI app's wrappers."""
+    while app is not None:
+        hub = getattr(app, "hub", None)
+        if hub is not None:
+            return hub.ip_limits, float(hub.settings.handshake_timeout)
+        app = getattr(app, "app", None)
+    return None, 0.0
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """HttpToolsProtocol + request-head deadline + per-IP connection counts."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """As uvicorn; then count the connection (or refuse it) and arm the deadline."""
+        super().connection_made(transport)
+        self._counted_ip: str | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        limits, self._header_timeout = limits_of(self.config.loaded_app)
+        self._limits = limits
+        ip = self.client[0] if self.client else "unknown"
+        if limits is not None:
+            problem = limits.tcp_opened(ip)
+            if problem is not None:
+                _Tally.report("refused")
+                transport.abort()
+                return
+            self._counted_ip = ip
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        if self._header_timeout > 0:
+            self._deadline = self.loop.call_later(self._header_timeout, self._expired)
+
+    def _expired(self) -> None:
+        self._deadline = None
+        cycle = self.cycle
+        if (cycle is None or cycle.response_complete) and not self.transport.is_closing():
+            _Tally.report("timeout")
+            self.transport.abort()
+
+    def _uncount(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        if self._counted_ip is not None and self._limits is not None:
+            self._limits.tcp_closed(self._counted_ip)
+            self._counted_ip = None
+
+    def on_response_complete(self) -> None:
+        """As uvicorn; the next request head on a kept-alive connection has a deadline too."""
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()
+
+    def handle_websocket_upgrade(self) -> None:
+        """The connection becomes a WebSocket: no longer counted here."""
+        self._uncount()
+        super().handle_websocket_upgrade()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """As uvicorn, and stop counting the connection."""
+        self._uncount()
+        super().connection_lost(exc)

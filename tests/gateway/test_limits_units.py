@@ -1,0 +1,176 @@
+"""The limit modules without I/O: token buckets, per-IP counts, refusal verdicts, REGISTER bounds."""
+
+from __future__ import annotations
+
+import logging
+import resource
+from typing import Any
+
+import pytest
+
+from aiconexus.protocol import MAX_JSON_DEPTH, IoapError, MalformedMessageError, parse_envelope
+from aiconexus_gateway.iplimits import IpLimits
+from aiconexus_gateway.ratelimit import RateLimits
+from aiconexus_gateway.refusals import RefusalPolicy, RefusalState
+from aiconexus_gateway.register_checks import check_register_payload
+from aiconexus_gateway.router import guess_id
+from aiconexus_gateway.server import check_open_files
+from aiconexus_gateway.settings import Settings
+
+
+def test_frame_bucket_refuses_past_the_burst_and_names_the_wait() -> None:
+    """10 frames/s, burst 1 s: 10 pass, the 11th waits ~100 ms, and passes once refilled."""
+    limits = RateLimits(frames_per_s=10, bytes_per_s=0, burst_s=1.0)
+    assert [limits.check("did", 100, now=0.0) for _ in range(10)] == [0] * 10
+    assert limits.check("did", 100, now=0.0) == 100
+    assert limits.check("other", 100, now=0.0) == 0  # per DID
+    assert limits.check("did", 100, now=0.1) == 0
+
+
+def test_byte_bucket_and_exempt_frames() -> None:
+    """Bytes are charged even for frames the frame bucket lets through (count_frame=False)."""
+    limits = RateLimits(frames_per_s=1, bytes_per_s=1000, burst_s=1.0)
+    assert limits.check("did", 10, now=0.0) == 0
+    assert limits.check("did", 10, now=0.0) > 0  # frame bucket empty
+    assert limits.check("did", 500, count_frame=False, now=0.0) == 0  # an ACK to the gateway
+    assert limits.check("did", 600, count_frame=False, now=0.0) == 110  # bytes: 110 ms
+
+
+def test_buckets_are_bounded_and_zero_turns_limits_off() -> None:
+    """The LRU table keeps at most max_buckets DIDs; rates of 0 mean no limit."""
+    limits = RateLimits(frames_per_s=1, bytes_per_s=1, burst_s=1.0, max_buckets=3)
+    for index in range(10):
+        limits.check(f"did{index}", 1, now=0.0)
+    assert len(limits) == 3
+    off = RateLimits(frames_per_s=0, bytes_per_s=0, burst_s=1.0)
+    assert not off.enabled
+    assert all(off.check("did", 10**6, now=0.0) == 0 for _ in range(1000))
+
+
+def test_ip_limits_count_each_stage() -> None:
+    """Pre-upgrade TCP, pre-auth and open WebSockets are bounded per address; 0 is off."""
+    limits = IpLimits(max_connections=3, max_preauth=2, registrations_per_minute=0)
+    assert limits.tcp_opened("a") is None and limits.tcp_opened("a") is None
+    assert limits.tcp_opened("a") is not None
+    assert limits.tcp_opened("b") is None
+    assert limits.tcp_pending == 3
+    limits.tcp_closed("a")
+    limits.tcp_closed("a")
+    assert limits.ws_opened("a") is None and limits.ws_opened("a") is None
+    assert "unauthenticated" in (limits.ws_opened("a") or "")
+    limits.ws_authenticated("a")
+    limits.ws_authenticated("a")
+    assert limits.ws_opened("a") is None
+    limits.ws_authenticated("a")
+    assert "too many connections" in (limits.ws_opened("a") or "")
+    limits.ws_closed("a", authenticated=True)
+    assert limits.ws_opened("a") is None
+    off = IpLimits(max_connections=0, max_preauth=0, registrations_per_minute=0)
+    assert all(off.ws_opened("a") is None and off.tcp_opened("a") is None for _ in range(500))
+    assert off.registration_wait_ms("a") == 0
+
+
+def test_registrations_per_minute() -> None:
+    """60/minute: 60 at once, then one a second."""
+    limits = IpLimits(max_connections=0, max_preauth=0, registrations_per_minute=60)
+    assert all(limits.registration_wait_ms("a", now=0.0) == 0 for _ in range(60))
+    assert limits.registration_wait_ms("a", now=0.0) == 1000
+    assert limits.registration_wait_ms("b", now=0.0) == 0
+    assert limits.registration_wait_ms("a", now=1.0) == 0
+
+
+def test_refusal_policy_streak_and_error_budget() -> None:
+    """A streak of parse/verify refusals closes; ERRORs per second are bounded; 0 is off."""
+    policy = RefusalPolicy(streak_limit=3, errors_per_s=2)
+    state = RefusalState()
+    verdicts = [policy.refused(state, "MALFORMED_MESSAGE", now=0.0) for _ in range(3)]
+    assert [(v.answer, v.close) for v in verdicts] == [(True, False), (True, False), (False, True)]
+    policy.accepted(state)
+    assert not policy.refused(state, "INVALID_SIGNATURE", now=1.0).close
+    assert not policy.refused(state, "RATE_LIMITED", now=1.0).close  # not a streak code
+    off = RefusalPolicy(streak_limit=0, errors_per_s=0)
+    fresh = RefusalState()
+    assert all(off.refused(fresh, "MALFORMED_MESSAGE").answer for _ in range(1000))
+    assert not off.refused(fresh, "MALFORMED_MESSAGE").close
+
+
+def _payload(**fields: Any) -> dict[str, Any]:
+    return {"nonce": "n", "capabilities": [], "metadata": {}, **fields}
+
+
+@pytest.mark.parametrize(
+    ("fields", "setting"),
+    [
+        ({"capabilities": ["c"] * 65}, "register_max_capabilities"),
+        ({"capabilities": ["c" * 129]}, "register_max_capability_length"),
+        ({"metadata": {"k": "v" * 17000}}, "register_max_metadata_bytes"),
+        (
+            {"metadata": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {}}}}}}}}}},
+            "register_max_metadata_depth",
+        ),
+    ],
+)
+def test_register_bounds_and_their_off_switch(fields: dict[str, Any], setting: str) -> None:
+    """Each REGISTER_MAX_* refuses with MALFORMED_MESSAGE; set to 0 it lets the payload pass."""
+    with pytest.raises(MalformedMessageError, match=setting.upper()):
+        check_register_payload(_payload(**fields), Settings())
+    check_register_payload(_payload(**fields), Settings().replace(**{setting: 0}))
+
+
+def test_nesting_and_container_bounds_of_every_frame() -> None:
+    """Depth 33 or >16384 containers: MALFORMED_MESSAGE before the envelope is looked at."""
+    for text in (
+        '{"a":' + "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH + "}",
+        '{"a":[' + ",".join(["{}"] * 16385) + "]}",
+    ):
+        with pytest.raises(MalformedMessageError):
+            parse_envelope(text)
+    with pytest.raises(IoapError) as caught:  # depth 32 is fine: the envelope check comes next
+        parse_envelope('{"a":' + "[" * 31 + "]" * 31 + "}")
+    assert "version" in str(caught.value)
+
+
+def test_guess_id_reads_ids_of_frames_orjson_refuses() -> None:
+    """1e400, lone surrogates, binary frames: the id is still found."""
+    assert guess_id('{"id":"a1","n":1e400}') == "a1"
+    assert guess_id('{"s":"\\ud800","id": "a2"}') == "a2"
+    assert guess_id(b'{"id":"a3"}\xff') == "a3"
+    assert guess_id('{"id":"' + "x" * 129 + '"}') is None
+    assert guess_id("not json") is None
+
+
+def test_open_file_limit_is_raised_or_warned(caplog: pytest.LogCaptureFixture) -> None:
+    """MAX_CONNECTIONS beyond the hard RLIMIT_NOFILE: one warning naming the setting."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        with caplog.at_level(logging.WARNING, logger="aiconexus.gateway"):
+            assert check_open_files(10) >= min(soft, 84)
+            assert not caplog.records
+            huge = 10**9 if hard == resource.RLIM_INFINITY else hard
+            check_open_files(huge)
+        assert any("MAX_CONNECTIONS" in r.getMessage() for r in caplog.records)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_new_settings_are_read_from_the_environment() -> None:
+    """Each new limit is read from its variable; 0 is accepted (off)."""
+    names = [
+        "HANDSHAKE_TIMEOUT",
+        "MAX_CONNECTIONS_PER_IP",
+        "MAX_PREAUTH_PER_IP",
+        "MAX_REGISTRATIONS_PER_IP_PER_MINUTE",
+        "RATE_LIMIT_FRAMES_PER_S",
+        "RATE_LIMIT_BYTES_PER_S",
+        "REFUSALS_BEFORE_CLOSE",
+        "ERRORS_PER_S",
+        "REGISTER_MAX_CAPABILITIES",
+        "REGISTER_MAX_CAPABILITY_LENGTH",
+        "REGISTER_MAX_METADATA_BYTES",
+        "REGISTER_MAX_METADATA_DEPTH",
+    ]
+    settings = Settings.from_env({name: "0" for name in names} | {"RATE_LIMIT_BURST_S": "0.5"})
+    for name in names:
+        assert getattr(settings, name.lower()) == 0, name
+    assert settings.rate_limit_burst_s == 0.5
+    assert Settings.from_env({"ERRORS_PER_S": "7"}).errors_per_s == 7
