@@ -13,12 +13,19 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+import orjson
+
 from aiconexus.protocol import ErrorCode
 
-from .backend.base import Backend, BackendUnavailableError, StoreFullError
+from .backend.base import (
+    Backend,
+    BackendUnavailableError,
+    StoreFullError,
+    UnseenRecipientError,
+)
 from .session import Outgoing
 
-__all__ = ["StoreLanes", "StoreOutcome"]
+__all__ = ["StoreLanes", "StoreOutcome", "frame_sender"]
 
 logger = logging.getLogger("aiconexus.gateway")
 
@@ -41,8 +48,11 @@ class StoreLanes:
         """Store ``item`` for ``recipient`` after everything already in its lane."""
 
         async def op() -> None:
+            sender = item.ack_to if item.ack_to is not None else frame_sender(item.frame)
             try:
-                await self._backend.store(recipient, item.frame)
+                await self._backend.store(recipient, item.frame, sender, item.ack_id)
+            except UnseenRecipientError as exc:
+                self._on_outcome(item, ErrorCode.UNKNOWN_AGENT, str(exc))
             except StoreFullError as exc:
                 self._on_outcome(item, ErrorCode.QUEUE_FULL, str(exc))
             except BackendUnavailableError as exc:
@@ -68,7 +78,7 @@ class StoreLanes:
                 return
             for frame in frames:
                 try:
-                    await self._backend.store(recipient, frame)
+                    await self._backend.store(recipient, frame, frame_sender(frame))
                 except (StoreFullError, BackendUnavailableError) as exc:
                     logger.warning("dropped a stored frame for %s: %s", recipient, exc)
 
@@ -101,3 +111,13 @@ class StoreLanes:
         """Wait until every lane has run dry (used at shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def frame_sender(frame: str) -> str:
+    """The ``from`` of an agent frame (whose store quota it counts against), or ``""``."""
+    try:
+        data = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        return ""
+    sender = data.get("from") if isinstance(data, dict) else None
+    return sender if isinstance(sender, str) else ""

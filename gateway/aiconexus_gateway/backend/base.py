@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-__all__ = ["AgentRecord", "Backend", "BackendUnavailableError", "NodeHooks", "StoreFullError"]
+__all__ = [
+    "AgentRecord",
+    "Backend",
+    "BackendUnavailableError",
+    "NodeHooks",
+    "StoreFullError",
+    "UnseenRecipientError",
+]
 
 
 class BackendUnavailableError(Exception):
@@ -20,7 +27,17 @@ class BackendUnavailableError(Exception):
 
 
 class StoreFullError(Exception):
-    """The offline store refused a frame: a per-recipient or total bound is reached."""
+    """The offline store refused a frame: a per-recipient, per-sender or total bound is reached.
+
+    Answered with ERROR ``QUEUE_FULL``.
+    """
+
+
+class UnseenRecipientError(StoreFullError):
+    """The recipient never registered here and the share of such recipients is used up.
+
+    Answered with ERROR ``UNKNOWN_AGENT`` (see ``STORE_MAX_BYTES_UNSEEN``).
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +140,14 @@ class Backend(ABC):
         """
         return
 
+    def handed_on(self, sender: str, message_id: str) -> None:
+        """The frame (sender, id) was written to its recipient's connection on this node.
+
+        Must not block: a durable backend schedules the write of the frame's replay marker
+        here (the marker of a stored frame is kept with the frame). The default does nothing.
+        """
+        return
+
     # cross-node delivery -------------------------------------------------------------------
     @abstractmethod
     async def send_to_node(self, node_id: str, recipient: str, frame: str) -> bool:
@@ -130,12 +155,24 @@ class Backend(ABC):
 
     # offline store -------------------------------------------------------------------------
     @abstractmethod
-    async def store(self, recipient: str, frame: str) -> None:
-        """Keep ``frame`` for ``recipient`` until it registers; raises StoreFullError."""
+    async def store(
+        self, recipient: str, frame: str, sender: str, message_id: str | None = None
+    ) -> None:
+        """Keep ``frame`` from ``sender`` for ``recipient`` until it registers.
+
+        Raises StoreFullError (a bound of the recipient, of the sender or of the whole store
+        is reached) or its subclass UnseenRecipientError. ``message_id`` is the frame's id
+        when it is stored for the first time (a durable backend keeps its replay marker with
+        it). Returns once the frame is kept (committed, for a durable backend).
+        """
 
     @abstractmethod
     async def take_stored(self, recipient: str) -> list[str]:
-        """Remove and return the frames stored for ``recipient``, oldest first, unexpired."""
+        """Remove and return the frames stored for ``recipient``, oldest first, unexpired.
+
+        Called when ``recipient`` has a live session: the backend also remembers it as an
+        agent that registered (see UnseenRecipientError).
+        """
 
     @abstractmethod
     async def stored_count(self) -> int:
