@@ -13,10 +13,9 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-import orjson
-
 from aiconexus.protocol import ErrorCode
 
+from .backend._store_quota import frame_sender
 from .backend.base import (
     Backend,
     BackendUnavailableError,
@@ -25,7 +24,7 @@ from .backend.base import (
 )
 from .session import Outgoing
 
-__all__ = ["StoreLanes", "StoreOutcome", "frame_sender"]
+__all__ = ["StoreLanes", "StoreOutcome"]
 
 logger = logging.getLogger("aiconexus.gateway")
 
@@ -111,13 +110,3 @@ class StoreLanes:
         """Wait until every lane has run dry (used at shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-
-def frame_sender(frame: str) -> str:
-    """The ``from`` of an agent frame (whose store quota it counts against), or ``""``."""
-    try:
-        data = orjson.loads(frame)
-    except orjson.JSONDecodeError:
-        return ""
-    sender = data.get("from") if isinstance(data, dict) else None
-    return sender if isinstance(sender, str) else ""

@@ -20,9 +20,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import orjson
+
 from .base import StoreFullError, UnseenRecipientError
 
-__all__ = ["SeenAgents", "StoreAccounts", "StoreLimits", "frame_size"]
+__all__ = ["SeenAgents", "StoreAccounts", "StoreLimits", "frame_sender", "frame_size"]
 
 _MIB = 1024 * 1024
 
@@ -47,6 +49,16 @@ def frame_size(frame: str) -> int:
     if frame.isascii():
         return len(frame)
     return len(frame.encode("utf-8", "surrogatepass"))
+
+
+def frame_sender(frame: str) -> str:
+    """The ``from`` of an agent frame (whose quota it counts against), or ``""``."""
+    try:
+        data = orjson.loads(frame)
+    except orjson.JSONDecodeError:
+        return ""
+    sender = data.get("from") if isinstance(data, dict) else None
+    return sender if isinstance(sender, str) else ""
 
 
 def _over(bound: int, current: int, extra: int) -> bool:
