@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from aiconexus.protocol import ErrorCode
 
@@ -49,7 +50,7 @@ class StoreLanes:
         async def op() -> None:
             sender = item.ack_to if item.ack_to is not None else frame_sender(item.frame)
             try:
-                await self._backend.store(recipient, item.frame, sender, item.ack_id)
+                kept = await self._backend.begin_store(recipient, item.frame, sender, item.ack_id)
             except UnseenRecipientError as exc:
                 self._on_outcome(item, ErrorCode.UNKNOWN_AGENT, str(exc))
             except StoreFullError as exc:
@@ -57,7 +58,10 @@ class StoreLanes:
             except BackendUnavailableError as exc:
                 self._on_outcome(item, ErrorCode.INTERNAL_ERROR, f"store unavailable: {exc}")
             else:
-                self._on_outcome(item, None, "")
+                if kept is None:
+                    self._on_outcome(item, None, "")
+                else:  # the next operation of the lane need not wait for this one to be kept
+                    kept.add_done_callback(partial(self._settle, item))
 
         self._submit(recipient, op)
 
@@ -82,6 +86,13 @@ class StoreLanes:
                     logger.warning("dropped a stored frame for %s: %s", recipient, exc)
 
         self._submit(recipient, op)
+
+    def _settle(self, item: Outgoing, kept: asyncio.Future[None]) -> None:
+        error = None if kept.cancelled() else kept.exception()
+        if kept.cancelled() or error is not None:
+            self._on_outcome(item, ErrorCode.INTERNAL_ERROR, f"store unavailable: {error}")
+        else:
+            self._on_outcome(item, None, "")
 
     def _submit(self, recipient: str, op: _Op) -> None:
         lane = self._lanes.get(recipient)

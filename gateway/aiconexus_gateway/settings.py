@@ -65,10 +65,10 @@ class Settings:
     store_max_total: int = 100000
     store_ttl: float = 86400.0
     store_max_per_sender: int = 10000
-    store_max_bytes_per_agent: int = 8 * _MIB
-    store_max_bytes_per_sender: int = 16 * _MIB
+    store_max_bytes_per_agent: int = 32 * _MIB
+    store_max_bytes_per_sender: int = 32 * _MIB
     store_max_bytes_total: int = 256 * _MIB
-    store_max_bytes_unseen: int = 32 * _MIB
+    store_max_bytes_unseen: int = 64 * _MIB
     store_seen_max: int = 100000
     gateway_data_dir: Path = DEFAULT_DATA_DIR
     sqlite_path: Path = DEFAULT_DATA_DIR / "gateway.db"
@@ -129,10 +129,10 @@ class Settings:
             store_max_total=env.integer("STORE_MAX_TOTAL", 100000, low=0),
             store_ttl=env.number("STORE_TTL", defaults.store_ttl),
             store_max_per_sender=env.integer("STORE_MAX_PER_SENDER", 10000, low=0),
-            store_max_bytes_per_agent=env.integer("STORE_MAX_BYTES_PER_AGENT", 8 * _MIB, low=0),
-            store_max_bytes_per_sender=env.integer("STORE_MAX_BYTES_PER_SENDER", 16 * _MIB, low=0),
+            store_max_bytes_per_agent=env.integer("STORE_MAX_BYTES_PER_AGENT", 32 * _MIB, low=0),
+            store_max_bytes_per_sender=env.integer("STORE_MAX_BYTES_PER_SENDER", 32 * _MIB, low=0),
             store_max_bytes_total=env.integer("STORE_MAX_BYTES_TOTAL", 256 * _MIB, low=0),
-            store_max_bytes_unseen=env.integer("STORE_MAX_BYTES_UNSEEN", 32 * _MIB, low=0),
+            store_max_bytes_unseen=env.integer("STORE_MAX_BYTES_UNSEEN", 64 * _MIB, low=0),
             store_seen_max=env.integer("STORE_SEEN_MAX", 100000, low=0),
             gateway_data_dir=data_dir,
             sqlite_path=Path(env.text("SQLITE_PATH", str(data_dir / "gateway.db"))).expanduser(),

@@ -39,12 +39,12 @@ def test_defaults() -> None:
     assert (settings.store_max_per_sender, settings.store_seen_max) == (10000, 100000)
     mib = 1024 * 1024
     assert (settings.store_max_bytes_per_agent, settings.store_max_bytes_per_sender) == (
-        8 * mib,
-        16 * mib,
+        32 * mib,
+        32 * mib,
     )
     assert (settings.store_max_bytes_total, settings.store_max_bytes_unseen) == (
         256 * mib,
-        32 * mib,
+        64 * mib,
     )
     assert settings.gateway_data_dir == Path.home() / ".aiconexus"
     assert settings.sqlite_path == Path.home() / ".aiconexus" / "gateway.db"

@@ -61,12 +61,16 @@ class SqliteWriter:
         """Run ``job`` in the next group without waiting for it (errors are logged)."""
         self._jobs.put((job, None))
 
-    async def run(self, job: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run ``job`` in the next group; its result once that group is committed."""
+    def queue(self, job: Callable[[sqlite3.Connection], _T]) -> asyncio.Future[_T]:
+        """Queue ``job`` for the next group; the future has its result once committed."""
         assert self._loop is not None, "SqliteWriter.open() was not awaited"
         future: asyncio.Future[_T] = self._loop.create_future()
         self._jobs.put((job, future))
-        return await future
+        return future
+
+    async def run(self, job: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``job`` in the next group; its result once that group is committed."""
+        return await self.queue(job)
 
     async def close(self) -> None:
         """Commit what is queued, then stop the thread and close the connection."""

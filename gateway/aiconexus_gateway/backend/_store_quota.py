@@ -36,10 +36,10 @@ class StoreLimits:
     per_agent: int = 1000
     total: int = 100_000
     per_sender: int = 10_000
-    bytes_per_agent: int = 8 * _MIB
-    bytes_per_sender: int = 16 * _MIB
+    bytes_per_agent: int = 32 * _MIB
+    bytes_per_sender: int = 32 * _MIB
     bytes_total: int = 256 * _MIB
-    bytes_unseen: int = 32 * _MIB
+    bytes_unseen: int = 64 * _MIB
     seen_max: int = 100_000
     ttl: float = 86_400.0
 

@@ -7,6 +7,7 @@ Redis backend lets several nodes act as one gateway.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -165,6 +166,19 @@ class Backend(ABC):
         when it is stored for the first time (a durable backend keeps its replay marker with
         it). Returns once the frame is kept (committed, for a durable backend).
         """
+
+    async def begin_store(
+        self, recipient: str, frame: str, sender: str, message_id: str | None = None
+    ) -> asyncio.Future[None] | None:
+        """Like :meth:`store`, but may return before the frame is kept.
+
+        Once it returns, the frame's place in the store is taken (an operation begun after it
+        sees it); the returned future, if any, completes once the frame is kept (with
+        BackendUnavailableError if it could not be). Refusals raise here, as in :meth:`store`.
+        The default stores completely and returns None.
+        """
+        await self.store(recipient, frame, sender, message_id)
+        return None
 
     @abstractmethod
     async def take_stored(self, recipient: str) -> list[str]:

@@ -16,6 +16,7 @@ thread that commits in groups (:mod:`._sqlite_writer`):
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import sqlite3
@@ -141,6 +142,16 @@ class SqliteBackend(MemoryBackend):
         self, recipient: str, frame: str, sender: str, message_id: str | None = None
     ) -> None:
         """Insert ``frame`` (and its replay marker); returns once that is committed."""
+        kept = await self.begin_store(recipient, frame, sender, message_id)
+        await kept
+
+    async def begin_store(
+        self, recipient: str, frame: str, sender: str, message_id: str | None = None
+    ) -> asyncio.Future[None]:
+        """Check the bounds and queue the insert; the future completes once it is committed.
+
+        Inserts queued one after the other (e.g. many frames for one recipient) share commits.
+        """
         if self.limits.per_agent <= 0:
             raise StoreFullError("offline store is disabled")
         size = frame_size(frame)
@@ -161,11 +172,19 @@ class SqliteBackend(MemoryBackend):
         self._next_expiry = min(self._next_expiry, expires)
         self._accounts.add(recipient, sender, size, unseen)
         row = (recipient, sender, size, int(unseen), expires, frame)
-        try:
-            await self.writer.run(partial(_insert, row, marker))
-        except Exception as exc:
+        kept = self.writer.queue(partial(_insert, row, marker))
+        outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def committed(done: asyncio.Future[None]) -> None:
+            error = asyncio.CancelledError() if done.cancelled() else done.exception()
+            if error is None:
+                outcome.set_result(None)
+                return
             self._accounts.remove(recipient, sender, size, unseen)
-            raise BackendUnavailableError(f"SQLite store: {exc!r}") from exc
+            outcome.set_exception(BackendUnavailableError(f"SQLite store: {error!r}"))
+
+        kept.add_done_callback(committed)
+        return outcome
 
     async def take_stored(self, recipient: str) -> list[str]:
         """Remove and return the unexpired frames of ``recipient``; remember it registered."""
