@@ -78,21 +78,22 @@ def _rss(gateway: GatewayProcess) -> int:
 
 async def test_small_frames_to_many_offline_dids(start: object) -> None:
     """The filler is refused by its own quota; a full store refuses cheaply; others served."""
-    gateway = start(STORE_MAX_PER_SENDER="1000", STORE_MAX_TOTAL="3000")  # type: ignore[operator]
+    gateway = start(STORE_MAX_PER_SENDER="500", STORE_MAX_TOTAL="1500")  # type: ignore[operator]
     attackers = [await RawClient.connect(gateway.ws_url) for _ in range(4)]
     first = attackers[0]
-    batch = [first.make("INTENT", Identity.generate().did, {"query": "x"}) for _ in range(1200)]
-    assert await _blast(first, batch) == {"queued": 1000, "QUEUE_FULL": 200}
+    batch = [first.make("INTENT", Identity.generate().did, {"query": "x"}) for _ in range(600)]
+    assert await _blast(first, batch) == {"queued": 500, "QUEUE_FULL": 100}
     await _served(gateway)  # one sender alone cannot fill the store
     for attacker in attackers[1:3]:
         batch = [
             attacker.make("INTENT", Identity.generate().did, {"query": "x"}) for _ in range(1000)
         ]
         assert await _blast(attacker, batch) == {"queued": 1000}
-    # Full: every further frame is refused, each without a walk over the 3,000 recipients.
+    # Full: every further frame is refused, each without a walk over the 1,500 recipients
+    # (test_store_quota shows the same at 50,000 recipients).
     last = attackers[3]
-    batch = [last.make("INTENT", Identity.generate().did, {"query": "x"}) for _ in range(3000)]
-    assert await _blast(last, batch) == {"QUEUE_FULL": 3000}
+    batch = [last.make("INTENT", Identity.generate().did, {"query": "x"}) for _ in range(1500)]
+    assert await _blast(last, batch) == {"QUEUE_FULL": 1500}
     await _served(gateway)
 
 
