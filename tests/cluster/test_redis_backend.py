@@ -379,3 +379,22 @@ async def test_hung_redis_fails_calls_in_bounded_time() -> None:
             assert await backend.first_seen("did:s", "m2", 60) is True
         finally:
             await backend.close()
+
+
+async def test_store_byte_totals_follow_take_and_expiry(make_node: NodeFactory) -> None:
+    """Per-sender and byte totals return to zero; non-ASCII and older entries read back."""
+    a, _ = await make_node("a", store_ttl=0.3)
+    client, p = a._client, a._p
+    await a.store("did:r", "é-frame", "did:sénder")
+    await client.rpush(f"{p}store:did:r", f"{int(time.time() * 1000)}:old-frame")  # older format
+    await client.incr(f"{p}store_total")
+    assert await client.hgetall(f"{p}store_sender") == {"did:sénder": "1"}
+    assert await client.get(f"{p}store_bytes") == str(len("é-frame".encode()))
+    assert await a.take_stored("did:r") == ["é-frame", "old-frame"]
+    await a.store("did:q", "expires", "did:s")
+    await asyncio.sleep(0.4)  # past STORE_TTL
+    await a.refresh([])
+    assert await a.stored_count() == 0
+    assert await client.hgetall(f"{p}store_sender") == {}
+    assert await client.hgetall(f"{p}store_agent_bytes") == {}
+    assert await client.get(f"{p}store_bytes") == "0"
