@@ -1,4 +1,4 @@
-"""Gateway backends: the interface, the in-memory implementation and a factory."""
+"""Gateway backends: the interface, the in-memory implementation, store bounds and a factory."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 A gateway node keeps its own live WebSocket sessions in memory; everything that must be shared
 between nodes goes through a :class:`Backend`. The in-memory backend serves one process; the
-Redis backend lets several nodes act as one gateway.
+SQLite backend serves one process whose offline store survives restarts; the Redis backend
+lets several nodes act as one gateway.
 """
 
 from __future__ import annotations
