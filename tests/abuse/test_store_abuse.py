@@ -86,9 +86,9 @@ async def test_small_frames_to_many_offline_dids(start: object) -> None:
     await _served(gateway)  # one sender alone cannot fill the store
     for attacker in attackers[1:3]:
         batch = [
-            attacker.make("INTENT", Identity.generate().did, {"query": "x"}) for _ in range(1000)
+            attacker.make("INTENT", Identity.generate().did, {"query": "x"}) for _ in range(500)
         ]
-        assert await _blast(attacker, batch) == {"queued": 1000}
+        assert await _blast(attacker, batch) == {"queued": 500}
     # Full: every further frame is refused, each without a walk over the 1,500 recipients
     # (test_store_quota shows the same at 50,000 recipients).
     last = attackers[3]
@@ -98,10 +98,14 @@ async def test_small_frames_to_many_offline_dids(start: object) -> None:
 
 
 async def test_large_frames_stay_under_the_byte_ceiling(start: object) -> None:
-    """80 MB of 250 kB frames to offline DIDs: memory grows by at most 2 x 16 MiB."""
-    ceiling = 16 * MIB
+    """80 MB of 250 kB frames to offline DIDs: memory grows by at most the 8 MiB ceiling.
+
+    Plus an allowance of 24 MiB for the process's own buffers (receiving, parsing and
+    verifying 250 kB frames; measured ~13 MiB). Without the byte bounds it grows by ~80 MB.
+    """
+    ceiling, allowance = 8 * MIB, 24 * MIB
     gateway = start(  # type: ignore[operator]
-        STORE_MAX_BYTES_TOTAL=str(ceiling), STORE_MAX_BYTES_PER_SENDER=str(4 * MIB)
+        STORE_MAX_BYTES_TOTAL=str(ceiling), STORE_MAX_BYTES_PER_SENDER=str(2 * MIB)
     )
     await _served(gateway)
     before = _rss(gateway)
@@ -115,5 +119,5 @@ async def test_large_frames_stay_under_the_byte_ceiling(start: object) -> None:
     grown = _rss(gateway) - before
     assert outcomes["queued"] * 250_000 <= ceiling
     assert outcomes["QUEUE_FULL"] >= 320 - ceiling // 250_000
-    assert grown < 2 * ceiling, f"resident memory grew by {grown / MIB:.0f} MiB"
+    assert grown < ceiling + allowance, f"resident memory grew by {grown / MIB:.0f} MiB"
     await _served(gateway)
