@@ -90,8 +90,8 @@ class SqliteBackend(MemoryBackend):
         try:
             await self.writer.open()
             state = await self.writer.run(partial(_load, time.time()))
-        except sqlite3.Error as exc:
-            raise BackendUnavailableError(f"SQLite store {self.path}: {exc}") from exc
+        except (sqlite3.Error, OSError) as exc:
+            raise BackendUnavailableError(f"SQLITE_PATH={self.path}: {exc}") from exc
         rows, markers, seen, self._next_expiry = state
         for recipient, sender, size, unseen in rows:
             self._accounts.add(recipient, sender, size, bool(unseen))
