@@ -31,12 +31,18 @@ run: install
 	STORAGE_TYPE=$(STORAGE_TYPE) $(VENV)/bin/aiconexus-gateway --host $(HOST) --port $(PORT)
 
 # The suite starts real servers: the gateway itself, and redis-server for the cluster tests.
+# The status page test drives Debian's chromium with its chromedriver (skipped without them).
 system-deps:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing redis-server (needed by the cluster tests)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	  else echo "redis-server is required by the test suite: install it (e.g. apt-get install redis-server)" >&2; exit 1; fi; }
+	@{ command -v chromium >/dev/null 2>&1 && [ -x /usr/bin/chromedriver ]; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium and chromium-driver (needed by the status page test)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "chromium and chromium-driver are not installed: the status page test will be skipped" >&2; fi; }
 
 test: install system-deps
 	$(PY) -m pytest

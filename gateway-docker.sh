@@ -10,6 +10,8 @@ readonly CALLER_PWD SCRIPT_DIR
 readonly SERVICE="gateway"
 readonly PROJECT_LABEL="io.aiconexus.project=aiconexus-gateway"
 HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-60}"
+HEALTH_POLL="${HEALTH_POLL:-1}"
+readonly MAX_RESTARTS=3
 LOG_TAIL="${LOG_TAIL:-200}"
 
 usage() {
@@ -18,15 +20,17 @@ Usage: ${0##*/} <command> [options]
 
 Commands:
   build          build the gateway image (Dockerfile.gateway)
-  start          start the gateway (builds the image if missing) and wait until healthy
-  stop           stop and remove the container; volumes (key, logs) are kept
+  start          start the gateway (builds the image if missing) and wait until healthy;
+                 if it does not get healthy, its containers are stopped (not left restarting)
+  stop           stop and remove the containers of every profile (e.g. redis); volumes
+                 (key, logs) are kept
   restart        restart the container and wait until healthy
   status         show the container and its health (exit 3 if it is not running)
   logs [-f]      show the last \$LOG_TAIL log lines (-f: follow)
   health         GET /health from the host and print it (exit 1 unless healthy)
   shell          open a shell in the running container
-  cleanup [-y]   remove containers, volumes (the gateway key: a new DID next time) and the
-                 project's images; asks first on a terminal unless -y
+  cleanup [-y]   remove the containers and volumes of every profile (the gateway key: a new
+                 DID next time) and the project's images; asks first on a terminal unless -y
   help           show this text
 
 Environment:
@@ -39,6 +43,7 @@ Environment:
   HEALTH_URL        URL that 'health' reads
                     (default http://127.0.0.1:\${GATEWAY_PUBLISH_PORT:-\${GATEWAY_PORT:-8000}}/health)
   HEALTH_TIMEOUT    seconds 'start' and 'restart' wait for health (default 60)
+  HEALTH_POLL       seconds between two looks at the container's health (default 1)
   NO_COLOR          set to disable colours (colours are used only on a terminal)
 USAGE
 }
@@ -98,6 +103,9 @@ require_docker() {
 }
 
 compose() { docker compose "${COMPOSE_ARGS[@]}" "$@"; }
+# Every profile enabled (e.g. the redis service), whatever COMPOSE_PROFILES says: stop and
+# cleanup must not leave a profile's container behind.
+compose_all() { docker compose "${COMPOSE_ARGS[@]}" --profile '*' "$@"; }
 
 container_id() { compose ps --all --quiet "$SERVICE" 2>/dev/null | head -n 1; }
 
@@ -112,32 +120,55 @@ show_last_logs() {
     compose logs --no-color --tail 50 "$SERVICE" >&2 || true
 }
 
+# Wait until the gateway container is running and healthy. Docker restarting it (state
+# "restarting", whose health may still say unhealthy) is waited through; restarted
+# MAX_RESTARTS times since the wait began is a crash loop. On failure, print the last log lines, set FAILURE and return 1.
+FAILURE=""
 wait_healthy() {
-    local deadline=$((SECONDS + HEALTH_TIMEOUT)) id state health restarts
+    local deadline=$((SECONDS + HEALTH_TIMEOUT)) id state health restarts first_restarts=""
     info "waiting up to ${HEALTH_TIMEOUT}s for the gateway to be healthy"
     while :; do
         id="$(container_id)"
         if [[ -n "$id" ]]; then
             read -r state health restarts <<<"$(container_state "$id")"
+            restarts="${restarts:-0}"
+            [[ -n "$first_restarts" ]] || first_restarts="$restarts"
             if [[ "$state" == running && "$health" == healthy ]]; then
                 ok "gateway is healthy (container ${id:0:12})"
                 return 0
             fi
-            if [[ "$state" == exited || "$state" == dead || "${restarts:-0}" != 0 ]]; then
-                show_last_logs
-                die "the gateway container stopped (state=$state, restarts=${restarts:-0})"
-            fi
-            if [[ "$health" == unhealthy ]]; then
-                show_last_logs
-                die "the gateway container reports unhealthy"
+            if [[ "$state" == exited || "$state" == dead ]]; then
+                FAILURE="the gateway container stopped (state=$state)"
+            elif ((restarts - first_restarts >= MAX_RESTARTS)); then
+                FAILURE="the gateway container keeps restarting ($((restarts - first_restarts)) restarts while waiting)"
+            elif [[ "$state" == running && "$health" == unhealthy ]]; then
+                FAILURE="the gateway container reports unhealthy"
             fi
         fi
-        if ((SECONDS >= deadline)); then
+        if [[ -z "$FAILURE" ]] && ((SECONDS >= deadline)); then
+            FAILURE="the gateway did not become healthy within ${HEALTH_TIMEOUT}s (state=${state:-none}, health=${health:-none})"
+        fi
+        if [[ -n "$FAILURE" ]]; then
             show_last_logs
-            die "the gateway did not become healthy within ${HEALTH_TIMEOUT}s (state=${state:-none}, health=${health:-none})"
+            return 1
         fi
-        sleep 1
+        sleep "$HEALTH_POLL"
     done
+}
+
+# After a failed start or restart: stop the containers so that Docker does not restart a
+# failing gateway forever. They (and their logs) stay until 'stop' or 'cleanup'.
+stop_failed_start() {
+    warn "stopping the containers so that Docker does not keep restarting them; '${0##*/} logs' shows the log, '${0##*/} stop' removes them"
+    compose_all stop >/dev/null 2>&1 || warn "could not stop the containers"
+    die "$FAILURE"
+}
+
+# Fail unless the containers of the project (of every profile) are gone.
+require_no_containers() {
+    local left
+    left="$(compose_all ps --all --quiet 2>/dev/null | tr '\n' ' ')"
+    [[ -z "${left// /}" ]] || die "containers still present after '$1': $left"
 }
 
 # ---- commands
@@ -152,15 +183,17 @@ cmd_start() {
     info "starting the gateway"
     compose up --detach --remove-orphans || {
         show_last_logs
-        die "docker compose up failed"
+        FAILURE="docker compose up failed"
+        stop_failed_start
     }
-    wait_healthy
+    wait_healthy || stop_failed_start
     print_endpoints
 }
 
 cmd_stop() {
     info "stopping the gateway (volumes are kept)"
-    compose down --remove-orphans
+    compose_all down --remove-orphans
+    require_no_containers stop
     ok "stopped"
 }
 
@@ -168,7 +201,7 @@ cmd_restart() {
     [[ -n "$(container_id)" ]] || die "the gateway is not running; use '${0##*/} start'"
     info "restarting the gateway"
     compose restart "$SERVICE"
-    wait_healthy
+    wait_healthy || stop_failed_start
 }
 
 cmd_status() {
@@ -237,9 +270,10 @@ cmd_cleanup() {
             '{{index .Config.Labels "io.aiconexus.project"}}' "$image" 2>/dev/null)" == aiconexus-gateway ]]; then
             images+=("$image")
         fi
-    done < <(compose config --images 2>/dev/null | sort -u)
+    done < <(compose_all config --images 2>/dev/null | sort -u)
     info "removing containers and volumes"
-    compose down --volumes --remove-orphans
+    compose_all down --volumes --remove-orphans
+    require_no_containers cleanup
     if ((${#images[@]} > 0)); then
         info "removing image(s): ${images[*]}"
         docker image rm "${images[@]}" >/dev/null
@@ -282,6 +316,7 @@ main() {
         *) usage_error "unknown command '$cmd'" ;;
     esac
     [[ "$HEALTH_TIMEOUT" =~ ^[0-9]+$ ]] || usage_error "HEALTH_TIMEOUT must be a number of seconds"
+    [[ "$HEALTH_POLL" =~ ^[0-9]+(\.[0-9]+)?$ ]] || usage_error "HEALTH_POLL must be a number of seconds"
     [[ "$LOG_TAIL" =~ ^[0-9]+$ || "$LOG_TAIL" == all ]] || usage_error "LOG_TAIL must be a number or 'all'"
     require_docker
     cd "$SCRIPT_DIR"

@@ -3,7 +3,7 @@
 # engine, with host networking (docker-compose.cluster.ci.yml): Redis, two gateway nodes
 # sharing one key, nginx in front of them, everything on 127.0.0.1.
 #
-#   ./test_docker_cluster.sh            run the seven scenarios; exit 1 if any fails
+#   ./test_docker_cluster.sh            run the six scenarios, then a summary; exit 1 if any fails
 #   ./test_docker_cluster.sh help
 #
 # Scenarios: (1) `up -d --build --wait`: all four containers healthy; (2) /health of both
@@ -11,7 +11,7 @@
 # nginx and /agents of both nodes lists them; (4) EXEC_REQUEST/EXEC_RESPONSE through nginx;
 # (5) the node holding the clients' connections is killed: they reconnect through nginx to
 # the other node, which lists them, and exchange again; (6) cleanup leaves no container,
-# volume, network or image of the test behind; (7) summary.
+# volume, network or image of the test behind. A summary with one line each follows.
 #
 # Everything runs under its own Compose project name, image tags and free ports, so it does
 # not touch a cluster you already run. Needs the python:3.13-slim base image (or the local

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of the Docker deployment of the gateway, on a real Docker engine.
 #
-#   ./test_docker_gateway.sh            run the nine scenarios; exit 1 if any fails
+#   ./test_docker_gateway.sh            run the eight scenarios, then a summary; exit 1 if any fails
 #   ./test_docker_gateway.sh help
 #
 # Scenarios: (1) build the image; (2) start it with Compose (healthy, uid 1000); (3) /health
@@ -9,10 +9,12 @@
 # (6) OFFER/ANSWER and EXEC_REQUEST/EXEC_RESPONSE; (7) restart: same gateway DID (key on the
 # /data volume) and a message queued for an offline agent before the restart is delivered
 # after it (offline store in the Redis service of the `redis` profile); (8) a clean SIGTERM
-# stop, then cleanup leaves no container, volume or image of the test behind; (9) summary.
+# stop, then cleanup leaves no container, volume or image of the test behind. A summary with
+# one line each follows.
 #
 # Everything runs under its own Compose project name, image tag and free ports, so it does
-# not touch a gateway you already run. Environment:
+# not touch a gateway you already run, and without the settings of an .env.gateway you keep
+# here (the test gives the gateway its own environment). Environment:
 #   TEST_NETWORK   host | bridge | auto (default): host adds docker-compose.ci.yml (host
 #                  networking, 127.0.0.1 only); auto picks host when the engine has no
 #                  bridge network (as in CI)
@@ -68,6 +70,7 @@ fi
 cat >"$WORK_DIR/test-override.yml" <<EOF
 services:
   gateway:
+    env_file: !reset []
     environment:
       STORAGE_TYPE: redis
       REDIS_URL: "$redis_url"
@@ -159,11 +162,11 @@ scenario_3() {
 scenario_4() {
     local id
     gw logs >"$WORK_DIR/logs.txt" 2>&1
-    grep -E 'AIConexus gateway .* listening on ws://' "$WORK_DIR/logs.txt" ||
+    grep -E 'listening url=ws://' "$WORK_DIR/logs.txt" ||
         fail "no start-up line in the container logs"
     pass "start-up line in 'docker compose logs'"
     id="$(gateway_id)"
-    docker exec "$id" cat /logs/gateway.log | grep -qE 'AIConexus gateway .* listening on ws://' ||
+    docker exec "$id" cat /logs/gateway.log | grep -qE 'listening url=ws://' ||
         fail "no start-up line in /logs/gateway.log"
     pass "start-up line in /logs/gateway.log (LOG_FILE on the logs volume)"
     docker exec "$id" test -s /data/gateway.key || fail "no key file at /data/gateway.key"

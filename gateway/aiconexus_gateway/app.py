@@ -1,12 +1,14 @@
 """The ASGI application: ``/ws`` goes straight to the connection handler, HTTP to FastAPI.
 
 The WebSocket endpoint is served by plain ASGI (no framework wrapper per frame); FastAPI
-serves ``/health``, ``/agents`` and ``/metrics`` and runs the hub's start-up and shutdown.
+serves ``/health``, ``/agents``, ``/metrics`` and the status page (:mod:`.status`) and runs
+the hub's start-up and shutdown (which also makes SIGHUP reload the access policy).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, MutableMapping
@@ -14,19 +16,24 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from aiconexus.protocol import Identity
 
+from .access import AccessPolicy, install_reload_on_hangup
+from .auth import require_token
 from .backend import create_backend
 from .backend.base import Backend, BackendUnavailableError
 from .connection import ASGIReceive, serve_connection
 from .hub import Hub
-from .metrics import render_prometheus
+from .listing import MAX_CURSOR_LENGTH, PAGE_DEFAULT, PAGE_MAX, agents_page
+from .metrics import CONTENT_TYPE, Gauges, MetricsExporter
 from .router import Router
+from .sampler import Sampler
 from .session import ASGISend
 from .settings import Settings
+from .status import AuthDependency, status_router
 
 __all__ = ["GatewayApp", "create_app", "gateway_version"]
 
@@ -46,10 +53,11 @@ def gateway_version() -> str:
 class GatewayApp:
     """The ASGI callable: ``/ws`` to the hub, everything else to the FastAPI ``http`` app."""
 
-    def __init__(self, hub: Hub, http: FastAPI) -> None:
+    def __init__(self, hub: Hub, http: FastAPI, policy: AccessPolicy | None = None) -> None:
         self.hub = hub
         self.http = http
-        self.router = Router(hub)
+        self.policy = policy
+        self.router = Router(hub, policy)
 
     async def __call__(
         self, scope: MutableMapping[str, Any], receive: ASGIReceive, send: ASGISend
@@ -67,19 +75,35 @@ class GatewayApp:
 def create_app(
     settings: Settings, identity: Identity, backend: Backend | None = None
 ) -> GatewayApp:
-    """Build the gateway application for ``settings`` with the gateway key ``identity``."""
+    """Build the gateway application for ``settings`` with the gateway key ``identity``.
+
+    Raises :class:`~.policy.PolicyError` when ``POLICY_FILE`` cannot be used.
+    """
     hub = Hub(settings, identity, backend or create_backend(settings))
+    policy = None
+    if settings.policy_file is not None:
+        policy = AccessPolicy(settings.policy_file, hub.metrics.policy_refused)
     release = gateway_version()
+    exporter = MetricsExporter(hub.metrics, node_id=hub.node_id, version=release)
+    hub.backend.observe_round_trips(hub.metrics.backend_round_trip.observe)
+    sampler = Sampler(hub)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await hub.start()
+        remove_hangup = install_reload_on_hangup(policy)
+        sampling = asyncio.get_running_loop().create_task(sampler.run())
         try:
             yield
         finally:
+            remove_hangup()
+            sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampling
             await hub.stop()
 
     http = FastAPI(title="AIConexus gateway", version=release, lifespan=lifespan)
+    http.include_router(status_router(sampler, auth=status_auth(settings)))
 
     @http.get("/health")
     async def health() -> Response:
@@ -96,35 +120,36 @@ def create_app(
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 
-    @http.get("/agents")
-    async def agents(capability: str | None = Query(default=None)) -> Response:
-        """Registered agents (cluster-wide), optionally only those with ``capability``."""
-        try:
-            records = await hub.backend.list_agents(capability)
-        except BackendUnavailableError as exc:
-            return JSONResponse({"error": f"backend unavailable: {exc}"}, status_code=503)
-        listed = [record.public() for record in records]
-        return JSONResponse({"agents": listed, "count": len(listed)})
+    @http.get("/agents", dependencies=[Depends(require_token(settings.agents_token))])
+    async def agents(
+        capability: str | None = Query(default=None),
+        cursor: str | None = Query(default=None, min_length=1, max_length=MAX_CURSOR_LENGTH),
+        limit: int = Query(default=PAGE_DEFAULT, ge=1, le=PAGE_MAX),
+    ) -> Response:
+        """One page of the registered agents (cluster-wide) in DID order, streamed."""
+        return await agents_page(hub.backend, capability, cursor, limit)
 
-    @http.get("/metrics")
+    @http.get("/metrics", dependencies=[Depends(require_token(settings.metrics_token))])
     async def metrics() -> Response:
         """Prometheus text metrics (404 when ENABLE_METRICS is false)."""
         if not settings.enable_metrics:
             return PlainTextResponse("metrics are disabled\n", status_code=404)
+        gauges = Gauges(connections=hub.connections, registered=len(hub.sessions))
+        gauges.store_capacity = settings.store_max_total if settings.storing_enabled else 0
         try:
-            stored = await hub.backend.stored_count()
+            gauges.stored = await hub.backend.stored_count()
+            gauges.stored_bytes = await hub.backend.stored_bytes()
         except BackendUnavailableError:
-            stored = -1
-        text = render_prometheus(
-            hub.metrics,
-            connections=hub.connections,
-            registered=len(hub.sessions),
-            stored=stored,
-            node_id=hub.node_id,
-        )
-        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+            gauges.stored = -1
+        # rendered on the loop: the counters must not change while they are read
+        return Response(exporter.render(gauges), media_type=CONTENT_TYPE)
 
-    return GatewayApp(hub, http)
+    return GatewayApp(hub, http, policy)
+
+
+def status_auth(settings: Settings) -> AuthDependency:
+    """Who may read the status page's data: the holders of the ``/agents`` token, if any."""
+    return require_token(settings.agents_token)
 
 
 async def _backend_healthy(backend: Backend) -> bool:

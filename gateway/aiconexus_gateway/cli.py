@@ -6,14 +6,18 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 from .keys import KeyFileError
-from .logs import configure_logging
-from .settings import Settings, SettingsError
+from .logs import LogFileError, configure_logging
+from .policy import PolicyError, load_policy
+from .settings import DEFAULT_KEY_FILE, Settings, SettingsError
 
 __all__ = ["main", "parse_args"]
 
 EXIT_CONFIG = 2
+EXIT_LISTEN = 3
+"""Exit status when the address cannot be listened on (port in use...)."""
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -22,15 +26,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="aiconexus-gateway",
         description="AIConexus gateway: discovery, authentication and routing for IoAP agents. "
         "Every other setting comes from the environment (see the README).",
+        epilog="The gateway's Ed25519 key (hence its DID) is read from GATEWAY_KEY_FILE, by "
+        f"default ~/.aiconexus/gateway.key (here {DEFAULT_KEY_FILE}); it is created with "
+        "mode 0600 on the first start. Keep it private and keep it: a new key is a new DID.",
     )
+    parser.add_argument("--version", action="version", version=_version())
     parser.add_argument("--host", help="interface to listen on (GATEWAY_HOST)")
     parser.add_argument("--port", help="TCP port (GATEWAY_PORT)")
     parser.add_argument("--workers", help="worker processes (GATEWAY_WORKERS)")
     return parser.parse_args(argv)
 
 
+def _version() -> str:
+    try:
+        version = metadata.version("aiconexus-gateway")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"aiconexus-gateway {version}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the gateway; exit 2 with a one-line message on a bad setting."""
+    """Run the gateway; exit 2 on a bad setting (or LOG_FILE), 3 when it cannot listen."""
     args = parse_args(argv)
     environ = dict(os.environ)
     for option, variable in (("host", "GATEWAY_HOST"), ("port", "GATEWAY_PORT")):
@@ -47,18 +63,30 @@ def main(argv: Sequence[str] | None = None) -> int:
                 " storage every "
                 "worker process would have its own agents and store, so frames would get lost",
             )
+        if settings.policy_file is not None:
+            try:
+                load_policy(settings.policy_file)
+            except PolicyError as exc:
+                raise SettingsError("POLICY_FILE", str(exc)) from None
     except SettingsError as exc:
         print(f"aiconexus-gateway: invalid setting {exc}", file=sys.stderr)
         return EXIT_CONFIG
     os.environ.update({k: v for k, v in environ.items() if k.startswith("GATEWAY_")})
-    configure_logging(settings.log_level, settings.log_file)
-    from .server import run
+    try:
+        configure_logging(settings.log_level, settings.log_file, settings.log_format)
+    except LogFileError as exc:
+        print(f"aiconexus-gateway: LOG_FILE: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    from .server import ListenError, run
 
     try:
         run(settings)
     except KeyFileError as exc:
         print(f"aiconexus-gateway: GATEWAY_KEY_FILE: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except ListenError as exc:
+        print(f"aiconexus-gateway: {exc}", file=sys.stderr)
+        return EXIT_LISTEN
     return 0
 
 

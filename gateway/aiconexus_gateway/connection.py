@@ -28,8 +28,10 @@ from aiconexus.protocol import (
     public_key_from_text,
 )
 
+from .access import AccessPolicy
 from .backend.base import BackendUnavailableError
 from .hub import Hub
+from .policy import refusal_message
 from .router import Router, guess_id, utf8_length_over
 from .session import ASGISend, Session
 from .ws_protocol import SEND_BATCH
@@ -91,40 +93,44 @@ async def serve_connection(
     )
     if hub.connections >= hub.settings.max_connections or hub.stopping:
         hub.metrics.rejected[ErrorCode.CONNECTION_REFUSED.value] += 1
-        logger.info("refused peer=%s (at MAX_CONNECTIONS or stopping)", peer)
         why = "gateway is stopping" if hub.stopping else "gateway is at MAX_CONNECTIONS"
+        hub.refusals.note(ErrorCode.CONNECTION_REFUSED, why, session=session.session_id, peer=peer)
         reason = close_reason(ErrorCode.CONNECTION_REFUSED, why)
         await send({"type": "websocket.close", "code": CLOSE_TRY_LATER, "reason": reason})
         return
     hub.connections += 1
     hub.metrics.connections_total += 1
-    logger.info("connect peer=%s session=%s", peer, session.session_id)
+    logger.info("connect", extra={"peer": peer, "session": session.session_id})
     try:
-        if await _handshake(hub, session, receive, send):
+        if await _handshake(hub, session, receive, send, router.policy):
             await _read_frames(hub, router, session, receive)
     except asyncio.CancelledError:
         if not session.closed:
             raise  # a cancellation we did not ask for
     finally:
         hub.connections -= 1
-        was_registered = session.did is not None
         reason = session.close_reason
         hub.end(session)
-        if was_registered:
-            event_name = "unregistered" if reason == "unregistered" else "disconnected"
-            logger.info(
-                "%s did=%s session=%s reason=%s",
-                event_name,
-                session.did,
-                session.session_id,
-                reason,
-            )
-        else:
-            logger.info("disconnected peer=%s session=%s unregistered", peer, session.session_id)
+        _log_disconnect(session, reason)
 
 
-async def _handshake(hub: Hub, session: Session, receive: ASGIReceive, send: ASGISend) -> bool:
-    """CHALLENGE, then one REGISTER checked in full; True when the session is registered."""
+def _log_disconnect(session: Session, reason: str) -> None:
+    """The one line of a connection's end: who, why (reason) and the close code we sent."""
+    fields: dict[str, Any] = {"reason": reason if session.did else "not registered"}
+    fields.update(did=session.did, session=session.session_id, peer=session.peer)
+    if session.close_code is not None:
+        fields["code"] = session.close_code
+    level = logging.WARNING if reason == "slow consumer" else logging.INFO
+    logger.log(level, "disconnected", extra=fields)
+
+
+async def _handshake(
+    hub: Hub, session: Session, receive: ASGIReceive, send: ASGISend, policy: AccessPolicy | None
+) -> bool:
+    """CHALLENGE, then one REGISTER checked in full (and against the access policy, if any).
+
+    True when the session is registered.
+    """
     nonce = b64url_encode(secrets.token_bytes(32))
     await session.send_now(hub.frames.challenge(nonce))
     try:
@@ -147,8 +153,15 @@ async def _handshake(hub: Hub, session: Session, receive: ASGIReceive, send: ASG
         await _refuse(hub, session, send, exc, guess_id(text), guess_sender(text))
         return False
     payload = message.payload
+    capabilities = tuple(payload.get("capabilities") or ())
+    if policy is not None:
+        rule = policy.refusal(message.from_, hub.did, capabilities, MessageType.REGISTER)
+        if rule is not None:
+            error = error_from_code(ErrorCode.UNAUTHORIZED, refusal_message(rule), {"rule": rule})
+            await _refuse(hub, session, send, error, message.id, message.from_)
+            return False
     session.did = message.from_
-    session.capabilities = tuple(payload.get("capabilities") or ())
+    session.capabilities = capabilities
     session.metadata = dict(payload.get("metadata") or {})
     session.public_key = public_key_from_did(message.from_)
     try:
@@ -201,7 +214,7 @@ async def _refuse(
     close reason always carries ``"CODE: message"``.
     """
     hub.metrics.rejected[str(error.code)] += 1
-    logger.info("refused session=%s peer=%s code=%s", session.session_id, session.peer, error.code)
+    hub.refusals.note(error.code, error.message, session=session.session_id, peer=session.peer)
     try:
         reason = close_reason(error.code, error.message)
         if sender is not None:

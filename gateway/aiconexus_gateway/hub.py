@@ -24,6 +24,7 @@ from .crypto import CryptoPool, default_threads
 from .frames import GatewayFrames
 from .lanes import StoreLanes
 from .metrics import Metrics
+from .refusals import RefusalLog
 from .session import Outgoing, Session, SessionState
 from .settings import Settings
 
@@ -64,10 +65,13 @@ class Hub:
         self.did = identity.did
         self.backend = backend
         self.metrics = Metrics()
+        self.refusals = RefusalLog(logger)
         self.sessions: dict[str, Session] = {}
         self.connections = 0
         self.started_at = time.time()
-        self.lanes = StoreLanes(backend, self._store_outcome)
+        self.lanes = StoreLanes(
+            backend, self._store_outcome, observe_store=self.metrics.store_time.observe
+        )
         self._by_id: dict[str, Session] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cleanup: asyncio.Task[None] | None = None
@@ -208,11 +212,13 @@ class Hub:
                 len(frames),
             )
             logger.info(
-                "registered did=%s session=%s peer=%s queued=%d",
-                session.did,
-                session.session_id,
-                session.peer,
-                len(frames),
+                "registered",
+                extra={
+                    "did": session.did,
+                    "session": session.session_id,
+                    "peer": session.peer,
+                    "queued": len(frames),
+                },
             )
         if frames or first is not None:
             session.enqueue_exempt(frames, first)
@@ -249,8 +255,12 @@ class Hub:
 
     def on_written(self, item: Outgoing) -> None:
         """The writer of a session wrote ``item``: count it and ACK ``delivered``."""
+        metrics = self.metrics
+        metrics.bytes_out += len(item.frame)
         if item.agent:
-            self.metrics.delivered += 1
+            metrics.delivered += 1
+            if item.received:
+                metrics.route_latency.observe(time.perf_counter() - item.received)
         if item.ack_id is not None and item.ack_to is not None:
             self.acknowledge(item.ack_to, item.ack_id, "delivered")
             self.backend.handed_on(item.ack_to, item.ack_id)
@@ -310,6 +320,7 @@ class Hub:
     ) -> None:
         """Answer a refused frame with ERROR ``code``; the session keeps going."""
         self.metrics.rejected[str(code)] += 1
+        self.refusals.note(code, message, session=session.session_id, did=session.did)
         frame = self.frames.error(session.did, code, message, correlation_id, details)
         self.send_control(session, frame)
 
@@ -325,6 +336,7 @@ class Hub:
                 self.acknowledge(item.ack_to, item.ack_id, "queued")
             return
         self.metrics.rejected[code.value] += 1
+        self.refusals.note(code, message, did=item.ack_to, correlation_id=item.ack_id)
         if item.ack_id is None or item.ack_to is None:
             logger.warning("dropped a frame that could not be stored again: %s", message)
             return
@@ -351,11 +363,7 @@ class Hub:
         if session.did is not None:
             self._forget(session)
             self._restore(session.did, unsent)
-            level = logging.INFO if code != CLOSE_SLOW_CONSUMER else logging.WARNING
-            logger.log(
-                level, "%s did=%s session=%s code=%d", reason, session.did, session.session_id, code
-            )
-        session.request_close(code, reason)
+        session.request_close(code, reason)  # its connection logs the one "disconnected" line
 
     def _restore(self, did: str, unsent: list[Outgoing]) -> None:
         for item in unsent:

@@ -23,14 +23,19 @@ def load_or_create_key(path: Path) -> Identity:
     The DID therefore survives restarts. A key file readable by others is tightened to 0600.
     """
     if path.exists():
+        if path.is_dir():
+            raise KeyFileError(f"{path} is a directory; GATEWAY_KEY_FILE names the key file")
+        if path.stat().st_mode & 0o077:
+            try:
+                os.chmod(path, 0o600)
+            except OSError as exc:
+                logger.warning("gateway key file %s is readable by others: %s", path, exc)
+            else:
+                logger.warning("gateway key file %s was readable by others; now 0600", path)
         try:
-            identity = Identity.load(path)
+            return Identity.load(path)
         except (OSError, ValueError) as exc:
             raise KeyFileError(f"cannot read the gateway key file {path}: {exc}") from None
-        if path.stat().st_mode & 0o077:
-            os.chmod(path, 0o600)
-            logger.warning("gateway key file %s was readable by others; now 0600", path)
-        return identity
     identity = Identity.generate()
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -38,9 +39,16 @@ _Op = Callable[[], Awaitable[None]]
 class StoreLanes:
     """One FIFO of store operations per recipient, each run by a short-lived task."""
 
-    def __init__(self, backend: Backend, on_outcome: StoreOutcome) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        on_outcome: StoreOutcome,
+        *,
+        observe_store: Callable[[float], None] | None = None,
+    ) -> None:
         self._backend = backend
         self._on_outcome = on_outcome
+        self._observe_store = observe_store
         self._lanes: dict[str, deque[_Op]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -48,6 +56,7 @@ class StoreLanes:
         """Store ``item`` for ``recipient`` after everything already in its lane."""
 
         async def op() -> None:
+            begun = time.perf_counter()
             sender = item.ack_to if item.ack_to is not None else frame_sender(item.frame)
             try:
                 kept = await self._backend.begin_store(recipient, item.frame, sender, item.ack_id)
@@ -61,7 +70,10 @@ class StoreLanes:
                 if kept is None:
                     self._on_outcome(item, None, "")
                 else:  # the next operation of the lane need not wait for this one to be kept
-                    kept.add_done_callback(partial(self._settle, item))
+                    kept.add_done_callback(partial(self._settle, item, begun))
+                    return
+            if self._observe_store is not None:
+                self._observe_store(time.perf_counter() - begun)
 
         self._submit(recipient, op)
 
@@ -87,12 +99,14 @@ class StoreLanes:
 
         self._submit(recipient, op)
 
-    def _settle(self, item: Outgoing, kept: asyncio.Future[None]) -> None:
+    def _settle(self, item: Outgoing, begun: float, kept: asyncio.Future[None]) -> None:
         error = None if kept.cancelled() else kept.exception()
         if kept.cancelled() or error is not None:
             self._on_outcome(item, ErrorCode.INTERNAL_ERROR, f"store unavailable: {error}")
         else:
             self._on_outcome(item, None, "")
+        if self._observe_store is not None:
+            self._observe_store(time.perf_counter() - begun)
 
     def _submit(self, recipient: str, op: _Op) -> None:
         lane = self._lanes.get(recipient)

@@ -3,13 +3,15 @@
 Checks run in the order of the wire contract: ``from`` is the session's DID (DID_MISMATCH),
 the signature verifies (INVALID_SIGNATURE), the timestamp is fresh (CLOCK_SKEW), the payload
 fits its type (MALFORMED_MESSAGE), and the (from, id) pair is new (REPLAY_DETECTED; checked
-last so that a rejected frame does not use up its id).
+last so that a rejected frame does not use up its id). Between the two, the access policy
+(when ``POLICY_FILE`` is set) may refuse a frame for another agent (UNAUTHORIZED).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from time import perf_counter
 from typing import Any
 
 import orjson
@@ -30,9 +32,11 @@ from aiconexus.protocol import (
     validate_payload,
 )
 
+from .access import AccessPolicy
 from .backend.base import BackendUnavailableError
 from .crypto import verify_signature
 from .hub import Hub
+from .policy import refusal_message
 from .session import Outgoing, Session
 
 __all__ = ["Router", "guess_id", "utf8_length_over"]
@@ -68,9 +72,10 @@ def guess_id(text: str) -> str | None:
 class Router:
     """Checks and routes the frames of registered sessions."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, policy: AccessPolicy | None = None) -> None:
         settings = hub.settings
         self.hub = hub
+        self.policy = policy
         self.gateway_did = hub.did
         self.max_size = settings.max_message_size
         self.verify = settings.verify_signatures
@@ -78,10 +83,14 @@ class Router:
         self.skew = settings.clock_skew
         self.window = settings.replay_window
         self.crypto = hub.crypto
+        self.metrics = hub.metrics
+        self.debug = logger.isEnabledFor(logging.DEBUG)
 
     async def handle(self, session: Session, text: str) -> None:
         """Check one text frame from ``session`` and route it or answer ERROR."""
+        received = perf_counter()
         hub = self.hub
+        self.metrics.bytes_in += len(text)
         if utf8_length_over(text, self.max_size):
             hub.reject(
                 session,
@@ -100,16 +109,27 @@ class Router:
             self._check_addressing(session, envelope)
             if self.verify:
                 signature, signing = _signature_parts(envelope.data)
+                begun = perf_counter()
                 if self.crypto.inline:
                     valid = verify_signature(session.public_key, signing, signature)
                 else:
                     valid = await self.crypto.verify(session.public_key, signing, signature)
+                self.metrics.verify_time.observe(perf_counter() - begun)
                 if not valid:
                     raise _error(ErrorCode.INVALID_SIGNATURE, "signature does not verify")
             self._check_content(envelope)
         except IoapError as exc:
+            self._count(envelope, "rejected")
             hub.reject(session, exc.code, exc.message, envelope.id)
             return
+        if self.policy is not None and envelope.recipient != self.gateway_did:
+            rule = self.policy.refusal(
+                envelope.sender, envelope.recipient or "", session.capabilities, envelope.type
+            )
+            if rule is not None:
+                message = refusal_message(rule)
+                hub.reject(session, ErrorCode.UNAUTHORIZED, message, envelope.id, {"rule": rule})
+                return
         try:
             fresh = await hub.backend.first_seen(envelope.sender, envelope.id, self.window)
         except BackendUnavailableError as exc:
@@ -117,6 +137,7 @@ class Router:
             hub.reject(session, ErrorCode.INTERNAL_ERROR, message, envelope.id)
             return
         if not fresh:
+            self._count(envelope, "rejected")
             hub.reject(
                 session,
                 ErrorCode.REPLAY_DETECTED,
@@ -127,7 +148,7 @@ class Router:
         if envelope.recipient == self.gateway_did:
             self._for_gateway(session, envelope)
             return
-        await self._route(session, envelope)
+        await self._route(session, envelope, received)
 
     def _check_addressing(self, session: Session, envelope: Envelope) -> None:
         """DID_MISMATCH, UNAUTHORIZED (gateway-only type) or MALFORMED_MESSAGE (bad ``to``)."""
@@ -171,13 +192,33 @@ class Router:
                 envelope.id,
             )
 
-    async def _route(self, session: Session, envelope: Envelope) -> None:
+    def _count(self, envelope: Envelope, outcome: str) -> None:
+        """Count a frame by (type, outcome); log it at DEBUG (never its payload)."""
+        kind = envelope.type if envelope.type in _MESSAGE_TYPES else "other"
+        self.metrics.frames[(kind, outcome)] += 1
+        if self.debug:
+            logger.debug(
+                "frame",
+                extra={
+                    "type": kind,
+                    "from": envelope.sender,
+                    "to": envelope.recipient,
+                    "id": envelope.id,
+                    "size": len(envelope.text),
+                    "outcome": outcome,
+                },
+            )
+
+    async def _route(self, session: Session, envelope: Envelope, received: float = 0.0) -> None:
         hub = self.hub
         recipient = envelope.recipient
         assert recipient is not None and session.did is not None
         hub.metrics.routed += 1
-        item = Outgoing(envelope.text, agent=True, ack_to=session.did, ack_id=envelope.id)
+        item = Outgoing(
+            envelope.text, agent=True, ack_to=session.did, ack_id=envelope.id, received=received
+        )
         if hub.deliver(recipient, item):
+            self._count(envelope, "delivered")
             return
         try:
             owner = await hub.backend.owner(recipient)
@@ -185,12 +226,15 @@ class Router:
             if remote and await hub.backend.send_to_node(remote, recipient, envelope.text):
                 hub.metrics.delivered += 1
                 hub.acknowledge(session.did, envelope.id, "delivered")
+                self._count(envelope, "forwarded")
                 return
         except BackendUnavailableError as exc:
             logger.warning("cluster lookup of %s failed: %s", recipient, exc)
         if hub.deliver(recipient, item):  # registered here while we looked elsewhere
+            self._count(envelope, "delivered")
             return
         hub.store(recipient, item)
+        self._count(envelope, "stored")
 
 
 def _signature_parts(data: dict[str, Any]) -> tuple[bytes, bytes]:

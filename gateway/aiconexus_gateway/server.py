@@ -8,11 +8,16 @@ permessage-deflate is never negotiated (it costs most of the throughput).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import signal
+import socket
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from .app import GatewayApp, create_app, gateway_version
 from .keys import load_or_create_key
@@ -20,7 +25,15 @@ from .logs import configure_logging
 from .settings import Settings
 from .ws_protocol import BatchingWebSocketProtocol
 
-__all__ = ["GatewayServer", "create_app_from_env", "run", "uvicorn_config"]
+__all__ = [
+    "GatewayServer",
+    "GatewaySupervisor",
+    "ListenError",
+    "bind_listener",
+    "create_app_from_env",
+    "run",
+    "uvicorn_config",
+]
 
 logger = logging.getLogger("aiconexus.gateway")
 
@@ -50,12 +63,56 @@ def uvicorn_config(settings: Settings, app: Any, **overrides: Any) -> uvicorn.Co
     return uvicorn.Config(app, **options)
 
 
+class ListenError(OSError):
+    """The gateway cannot listen; ``variable`` names the setting to change."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+def bind_listener(settings: Settings) -> socket.socket:
+    """A TCP socket bound to GATEWAY_HOST:GATEWAY_PORT (uvicorn listens on it).
+
+    Raises :class:`ListenError` naming GATEWAY_PORT (port in use, or privileged) or
+    GATEWAY_HOST (no such address on this machine).
+    """
+    host, port = settings.gateway_host, settings.gateway_port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        by_port = exc.errno in (errno.EADDRINUSE, errno.EACCES)
+        variable = "GATEWAY_PORT" if by_port else "GATEWAY_HOST"
+        cause = exc.strerror or str(exc)
+        raise ListenError(variable, f"cannot listen on {host}:{port}: {cause}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 class GatewayServer(uvicorn.Server):
     """A uvicorn server that closes every agent session with 1001 before stopping.
 
     A SIGTERM/SIGINT is a requested, clean stop: the process exits 0 afterwards (uvicorn
-    alone would re-raise the signal once it is done).
+    alone would re-raise the signal once it is done). ``on_started`` runs once the socket
+    listens (it logs the "listening" line).
     """
+
+    def __init__(
+        self, config: uvicorn.Config, *, on_started: Callable[[list[str]], None] | None = None
+    ) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start serving; then report the addresses actually listened on."""
+        await super().startup(sockets)
+        if self.started and self._on_started is not None:
+            bound = [sock.getsockname() for server in self.servers for sock in server.sockets]
+            self._on_started([f"{address[0]}:{address[1]}" for address in bound])
 
     async def shutdown(self, sockets: Any = None) -> None:
         """Close sessions first (1001 going away), then let uvicorn finish."""
@@ -72,30 +129,43 @@ class GatewayServer(uvicorn.Server):
 
 def create_app_from_env() -> GatewayApp:
     """Application factory for worker processes: settings (and logging) from the environment."""
+    # Until the application's start-up takes SIGHUP over (policy reload), ignore it: a
+    # SIGHUP forwarded by the supervisor must never stop a worker that is still starting.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     settings = Settings.from_env(os.environ)
-    configure_logging(settings.log_level, settings.log_file)
+    configure_logging(settings.log_level, settings.log_file, settings.log_format)
     if settings.gateway_workers > 1:
         settings = settings.replace(node_id=f"{settings.node_id}-{os.getpid()}")
     return create_app(settings, load_or_create_key(settings.gateway_key_file))
 
 
 def run(settings: Settings) -> None:
-    """Serve the gateway until SIGINT/SIGTERM (one process, or GATEWAY_WORKERS processes)."""
+    """Serve the gateway until SIGINT/SIGTERM (one process, or GATEWAY_WORKERS processes).
+
+    SIGHUP reloads the access policy (POLICY_FILE) in every process; sessions stay.
+    Raises :class:`ListenError` when the address cannot be bound (nothing was started).
+    """
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the start-up installs the reload
+    listener = bind_listener(settings)  # first: a taken port fails before anything else
     identity = load_or_create_key(settings.gateway_key_file)
-    scheme_host = f"ws://{settings.gateway_host}:{settings.gateway_port}/ws"
-    logger.info(
-        "AIConexus gateway %s listening on %s (did=%s, backend=%s)",
-        gateway_version(),
-        scheme_host,
-        identity.did,
-        settings.storage_type,
-    )
+
+    def listening(addresses: list[str]) -> None:
+        logger.info(
+            "listening",
+            extra={
+                "url": " ".join(f"ws://{address}/ws" for address in addresses),
+                "version": gateway_version(),
+                "did": identity.did,
+                "backend": settings.storage_type,
+                "node_id": settings.node_id,
+                "workers": settings.gateway_workers,
+            },
+        )
+
     if settings.gateway_workers == 1:
         config = uvicorn_config(settings, create_app(settings, identity))
-        GatewayServer(config).run()
+        GatewayServer(config, on_started=listening).run(sockets=[listener])
         return
-    from uvicorn.supervisors import Multiprocess
-
     config = uvicorn_config(
         settings,
         "aiconexus_gateway.server:create_app_from_env",
@@ -104,4 +174,21 @@ def run(settings: Settings) -> None:
     )
     # uvicorn's supervisor runs a plain uvicorn.Server per worker: on shutdown those close
     # sessions with 1012 (service restart) rather than 1001.
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    host, port = listener.getsockname()[:2]
+    listening([f"{host}:{port}"])  # bound here; each worker process listens on it
+    GatewaySupervisor(config, sockets=[listener]).run()
+
+
+class GatewaySupervisor(Multiprocess):
+    """uvicorn's worker supervisor, except that SIGHUP goes on to every worker.
+
+    uvicorn would restart the workers (dropping every session); the gateway's workers
+    reload their access policy on SIGHUP instead.
+    """
+
+    def handle_hup(self) -> None:
+        """Forward SIGHUP to each worker process."""
+        logger.info("SIGHUP: reloading the access policy in %d workers", len(self.processes))
+        for process in self.processes:
+            if process.pid is not None:
+                os.kill(process.pid, signal.SIGHUP)

@@ -53,7 +53,7 @@ class SessionState(Enum):
 class Outgoing:
     """A frame waiting to be written; agent frames go back to the store if never written."""
 
-    __slots__ = ("ack_id", "ack_to", "agent", "exempt", "frame")
+    __slots__ = ("ack_id", "ack_to", "agent", "exempt", "frame", "received")
 
     def __init__(
         self,
@@ -63,12 +63,14 @@ class Outgoing:
         ack_to: str | None = None,
         ack_id: str | None = None,
         exempt: bool = False,
+        received: float = 0.0,
     ) -> None:
         self.frame = frame
         self.agent = agent
         self.ack_to = ack_to
         self.ack_id = ack_id
         self.exempt = exempt
+        self.received = received  # time.perf_counter() when read, for the route latency
 
 
 class Session:
@@ -93,6 +95,7 @@ class Session:
         self.connected_at = time.time()
         self.state = SessionState.CONNECTED
         self.close_reason: str = "disconnected"
+        self.close_code: int | None = None
         self.public_key = b""
         self._send = send
         self._limit = limit
@@ -232,6 +235,7 @@ class Session:
 
     def request_close(self, code: int, reason: str) -> None:
         """Send a close frame in the background (after :meth:`terminate`)."""
+        self.close_code = code
         if self._closer is None:
             self._closer = asyncio.get_running_loop().create_task(self._close(code, reason))
 

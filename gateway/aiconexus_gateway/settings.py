@@ -6,7 +6,7 @@ values without touching ``os.environ``.
 
 from __future__ import annotations
 
-import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -14,7 +14,16 @@ from typing import Any
 
 from aiconexus.protocol import DEFAULT_MAX_MESSAGE_SIZE, SUBPROTOCOL
 
-__all__ = ["DEFAULT_DATA_DIR", "DEFAULT_KEY_FILE", "STORAGE_TYPES", "Settings", "SettingsError"]
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "DEFAULT_KEY_FILE",
+    "LOG_FORMATS",
+    "MIN_TOKEN_LENGTH",
+    "STORAGE_TYPES",
+    "Settings",
+    "SettingsError",
+    "default_node_id",
+]
 
 STORAGE_TYPES = ("memory", "redis", "sqlite")
 """The backends a gateway can use (``STORAGE_TYPE``)."""
@@ -24,6 +33,12 @@ DEFAULT_KEY_FILE = Path.home() / ".aiconexus" / "gateway.key"
 
 DEFAULT_DATA_DIR = Path.home() / ".aiconexus"
 """Where the gateway keeps its data (the SQLite store) unless GATEWAY_DATA_DIR says otherwise."""
+
+MIN_TOKEN_LENGTH = 16
+"""Shortest bearer token accepted in AGENTS_TOKEN / METRICS_TOKEN."""
+
+LOG_FORMATS = ("text", "json")
+"""The values of ``LOG_FORMAT``: plain text lines, or one JSON object a line."""
 
 _MIB = 1024 * 1024
 
@@ -53,6 +68,7 @@ class Settings:
     gateway_crypto_threads: int | None = None
     log_level: str = "INFO"
     log_file: Path | None = None
+    log_format: str = "text"
     agent_timeout: float = 30.0
     heartbeat_interval: float = 15.0
     cleanup_interval: float = 10.0
@@ -74,6 +90,9 @@ class Settings:
     sqlite_path: Path = DEFAULT_DATA_DIR / "gateway.db"
     verify_signatures: bool = True
     validate_dids: bool = True
+    policy_file: Path | None = None
+    agents_token: str | None = None
+    metrics_token: str | None = None
     enable_metrics: bool = True
     storage_type: str = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -82,7 +101,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not self.node_id:
-            object.__setattr__(self, "node_id", "node-" + secrets.token_hex(4))
+            object.__setattr__(self, "node_id", default_node_id(self.gateway_port))
 
     @property
     def storing_enabled(self) -> bool:
@@ -117,6 +136,7 @@ class Settings:
             gateway_crypto_threads=env.integer_or_none("GATEWAY_CRYPTO_THREADS", low=0, high=64),
             log_level=env.choice("LOG_LEVEL", "INFO", _LOG_LEVELS, upper=True),
             log_file=env.path_or_none("LOG_FILE"),
+            log_format=env.choice("LOG_FORMAT", "text", LOG_FORMATS),
             agent_timeout=env.number("AGENT_TIMEOUT", defaults.agent_timeout),
             heartbeat_interval=env.number("HEARTBEAT_INTERVAL", defaults.heartbeat_interval),
             cleanup_interval=env.number("CLEANUP_INTERVAL", defaults.cleanup_interval),
@@ -138,6 +158,9 @@ class Settings:
             sqlite_path=Path(env.text("SQLITE_PATH", str(data_dir / "gateway.db"))).expanduser(),
             verify_signatures=env.boolean("VERIFY_SIGNATURES", True),
             validate_dids=env.boolean("VALIDATE_DIDS", True),
+            policy_file=env.path_or_none("POLICY_FILE"),
+            agents_token=env.token_or_none("AGENTS_TOKEN"),
+            metrics_token=env.token_or_none("METRICS_TOKEN"),
             enable_metrics=env.boolean("ENABLE_METRICS", True),
             storage_type=env.choice("STORAGE_TYPE", "memory", STORAGE_TYPES),
             redis_url=env.text("REDIS_URL", defaults.redis_url),
@@ -153,6 +176,16 @@ class Settings:
         ):
             raise SettingsError("REDIS_URL", "must start with redis://, rediss:// or unix://")
         return settings
+
+
+def default_node_id(port: int) -> str:
+    """A node id that stays the same across restarts: ``<host name>-<port>``.
+
+    Two gateways on one host differ by port; NODE_ID overrides it (and each worker of
+    GATEWAY_WORKERS=N adds ``-<pid>``).
+    """
+    host = "".join(c if c.isalnum() or c in "-._" else "-" for c in socket.gethostname())
+    return f"{host or 'node'}-{port}"
 
 
 class _Env:
@@ -178,6 +211,17 @@ class _Env:
     def path_or_none(self, name: str) -> Path | None:
         raw = self._raw(name)
         return None if raw is None else Path(raw).expanduser()
+
+    def token_or_none(self, name: str) -> str | None:
+        raw = self._raw(name)
+        if raw is not None and (
+            len(raw) < MIN_TOKEN_LENGTH or not all(33 <= ord(c) < 127 for c in raw)
+        ):
+            raise SettingsError(
+                name,
+                f"must be at least {MIN_TOKEN_LENGTH} printable ASCII characters without spaces",
+            )
+        return raw
 
     def integer(self, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
         raw = self._raw(name)

@@ -45,14 +45,14 @@ docker compose version >/dev/null 2>&1 || die "Docker Compose v2 ('docker compos
 docker info >/dev/null 2>&1 || die "cannot reach the Docker engine${DOCKER_HOST:+ at $DOCKER_HOST}"
 [[ -x "$PYTHON" ]] || die "no Python with the SDK at $PYTHON (run 'make install' or set PYTHON)"
 
-# Scenarios: the caller fills NAMES (index 0 empty, one name per scenario, the last number
-# being the summary) and defines scenario_1, scenario_2, ...; each runs in a subshell with
-# `set -e`, so its first failing assertion fails it alone.
+# Scenarios: the caller fills NAMES (index 0 empty, then one name per scenario) and defines
+# scenario_1, scenario_2, ...; each runs in a subshell with `set -e`, so its first failing
+# assertion fails it alone. The summary that follows is not counted as a scenario.
 RESULTS=()
 
 run_scenario() {
     local n="$1" rc
-    printf '\n%s== [%d/%d] %s%s\n' "$C_BOLD" "$n" "${#NAMES[@]}" "${NAMES[$n]}" "$C_OFF"
+    printf '\n%s== [%d/%d] %s%s\n' "$C_BOLD" "$n" "$((${#NAMES[@]} - 1))" "${NAMES[$n]}" "$C_OFF"
     set +e
     (
         set -euo pipefail
@@ -64,15 +64,15 @@ run_scenario() {
 }
 
 skip_scenario() {
-    printf '\n%s== [%d/%d] %s%s\n  skipped: %s\n' "$C_BOLD" "$1" "${#NAMES[@]}" "${NAMES[$1]}" \
+    printf '\n%s== [%d/%d] %s%s\n  skipped: %s\n' "$C_BOLD" "$1" "$((${#NAMES[@]} - 1))" "${NAMES[$1]}" \
         "$C_OFF" "$2"
     RESULTS[$1]=SKIP
 }
 
-# The last scenario: one line per scenario, then "N passed, M failed"; fails if any did.
+# After the scenarios: one line per scenario, then "N passed, M failed"; fails if any did.
 summarize() {
     local total=${#NAMES[@]} failed=0 n colour
-    printf '\n%s== [%d/%d] summary%s (%ds)\n' "$C_BOLD" "$total" "$total" "$C_OFF" "$SECONDS"
+    printf '\n%s== summary of %d scenarios%s (%ds)\n' "$C_BOLD" "$((total - 1))" "$C_OFF" "$SECONDS"
     for ((n = 1; n < total; n++)); do
         case "${RESULTS[n]:-FAIL}" in
             PASS) colour="$C_GREEN" ;;

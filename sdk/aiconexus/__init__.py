@@ -17,6 +17,8 @@ from aiconexus.errors import (
     ClientError,
     GatewayAuthenticationError,
     GatewayUnreachableError,
+    RecipientOfflineError,
+    RecipientOfflineTimeout,
     RemoteExecutionError,
     SessionReplacedError,
 )
@@ -94,6 +96,8 @@ __all__ = [
     "NotRegisteredError",
     "QueueFullError",
     "RateLimitedError",
+    "RecipientOfflineError",
+    "RecipientOfflineTimeout",
     "RemoteExecutionError",
     "RemoteTimeoutError",
     "ReplayDetectedError",

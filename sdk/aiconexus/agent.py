@@ -5,7 +5,9 @@
 ... async def echo(msg: Message) -> dict[str, Any]:
 ...     return {"echo": msg.payload["args"]}
 
-``await agent.run(url)`` then serves until cancelled.
+``await agent.run(url)`` then serves until cancelled, or until SIGINT (Ctrl-C) or SIGTERM,
+after which it unregisters, closes and returns. It logs one line with its DID once
+registered (to stderr when logging is not configured).
 
 What a handler's return value means depends on the type it handles:
 
@@ -34,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -42,6 +45,7 @@ from typing import Any, TypeVar
 from aiconexus.client import GatewayClient
 from aiconexus.errors import ClientClosedError
 from aiconexus.protocol import ErrorCode, Identity, IoapError, Message, MessageType
+from aiconexus.state import ConnectionState
 
 __all__ = ["Agent", "Handler"]
 
@@ -138,16 +142,73 @@ class Agent:
                 await asyncio.gather(dispatcher, return_exceptions=True)
                 self._client = None
 
-    async def run(self, url: str | Sequence[str], **client_options: Any) -> None:
-        """Serve until cancelled, reconnecting as needed (waits for a gateway that is down).
+    async def run(
+        self,
+        url: str | Sequence[str],
+        *,
+        handle_signals: bool = True,
+        **client_options: Any,
+    ) -> None:
+        """Serve until cancelled or stopped, reconnecting as needed (waits for a gateway).
 
-        Returns only if the client closes for good, raising why (e.g. SessionReplacedError).
+        Logs one line on the ``aiconexus.agent`` logger once registered (DID, state, gateway
+        URL and DID), one after each reconnection and one when it stops. When no logging is
+        configured (no handler on ``aiconexus`` or the root logger) it first gives the
+        ``aiconexus`` logger a stderr handler showing those lines and every warning;
+        configure logging yourself (e.g. ``logging.basicConfig``) to choose otherwise.
+
+        With ``handle_signals`` (in the main thread of a Unix event loop) SIGINT (Ctrl-C)
+        and SIGTERM make it unregister, close and return normally instead of raising.
+        Returns with an error only if the client closes for good, raising why (e.g.
+        SessionReplacedError).
         """
+        _log_to_stderr_if_unconfigured()
         client_options.setdefault("retry_on_start", True)
-        async with self.connect(url, **client_options) as client:
-            reason = await client.wait_closed()
+        stop = asyncio.Event()
+        caught: list[str] = []
+        registered_at: list[str] = []
+        installed = _install_stop_signals(stop, caught) if handle_signals else []
+        serving = asyncio.ensure_future(self._serve(url, client_options, registered_at))
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not serving.done():
+                serving.cancel()  # leaving connect() unregisters and closes the client
+                await asyncio.gather(serving, return_exceptions=True)
+            _restore_signals(installed)
+        if caught:
+            what = (
+                f"unregistered from {registered_at[-1]} and closed"
+                if registered_at
+                else "closed before it registered"
+            )
+            self._logger.info("agent %s stopped on %s: %s", self.did, caught[0], what)
+            return
+        reason = serving.result()
         if reason is not None:
             raise reason
+
+    async def _serve(
+        self, url: str | Sequence[str], options: dict[str, Any], registered_at: list[str]
+    ) -> BaseException | None:
+        async with self.connect(url, **options) as client:
+            registered_at.append(client.url)
+            self._logger.info(
+                "agent %s %s at %s (gateway %s)",
+                self.did,
+                client.state.value.lower(),
+                client.url,
+                client.gateway_did,
+            )
+
+            def on_state(state: ConnectionState) -> None:
+                if state is ConnectionState.CONNECTED:
+                    self._logger.info("agent %s reconnected at %s", self.did, client.url)
+
+            client.add_state_listener(on_state)
+            return await client.wait_closed()
 
     # -- dispatch ----------------------------------------------------------------------------
     async def _dispatch(self, client: GatewayClient) -> None:
@@ -216,3 +277,50 @@ class Agent:
             return None
         payload = {"code": str(ErrorCode.INTERNAL_ERROR), "message": text}
         return message.reply(self.identity, MessageType.ERROR, payload)
+
+
+_Installed = list[tuple[signal.Signals, Any]]
+
+
+def _install_stop_signals(stop: asyncio.Event, caught: list[str]) -> _Installed:
+    """Make SIGINT and SIGTERM set ``stop``; the signals handled, each with its old handler."""
+    loop = asyncio.get_running_loop()
+    installed: _Installed = []
+
+    def on_signal(signum: signal.Signals) -> None:
+        if not caught:
+            caught.append(signum.name)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+        try:
+            loop.add_signal_handler(signum, on_signal, signum)
+        except (NotImplementedError, RuntimeError, ValueError):
+            break  # not the main thread, or no signal support in this loop
+        installed.append((signum, previous))
+    return installed
+
+
+def _restore_signals(installed: _Installed) -> None:
+    """Put back the handlers that were there before :func:`_install_stop_signals`."""
+    loop = asyncio.get_running_loop()
+    for signum, previous in installed:
+        loop.remove_signal_handler(signum)
+        if previous is not None:
+            signal.signal(signum, previous)
+
+
+def _log_to_stderr_if_unconfigured() -> None:
+    """Unless logging is configured, show the agent's INFO lines and every warning on stderr."""
+    package = logging.getLogger("aiconexus")
+    if package.hasHandlers():
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(
+        lambda record: record.levelno >= logging.WARNING or record.name == "aiconexus.agent"
+    )
+    package.addHandler(handler)
+    if package.level == logging.NOTSET:
+        package.setLevel(logging.INFO)

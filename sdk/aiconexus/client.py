@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from websockets.exceptions import InvalidURI
 from websockets.uri import parse_uri
@@ -24,7 +24,12 @@ from aiconexus._pending import DeliveryStatus, Outbox, ReplyWaiters
 from aiconexus._session import Session, SessionOptions
 from aiconexus.backoff import Backoff
 from aiconexus.directory import AgentInfo, list_agents
-from aiconexus.errors import ClientClosedError, RemoteExecutionError
+from aiconexus.errors import (
+    ClientClosedError,
+    RecipientOfflineError,
+    RecipientOfflineTimeout,
+    RemoteExecutionError,
+)
 from aiconexus.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
     PEER_TYPES,
@@ -37,8 +42,17 @@ from aiconexus.protocol import (
 )
 from aiconexus.state import ConnectionState, StateListener
 
-__all__ = ["ConnectionState", "DeliveryStatus", "GatewayClient", "StateListener"]
+__all__ = [
+    "ConnectionState",
+    "DeliveryStatus",
+    "GatewayClient",
+    "OfflinePolicy",
+    "StateListener",
+]
 
+
+OfflinePolicy = Literal["wait", "fail"]
+"""What ``request()`` does when the gateway queues it for a recipient that is not connected."""
 
 SENDABLE_TYPES = PEER_TYPES
 """Types user code may send to another agent (the client itself handles the others)."""
@@ -243,17 +257,27 @@ class GatewayClient(ConnectionMixin):
         args: Mapping[str, Any] | None = None,
         *,
         timeout: float = 30.0,
+        if_offline: OfflinePolicy = "wait",
     ) -> Message:
         """Send an EXEC_REQUEST with ``args`` to ``to`` and return its EXEC_RESPONSE.
 
-        Raises ``TimeoutError`` when no response arrives within ``timeout`` seconds,
-        :class:`~aiconexus.RemoteExecutionError` when the response's status is ``error``, and
-        the protocol error when the gateway refuses the request or the peer answers ERROR.
+        When ``to`` is not connected the gateway stores the request and its ACK says
+        ``queued``. ``if_offline="wait"`` (the default) keeps waiting for the answer; a
+        timeout then raises :class:`~aiconexus.RecipientOfflineTimeout` (a ``TimeoutError``).
+        ``if_offline="fail"`` raises :class:`~aiconexus.RecipientOfflineError` as soon as that
+        ACK arrives.
+
+        Raises ``TimeoutError`` when a connected recipient sends no response within
+        ``timeout`` seconds, :class:`~aiconexus.RemoteExecutionError` when the response's
+        status is ``error``, and the protocol error when the gateway refuses the request or
+        the peer answers ERROR.
         """
+        if if_offline not in ("wait", "fail"):
+            raise ValueError(f"if_offline must be 'wait' or 'fail', not {if_offline!r}")
         payload = {"args": dict(args or {}), "timeout_ms": int(timeout * 1000)}
         message = Message.create(self._identity, MessageType.EXEC_REQUEST, to, payload)
         response = await self._round_trip(
-            message, {MessageType.EXEC_RESPONSE, MessageType.ERROR}, timeout
+            message, {MessageType.EXEC_RESPONSE, MessageType.ERROR}, timeout, if_offline
         )
         if response.type == MessageType.ERROR:
             raise _error_of(response)
@@ -314,16 +338,22 @@ class GatewayClient(ConnectionMixin):
         message: Message,
         types: set[MessageType],
         timeout: float,
+        if_offline: OfflinePolicy = "wait",
     ) -> Message:
         assert message.to is not None
         reply = self._replies.expect(message.id, message.to, types)
+        status: DeliveryStatus | None = None
         try:
             async with asyncio.timeout(timeout) as scope:
-                await self.send_message(message)
+                status = await self.send_message(message)
+                if status == "queued" and if_offline == "fail":
+                    raise RecipientOfflineError(message)
                 return await reply
         except TimeoutError:
             if not scope.expired():
                 raise
+            if status == "queued":
+                raise RecipientOfflineTimeout(message, timeout) from None
             raise TimeoutError(
                 f"no answer to {message.type} {message.id} from {message.to} in {timeout:g}s"
             ) from None

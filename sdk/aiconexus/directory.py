@@ -1,4 +1,4 @@
-"""The gateway's agent directory (``GET /agents``) and its HTTP address."""
+"""The gateway's agent directory (``GET /agents``, page by page) and its HTTP address."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-__all__ = ["AgentInfo", "http_base_url", "list_agents"]
+__all__ = ["PAGE_SIZE", "AgentInfo", "http_base_url", "list_agents"]
+
+PAGE_SIZE = 1000
+"""Agents asked for per ``GET /agents`` request (the gateway's largest page)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +56,28 @@ async def list_agents(
     capability: str | None = None,
     *,
     timeout: float = 10.0,
+    token: str | None = None,
 ) -> list[AgentInfo]:
     """The agents registered at the gateway, optionally only those offering ``capability``.
 
-    ``gateway_url`` is the WebSocket URL (``ws://127.0.0.1:8000/ws``). Raises
+    ``gateway_url`` is the WebSocket URL (``ws://127.0.0.1:8000/ws``). The directory is read
+    page after page (following ``next_cursor``) in DID order; ``token`` is sent as a Bearer
+    token when the gateway protects ``/agents`` (``AGENTS_TOKEN``). Raises
     :class:`httpx.HTTPError` when the gateway cannot be reached or answers with an error.
     """
-    params = {"capability": capability} if capability is not None else None
-    async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:
-        response = await http.get(f"{http_base_url(gateway_url)}/agents", params=params)
-        response.raise_for_status()
-        body = response.json()
-    return [AgentInfo.from_json(item) for item in body["agents"]]
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else None
+    params: dict[str, str | int] = {"limit": PAGE_SIZE}
+    if capability is not None:
+        params["capability"] = capability
+    agents: list[AgentInfo] = []
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False, headers=headers) as http:
+        url = f"{http_base_url(gateway_url)}/agents"
+        while True:
+            response = await http.get(url, params=params)
+            response.raise_for_status()
+            body = response.json()
+            agents += [AgentInfo.from_json(item) for item in body["agents"]]
+            cursor = body.get("next_cursor")
+            if not isinstance(cursor, str) or cursor <= str(params.get("cursor", "")):
+                return agents  # the last page (or a gateway that does not page)
+            params["cursor"] = cursor

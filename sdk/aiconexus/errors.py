@@ -7,7 +7,9 @@
     │   └── SessionReplacedError    another connection registered the same DID
     ├── GatewayUnreachableError     no gateway URL could be reached (also a ConnectionError)
     ├── GatewayAuthenticationError  a gateway frame failed verification (wrong key/DID)
-    └── RemoteExecutionError        an EXEC_RESPONSE came back with status "error"
+    ├── RemoteExecutionError        an EXEC_RESPONSE came back with status "error"
+    └── RecipientOfflineError       the gateway queued a request: its recipient is not connected
+        └── RecipientOfflineTimeout queued, and no answer in time (also a TimeoutError)
 
 Errors the gateway or a peer report with an ERROR frame are raised as the protocol core's
 :class:`~aiconexus.protocol.IoapError` subclasses (``UnknownAgentError``, ``QueueFullError`` ...).
@@ -26,6 +28,8 @@ __all__ = [
     "ClientError",
     "GatewayAuthenticationError",
     "GatewayUnreachableError",
+    "RecipientOfflineError",
+    "RecipientOfflineTimeout",
     "RemoteExecutionError",
     "SessionReplacedError",
 ]
@@ -75,6 +79,33 @@ class RemoteExecutionError(ClientError):
         self.response = response
         text = error if isinstance(error, str) else json.dumps(error, sort_keys=True)
         super().__init__(f"remote execution failed: {text}")
+
+
+class RecipientOfflineError(ClientError):
+    """The gateway answered a request's ACK with ``queued``: the recipient is not connected.
+
+    Raised by ``request(..., if_offline="fail")`` as soon as that ACK arrives. The gateway
+    keeps the frame in its offline store, so the recipient may still execute it when it
+    connects; its late answer then arrives through ``recv()``. ``request`` is the frame sent.
+    """
+
+    def __init__(self, request: Message, detail: str = "") -> None:
+        self.request = request
+        self.recipient = request.to
+        text = f"{request.to} is not connected; the gateway queued {request.type} {request.id}"
+        super().__init__(f"{text}{detail}")
+
+
+class RecipientOfflineTimeout(RecipientOfflineError, TimeoutError):
+    """No answer in time to a request the gateway had queued for a recipient not connected.
+
+    A plain ``TimeoutError`` means the recipient was connected (``delivered``) but did not
+    answer; this subclass means it never came online to see the request.
+    """
+
+    def __init__(self, request: Message, timeout: float) -> None:
+        self.timeout = timeout
+        super().__init__(request, f" and it did not connect and answer within {timeout:g}s")
 
 
 def _describe(exc: BaseException) -> str:

@@ -121,6 +121,30 @@ async def test_presence_is_cluster_wide_with_capabilities(make_node: NodeFactory
         assert owner.metadata == {"name": "did:y"} and owner.capabilities == ("math",)
 
 
+async def test_pages_in_did_order_skip_dead_nodes(make_node: NodeFactory) -> None:
+    """list_agents(after=, limit=) pages by DID; a dead node's agents are skipped, pages stay full."""
+    a, _ = await make_node("a")
+    b, _ = await make_node("b")
+    for i in range(10):
+        node, backend = ("a", a) if i % 2 == 0 else ("b", b)
+        await backend.claim(record(f"did:{i}", node, f"s{i}", "even" if i % 2 == 0 else "odd"))
+    assert [r.did for r in await a.list_agents(limit=4)] == ["did:0", "did:1", "did:2", "did:3"]
+    assert [r.did for r in await a.list_agents(after="did:3", limit=4)] == [
+        "did:4",
+        "did:5",
+        "did:6",
+        "did:7",
+    ]
+    assert [r.did for r in await a.list_agents("odd", after="did:1", limit=2)] == ["did:3", "did:5"]
+    await a._client.delete(f"{a._p}node:b")  # node b counts as dead (until its next heartbeat)
+    assert [r.did for r in await a.list_agents(limit=3)] == ["did:0", "did:2", "did:4"]
+    assert [r.did for r in await a.list_agents(after="did:4", limit=3)] == ["did:6", "did:8"]
+    assert await a.list_agents("odd") == []
+    for i in range(0, 10, 2):
+        await a.release(f"did:{i}", f"s{i}")
+    assert await a._client.exists(f"{a._p}capdids:even") == 0
+
+
 async def test_claim_elsewhere_replaces_and_release_needs_owner(make_node: NodeFactory) -> None:
     """A claim on node b closes the session on node a; a stale release changes nothing."""
     a, hooks_a = await make_node("a")

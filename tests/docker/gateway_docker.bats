@@ -92,7 +92,7 @@ setup() {
     fake_docker
     PATH="$FAKE_BIN:$PATH" COMPOSE_FILES=docker-compose.gateway.yml:docker-compose.ci.yml run "$SCRIPT" stop
     [ "$status" -eq 0 ]
-    grep -qx "compose -f $REPO/docker-compose.gateway.yml -f $REPO/docker-compose.ci.yml down --remove-orphans" "$FAKE_LOG"
+    grep -qx "compose -f $REPO/docker-compose.gateway.yml -f $REPO/docker-compose.ci.yml --profile \* down --remove-orphans" "$FAKE_LOG"
 }
 
 @test "status exits 3 when no gateway container exists" {
@@ -121,4 +121,74 @@ setup() {
     run script -qec "NO_COLOR=1 $SCRIPT deploy" /dev/null
     [[ "$output" == *"unknown command"* ]]
     [[ "$output" != *$'\e['* ]]
+}
+
+# A fake docker whose gateway container goes through the states listed in $FAKE_STATES, one
+# "state health restart-count" line per `docker inspect` (the last line repeats). `compose ps`
+# for the gateway service names a container; for the whole project it prints $FAKE_LEFT.
+fake_docker_states() {
+    fake_docker
+    cat >"$FAKE_BIN/docker" <<'FAKE'
+#!/bin/bash
+printf '%s\n' "$*" >>"$FAKE_LOG"
+case "$1" in
+    inspect)
+        line="$(head -n 1 "$FAKE_STATES")"
+        if (($(wc -l <"$FAKE_STATES") > 1)); then sed -i 1d "$FAKE_STATES"; fi
+        printf '%s\n' "$line"
+        ;;
+    compose)
+        [[ "$2" == version ]] && echo "Docker Compose version v2.99.0"
+        if [[ " $* " == *" ps --all --quiet gateway "* ]]; then
+            echo 0123456789abcdef
+        elif [[ " $* " == *" ps --all --quiet "* ]]; then
+            printf '%s' "${FAKE_LEFT:-}"
+        fi
+        ;;
+esac
+exit 0
+FAKE
+    chmod +x "$FAKE_BIN/docker"
+    FAKE_STATES="$BATS_TEST_TMPDIR/states"
+    export FAKE_STATES
+}
+
+@test "start waits through Docker restarting the container, whatever its past restarts" {
+    fake_docker_states
+    printf '%s\n' "restarting unhealthy 5" "running starting 6" "running healthy 6" >"$FAKE_STATES"
+    PATH="$FAKE_BIN:$PATH" HEALTH_POLL=0.01 run "$SCRIPT" start
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"gateway is healthy"* ]]
+    [[ "$output" != *"stopped"* ]]
+}
+
+@test "a restart loop fails start, and start stops the containers it left restarting" {
+    fake_docker_states
+    printf '%s\n' "restarting starting 2" "running starting 3" "restarting starting 4" \
+        "restarting starting 5" >"$FAKE_STATES"
+    PATH="$FAKE_BIN:$PATH" HEALTH_POLL=0.01 run "$SCRIPT" start
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"keeps restarting (3 restarts while waiting)"* ]]
+    grep -qx "compose -f $REPO/docker-compose.gateway.yml --profile \* stop" "$FAKE_LOG"
+}
+
+@test "an exited container fails start and is not left behind running" {
+    fake_docker_states
+    printf '%s\n' "exited none 0" >"$FAKE_STATES"
+    PATH="$FAKE_BIN:$PATH" HEALTH_POLL=0.01 run "$SCRIPT" start
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"the gateway container stopped (state=exited)"* ]]
+    grep -q -- "--profile \* stop" "$FAKE_LOG"
+}
+
+@test "stop and cleanup act on every profile and fail if a container remains" {
+    fake_docker_states
+    PATH="$FAKE_BIN:$PATH" run "$SCRIPT" stop
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"stopped"* ]]
+    PATH="$FAKE_BIN:$PATH" COMPOSE_PROFILES= FAKE_LEFT=feedc0ffee run "$SCRIPT" cleanup -y
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"containers still present after 'cleanup': feedc0ffee"* ]]
+    [[ "$output" != *"cleaned up"* ]]
+    grep -q -- "--profile \* down --volumes --remove-orphans" "$FAKE_LOG"
 }

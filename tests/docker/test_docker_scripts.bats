@@ -12,11 +12,13 @@ setup() {
 @test "help describes the scenarios and exits 0" {
     run "$REPO/test_docker_gateway.sh" help
     [ "$status" -eq 0 ]
-    [[ "$output" == *"(9) summary"* ]]
+    [[ "$output" == *"run the eight scenarios, then a summary"* ]]
+    [[ "$output" == *"(8) a clean"* && "$output" != *"(9)"* ]]
     [[ "$output" == *"TEST_NETWORK"* ]]
     run "$REPO/test_docker_cluster.sh" help
     [ "$status" -eq 0 ]
-    [[ "$output" == *"(7) summary"* ]]
+    [[ "$output" == *"run the six scenarios, then a summary"* ]]
+    [[ "$output" == *"(6) cleanup"* && "$output" != *"(7)"* ]]
     [[ "$output" == *"docker-compose.cluster.ci.yml"* ]]
 }
 

@@ -63,7 +63,7 @@ async def test_agents_lists_and_filters_by_capability(gateway: GatewayProcess) -
     bob = await RawClient.connect(gateway.ws_url, capabilities=[f"ocr-{tag}"])
     body = gateway.get("/agents").json()
     assert body["count"] == len(body["agents"])
-    listed = {agent["did"]: agent for agent in body["agents"]}
+    listed = {agent["did"]: agent for agent in gateway.agents()}
     assert set(listed[alice.did]) == {
         "did",
         "capabilities",
@@ -75,14 +75,15 @@ async def test_agents_lists_and_filters_by_capability(gateway: GatewayProcess) -
     assert listed[alice.did]["metadata"] == {"name": "alice"}
     assert listed[alice.did]["connected_at"].endswith("Z")
     filtered = gateway.get("/agents", capability=f"ocr-{tag}").json()
-    assert filtered == {"agents": [listed[bob.did]], "count": 1}
-    assert gateway.get("/agents", capability=f"none-{tag}").json() == {"agents": [], "count": 0}
+    assert filtered == {"agents": [listed[bob.did]], "count": 1, "next_cursor": None}
+    nobody = gateway.get("/agents", capability=f"none-{tag}").json()
+    assert nobody == {"agents": [], "count": 0, "next_cursor": None}
 
 
 def _metric(text: str, name: str, code: str | None = None) -> int:
     for line in text.splitlines():
         if line.startswith(name + "{") and (code is None or f'code="{code}"' in line):
-            return int(line.rsplit(" ", 1)[1])
+            return int(float(line.rsplit(" ", 1)[1]))
     return 0
 
 

@@ -149,4 +149,4 @@ async def test_many_pairs_concurrently(gateway: GatewayProcess) -> None:
 
 
 def _dids(gateway: GatewayProcess) -> set[str]:
-    return {agent["did"] for agent in gateway.get("/agents").json()["agents"]}
+    return {agent["did"] for agent in gateway.agents()}

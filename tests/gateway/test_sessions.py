@@ -22,7 +22,7 @@ from aiconexus.protocol import Identity, Message
 
 
 def _dids(gw: GatewayProcess) -> list[str]:
-    return [agent["did"] for agent in gw.get("/agents").json()["agents"]]
+    return [agent["did"] for agent in gw.agents()]
 
 
 async def test_second_register_replaces_the_session(gateway: GatewayProcess) -> None:
@@ -36,7 +36,7 @@ async def test_second_register_replaces_the_session(gateway: GatewayProcess) -> 
     assert await new.recv_text() == sent.to_json()
     assert (await alice.expect("ACK")).payload["status"] == "delivered"
     assert _dids(gateway).count(bob.did) == 1
-    gateway.wait_for_log(f"replaced did={bob.did}")
+    gateway.wait_for_log(f"disconnected reason=replaced did={bob.did}")
 
 
 async def test_slow_consumer_is_closed_and_nothing_is_lost(start_gateway: StartGateway) -> None:
@@ -86,7 +86,7 @@ async def test_slow_consumer_is_closed_and_nothing_is_lost(start_gateway: StartG
     assert again.registered is not None
     assert again.registered.payload["queued"] == len(rest)
     assert [await again.recv_text() for _ in rest] == texts[len(old_frames) :]
-    gw.wait_for_log(f"slow consumer did={bob.did}")
+    gw.wait_for_log(f"disconnected reason='slow consumer' did={bob.did}")
 
 
 def _deaf_agent(port: int, identity: Identity) -> socket.socket:
@@ -178,7 +178,7 @@ async def test_gateway_key_survives_restart(start_gateway: StartGateway, tmp_pat
 async def test_connection_events_are_logged_without_payloads(
     start_gateway: StartGateway, tmp_path: Path
 ) -> None:
-    """One INFO line per connect/registered/replaced/unregistered/disconnected; no payloads."""
+    """One INFO line per connect, registered and disconnect (with its reason); no payloads."""
     log_file = tmp_path / "logs" / "gateway.log"
     gw = start_gateway(log_file=log_file)
     alice = await RawClient.connect(gw.ws_url)
@@ -190,11 +190,19 @@ async def test_connection_events_are_logged_without_payloads(
     await alice.expect("ACK")
     await alice.send_message("UNREGISTER", alice.gateway_did, {})
     await alice.closed()
-    text = gw.wait_for_log(f"unregistered did={alice.did}")
+    gw.wait_for_log(f"disconnected reason=unregistered did={alice.did}")
     await RawClient.close_all()
-    text = gw.wait_for_log(f"disconnected did={bob.did}")
-    for event in ("connect peer=", f"registered did={bob.did}", f"replaced did={bob.did}"):
-        assert event in text
+    text = gw.wait_for_log(f"disconnected reason=disconnected did={bob.did}")
+    assert "connect peer=" in text and f"registered did={bob.did}" in text
+    ends = [line for line in text.splitlines() if " disconnected reason=" in line]
+    assert [line.split()[5] for line in ends if f"did={alice.did}" in line] == [
+        "reason=unregistered"
+    ]
+    assert [line.split()[5] for line in ends if f"did={bob.did}" in line] == [
+        "reason=replaced",
+        "reason=disconnected",
+    ]
+    assert "code=4000" in next(line for line in ends if "reason=replaced" in line)
     assert "secret-payload-text" not in text
     assert f"registered did={bob.did}" in log_file.read_text()
 

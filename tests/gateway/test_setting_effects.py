@@ -99,7 +99,7 @@ def test_cli_options_override_environment(tmp_path: Path) -> None:
     args = ("--host", "127.0.0.1", "--port", str(port))
     with GatewayProcess(env, tmp_path, args=args, port=port) as process:
         assert process.health().status_code == 200
-        text = process.wait_for_log(f"listening on ws://127.0.0.1:{port}/ws")
+        text = process.wait_for_log(f"listening url=ws://127.0.0.1:{port}/ws")
         assert "backend=memory" in text
 
 

@@ -8,7 +8,8 @@ MAX_CONNECTIONS, SEND_QUEUE_SIZE, LOG_FILE (test_sessions), MAX_MESSAGE_SIZE
 (test_store), STORE_MAX_PER_SENDER, STORE_MAX_BYTES_*, STORE_SEEN_MAX (test_store_bounds),
 SQLITE_PATH and GATEWAY_DATA_DIR (test_sqlite_store), ENABLE_METRICS, NODE_ID, STORAGE_TYPE (test_http), VERIFY_SIGNATURES,
 VALIDATE_DIDS, CLOCK_SKEW, LOG_LEVEL, HEARTBEAT_INTERVAL in REGISTERED
-(test_setting_effects), GATEWAY_WORKERS (below), REDIS_URL and PRESENCE_TTL (cluster suite).
+(test_setting_effects), GATEWAY_WORKERS (below), REDIS_URL and PRESENCE_TTL (cluster suite),
+POLICY_FILE (test_policy), AGENTS_TOKEN and METRICS_TOKEN (test_agents_pages).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from support.gateway import gateway_script
 from support.ports import free_port
 
-from aiconexus_gateway.settings import Settings, SettingsError
+from aiconexus_gateway.settings import Settings, SettingsError, default_node_id
 
 
 def test_defaults() -> None:
@@ -51,9 +52,12 @@ def test_defaults() -> None:
     assert settings.verify_signatures and settings.validate_dids and settings.enable_metrics
     assert settings.storage_type == "memory"
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
-    assert settings.node_id.startswith("node-")
+    assert settings.node_id == default_node_id(8000)  # stable: host name and port
     assert settings.presence_ttl == 15
     assert settings.log_level == "INFO" and settings.log_file is None
+    assert settings.policy_file is None
+    assert settings.agents_token is None and settings.metrics_token is None
+    assert settings.log_format == "text"
 
 
 def test_values_are_read() -> None:
@@ -68,6 +72,7 @@ def test_values_are_read() -> None:
             "CLOCK_SKEW": "2.5",
             "LOG_LEVEL": "debug",
             "LOG_FILE": "/tmp/x.log",
+            "LOG_FORMAT": "JSON",
             "STORAGE_TYPE": "REDIS",
             "NODE_ID": "n1",
             "GATEWAY_KEY_FILE": "~/k.key",
@@ -78,6 +83,7 @@ def test_values_are_read() -> None:
     assert not settings.storing_enabled
     assert settings.clock_skew == 2.5 and settings.replay_window == 5.0
     assert settings.log_level == "DEBUG" and settings.log_file == Path("/tmp/x.log")
+    assert settings.log_format == "json"
     assert settings.storage_type == "redis" and settings.node_id == "n1"
     assert settings.gateway_key_file == Path.home() / "k.key"
 
@@ -89,6 +95,7 @@ def test_values_are_read() -> None:
         ("GATEWAY_PORT", "70000"),
         ("GATEWAY_WORKERS", "0"),
         ("LOG_LEVEL", "LOUD"),
+        ("LOG_FORMAT", "xml"),
         ("AGENT_TIMEOUT", "-1"),
         ("HEARTBEAT_INTERVAL", "0"),
         ("CLEANUP_INTERVAL", "soon"),
@@ -112,6 +119,8 @@ def test_values_are_read() -> None:
         ("STORAGE_TYPE", "postgres"),
         ("REDIS_URL", "http://127.0.0.1"),
         ("PRESENCE_TTL", "0"),
+        ("AGENTS_TOKEN", "too-short"),
+        ("METRICS_TOKEN", "has a space 0123456789"),
     ],
 )
 def test_invalid_value_names_the_variable(variable: str, value: str) -> None:
@@ -143,6 +152,18 @@ def test_store_settings_are_read() -> None:
     assert settings.sqlite_path == Path("/srv/gw/gateway.db")
     explicit = Settings.from_env({"GATEWAY_DATA_DIR": "/srv/gw", "SQLITE_PATH": "~/x.db"})
     assert explicit.sqlite_path == Path.home() / "x.db"
+
+
+def test_default_node_ids_are_stable_and_differ_by_port() -> None:
+    """Without NODE_ID the node id is the host name and port: the same at every start."""
+    first, again = (
+        Settings.from_env({"GATEWAY_PORT": "9001"}),
+        Settings.from_env({"GATEWAY_PORT": "9001"}),
+    )
+    assert first.node_id == again.node_id == default_node_id(9001)
+    assert first.node_id.endswith("-9001")
+    assert Settings.from_env({"GATEWAY_PORT": "9002"}).node_id != first.node_id
+    assert Settings.from_env({"GATEWAY_PORT": "9001", "NODE_ID": "edge"}).node_id == "edge"
 
 
 def test_heartbeat_must_not_exceed_agent_timeout() -> None:

@@ -123,7 +123,7 @@ async def test_a_frame_refused_as_unknown_agent_can_be_sent_again(
 def _stored(gw: GatewayProcess) -> int:
     for line in gw.get("/metrics").text.splitlines():
         if line.startswith("aiconexus_stored_frames{"):
-            return int(line.rsplit(" ", 1)[1])
+            return int(float(line.rsplit(" ", 1)[1]))
     raise AssertionError("no aiconexus_stored_frames in /metrics")
 
 

@@ -25,6 +25,7 @@ _OWN_VARIABLES = (
     "GATEWAY_",
     "LOG_LEVEL",
     "LOG_FILE",
+    "LOG_FORMAT",
     "AGENT_TIMEOUT",
     "HEARTBEAT_INTERVAL",
     "CLEANUP_INTERVAL",
@@ -42,6 +43,9 @@ _OWN_VARIABLES = (
     "SQLITE_PATH",
     "NODE_ID",
     "PRESENCE_TTL",
+    "POLICY_FILE",
+    "AGENTS_TOKEN",
+    "METRICS_TOKEN",
 )
 
 
@@ -154,6 +158,11 @@ class GatewayProcess:
                 process.wait(timeout=5)
         return process.returncode
 
+    def hangup(self) -> None:
+        """Send SIGHUP (the gateway reloads its access policy)."""
+        assert self.process is not None and self.process.poll() is None, "not running"
+        self.process.send_signal(signal.SIGHUP)
+
     def health(self) -> httpx.Response:
         """GET /health."""
         return httpx.get(f"{self.http_url}/health", timeout=5.0)
@@ -161,6 +170,20 @@ class GatewayProcess:
     def get(self, path: str, **params: Any) -> httpx.Response:
         """GET ``path`` (``/agents``, ``/metrics``...) with query ``params``."""
         return httpx.get(f"{self.http_url}{path}", params=params, timeout=5.0)
+
+    def agents(self, **params: Any) -> list[dict[str, Any]]:
+        """Every agent ``GET /agents`` lists (with query ``params``), page after page."""
+        listed: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            query = {**params, "limit": 1000, **({"cursor": cursor} if cursor else {})}
+            response = self.get("/agents", **query)
+            response.raise_for_status()
+            body = response.json()
+            listed += body["agents"]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                return listed
 
     @property
     def did(self) -> str:

@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
@@ -105,6 +106,7 @@ class RedisNode:
         self._claiming: dict[str, int] = {}
         self._deferred_notices: set[str] = set()
         self._closing = False
+        self._observe: Callable[[float], None] | None = None
 
     def _stored_available(self, did: str) -> None:
         """Tell the hub to drain ``did``'s stored frames, but never before its claim returned.
@@ -133,12 +135,16 @@ class RedisNode:
         return self._hooks
 
     async def _call(self, awaitable: Awaitable[_T]) -> _T:
+        begun = time.monotonic()
         try:
             return await awaitable
         except BackendUnavailableError:
             raise
         except Exception as exc:
             raise BackendUnavailableError(f"gateway backend unavailable: {exc!r}") from exc
+        finally:
+            if self._observe is not None:
+                self._observe(time.monotonic() - begun)
 
     async def _script(self, name: str, *args: str | int) -> Any:
         return await self._call(self._scripts[name].run(self._client, self._p, *args))

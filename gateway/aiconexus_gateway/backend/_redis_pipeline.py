@@ -16,6 +16,7 @@ import hashlib
 import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, cast
 
 import hiredis
@@ -56,7 +57,8 @@ class Script:
 class _Protocol(asyncio.Protocol):
     """One connection: writes are coalesced per loop iteration, replies resolve in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, observe: Callable[[float], None] | None = None) -> None:
+        self.observe = observe
         self.reader = hiredis.Reader(encoding="utf-8")
         self.waiters: deque[tuple[float, asyncio.Future[Any]]] = deque()
         self.transport: asyncio.Transport | None = None
@@ -89,7 +91,9 @@ class _Protocol(asyncio.Protocol):
             if not self.waiters:  # a reply nobody asked for: the stream is out of step
                 self.fail(BackendUnavailableError("unexpected reply from Redis"))
                 return
-            _, future = self.waiters.popleft()
+            sent, future = self.waiters.popleft()
+            if self.observe is not None:
+                self.observe(time.monotonic() - sent)
             if not future.done():
                 future.set_result(reply)
 
@@ -119,6 +123,8 @@ class AutoPipeline:
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self.observe: Callable[[float], None] | None = None
+        """Called with the seconds of each round trip (a metrics hook)."""
 
     def start(self) -> None:
         """Start the watchdog that fails commands stuck longer than the command timeout."""
@@ -177,13 +183,19 @@ class AutoPipeline:
         loop = asyncio.get_running_loop()
         options = self._options
         if "path" in options:
-            _, protocol = await loop.create_unix_connection(_Protocol, options["path"])
+            _, protocol = await loop.create_unix_connection(self._new_protocol, options["path"])
         else:
             context = ssl.create_default_context() if self._tls else None
             _, protocol = await loop.create_connection(
-                _Protocol, options.get("host", "localhost"), options.get("port", 6379), ssl=context
+                self._new_protocol,
+                options.get("host", "localhost"),
+                options.get("port", 6379),
+                ssl=context,
             )
         return protocol
+
+    def _new_protocol(self) -> _Protocol:
+        return _Protocol(self.observe)
 
     async def _handshake(self, protocol: _Protocol) -> None:
         options = self._options

@@ -10,6 +10,9 @@ Key layout (``P`` is the key prefix, ``aiconexus:`` by default):
 ``P owner``                hash DID -> ``<node>\n<session>`` of the live session
 ``P agent``                hash DID -> JSON :class:`AgentRecord`
 ``P cap:<capability>``     set of DIDs announcing the capability
+``P dids``                 sorted set of every present DID (all scores 0: ordered by DID, so a
+                           page of ``GET /agents`` is one ``ZRANGEBYLEX``)
+``P capdids:<capability>`` sorted set (scores 0) of the DIDs announcing the capability
 ``P node_agents:<node>``   set of DIDs whose session lives on the node
 ``P seen:<digest>``        replay marker of (sender, id), digest = 16 bytes of BLAKE2b; lives
                            for the replay window; ``P<node>\n<incarnation>`` while the
@@ -44,6 +47,7 @@ __all__ = [
     "TAKE",
     "TRIM",
     "HEARTBEAT",
+    "LIST",
 ]
 
 _COMMON = """
@@ -58,9 +62,13 @@ local function drop_agent(p, did, owner)
   if rec then
     local ok, r = pcall(cjson.decode, rec)
     if ok and type(r) == 'table' and type(r.capabilities) == 'table' then
-      for _, c in ipairs(r.capabilities) do redis.call('SREM', p .. 'cap:' .. c, did) end
+      for _, c in ipairs(r.capabilities) do
+        redis.call('SREM', p .. 'cap:' .. c, did)
+        redis.call('ZREM', p .. 'capdids:' .. c, did)
+      end
     end
   end
+  redis.call('ZREM', p .. 'dids', did)
   redis.call('HDEL', p .. 'owner', did)
   redis.call('HDEL', p .. 'agent', did)
   if owner then redis.call('SREM', p .. 'node_agents:' .. node_of(owner), did) end
@@ -153,7 +161,11 @@ if old then drop_agent(p, did, old) end
 redis.call('HSET', p .. 'owner', did, mine)
 redis.call('HSET', p .. 'agent', did, rec)
 redis.call('SADD', p .. 'node_agents:' .. node, did)
-for i = 6, #ARGV do redis.call('SADD', p .. 'cap:' .. ARGV[i], did) end
+redis.call('ZADD', p .. 'dids', 0, did)
+for i = 6, #ARGV do
+  redis.call('SADD', p .. 'cap:' .. ARGV[i], did)
+  redis.call('ZADD', p .. 'capdids:' .. ARGV[i], 0, did)
+end
 redis.call('PUBLISH', p .. 'presence', did)
 if old and old ~= mine then return {1, old} end
 return {1, false}
@@ -188,9 +200,13 @@ for i = 3, #ARGV, 3 do
     redis.call('HSET', p .. 'owner', did, mine)
     redis.call('HSET', p .. 'agent', did, rec)
     redis.call('SADD', p .. 'node_agents:' .. node, did)
+    redis.call('ZADD', p .. 'dids', 0, did)
     local ok, r = pcall(cjson.decode, rec)
     if ok and type(r) == 'table' and type(r.capabilities) == 'table' then
-      for _, c in ipairs(r.capabilities) do redis.call('SADD', p .. 'cap:' .. c, did) end
+      for _, c in ipairs(r.capabilities) do
+        redis.call('SADD', p .. 'cap:' .. c, did)
+        redis.call('ZADD', p .. 'capdids:' .. c, 0, did)
+      end
     end
     restored = restored + 1
   end
@@ -372,3 +388,30 @@ redis.call('SET', k, ARGV[4], 'PX', ARGV[3])
 if vanished then return 1 end
 return 0
 """
+
+LIST = (
+    _COMMON
+    + """
+-- ARGV: prefix, index key ('dids' or 'capdids:<capability>'), min ('-' or '(<did>'), count
+-- -> {} when nothing follows min, else {last DID read, how many read, record JSON of each
+-- live agent among them...}
+-- One page in DID order: O(log n + count), whatever the number of agents.
+local p = ARGV[1]
+local dids = redis.call('ZRANGEBYLEX', p .. ARGV[2], ARGV[3], '+', 'LIMIT', 0, tonumber(ARGV[4]))
+if #dids == 0 then return {} end
+local out = {dids[#dids], #dids}
+local alive = {}
+for _, did in ipairs(dids) do
+  local owner = redis.call('HGET', p .. 'owner', did)
+  if owner then
+    local node = node_of(owner)
+    if alive[node] == nil then alive[node] = redis.call('EXISTS', p .. 'node:' .. node) == 1 end
+    if alive[node] then
+      local rec = redis.call('HGET', p .. 'agent', did)
+      if rec then out[#out + 1] = rec end
+    end
+  end
+end
+return out
+"""
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -126,8 +126,15 @@ class Backend(ABC):
         """The live session of ``did`` anywhere in the cluster, or None."""
 
     @abstractmethod
-    async def list_agents(self, capability: str | None = None) -> list[AgentRecord]:
-        """Every live agent (cluster-wide), optionally only those with ``capability``."""
+    async def list_agents(
+        self, capability: str | None = None, *, after: str | None = None, limit: int | None = None
+    ) -> list[AgentRecord]:
+        """Live agents (cluster-wide) ordered by DID, optionally only those with ``capability``.
+
+        ``after`` keeps the DIDs that sort after it (a page's cursor); ``limit`` bounds how
+        many are returned (None: all). A listing with a limit must cost about O(log n +
+        limit), whatever the number n of agents: backends keep their agents ordered by DID.
+        """
 
     # replay detection ----------------------------------------------------------------------
     @abstractmethod
@@ -192,3 +199,16 @@ class Backend(ABC):
     @abstractmethod
     async def stored_count(self) -> int:
         """How many frames the store holds in all (for /health and metrics)."""
+
+    # observability (defaults for one node) --------------------------------------------------
+    async def stored_bytes(self) -> int | None:
+        """Bytes (UTF-8) of frame text the store holds, or None when the backend cannot tell."""
+        return None
+
+    async def live_nodes(self) -> list[str]:
+        """Ids of the live gateway nodes sharing this backend; [] for a single node."""
+        return []
+
+    def observe_round_trips(self, observe: Callable[[float], None]) -> None:
+        """Call ``observe(seconds)`` once per round trip to a remote store (default: none)."""
+        return

@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import ClassVar
 
+from ._did_index import DidIndex
 from ._memory_store import MemoryStore
 from ._store_quota import StoreLimits
 from .base import AgentRecord, Backend, NodeHooks
@@ -41,6 +42,7 @@ class MemoryBackend(Backend):
         self._replay_max = replay_max_entries
         self._hooks: NodeHooks | None = None
         self._agents: dict[str, AgentRecord] = {}
+        self._index = DidIndex()
         self._seen: dict[int, float] = {}
         self._store = MemoryStore(store_limits)
 
@@ -51,6 +53,7 @@ class MemoryBackend(Backend):
     async def close(self) -> None:
         """Forget every agent (stored frames are lost with the process)."""
         self._agents.clear()
+        self._index.clear()
 
     async def healthy(self) -> bool:
         """Always True: memory is always reachable."""
@@ -61,6 +64,9 @@ class MemoryBackend(Backend):
         """Make ``record`` the live session of its DID; tell an older one to close."""
         previous = self._agents.get(record.did)
         self._agents[record.did] = record
+        if previous is not None:
+            self._index.remove(previous.did, previous.capabilities)
+        self._index.add(record.did, record.capabilities)
         if previous is not None and previous.session_id != record.session_id and self._hooks:
             self._hooks.replaced(previous.did, previous.session_id)
 
@@ -69,6 +75,7 @@ class MemoryBackend(Backend):
         current = self._agents.get(did)
         if current is not None and current.session_id == session_id:
             del self._agents[did]
+            self._index.remove(did, current.capabilities)
 
     async def refresh(self, records: Sequence[AgentRecord]) -> None:
         """Take the new ``last_seen`` of live sessions and drop expired stored frames."""
@@ -76,18 +83,21 @@ class MemoryBackend(Backend):
             current = self._agents.get(record.did)
             if current is not None and current.session_id == record.session_id:
                 self._agents[record.did] = record
+                if current.capabilities != record.capabilities:
+                    self._index.remove(current.did, current.capabilities)
+                    self._index.add(record.did, record.capabilities)
         self._store.expire(time.monotonic())
 
     async def owner(self, did: str) -> AgentRecord | None:
         """The live session of ``did`` or None."""
         return self._agents.get(did)
 
-    async def list_agents(self, capability: str | None = None) -> list[AgentRecord]:
-        """Every live agent, optionally only those offering ``capability``."""
-        agents = list(self._agents.values())
-        if capability is not None:
-            agents = [a for a in agents if capability in a.capabilities]
-        return agents
+    async def list_agents(
+        self, capability: str | None = None, *, after: str | None = None, limit: int | None = None
+    ) -> list[AgentRecord]:
+        """Live agents by DID (after ``after``, at most ``limit``), optionally by capability."""
+        agents = self._agents
+        return [agents[did] for did in self._index.page(capability, after=after, limit=limit)]
 
     # replay detection ----------------------------------------------------------------------
     async def first_seen(self, sender: str, message_id: str, window_s: float) -> bool:
@@ -128,3 +138,7 @@ class MemoryBackend(Backend):
     async def stored_count(self) -> int:
         """How many frames are stored in all."""
         return self._store.count
+
+    async def stored_bytes(self) -> int:
+        """UTF-8 bytes of frame text stored in all (a running total)."""
+        return self._store.accounts.bytes

@@ -89,6 +89,9 @@ def split_entry(entry: str) -> tuple[int, str]:
 
 logger = logging.getLogger("aiconexus_gateway.backend.redis")
 
+LIST_BATCH = 1000
+"""Most DIDs one listing script reads from the index at a time."""
+
 
 class RedisBackend(RedisNode, Backend):
     """Shared presence, replay window, node channels and offline store in Redis."""
@@ -198,30 +201,31 @@ class RedisBackend(RedisNode, Backend):
         self._owners.put(record, generation)
         return record
 
-    async def list_agents(self, capability: str | None = None) -> list[AgentRecord]:
-        """Every agent whose node is alive, optionally only those announcing ``capability``."""
-        texts: list[str]
-        if capability is None:
-            everything = await self._call(self._client.hgetall(f"{self._p}agent"))
-            texts = [str(text) for text in everything.values()]
-        else:
-            dids = sorted(await self._call(self._client.smembers(f"{self._p}cap:{capability}")))
-            found = await self._call(self._client.hmget(f"{self._p}agent", dids)) if dids else []
-            texts = [str(text) for text in found if text]
-        records = [record_from_json(text) for text in texts]
-        nodes = sorted({record.node_id for record in records})
-        if not nodes:
-            return []
-        alive_flags = await self._call(self._client.mget([f"{self._p}node:{n}" for n in nodes]))
-        alive = {node for node, flag in zip(nodes, alive_flags, strict=True) if flag is not None}
-        return sorted(
-            (
-                r
-                for r in records
-                if r.node_id in alive and (capability is None or capability in r.capabilities)
-            ),
-            key=lambda r: (r.connected_at, r.did),
-        )
+    async def list_agents(
+        self, capability: str | None = None, *, after: str | None = None, limit: int | None = None
+    ) -> list[AgentRecord]:
+        """Agents whose node is alive, by DID (after ``after``, at most ``limit``).
+
+        Each round reads one slice of the DID-ordered index (one script call); agents of a
+        dead node not yet swept are skipped and the next slice fills the page.
+        """
+        index = "dids" if capability is None else f"capdids:{capability}"
+        found: list[AgentRecord] = []
+        cursor = after
+        while limit is None or len(found) < limit:
+            want = LIST_BATCH if limit is None else min(LIST_BATCH, limit - len(found))
+            reply = await self._script("LIST", index, "-" if cursor is None else f"({cursor}", want)
+            if not reply:
+                break
+            cursor = str(reply[0])
+            found.extend(
+                record
+                for record in map(record_from_json, reply[2:])
+                if capability is None or capability in record.capabilities
+            )
+            if int(reply[1]) < want:
+                break
+        return found if limit is None else found[:limit]
 
     # replay detection -----------------------------------------------------------------------
     async def first_seen(self, sender: str, message_id: str, window_s: float) -> bool:
@@ -302,6 +306,20 @@ class RedisBackend(RedisNode, Backend):
         )
         oldest_ms = now_ms - int(self.store_ttl * 1000)
         return [frame for stamp, frame in map(split_entry, entries) if stamp >= oldest_ms]
+
+    def observe_round_trips(self, observe: Callable[[float], None]) -> None:
+        """Report the seconds of every Redis round trip (pipelined and plain) to ``observe``."""
+        self._observe = observe
+        self._pipe.observe = observe
+
+    async def live_nodes(self) -> list[str]:
+        """The announced nodes whose liveness key still exists."""
+        members = await self._call(self._client.smembers(f"{self._p}nodes"))
+        nodes = sorted(str(node) for node in members)
+        if not nodes:
+            return []
+        flags = await self._call(self._client.mget([f"{self._p}node:{n}" for n in nodes]))
+        return [node for node, flag in zip(nodes, flags, strict=True) if flag is not None]
 
     async def stored_count(self) -> int:
         """Number of frames held by the store, cluster-wide."""

@@ -205,6 +205,10 @@ class SqliteBackend(MemoryBackend):
         """How many frames the file holds."""
         return self._accounts.frames
 
+    async def stored_bytes(self) -> int:
+        """UTF-8 bytes of frame text the file holds (a running total)."""
+        return self._accounts.bytes
+
     async def _expire(self, now: float) -> None:
         self._next_expiry = math.inf
         try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -12,6 +14,8 @@ from nacl.signing import SigningKey
 from .did import b64url_decode, b64url_encode, did_from_public_key
 
 __all__ = ["Identity"]
+
+logger = logging.getLogger("aiconexus.identity")
 
 
 class Identity:
@@ -37,7 +41,11 @@ class Identity:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Identity:
-        """Read a key file written by :meth:`save` (an Ed25519 OKP JWK)."""
+        """Read a key file written by :meth:`save` (an Ed25519 OKP JWK).
+
+        Logs a warning on the ``aiconexus.identity`` logger when the file is readable or
+        writable by users other than its owner.
+        """
         try:
             jwk = json.loads(Path(path).read_text(encoding="utf-8"))
             if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
@@ -47,6 +55,14 @@ class Identity:
             raise ValueError(f"{path}: not an AIConexus key file ({exc})") from None
         if "x" in jwk and b64url_decode(jwk["x"]) != identity.public_key:
             raise ValueError(f"{path}: public key does not match the private key")
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if os.name == "posix" and mode & 0o077:
+            logger.warning(
+                "key file %s is readable by other users (mode %04o); run: chmod 600 %s",
+                path,
+                mode,
+                path,
+            )
         return identity
 
     def save(self, path: str | os.PathLike[str]) -> None:

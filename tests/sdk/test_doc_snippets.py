@@ -1,0 +1,108 @@
+"""Every Python block of README.md and SDK_USAGE.md runs as written against a real gateway.
+
+Blocks are told apart by what they do: one that calls ``agent.run(`` serves until a signal,
+one that calls ``asyncio.run(`` otherwise is a program run to its end, and the rest are
+definitions that must run without error. The gateway URL of the text is swapped for the
+test gateway's; blocks run in order in one directory (the Agent block loads the key file
+that the Identities block saved).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .gateway_process import GatewayProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC_URL = "ws://127.0.0.1:8000/ws"
+
+
+def python_blocks(name: str) -> list[str]:
+    """The ```python blocks of a document at the repository root."""
+    text = (ROOT / name).read_text(encoding="utf-8")
+    return re.findall(r"^```python\n(.*?)^```$", text, flags=re.S | re.M)
+
+
+SERVING = [
+    b for doc in ("README.md", "SDK_USAGE.md") for b in python_blocks(doc) if "agent.run(" in b
+]
+PROGRAMS = [b for b in python_blocks("SDK_USAGE.md") if "asyncio.run(" in b and b not in SERVING]
+DEFINITIONS = [b for b in python_blocks("SDK_USAGE.md") if "asyncio.run(" not in b]
+
+
+def python(code: str, url: str) -> list[str]:
+    return [sys.executable, "-c", code.replace(DOC_URL, url)]
+
+
+def run(code: str, url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        python(code, url), cwd=cwd, capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def test_the_documents_hold_the_expected_blocks() -> None:
+    """Both quick-start agents, the requester and the other blocks are found (none skipped)."""
+    assert len(SERVING) == 2
+    assert len(PROGRAMS) == 2 and any("request(" in b for b in PROGRAMS)
+    assert len(DEFINITIONS) >= 3
+    assert python_blocks("README.md") == [SERVING[0]]
+
+
+@pytest.mark.parametrize(("index", "signum"), [(0, signal.SIGINT), (1, signal.SIGTERM)])
+def test_the_quick_start_agent_serves_logs_and_stops_cleanly(
+    gateway: GatewayProcess, tmp_path: Path, index: int, signum: signal.Signals
+) -> None:
+    """It logs its DID, answers the requester, and stops on a signal in one line, exit 0."""
+    agent = subprocess.Popen(
+        python(SERVING[index], gateway.url),
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert agent.stderr is not None
+        started = agent.stderr.readline()
+        match = re.search(r"agent (did:key:z6Mk\w+) connected at (\S+) \(gateway did:key:", started)
+        assert match, started
+        assert match.group(2) == gateway.url
+        requester = next(b for b in PROGRAMS if "request(" in b)
+        answered = run(requester, gateway.url, tmp_path)
+        assert answered.returncode == 0, answered.stderr
+        assert answered.stdout.strip() == "{'echo': {'text': 'hi'}}"
+    finally:
+        agent.send_signal(signum)
+        _, rest = agent.communicate(timeout=15)
+    assert agent.returncode == 0, rest
+    assert "Traceback" not in rest
+    lines = rest.strip().splitlines()
+    assert len(lines) == 1 and f"stopped on {signum.name}: unregistered" in lines[0], rest
+    assert match.group(1) not in gateway.get("/agents").text
+
+
+def test_the_requester_without_an_echo_agent_says_so(
+    gateway_factory: object, tmp_path: Path
+) -> None:
+    """No echo agent registered: a sentence, not a ValueError from unpacking."""
+    fresh = gateway_factory()  # type: ignore[operator]
+    requester = next(b for b in PROGRAMS if "request(" in b)
+    result = run(requester, fresh.url, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "no echo agent is registered" in result.stdout
+
+
+def test_the_other_blocks_run(gateway: GatewayProcess, tmp_path: Path) -> None:
+    """The identity, agent, error and state-listener blocks run without error, in order."""
+    for block in DEFINITIONS:
+        result = run(block, gateway.url, tmp_path)
+        assert result.returncode == 0, (block, result.stderr)
+    states = next(b for b in PROGRAMS if "on_state" in b)
+    result = run(states, gateway.url, tmp_path)
+    assert result.returncode == 0, result.stderr
+    printed = [line.split(": ")[1] for line in result.stdout.splitlines()]
+    assert printed == ["connecting", "connected", "closed"]
