@@ -1,6 +1,6 @@
 # AIConexus: one command to install, run, test and benchmark.
 #   make install   .venv with both packages (editable) and the dev tools
-#   make run       the gateway on 127.0.0.1:8000, in memory
+#   make run       the gateway on 127.0.0.1:8000, in memory (STORAGE_TYPE=sqlite: on disk)
 #   make test      the whole test suite
 #   make lint      ruff and mypy --strict
 #   make bench     the routing benchmark
@@ -12,6 +12,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# make run STORAGE_TYPE=sqlite keeps stored frames in ~/.aiconexus/gateway.db across restarts
+STORAGE_TYPE ?= memory
 
 .PHONY: install run test lint format bench system-deps clean \
         gateway-build gateway-start gateway-stop gateway-restart gateway-status gateway-logs \
@@ -26,7 +28,7 @@ $(STAMP): sdk/pyproject.toml gateway/pyproject.toml requirements-dev.txt
 	touch $(STAMP)
 
 run: install
-	$(VENV)/bin/aiconexus-gateway --host $(HOST) --port $(PORT)
+	STORAGE_TYPE=$(STORAGE_TYPE) $(VENV)/bin/aiconexus-gateway --host $(HOST) --port $(PORT)
 
 # The suite starts real servers: the gateway itself, and redis-server for the cluster tests.
 # The status page test drives Debian's chromium with its chromedriver (skipped without them).

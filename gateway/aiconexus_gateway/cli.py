@@ -56,10 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         environ["GATEWAY_WORKERS"] = args.workers
     try:
         settings = Settings.from_env(environ)
-        if settings.gateway_workers > 1 and settings.storage_type == "memory":
+        if settings.gateway_workers > 1 and settings.storage_type != "redis":
             raise SettingsError(
                 "GATEWAY_WORKERS",
-                "more than one worker needs STORAGE_TYPE=redis: with memory storage every "
+                f"more than one worker needs STORAGE_TYPE=redis: with {settings.storage_type}"
+                " storage every "
                 "worker process would have its own agents and store, so frames would get lost",
             )
         if settings.policy_file is not None:

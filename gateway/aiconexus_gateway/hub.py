@@ -271,6 +271,7 @@ class Hub:
                 metrics.route_latency.observe(time.perf_counter() - item.received)
         if item.ack_id is not None and item.ack_to is not None:
             self.acknowledge(item.ack_to, item.ack_id, "delivered")
+            self.backend.handed_on(item.ack_to, item.ack_id)
 
     def on_unwritten(self, did: str, items: list[Outgoing]) -> None:
         """Frames handed to a closed session's socket never reached the kernel: store them."""

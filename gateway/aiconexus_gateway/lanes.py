@@ -13,10 +13,17 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from aiconexus.protocol import ErrorCode
 
-from .backend.base import Backend, BackendUnavailableError, StoreFullError
+from .backend._store_quota import frame_sender
+from .backend.base import (
+    Backend,
+    BackendUnavailableError,
+    StoreFullError,
+    UnseenRecipientError,
+)
 from .session import Outgoing
 
 __all__ = ["StoreLanes", "StoreOutcome"]
@@ -50,14 +57,21 @@ class StoreLanes:
 
         async def op() -> None:
             begun = time.perf_counter()
+            sender = item.ack_to if item.ack_to is not None else frame_sender(item.frame)
             try:
-                await self._backend.store(recipient, item.frame)
+                kept = await self._backend.begin_store(recipient, item.frame, sender, item.ack_id)
+            except UnseenRecipientError as exc:
+                self._on_outcome(item, ErrorCode.UNKNOWN_AGENT, str(exc))
             except StoreFullError as exc:
                 self._on_outcome(item, ErrorCode.QUEUE_FULL, str(exc))
             except BackendUnavailableError as exc:
                 self._on_outcome(item, ErrorCode.INTERNAL_ERROR, f"store unavailable: {exc}")
             else:
-                self._on_outcome(item, None, "")
+                if kept is None:
+                    self._on_outcome(item, None, "")
+                else:  # the next operation of the lane need not wait for this one to be kept
+                    kept.add_done_callback(partial(self._settle, item, begun))
+                    return
             if self._observe_store is not None:
                 self._observe_store(time.perf_counter() - begun)
 
@@ -79,11 +93,20 @@ class StoreLanes:
                 return
             for frame in frames:
                 try:
-                    await self._backend.store(recipient, frame)
+                    await self._backend.store(recipient, frame, frame_sender(frame))
                 except (StoreFullError, BackendUnavailableError) as exc:
                     logger.warning("dropped a stored frame for %s: %s", recipient, exc)
 
         self._submit(recipient, op)
+
+    def _settle(self, item: Outgoing, begun: float, kept: asyncio.Future[None]) -> None:
+        error = None if kept.cancelled() else kept.exception()
+        if kept.cancelled() or error is not None:
+            self._on_outcome(item, ErrorCode.INTERNAL_ERROR, f"store unavailable: {error}")
+        else:
+            self._on_outcome(item, None, "")
+        if self._observe_store is not None:
+            self._observe_store(time.perf_counter() - begun)
 
     def _submit(self, recipient: str, op: _Op) -> None:
         lane = self._lanes.get(recipient)

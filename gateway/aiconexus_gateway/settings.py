@@ -15,6 +15,7 @@ from typing import Any
 from aiconexus.protocol import DEFAULT_MAX_MESSAGE_SIZE, SUBPROTOCOL
 
 __all__ = [
+    "DEFAULT_DATA_DIR",
     "DEFAULT_KEY_FILE",
     "LOG_FORMATS",
     "MIN_TOKEN_LENGTH",
@@ -24,17 +25,22 @@ __all__ = [
     "default_node_id",
 ]
 
-STORAGE_TYPES = ("memory", "redis")
+STORAGE_TYPES = ("memory", "redis", "sqlite")
 """The backends a gateway can use (``STORAGE_TYPE``)."""
 
 DEFAULT_KEY_FILE = Path.home() / ".aiconexus" / "gateway.key"
 """Where the gateway keeps its key unless GATEWAY_KEY_FILE says otherwise."""
+
+DEFAULT_DATA_DIR = Path.home() / ".aiconexus"
+"""Where the gateway keeps its data (the SQLite store) unless GATEWAY_DATA_DIR says otherwise."""
 
 MIN_TOKEN_LENGTH = 16
 """Shortest bearer token accepted in AGENTS_TOKEN / METRICS_TOKEN."""
 
 LOG_FORMATS = ("text", "json")
 """The values of ``LOG_FORMAT``: plain text lines, or one JSON object a line."""
+
+_MIB = 1024 * 1024
 
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 _TRUE = ("1", "true", "yes", "on")
@@ -87,6 +93,14 @@ class Settings:
     store_max_per_agent: int = 1000
     store_max_total: int = 100000
     store_ttl: float = 86400.0
+    store_max_per_sender: int = 10000
+    store_max_bytes_per_agent: int = 32 * _MIB
+    store_max_bytes_per_sender: int = 32 * _MIB
+    store_max_bytes_total: int = 256 * _MIB
+    store_max_bytes_unseen: int = 64 * _MIB
+    store_seen_max: int = 100000
+    gateway_data_dir: Path = DEFAULT_DATA_DIR
+    sqlite_path: Path = DEFAULT_DATA_DIR / "gateway.db"
     verify_signatures: bool = True
     validate_dids: bool = True
     policy_file: Path | None = None
@@ -123,6 +137,7 @@ class Settings:
         """Read every setting from ``environ``; raise SettingsError naming a bad variable."""
         env = _Env(environ)
         defaults = cls()
+        data_dir = Path(env.text("GATEWAY_DATA_DIR", str(DEFAULT_DATA_DIR))).expanduser()
         settings = cls(
             gateway_host=env.text("GATEWAY_HOST", defaults.gateway_host),
             gateway_port=env.integer("GATEWAY_PORT", defaults.gateway_port, low=0, high=65535),
@@ -177,6 +192,14 @@ class Settings:
             store_max_per_agent=env.integer("STORE_MAX_PER_AGENT", 1000, low=0),
             store_max_total=env.integer("STORE_MAX_TOTAL", 100000, low=0),
             store_ttl=env.number("STORE_TTL", defaults.store_ttl),
+            store_max_per_sender=env.integer("STORE_MAX_PER_SENDER", 10000, low=0),
+            store_max_bytes_per_agent=env.integer("STORE_MAX_BYTES_PER_AGENT", 32 * _MIB, low=0),
+            store_max_bytes_per_sender=env.integer("STORE_MAX_BYTES_PER_SENDER", 32 * _MIB, low=0),
+            store_max_bytes_total=env.integer("STORE_MAX_BYTES_TOTAL", 256 * _MIB, low=0),
+            store_max_bytes_unseen=env.integer("STORE_MAX_BYTES_UNSEEN", 64 * _MIB, low=0),
+            store_seen_max=env.integer("STORE_SEEN_MAX", 100000, low=0),
+            gateway_data_dir=data_dir,
+            sqlite_path=Path(env.text("SQLITE_PATH", str(data_dir / "gateway.db"))).expanduser(),
             verify_signatures=env.boolean("VERIFY_SIGNATURES", True),
             validate_dids=env.boolean("VALIDATE_DIDS", True),
             policy_file=env.path_or_none("POLICY_FILE"),

@@ -217,13 +217,13 @@ async def test_store_bounds_order_and_expiry(make_node: NodeFactory) -> None:
     """The store keeps order, enforces both bounds and drops frames past their age."""
     a, _ = await make_node("a", store_max_per_agent=3, store_max_total=5, store_ttl=0.5)
     for i in range(3):
-        await a.store("did:r1", f"r1-{i}")
+        await a.store("did:r1", f"r1-{i}", "did:sender")
     with pytest.raises(StoreFullError):
-        await a.store("did:r1", "r1-3")
-    await a.store("did:r2", "r2-0")
-    await a.store("did:r2", "r2-1")
+        await a.store("did:r1", "r1-3", "did:sender")
+    await a.store("did:r2", "r2-0", "did:sender")
+    await a.store("did:r2", "r2-1", "did:sender")
     with pytest.raises(StoreFullError):
-        await a.store("did:r3", "r3-0")
+        await a.store("did:r3", "r3-0", "did:sender")
     assert await a.stored_count() == 5
     assert await a.take_stored("did:r1") == ["r1-0", "r1-1", "r1-2"]
     assert await a.take_stored("did:r1") == []
@@ -241,7 +241,7 @@ async def test_store_tells_the_live_owner_to_drain(make_node: NodeFactory) -> No
     a, _ = await make_node("a")
     b, hooks_b = await make_node("b")
     await b.claim(record("did:r", "b", "s1"))
-    await a.store("did:r", "late frame")
+    await a.store("did:r", "late frame", "did:sender")
     await eventually(lambda: hooks_b.stored_notices == ["did:r"])
     assert await b.take_stored("did:r") == ["late frame"]
 
@@ -249,7 +249,7 @@ async def test_store_tells_the_live_owner_to_drain(make_node: NodeFactory) -> No
 async def test_store_survives_node_restart(make_node: NodeFactory) -> None:
     """Frames stored through one node are taken through a node started later."""
     a, _ = await make_node("a")
-    await a.store("did:r", "kept")
+    await a.store("did:r", "kept", "did:sender")
     await a.close()
     c, _ = await make_node("c")
     assert await c.take_stored("did:r") == ["kept"]
@@ -330,7 +330,7 @@ async def test_recovers_when_redis_restarts(
         with pytest.raises(BackendUnavailableError):
             await a.owner("did:r")
         with pytest.raises(BackendUnavailableError):
-            await a.store("did:r", "x")
+            await a.store("did:r", "x", "did:sender")
     finally:
         redis_server.start()
     deadline = time.monotonic() + 10
@@ -351,7 +351,7 @@ async def test_resend_after_the_accepting_node_died(make_node: NodeFactory) -> N
     stored = '{"from": "did:s", "id": "stored"}'
     assert await a.first_seen("did:s", "lost", 60) is True
     assert await a.first_seen("did:s", "stored", 60) is True
-    await a.store("did:r", stored)
+    await a.store("did:r", stored, "did:sender")
     assert await b.first_seen("did:s", "lost", 60) is False  # node a is alive: a replay
     await a.close()
     assert await b.first_seen("did:s", "lost", 60) is True
@@ -372,7 +372,7 @@ async def test_node_taken_for_dead_comes_back_and_drains(make_node: NodeFactory)
     prefix = a._p
     await a._client.delete(f"{prefix}node:a")  # as if its liveness key had expired...
     await b._script("SWEEP_NODE", "a", "1")  # ...and a sweeper had removed its agents
-    await b.store("did:r", "stored while a looked dead")
+    await b.store("did:r", "stored while a looked dead", "did:sender")
     await eventually(lambda: "did:r" in hooks_a.stored_notices)
     owner = await b.owner("did:r")
     assert owner is not None and owner.node_id == "a"
@@ -403,3 +403,22 @@ async def test_hung_redis_fails_calls_in_bounded_time() -> None:
             assert await backend.first_seen("did:s", "m2", 60) is True
         finally:
             await backend.close()
+
+
+async def test_store_byte_totals_follow_take_and_expiry(make_node: NodeFactory) -> None:
+    """Per-sender and byte totals return to zero; non-ASCII and older entries read back."""
+    a, _ = await make_node("a", store_ttl=0.3)
+    client, p = a._client, a._p
+    await a.store("did:r", "é-frame", "did:sénder")
+    await client.rpush(f"{p}store:did:r", f"{int(time.time() * 1000)}:old-frame")  # older format
+    await client.incr(f"{p}store_total")
+    assert await client.hgetall(f"{p}store_sender") == {"did:sénder": "1"}
+    assert await client.get(f"{p}store_bytes") == str(len("é-frame".encode()))
+    assert await a.take_stored("did:r") == ["é-frame", "old-frame"]
+    await a.store("did:q", "expires", "did:s")
+    await asyncio.sleep(0.4)  # past STORE_TTL
+    await a.refresh([])
+    assert await a.stored_count() == 0
+    assert await client.hgetall(f"{p}store_sender") == {}
+    assert await client.hgetall(f"{p}store_agent_bytes") == {}
+    assert await client.get(f"{p}store_bytes") == "0"

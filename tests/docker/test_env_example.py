@@ -53,7 +53,8 @@ def test_the_example_values_are_accepted() -> None:
     settings = Settings.from_env(example_values())
     assert settings.gateway_host == "0.0.0.0"
     assert str(settings.gateway_key_file) == "/data/gateway.key"
-    assert settings.storage_type == "memory"
+    assert settings.storage_type == "sqlite"
+    assert str(settings.sqlite_path) == "/data/gateway.db"
 
 
 @pytest.mark.parametrize("name", ["AGENT_TIMEOUT", "MAX_CONNECTIONS", "STORE_TTL", "CLOCK_SKEW"])

@@ -121,9 +121,9 @@ def test_volumes_and_config_are_wired(docs: dict[str, dict[str, Any]]) -> None:
 
 
 def test_memory_backend_means_one_replica(docs: dict[str, dict[str, Any]]) -> None:
-    """With STORAGE_TYPE=memory the Deployment runs exactly one replica, recreated."""
+    """With STORAGE_TYPE=memory or sqlite the Deployment runs exactly one replica, recreated."""
     deployment = docs["Deployment"]["spec"]
-    if docs["ConfigMap"]["data"]["STORAGE_TYPE"] == "memory":
+    if docs["ConfigMap"]["data"]["STORAGE_TYPE"] in ("memory", "sqlite"):
         assert deployment["replicas"] == 1
     assert deployment["strategy"]["type"] == "Recreate"
 

@@ -25,7 +25,7 @@ async def test_health_reports_the_node(gateway: GatewayProcess) -> None:
     assert body["uptime_s"] >= 0
     assert body["connections"] >= 1
     assert is_valid_did(body["did"])
-    assert body["backend"] in ("memory", "redis")
+    assert body["backend"] in ("memory", "sqlite", "redis")
     assert body["node_id"]
     await client.close()
 

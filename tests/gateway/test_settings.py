@@ -5,7 +5,8 @@ GATEWAY_HOST/PORT (every gateway fixture; --host/--port below), GATEWAY_SUBPROTO
 CONNECTION_TIMEOUT (test_handshake), GATEWAY_KEY_FILE, AGENT_TIMEOUT, HEARTBEAT_INTERVAL,
 MAX_CONNECTIONS, SEND_QUEUE_SIZE, LOG_FILE (test_sessions), MAX_MESSAGE_SIZE
 (test_frame_errors), STORE_MAX_PER_AGENT, STORE_MAX_TOTAL, STORE_TTL, CLEANUP_INTERVAL
-(test_store), ENABLE_METRICS, NODE_ID, STORAGE_TYPE (test_http), VERIFY_SIGNATURES,
+(test_store), STORE_MAX_PER_SENDER, STORE_MAX_BYTES_*, STORE_SEEN_MAX (test_store_bounds),
+SQLITE_PATH and GATEWAY_DATA_DIR (test_sqlite_store), ENABLE_METRICS, NODE_ID, STORAGE_TYPE (test_http), VERIFY_SIGNATURES,
 VALIDATE_DIDS, CLOCK_SKEW, LOG_LEVEL, HEARTBEAT_INTERVAL in REGISTERED
 (test_setting_effects), GATEWAY_WORKERS (below), REDIS_URL and PRESENCE_TTL (cluster suite),
 POLICY_FILE (test_policy), AGENTS_TOKEN and METRICS_TOKEN (test_agents_pages).
@@ -36,6 +37,18 @@ def test_defaults() -> None:
     assert (settings.send_queue_size, settings.clock_skew) == (1024, 300)
     assert (settings.store_max_per_agent, settings.store_max_total) == (1000, 100000)
     assert settings.store_ttl == 86400
+    assert (settings.store_max_per_sender, settings.store_seen_max) == (10000, 100000)
+    mib = 1024 * 1024
+    assert (settings.store_max_bytes_per_agent, settings.store_max_bytes_per_sender) == (
+        32 * mib,
+        32 * mib,
+    )
+    assert (settings.store_max_bytes_total, settings.store_max_bytes_unseen) == (
+        256 * mib,
+        64 * mib,
+    )
+    assert settings.gateway_data_dir == Path.home() / ".aiconexus"
+    assert settings.sqlite_path == Path.home() / ".aiconexus" / "gateway.db"
     assert settings.verify_signatures and settings.validate_dids and settings.enable_metrics
     assert settings.storage_type == "memory"
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
@@ -94,6 +107,12 @@ def test_values_are_read() -> None:
         ("STORE_MAX_PER_AGENT", "-1"),
         ("STORE_MAX_TOTAL", "lots"),
         ("STORE_TTL", "0"),
+        ("STORE_MAX_PER_SENDER", "-1"),
+        ("STORE_MAX_BYTES_PER_AGENT", "8M"),
+        ("STORE_MAX_BYTES_PER_SENDER", "-5"),
+        ("STORE_MAX_BYTES_TOTAL", "1.5"),
+        ("STORE_MAX_BYTES_UNSEEN", "x"),
+        ("STORE_SEEN_MAX", "-1"),
         ("VERIFY_SIGNATURES", "maybe"),
         ("VALIDATE_DIDS", "2"),
         ("ENABLE_METRICS", "yes please"),
@@ -110,6 +129,29 @@ def test_invalid_value_names_the_variable(variable: str, value: str) -> None:
         Settings.from_env({variable: value})
     assert caught.value.variable == variable
     assert str(caught.value).startswith(variable)
+
+
+def test_store_settings_are_read() -> None:
+    """The store bounds, GATEWAY_DATA_DIR and SQLITE_PATH (by default inside the data dir)."""
+    settings = Settings.from_env(
+        {
+            "STORE_MAX_PER_SENDER": "7",
+            "STORE_MAX_BYTES_PER_AGENT": "100",
+            "STORE_MAX_BYTES_PER_SENDER": "200",
+            "STORE_MAX_BYTES_TOTAL": "0",
+            "STORE_MAX_BYTES_UNSEEN": "300",
+            "STORE_SEEN_MAX": "5",
+            "GATEWAY_DATA_DIR": "/srv/gw",
+            "STORAGE_TYPE": "sqlite",
+        }
+    )
+    assert settings.store_max_per_sender == 7
+    assert (settings.store_max_bytes_per_agent, settings.store_max_bytes_per_sender) == (100, 200)
+    assert (settings.store_max_bytes_total, settings.store_max_bytes_unseen) == (0, 300)
+    assert settings.store_seen_max == 5 and settings.storage_type == "sqlite"
+    assert settings.sqlite_path == Path("/srv/gw/gateway.db")
+    explicit = Settings.from_env({"GATEWAY_DATA_DIR": "/srv/gw", "SQLITE_PATH": "~/x.db"})
+    assert explicit.sqlite_path == Path.home() / "x.db"
 
 
 def test_default_node_ids_are_stable_and_differ_by_port() -> None:
@@ -157,6 +199,13 @@ def test_cli_bad_port_option_names_the_variable() -> None:
 def test_cli_refuses_workers_with_memory_storage() -> None:
     """--workers 2 with STORAGE_TYPE=memory: exit 2, naming GATEWAY_WORKERS and why."""
     result = _run({"STORAGE_TYPE": "memory"}, "--workers", "2")
+    assert result.returncode == 2
+    assert "GATEWAY_WORKERS" in result.stderr and "STORAGE_TYPE=redis" in result.stderr
+
+
+def test_cli_refuses_workers_with_sqlite_storage() -> None:
+    """--workers 2 with STORAGE_TYPE=sqlite: exit 2 (one process owns the file)."""
+    result = _run({"STORAGE_TYPE": "sqlite"}, "--workers", "2")
     assert result.returncode == 2
     assert "GATEWAY_WORKERS" in result.stderr and "STORAGE_TYPE=redis" in result.stderr
 

@@ -10,8 +10,10 @@ gateways from each other).
 from __future__ import annotations
 
 import itertools
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +21,7 @@ from support.redis_server import RedisServer, redis_available
 
 __all__ = ["BACKENDS", "GatewayEnv", "backend_environment"]
 
-BACKENDS = ["memory", "redis"]
+BACKENDS = ["memory", "sqlite", "redis"]
 """Backend names (``STORAGE_TYPE`` values) the gateway behaviour tests are run against."""
 
 GatewayEnv = Callable[[], dict[str, str]]
@@ -31,6 +33,12 @@ def backend_environment(name: str) -> Iterator[GatewayEnv]:
     """Start what backend ``name`` needs; yield the env factory for its gateways."""
     if name == "memory":
         yield lambda: {"STORAGE_TYPE": "memory"}
+        return
+    if name == "sqlite":
+        # Each gateway gets a database file of its own, in a directory removed afterwards.
+        with tempfile.TemporaryDirectory(prefix="aiconexus-sqlite-") as directory:
+            files = (Path(directory) / f"gateway-{n}.db" for n in itertools.count(1))
+            yield lambda: {"STORAGE_TYPE": "sqlite", "SQLITE_PATH": str(next(files))}
         return
     if name == "redis":
         if not redis_available():

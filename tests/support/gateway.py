@@ -47,6 +47,7 @@ _OWN_VARIABLES = (
     "ENABLE_METRICS",
     "STORAGE_TYPE",
     "REDIS_URL",
+    "SQLITE_PATH",
     "NODE_ID",
     "PRESENCE_TTL",
     "POLICY_FILE",

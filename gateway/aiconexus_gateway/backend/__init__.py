@@ -1,10 +1,18 @@
-"""Gateway backends: the interface, the in-memory implementation and a factory."""
+"""Gateway backends: the interface, the in-memory implementation, store bounds and a factory."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import AgentRecord, Backend, BackendUnavailableError, NodeHooks, StoreFullError
+from ._store_quota import StoreLimits
+from .base import (
+    AgentRecord,
+    Backend,
+    BackendUnavailableError,
+    NodeHooks,
+    StoreFullError,
+    UnseenRecipientError,
+)
 from .memory import MemoryBackend
 
 if TYPE_CHECKING:
@@ -17,14 +25,33 @@ __all__ = [
     "MemoryBackend",
     "NodeHooks",
     "StoreFullError",
+    "StoreLimits",
+    "UnseenRecipientError",
     "create_backend",
+    "store_limits",
 ]
+
+
+def store_limits(settings: Settings) -> StoreLimits:
+    """The offline-store bounds configured by the ``STORE_*`` settings."""
+    return StoreLimits(
+        per_agent=settings.store_max_per_agent,
+        total=settings.store_max_total,
+        per_sender=settings.store_max_per_sender,
+        bytes_per_agent=settings.store_max_bytes_per_agent,
+        bytes_per_sender=settings.store_max_bytes_per_sender,
+        bytes_total=settings.store_max_bytes_total,
+        bytes_unseen=settings.store_max_bytes_unseen,
+        seen_max=settings.store_seen_max,
+        ttl=settings.store_ttl,
+    )
 
 
 def create_backend(settings: Settings) -> Backend:
     """The backend named by ``STORAGE_TYPE``, configured from ``settings``.
 
-    The Redis backend needs the ``redis`` extra (``pip install 'aiconexus-gateway[redis]'``).
+    The SQLite backend needs nothing beyond Python's ``sqlite3``; the Redis backend needs
+    the ``redis`` extra (``pip install 'aiconexus-gateway[redis]'``).
     """
     if settings.storage_type == "redis":
         try:
@@ -41,9 +68,10 @@ def create_backend(settings: Settings) -> Backend:
             store_max_per_agent=settings.store_max_per_agent,
             store_max_total=settings.store_max_total,
             store_ttl=settings.store_ttl,
+            store_limits=store_limits(settings),
         )
-    return MemoryBackend(
-        store_max_per_agent=settings.store_max_per_agent,
-        store_max_total=settings.store_max_total,
-        store_ttl=settings.store_ttl,
-    )
+    if settings.storage_type == "sqlite":
+        from .sqlite import SqliteBackend
+
+        return SqliteBackend(settings.sqlite_path, store_limits=store_limits(settings))
+    return MemoryBackend(store_limits=store_limits(settings))

@@ -33,6 +33,7 @@ from aiconexus_gateway.backend._redis_codec import (
     split_owner,
 )
 from aiconexus_gateway.backend._redis_pipeline import AutoPipeline, Script
+from aiconexus_gateway.backend._store_quota import StoreLimits, frame_sender
 from aiconexus_gateway.backend.base import (
     AgentRecord,
     BackendUnavailableError,
@@ -63,15 +64,21 @@ class RedisNode:
         key_prefix: str = "aiconexus:",
         connect_timeout: float = 2.0,
         command_timeout: float = 5.0,
+        store_limits: StoreLimits | None = None,
     ) -> None:
         if not node_id or "\n" in node_id or SEP in node_id:
             raise ValueError("node_id must be a non-empty single-line string")
         self.url = url
         self.node_id = node_id
         self.presence_ttl = presence_ttl
-        self.store_max_per_agent = store_max_per_agent
-        self.store_max_total = store_max_total
-        self.store_ttl = store_ttl
+        if store_limits is None:
+            store_limits = StoreLimits(
+                per_agent=store_max_per_agent, total=store_max_total, ttl=store_ttl
+            )
+        self.store_limits = store_limits
+        self.store_max_per_agent = store_limits.per_agent
+        self.store_max_total = store_limits.total
+        self.store_ttl = store_limits.ttl
         self.sweep_interval = sweep_interval if sweep_interval is not None else presence_ttl / 2
         self._p = key_prefix
         self._channel = f"{key_prefix}ch:{node_id}"
@@ -185,7 +192,7 @@ class RedisNode:
             if hooks.deliver_local(recipient, frame):
                 return
             try:  # the session left after the sender's node looked it up: never lose it
-                await self.store(recipient, frame)
+                await self.store(recipient, frame, frame_sender(frame))
             except (StoreFullError, BackendUnavailableError) as exc:
                 logger.error("frame for %s dropped, could not store it: %s", recipient, exc)
         elif kind == REPLACED:
@@ -250,7 +257,9 @@ class RedisNode:
             with contextlib.suppress(BackendUnavailableError):
                 await self.sweep()
 
-    async def store(self, recipient: str, frame: str) -> None:
+    async def store(
+        self, recipient: str, frame: str, sender: str, message_id: str | None = None
+    ) -> None:
         """Keep ``frame`` for ``recipient`` (implemented by the backend)."""
         raise NotImplementedError
 

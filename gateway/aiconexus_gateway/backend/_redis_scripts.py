@@ -17,9 +17,17 @@ Key layout (``P`` is the key prefix, ``aiconexus:`` by default):
 ``P seen:<digest>``        replay marker of (sender, id), digest = 16 bytes of BLAKE2b; lives
                            for the replay window; ``P<node>\n<incarnation>`` while the
                            accepting node hands the frame on, ``D`` once published/stored
-``P store:<did>``          list of ``<stored_at_ms>:<frame>``, oldest first
+``P store:<did>``          list of entries, oldest first:
+                           ``<stored_at_ms>:<bytes>:<unseen 0|1>:<len(sender)>:<sender><frame>``
+                           (entries of older versions: ``<stored_at_ms>:<frame>``)
 ``P store_due``            sorted set: DID with stored frames -> stored_at_ms of its oldest
 ``P store_total``          number of stored frames in all
+``P store_bytes``          bytes of the stored frames in all
+``P store_unseen_bytes``   bytes stored for recipients that never registered
+``P store_agent_bytes``    hash DID -> bytes stored for it
+``P store_sender``         hash sender DID -> frames stored from it
+``P store_sender_bytes``   hash sender DID -> bytes stored from it
+``P seen_agents``          sorted set: DID that registered -> when (ms), at most STORE_SEEN_MAX
 
 The scripts build key names from the prefix, so they need one Redis server (or a primary
 with replicas), not Redis Cluster.
@@ -83,6 +91,39 @@ local function mark_handed_on(p, seen)
   if seen ~= '' then redis.call('SET', p .. 'seen:' .. seen, 'D', 'XX', 'KEEPTTL') end
 end
 
+-- an entry of a store list -> stored_at_ms, bytes, unseen ('0'/'1'), sender (0, '0', '' for
+-- entries written by older versions: they count only as frames)
+local function parse_entry(entry)
+  local a = string.find(entry, ':', 1, true)
+  if not a then return nil, 0, '0', '' end
+  local ts = tonumber(string.sub(entry, 1, a - 1))
+  local b = string.find(entry, ':', a + 1, true)
+  local size = b and tonumber(string.sub(entry, a + 1, b - 1))
+  if not size then return ts, 0, '0', '' end
+  local c = string.find(entry, ':', b + 1, true)
+  local d = c and string.find(entry, ':', c + 1, true)
+  if not d then return ts, 0, '0', '' end
+  local n = tonumber(string.sub(entry, c + 1, d - 1)) or 0
+  return ts, size, string.sub(entry, b + 1, c - 1), string.sub(entry, d + 1, d + n)
+end
+
+-- stop counting the bytes of one entry leaving the list of did (frames are counted apart)
+local function uncount(p, did, entry)
+  local _, size, unseen, sender = parse_entry(entry)
+  if size <= 0 then return end
+  redis.call('DECRBY', p .. 'store_bytes', size)
+  if unseen == '1' then redis.call('DECRBY', p .. 'store_unseen_bytes', size) end
+  if redis.call('HINCRBY', p .. 'store_agent_bytes', did, -size) <= 0 then
+    redis.call('HDEL', p .. 'store_agent_bytes', did)
+  end
+  if redis.call('HINCRBY', p .. 'store_sender', sender, -1) <= 0 then
+    redis.call('HDEL', p .. 'store_sender', sender)
+    redis.call('HDEL', p .. 'store_sender_bytes', sender)
+  else
+    redis.call('HINCRBY', p .. 'store_sender_bytes', sender, -size)
+  end
+end
+
 local function trim(p, did, now, ttl)
   local k = p .. 'store:' .. did
   local n = 0
@@ -90,13 +131,13 @@ local function trim(p, did, now, ttl)
   while true do
     local head = redis.call('LINDEX', k, 0)
     if not head then break end
-    local i = string.find(head, ':', 1, true)
-    local ts = i and tonumber(string.sub(head, 1, i - 1))
+    local ts = parse_entry(head)
     if ts and now - ts <= ttl then
       head_ts = ts
       break
     end
     redis.call('LPOP', k)
+    uncount(p, did, head)
     n = n + 1
   end
   if n > 0 then redis.call('DECRBY', p .. 'store_total', n) end
@@ -223,35 +264,88 @@ return n
 STORE = (
     _COMMON
     + """
--- ARGV: prefix, did, now_ms, ttl_ms, max_per_agent, max_total, frame, sender:id ('' if none)
--- -> {status, live owner or false}; status 1 stored, -1 recipient full, -2 store full
+-- ARGV: prefix, did, now_ms, ttl_ms, frame, sender:id ('' if none), sender, bytes, then the
+-- bounds (0 = off): frames per agent, frames in all, frames per sender, bytes per agent,
+-- bytes per sender, bytes in all, bytes for unseen recipients
+-- -> {status, live owner or false}; status 1 stored, -1 recipient full, -2 store full,
+--    -3 sender full, -4 share of recipients that never registered used up
 local p, did = ARGV[1], ARGV[2]
 local now, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
-local max_per, max_total = tonumber(ARGV[5]), tonumber(ARGV[6])
+local sender, size = ARGV[7], tonumber(ARGV[8])
+local max_agent, max_total, max_sender = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+local max_agent_b, max_sender_b = tonumber(ARGV[12]), tonumber(ARGV[13])
+local max_total_b, max_unseen_b = tonumber(ARGV[14]), tonumber(ARGV[15])
+local function over(bound, cur, extra) return bound > 0 and cur + extra > bound end
+local function num(v) return tonumber(v or '0') or 0 end
 trim(p, did, now, ttl)
 local k = p .. 'store:' .. did
-if redis.call('LLEN', k) >= max_per then return {-1, false} end
-if tonumber(redis.call('GET', p .. 'store_total') or '0') >= max_total then return {-2, false} end
-redis.call('RPUSH', k, ARGV[3] .. ':' .. ARGV[7])
+local unseen = redis.call('ZSCORE', p .. 'seen_agents', did) == false
+local function refusal()
+  if over(max_agent, redis.call('LLEN', k), 1) then return -1 end
+  if over(max_agent_b, num(redis.call('HGET', p .. 'store_agent_bytes', did)), size) then
+    return -1
+  end
+  if over(max_sender, num(redis.call('HGET', p .. 'store_sender', sender)), 1) then return -3 end
+  if over(max_sender_b, num(redis.call('HGET', p .. 'store_sender_bytes', sender)), size) then
+    return -3
+  end
+  if unseen and over(max_unseen_b, num(redis.call('GET', p .. 'store_unseen_bytes')), size) then
+    return -4
+  end
+  if over(max_total, num(redis.call('GET', p .. 'store_total')), 1) then return -2 end
+  if over(max_total_b, num(redis.call('GET', p .. 'store_bytes')), size) then return -2 end
+  return 1
+end
+local status = refusal()
+if status < -1 then
+  -- refused by a shared bound: drop a few recipients' expired frames, then look again
+  local due = redis.call('ZRANGEBYSCORE', p .. 'store_due', '-inf', '(' .. (now - ttl),
+                         'LIMIT', 0, 16)
+  if #due > 0 then
+    for _, other in ipairs(due) do trim(p, other, now, ttl) end
+    status = refusal()
+  end
+end
+if status < 0 then return {status, false} end
+local flag = unseen and '1' or '0'
+local head = ARGV[3] .. ':' .. size .. ':' .. flag .. ':' .. #sender .. ':' .. sender
+redis.call('RPUSH', k, head .. ARGV[5])
 redis.call('INCR', p .. 'store_total')
+redis.call('INCRBY', p .. 'store_bytes', size)
+if unseen then redis.call('INCRBY', p .. 'store_unseen_bytes', size) end
+redis.call('HINCRBY', p .. 'store_agent_bytes', did, size)
+redis.call('HINCRBY', p .. 'store_sender', sender, 1)
+redis.call('HINCRBY', p .. 'store_sender_bytes', sender, size)
 redis.call('ZADD', p .. 'store_due', 'NX', ARGV[3], did)
-mark_handed_on(p, ARGV[8])
+mark_handed_on(p, ARGV[6])
 return {1, live_owner(p, did)}
 """
 )
 
-TAKE = """
--- ARGV: prefix, did -> every stored entry, oldest first (the caller drops expired ones)
+TAKE = (
+    _COMMON
+    + """
+-- ARGV: prefix, did, now_ms, seen_max -> every stored entry, oldest first (the caller drops
+-- expired ones); did is remembered as registered (at most seen_max DIDs, 0 = no limit)
 local p, did = ARGV[1], ARGV[2]
 local k = p .. 'store:' .. did
 local items = redis.call('LRANGE', k, 0, -1)
 if #items > 0 then
   redis.call('DEL', k)
   redis.call('DECRBY', p .. 'store_total', #items)
+  for _, entry in ipairs(items) do uncount(p, did, entry) end
 end
+redis.call('HDEL', p .. 'store_agent_bytes', did)
 redis.call('ZREM', p .. 'store_due', did)
+local seen, seen_max = p .. 'seen_agents', tonumber(ARGV[4])
+redis.call('ZADD', seen, ARGV[3], did)
+if seen_max > 0 then
+  local extra = redis.call('ZCARD', seen) - seen_max
+  if extra > 0 then redis.call('ZREMRANGEBYRANK', seen, 0, extra - 1) end
+end
 return items
 """
+)
 
 TRIM = (
     _COMMON

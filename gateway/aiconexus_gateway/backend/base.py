@@ -2,17 +2,26 @@
 
 A gateway node keeps its own live WebSocket sessions in memory; everything that must be shared
 between nodes goes through a :class:`Backend`. The in-memory backend serves one process; the
-Redis backend lets several nodes act as one gateway.
+SQLite backend serves one process whose offline store survives restarts; the Redis backend
+lets several nodes act as one gateway.
 """
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-__all__ = ["AgentRecord", "Backend", "BackendUnavailableError", "NodeHooks", "StoreFullError"]
+__all__ = [
+    "AgentRecord",
+    "Backend",
+    "BackendUnavailableError",
+    "NodeHooks",
+    "StoreFullError",
+    "UnseenRecipientError",
+]
 
 
 class BackendUnavailableError(Exception):
@@ -20,7 +29,17 @@ class BackendUnavailableError(Exception):
 
 
 class StoreFullError(Exception):
-    """The offline store refused a frame: a per-recipient or total bound is reached."""
+    """The offline store refused a frame: a per-recipient, per-sender or total bound is reached.
+
+    Answered with ERROR ``QUEUE_FULL``.
+    """
+
+
+class UnseenRecipientError(StoreFullError):
+    """The recipient never registered here and the share of such recipients is used up.
+
+    Answered with ERROR ``UNKNOWN_AGENT`` (see ``STORE_MAX_BYTES_UNSEEN``).
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +149,14 @@ class Backend(ABC):
         """
         return
 
+    def handed_on(self, sender: str, message_id: str) -> None:
+        """The frame (sender, id) was written to its recipient's connection on this node.
+
+        Must not block: a durable backend schedules the write of the frame's replay marker
+        here (the marker of a stored frame is kept with the frame). The default does nothing.
+        """
+        return
+
     # cross-node delivery -------------------------------------------------------------------
     @abstractmethod
     async def send_to_node(self, node_id: str, recipient: str, frame: str) -> bool:
@@ -137,12 +164,37 @@ class Backend(ABC):
 
     # offline store -------------------------------------------------------------------------
     @abstractmethod
-    async def store(self, recipient: str, frame: str) -> None:
-        """Keep ``frame`` for ``recipient`` until it registers; raises StoreFullError."""
+    async def store(
+        self, recipient: str, frame: str, sender: str, message_id: str | None = None
+    ) -> None:
+        """Keep ``frame`` from ``sender`` for ``recipient`` until it registers.
+
+        Raises StoreFullError (a bound of the recipient, of the sender or of the whole store
+        is reached) or its subclass UnseenRecipientError. ``message_id`` is the frame's id
+        when it is stored for the first time (a durable backend keeps its replay marker with
+        it). Returns once the frame is kept (committed, for a durable backend).
+        """
+
+    async def begin_store(
+        self, recipient: str, frame: str, sender: str, message_id: str | None = None
+    ) -> asyncio.Future[None] | None:
+        """Like :meth:`store`, but may return before the frame is kept.
+
+        Once it returns, the frame's place in the store is taken (an operation begun after it
+        sees it); the returned future, if any, completes once the frame is kept (with
+        BackendUnavailableError if it could not be). Refusals raise here, as in :meth:`store`.
+        The default stores completely and returns None.
+        """
+        await self.store(recipient, frame, sender, message_id)
+        return None
 
     @abstractmethod
     async def take_stored(self, recipient: str) -> list[str]:
-        """Remove and return the frames stored for ``recipient``, oldest first, unexpired."""
+        """Remove and return the frames stored for ``recipient``, oldest first, unexpired.
+
+        Called when ``recipient`` has a live session: the backend also remembers it as an
+        agent that registered (see UnseenRecipientError).
+        """
 
     @abstractmethod
     async def stored_count(self) -> int:
@@ -150,7 +202,7 @@ class Backend(ABC):
 
     # observability (defaults for one node) --------------------------------------------------
     async def stored_bytes(self) -> int | None:
-        """Characters of frame text the store holds, or None when the backend cannot tell."""
+        """Bytes (UTF-8) of frame text the store holds, or None when the backend cannot tell."""
         return None
 
     async def live_nodes(self) -> list[str]:

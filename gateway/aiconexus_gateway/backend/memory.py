@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Sequence
 from typing import ClassVar
 
 from ._did_index import DidIndex
-from .base import AgentRecord, Backend, NodeHooks, StoreFullError
+from ._memory_store import MemoryStore
+from ._store_quota import StoreLimits
+from .base import AgentRecord, Backend, NodeHooks
 
 __all__ = ["MemoryBackend"]
 
@@ -28,21 +29,22 @@ class MemoryBackend(Backend):
     def __init__(
         self,
         *,
-        store_max_per_agent: int,
-        store_max_total: int,
-        store_ttl: float,
+        store_max_per_agent: int = 1000,
+        store_max_total: int = 100_000,
+        store_ttl: float = 86_400.0,
         replay_max_entries: int = DEFAULT_REPLAY_ENTRIES,
+        store_limits: StoreLimits | None = None,
     ) -> None:
-        self._max_per_agent = store_max_per_agent
-        self._max_total = store_max_total
-        self._ttl = store_ttl
+        if store_limits is None:
+            store_limits = StoreLimits(
+                per_agent=store_max_per_agent, total=store_max_total, ttl=store_ttl
+            )
         self._replay_max = replay_max_entries
         self._hooks: NodeHooks | None = None
         self._agents: dict[str, AgentRecord] = {}
         self._index = DidIndex()
         self._seen: dict[int, float] = {}
-        self._stored: dict[str, deque[tuple[float, str]]] = {}
-        self._stored_total = 0
+        self._store = MemoryStore(store_limits)
 
     async def start(self, hooks: NodeHooks) -> None:
         """Remember ``hooks`` (to tell a replaced session to close)."""
@@ -84,7 +86,7 @@ class MemoryBackend(Backend):
                 if current.capabilities != record.capabilities:
                     self._index.remove(current.did, current.capabilities)
                     self._index.add(record.did, record.capabilities)
-        self._expire_stored(time.time())
+        self._store.expire(time.monotonic())
 
     async def owner(self, did: str) -> AgentRecord | None:
         """The live session of ``did`` or None."""
@@ -123,48 +125,20 @@ class MemoryBackend(Backend):
         return False
 
     # offline store -------------------------------------------------------------------------
-    async def store(self, recipient: str, frame: str) -> None:
-        """Keep ``frame`` for ``recipient``; StoreFullError past either bound."""
-        now = time.time()
-        queue = self._stored.get(recipient)
-        if queue is not None:
-            self._expire_queue(recipient, queue, now)
-            queue = self._stored.get(recipient)
-        if queue is not None and len(queue) >= self._max_per_agent:
-            raise StoreFullError(f"{self._max_per_agent} frames already stored for this agent")
-        if self._stored_total >= self._max_total:
-            self._expire_stored(now)
-            if self._stored_total >= self._max_total:
-                raise StoreFullError(f"the store is full ({self._max_total} frames)")
-        if queue is None:
-            queue = self._stored[recipient] = deque()
-        queue.append((now + self._ttl, frame))
-        self._stored_total += 1
+    async def store(
+        self, recipient: str, frame: str, sender: str, message_id: str | None = None
+    ) -> None:
+        """Keep ``frame`` for ``recipient``; StoreFullError past a bound (see _store_quota)."""
+        self._store.put(recipient, frame, sender)
 
     async def take_stored(self, recipient: str) -> list[str]:
         """Remove and return the unexpired frames for ``recipient``, oldest first."""
-        queue = self._stored.pop(recipient, None)
-        if queue is None:
-            return []
-        self._stored_total -= len(queue)
-        now = time.time()
-        return [frame for expiry, frame in queue if expiry > now]
+        return self._store.take(recipient)
 
     async def stored_count(self) -> int:
         """How many frames are stored in all."""
-        return self._stored_total
+        return self._store.count
 
     async def stored_bytes(self) -> int:
-        """Characters of frame text stored in all (summed when asked: for scrapes only)."""
-        return sum(len(frame) for queue in self._stored.values() for _, frame in queue)
-
-    def _expire_stored(self, now: float) -> None:
-        for recipient, queue in list(self._stored.items()):
-            self._expire_queue(recipient, queue, now)
-
-    def _expire_queue(self, recipient: str, queue: deque[tuple[float, str]], now: float) -> None:
-        while queue and queue[0][0] <= now:
-            queue.popleft()
-            self._stored_total -= 1
-        if not queue:
-            del self._stored[recipient]
+        """UTF-8 bytes of frame text stored in all (a running total)."""
+        return self._store.accounts.bytes

@@ -49,15 +49,43 @@ from aiconexus_gateway.backend._redis_codec import (
 )
 from aiconexus_gateway.backend._redis_node import RedisNode
 from aiconexus_gateway.backend._redis_sweep import sweep_once, trim_expired
+from aiconexus_gateway.backend._store_quota import frame_size
 from aiconexus_gateway.backend.base import (
     AgentRecord,
     Backend,
     BackendUnavailableError,
     NodeHooks,
     StoreFullError,
+    UnseenRecipientError,
 )
 
-__all__ = ["RedisBackend"]
+__all__ = ["RedisBackend", "split_entry"]
+
+_REFUSALS: dict[int, Callable[[], StoreFullError]] = {
+    -1: lambda: StoreFullError("the offline store is full for this recipient"),
+    -2: lambda: StoreFullError("the offline store is full"),
+    -3: lambda: StoreFullError("the offline store holds as much as it takes from this sender"),
+    -4: lambda: UnseenRecipientError(
+        "recipient is not connected and never registered here (the share of the store for"
+        " such agents is used up)"
+    ),
+}
+"""Status codes of the STORE script -> the error refusing the frame."""
+
+
+def split_entry(entry: str) -> tuple[int, str]:
+    """``(stored_at_ms, frame)`` of an entry of a store list (see :mod:`._redis_scripts`)."""
+    stamp, _, rest = entry.partition(":")
+    head, sep, tail = rest.partition(":")
+    if not sep or not head.isdigit():
+        return int(stamp), rest  # written by an older version: <stored_at_ms>:<frame>
+    _unseen, _, tail = tail.partition(":")
+    length, _, tail = tail.partition(":")
+    size = int(length)  # in UTF-8 bytes, as Lua counts
+    if tail[:size].isascii():
+        return int(stamp), tail[size:]
+    return int(stamp), tail.encode("utf-8", "surrogatepass")[size:].decode("utf-8", "surrogatepass")
+
 
 logger = logging.getLogger("aiconexus_gateway.backend.redis")
 
@@ -235,25 +263,34 @@ class RedisBackend(RedisNode, Backend):
         return False
 
     # offline store --------------------------------------------------------------------------
-    async def store(self, recipient: str, frame: str) -> None:
+    async def store(
+        self, recipient: str, frame: str, sender: str, message_id: str | None = None
+    ) -> None:
         """Append ``frame`` to the recipient's list; tell its live session (if any) to drain."""
-        if self.store_max_per_agent <= 0:
+        lim = self.store_limits
+        if lim.per_agent <= 0:
             raise StoreFullError("offline store is disabled")
+        seen = replay_marker(sender, message_id) if message_id is not None else replay_key(frame)
         reply = await self._script(
             "STORE",
             recipient,
             int(time.time() * 1000),
-            int(self.store_ttl * 1000),
-            self.store_max_per_agent,
-            self.store_max_total,
+            int(lim.ttl * 1000),
             frame,
-            replay_key(frame),
+            seen,
+            sender,
+            frame_size(frame),
+            lim.per_agent,
+            lim.total,
+            lim.per_sender,
+            lim.bytes_per_agent,
+            lim.bytes_per_sender,
+            lim.bytes_total,
+            lim.bytes_unseen,
         )
         status, owner = int(reply[0]), reply[1] if len(reply) > 1 else None
-        if status == -1:
-            raise StoreFullError(f"offline store full for {recipient}")
-        if status == -2:
-            raise StoreFullError("offline store full")
+        if status < 0:
+            raise _REFUSALS.get(status, _REFUSALS[-2])()
         if owner:
             node, _session = split_owner(owner)
             if node == self.node_id:
@@ -263,14 +300,12 @@ class RedisBackend(RedisNode, Backend):
 
     async def take_stored(self, recipient: str) -> list[str]:
         """Remove and return the unexpired frames stored for ``recipient``, oldest first."""
-        entries: list[str] = await self._script("TAKE", recipient)
-        oldest_ms = int((time.time() - self.store_ttl) * 1000)
-        frames: list[str] = []
-        for entry in entries:
-            stamp, _, frame = entry.partition(":")
-            if int(stamp) >= oldest_ms:
-                frames.append(frame)
-        return frames
+        now_ms = int(time.time() * 1000)
+        entries: list[str] = await self._script(
+            "TAKE", recipient, now_ms, self.store_limits.seen_max
+        )
+        oldest_ms = now_ms - int(self.store_ttl * 1000)
+        return [frame for stamp, frame in map(split_entry, entries) if stamp >= oldest_ms]
 
     def observe_round_trips(self, observe: Callable[[float], None]) -> None:
         """Report the seconds of every Redis round trip (pipelined and plain) to ``observe``."""
