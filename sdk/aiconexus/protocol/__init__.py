@@ -25,6 +25,7 @@ from .did import (
     public_key_from_did,
     public_key_from_text,
 )
+from .ed25519 import verify_ed25519
 from .envelope import Message
 from .errors import (
     ERROR_CLASSES,
@@ -102,4 +103,5 @@ __all__ = [
     "public_key_from_text",
     "signing_bytes",
     "validate_payload",
+    "verify_ed25519",
 ]
