@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 import orjson
 
@@ -22,11 +21,10 @@ from aiconexus.protocol import (
     IoapError,
     MessageType,
     b64url_decode,
+    epoch_seconds,
     error_from_code,
     is_valid_did,
     parse_envelope,
-    parse_timestamp,
-    signing_bytes,
     validate_payload,
 )
 
@@ -99,7 +97,7 @@ class Router:
         try:
             self._check_addressing(session, envelope)
             if self.verify:
-                signature, signing = _signature_parts(envelope.data)
+                signature, signing = _signature_parts(envelope)
                 if self.crypto.inline:
                     valid = verify_signature(session.public_key, signing, signature)
                 else:
@@ -143,7 +141,7 @@ class Router:
 
     def _check_content(self, envelope: Envelope) -> None:
         """CLOCK_SKEW, then MALFORMED_MESSAGE for a payload that does not fit its type."""
-        sent = parse_timestamp(envelope.timestamp).timestamp()
+        sent = epoch_seconds(envelope.timestamp)
         drift = abs(time.time() - sent)
         if drift > self.skew:
             raise _error(
@@ -193,15 +191,15 @@ class Router:
         hub.store(recipient, item)
 
 
-def _signature_parts(data: dict[str, Any]) -> tuple[bytes, bytes]:
+def _signature_parts(envelope: Envelope) -> tuple[bytes, bytes]:
     """(signature, signing bytes) of a frame; INVALID_SIGNATURE / MALFORMED_MESSAGE."""
     try:
-        signature = b64url_decode(data["signature"])
+        signature = b64url_decode(envelope.data["signature"])
     except ValueError:
         raise _error(ErrorCode.INVALID_SIGNATURE, "signature is not base64url") from None
     if len(signature) != 64:
         raise _error(ErrorCode.INVALID_SIGNATURE, "an Ed25519 signature has 64 bytes")
-    return signature, signing_bytes(data)
+    return signature, envelope.signing_bytes()
 
 
 def _error(code: ErrorCode, message: str) -> IoapError:

@@ -51,7 +51,7 @@ from .identity import Identity
 from .jcs import canonicalize
 from .payloads import PAYLOAD_MODELS, validate_payload
 from .replay import ReplayWindow
-from .timestamps import format_timestamp, parse_timestamp
+from .timestamps import epoch_seconds, format_timestamp, parse_timestamp
 from .wire import Envelope, check_envelope, loads_frame, parse_envelope, signing_bytes
 
 __all__ = [
@@ -93,6 +93,7 @@ __all__ = [
     "canonicalize",
     "check_envelope",
     "did_from_public_key",
+    "epoch_seconds",
     "error_from_code",
     "format_timestamp",
     "is_valid_did",
