@@ -10,6 +10,7 @@ import asyncio
 import logging
 import secrets
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -43,6 +44,8 @@ logger = logging.getLogger("aiconexus.gateway")
 
 CLOSE_POLICY = 1008
 CLOSE_TRY_LATER = 1013
+PIPELINE_DEPTH = 64
+"""Most frames of one connection handled at once when the backend's replay check is remote."""
 MAX_CLOSE_REASON = 123
 """Bytes a WebSocket close reason may take (RFC 6455: 125-byte payload minus the code)."""
 
@@ -215,6 +218,9 @@ async def _refuse(
 
 async def _read_frames(hub: Hub, router: Router, session: Session, receive: ASGIReceive) -> None:
     """Handle frames until the peer disconnects or the hub closes the session."""
+    if hub.backend.remote_checks:
+        await _read_frames_pipelined(hub, router, session, receive)
+        return
     handle = router.handle
     limit = hub.settings.send_queue_size
     while not session.closed:
@@ -231,3 +237,44 @@ async def _read_frames(hub: Hub, router: Router, session: Session, receive: ASGI
             continue
         await handle(session, text)
     await session.closed_sent()
+
+
+async def _read_frames_pipelined(
+    hub: Hub, router: Router, session: Session, receive: ASGIReceive
+) -> None:
+    """As :func:`_read_frames`, but up to PIPELINE_DEPTH frames are handled at once.
+
+    Each frame's handling is a task given the previous one, so that its replay check (a
+    round trip to the backend) leaves with those of the frames before it while their routing
+    stays in order. A task's error is raised here, as the inline handling would raise it.
+    """
+    loop = asyncio.get_running_loop()
+    handle = router.handle
+    limit = hub.settings.send_queue_size
+    running: deque[asyncio.Task[None]] = deque()
+    try:
+        while not session.closed:
+            while running and running[0].done():
+                running.popleft().result()
+            if len(running) >= PIPELINE_DEPTH:
+                await asyncio.wait((running[0],))
+                continue
+            if session.pending >= limit:
+                await session.drained()
+            session.receiving = True
+            event = await receive()
+            session.receiving = False
+            if event["type"] != "websocket.receive":
+                return
+            text = event.get("text")
+            if text is None:
+                error = "binary frames are not allowed"
+                hub.reject(session, ErrorCode.MALFORMED_MESSAGE, error, None)
+                continue
+            previous = running[-1] if running else None
+            running.append(loop.create_task(handle(session, text, previous)))
+        await session.closed_sent()
+    finally:
+        while running:  # frames already taken are routed before the connection is let go
+            await asyncio.wait((running[0],))
+            running.popleft().result()

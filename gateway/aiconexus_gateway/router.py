@@ -8,6 +8,7 @@ last so that a rejected frame does not use up its id).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -77,8 +78,16 @@ class Router:
         self.window = settings.replay_window
         self.crypto = hub.crypto
 
-    async def handle(self, session: Session, text: str) -> None:
-        """Check one text frame from ``session`` and route it or answer ERROR."""
+    async def handle(
+        self, session: Session, text: str, previous: asyncio.Future[None] | None = None
+    ) -> None:
+        """Check one text frame from ``session`` and route it or answer ERROR.
+
+        ``previous``: the handling of the connection's previous frame when the reader does not
+        wait for it (a backend whose replay check is a round trip). This frame's checks and
+        replay check run at once; what follows waits for ``previous``, so frames of one
+        connection are routed in the order they came.
+        """
         hub = self.hub
         if utf8_length_over(text, self.max_size):
             hub.reject(
@@ -114,6 +123,8 @@ class Router:
             message = f"backend unavailable: {exc}"
             hub.reject(session, ErrorCode.INTERNAL_ERROR, message, envelope.id)
             return
+        if previous is not None and not previous.done():
+            await asyncio.wait((previous,))
         if not fresh:
             hub.reject(
                 session,
