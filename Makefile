@@ -3,7 +3,7 @@
 #   make run       the gateway on 127.0.0.1:8000, in memory (STORAGE_TYPE=sqlite: on disk)
 #   make test      the whole test suite
 #   make lint      ruff and mypy --strict
-#   make bench     the routing benchmark
+#   make bench     the benchmark: every figure, also in artifacts/bench.json (BENCH_QUICK=1: small)
 # Docker: make gateway-build | gateway-start | gateway-stop | ... | cluster-test (see DOCKER_GATEWAY.md)
 
 PYTHON ?= python3
@@ -57,7 +57,7 @@ format: install
 	$(VENV)/bin/ruff format .
 
 bench: install system-deps
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(if $(BENCH_QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -14,7 +14,6 @@ databases 1..4 are then flushed). Usage: ``python bench/cluster.py [--pairs N] .
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shutil
 import signal
@@ -22,13 +21,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from driver import LoadPlan, LoadResult, make_plan, run_load
+from driver import make_plan
+from measure import measure
 from processes import Service, free_port, gateway
 
 
@@ -88,35 +88,6 @@ def redis_node(url: str, node_id: str, key_file: str, workers: int = 1) -> Servi
     )
 
 
-def measure(
-    name: str,
-    services: Sequence[Service],
-    plan: LoadPlan,
-    window: int,
-    sender_node: int = 0,
-    receiver_node: int = 0,
-) -> LoadResult:
-    """Start ``services``, drive the plan through them, print one line."""
-    with ExitStack() as stack:
-        for service in services:
-            stack.enter_context(service)
-        result = asyncio.run(
-            run_load(
-                plan,
-                [services[sender_node].ws_url],
-                [services[receiver_node].ws_url],
-                window=window,
-            )
-        )
-    print(
-        f"{name:<34} {result.rate:>9,.0f} msg/s   p50 {result.p50:6.2f} ms   "
-        f"p99 {result.p99:6.2f} ms   ({result.frames} frames in {result.seconds:.1f} s, "
-        f"{result.acks} ACKs)",
-        flush=True,
-    )
-    return result
-
-
 def main() -> int:
     """Run the four measurements and print them side by side."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -124,6 +95,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=4000, help="frames per pair")
     parser.add_argument("--window", type=int, default=64, help="frames in flight per pair")
     parser.add_argument("--redis-url", help="use this Redis server (databases 1..4 flushed)")
+    parser.add_argument("--pin", type=int, help="run the load generator on this CPU only")
     args = parser.parse_args()
 
     print(f"cores: {os.cpu_count()}  pairs: {args.pairs}  frames/pair: {args.frames}", flush=True)
@@ -133,28 +105,26 @@ def main() -> int:
         base = args.redis_url.rstrip("/") if args.redis_url else stack.enter_context(redis_server())
         if args.redis_url and base.count("/") > 2:
             base = base.rsplit("/", 1)[0]
-        single = measure("one node, memory", [gateway(verify=True)], plan, args.window)
-        one = measure(
-            "one node, redis", [redis_node(flush(base, 1), "solo", key_file)], plan, args.window
-        )
+        options = {"window": args.window, "pin": args.pin}
+        single = measure("one node, memory", [gateway(verify=True)], plan, **options)
+        solo = redis_node(flush(base, 1), "solo", key_file)
+        one = measure("one node, redis", [solo], plan, **options)
         url = flush(base, 2)
         cross = measure(
             "two nodes, redis, A -> B",
             [redis_node(url, "node-a", key_file), redis_node(url, "node-b", key_file)],
             plan,
-            args.window,
             sender_node=0,
             receiver_node=1,
+            **options,
         )
-        workers = measure(
-            "one port, 2 workers, redis",
-            [redis_node(flush(base, 3), "workers", key_file, workers=2)],
-            plan,
-            args.window,
-        )
+        node = redis_node(flush(base, 3), "workers", key_file, workers=2)
+        workers = measure("one port, 2 workers, redis", [node], plan, **options)
+    single_rate = single.frames_per_s
     print(
-        f"cluster/single: A->B {cross.rate / single.rate:.2f}   "
-        f"redis one node {one.rate / single.rate:.2f}   2 workers {workers.rate / single.rate:.2f}",
+        f"cluster/single: A->B {cross.frames_per_s / single_rate:.2f}   "
+        f"redis one node {one.frames_per_s / single_rate:.2f}   "
+        f"2 workers {workers.frames_per_s / single_rate:.2f}",
         flush=True,
     )
     return 0

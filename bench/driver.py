@@ -24,7 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from aiconexus.protocol import Identity, Message, b64url_encode, format_timestamp
 
-__all__ = ["Dialect", "LoadPlan", "LoadResult", "make_plan", "run_load"]
+__all__ = ["Dialect", "LoadPlan", "LoadResult", "connect_agent", "make_plan", "run_load"]
 
 Dialect = Literal["ioap", "bare"]
 """``ioap``: CHALLENGE/REGISTER handshake and ACKs; ``bare``: ``/ws?id=`` and no ACKs."""
@@ -101,7 +101,8 @@ def make_plan(pairs: int, frames_per_pair: int, payload_bytes: int = 300) -> Loa
     return LoadPlan(senders, receivers, frames)
 
 
-async def _open(url: str, identity: Identity, dialect: Dialect) -> ClientConnection:
+async def connect_agent(url: str, identity: Identity, dialect: Dialect) -> ClientConnection:
+    """Open a connection; for ``ioap``, answer the CHALLENGE and wait for REGISTERED."""
     if dialect == "bare":
         return await connect(f"{url}?id={identity.did}", compression=None, max_size=None)
     ws = await connect(url, subprotocols=["ioap.v1"], compression=None, max_size=None)  # type: ignore[list-item]
@@ -127,11 +128,11 @@ async def run_load(
 ) -> LoadResult:
     """Drive the plan; senders connect round-robin to ``sender_urls``, receivers likewise."""
     receivers = [
-        await _open(receiver_urls[i % len(receiver_urls)], identity, dialect)
+        await connect_agent(receiver_urls[i % len(receiver_urls)], identity, dialect)
         for i, identity in enumerate(plan.receivers)
     ]
     senders = [
-        await _open(sender_urls[i % len(sender_urls)], identity, dialect)
+        await connect_agent(sender_urls[i % len(sender_urls)], identity, dialect)
         for i, identity in enumerate(plan.senders)
     ]
     latencies: list[float] = []

@@ -37,10 +37,17 @@ class Service:
         self.process: subprocess.Popen[bytes] | None = None
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system, all threads) the process has used so far."""
+        """CPU time (user + system, all threads) of the process and its child processes."""
         assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(_cpu_ticks(pid) for pid in _family(self.process.pid)) / os.sysconf("SC_CLK_TCK")
+
+    def rss_kb(self) -> int:
+        """Resident set size of the process, kB."""
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS in /proc status")
 
     @property
     def ws_url(self) -> str:
@@ -73,6 +80,21 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def _family(pid: int) -> list[int]:
+    """``pid`` and its live child processes (GATEWAY_WORKERS runs one per worker)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    found = [int(child) for child in children.read_text().split()] if children.exists() else []
+    return [pid, *found]
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:  # ended meanwhile
+        return 0
+    return int(fields[11]) + int(fields[12])
 
 
 def bare_relay() -> Service:

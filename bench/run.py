@@ -1,100 +1,187 @@
-"""Gateway benchmark: routed messages/s and latency, next to a bare relay and the verify rate.
+"""Gateway benchmark: every headline figure as a ratio from one run, printed and saved as JSON.
 
-Measured in one run, on loopback only:
-1. single-core PyNaCl Ed25519 verify rate (the bound of a verifying gateway on one core);
-2. a bare FastAPI/uvicorn forward-only relay (bench/bare_relay.py);
-3. the gateway with VERIFY_SIGNATURES=true and =false (each a fresh process).
-Frames are signed before any timing; each run uses the same pre-signed frames against a new
-process (so replay detection never trips). The verify rate is measured just before and just
-after the verifying gateway run (the machine may be shared), and the mean is used.
-"server CPU" is the CPU time (all threads) of the server process per routed message: less
-sensitive than msg/s to other load on the machine. Usage: ``python bench/run.py [--pairs N]``.
+Measured in one run, on loopback only, each target a fresh process:
+1. throughput: a bare FastAPI/uvicorn forward-only relay (bench/bare_relay.py), the gateway
+   with VERIFY_SIGNATURES=true (single-core PyNaCl verify rate read just before and after it;
+   the mean is used) and with =false, all driving the same pre-signed frames;
+2. latency: 4 pairs with 1 frame in flight each, through the bare relay and the verifying
+   gateway (one-way p99);
+3. memory: the gateway's resident set size per idle registered agent (bench/idle.py);
+4. cluster: one node in memory, one node on Redis, two nodes on Redis with every frame
+   crossing from node A to node B (a throw-away redis-server; skipped when there is none).
+Every line shows the load generator's own CPU: near 100 % of a core, the generator is the
+bound of that line. Frames are signed before any timing. Usage:
+``python bench/run.py [--quick] [--json artifacts/bench.json]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import platform
+import shutil
 import sys
+import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from driver import Dialect, LoadPlan, LoadResult, make_plan, run_load
-from processes import Service, bare_relay, gateway
+from cluster import flush, redis_node, redis_server
+from driver import make_plan
+from idle import idle_agents
+from measure import Line, measure, verify_rate
+from processes import bare_relay, gateway
+
+ROOT = Path(__file__).resolve().parent.parent
+
+AIMS = {
+    "verified_per_verify_rate": (">=", 1.0),
+    "unverified_per_bare_relay": (">=", 0.9),
+    "verified_p99_ms_4x1": ("<=", 1.0),
+    "rss_kb_per_idle_agent": ("<=", 14.0),
+    "redis_two_nodes_per_memory_node": (">=", 0.6),
+    "redis_one_node_per_memory_node": (">=", 0.8),
+}
 
 
-def verify_rate(seconds: float = 1.5) -> float:
-    """Single-core PyNaCl Ed25519 verifications per second of a ~400-byte message."""
-    from nacl.signing import SigningKey
-
-    key = SigningKey.generate()
-    message = os.urandom(400)
-    signed = key.sign(message)
-    verify = key.verify_key.verify
-    count = 0
-    deadline = time.perf_counter() + seconds
-    start = time.perf_counter()
-    while time.perf_counter() < deadline:
-        for _ in range(200):
-            verify(signed)
-        count += 200
-    return count / (time.perf_counter() - start)
-
-
-def _measure(
-    name: str, service: Service, plan: LoadPlan, dialect: Dialect, window: int
-) -> LoadResult:
-    with service:
-        before = service.cpu_seconds()
-        result = asyncio.run(
-            run_load(plan, [service.ws_url], [service.ws_url], dialect=dialect, window=window)
-        )
-        cpu_us = (service.cpu_seconds() - before) / result.frames * 1e6
-    acks = f", {result.acks} ACKs" if dialect == "ioap" else ""
-    print(
-        f"{name:<26} {result.rate:>9,.0f} msg/s  p50 {result.p50:6.2f} ms  "
-        f"p99 {result.p99:6.2f} ms  CPU/msg server {cpu_us:3.0f} us, "
-        f"load generator {result.client_cpu_s / result.frames * 1e6:3.0f} us  "
-        f"({result.frames} frames in {result.seconds:.1f} s{acks})",
-        flush=True,
-    )
-    return result
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small runs: checks that it works")
+    parser.add_argument("--json", default=str(ROOT / "artifacts" / "bench.json"), help="output")
+    parser.add_argument("--pairs", type=int, help="sender/receiver pairs (throughput, cluster)")
+    parser.add_argument("--frames", type=int, help="frames per pair (throughput)")
+    parser.add_argument("--cluster-frames", type=int, help="frames per pair (cluster)")
+    parser.add_argument("--latency-frames", type=int, help="frames per pair (latency, 4 pairs)")
+    parser.add_argument("--agents", type=int, help="idle registered agents (memory)")
+    parser.add_argument("--window", type=int, default=64, help="frames in flight per pair")
+    args = parser.parse_args()
+    defaults = (4, 500, 300, 200, 200) if args.quick else (8, 10000, 4000, 2000, 3000)
+    names = ("pairs", "frames", "cluster_frames", "latency_frames", "agents")
+    for name, default in zip(names, defaults, strict=True):
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    return args
 
 
 def main() -> int:
-    """Run every measurement and print the figures and ratios."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=8, help="sender/receiver pairs")
-    parser.add_argument("--frames", type=int, default=10000, help="frames per pair")
-    parser.add_argument("--window", type=int, default=64, help="frames in flight per pair")
-    args = parser.parse_args()
-
-    print(f"cores: {os.cpu_count()}  pairs: {args.pairs}  frames/pair: {args.frames}", flush=True)
+    """Run every measurement, print the lines and the summary, write the JSON record."""
+    args = _arguments()
     started = time.perf_counter()
+    load_before = os.getloadavg()
+    rate_seconds = 0.3 if args.quick else 1.5
+    print(f"cores: {os.cpu_count()}  load average: {load_before[0]:.2f}", flush=True)
+    lines: dict[str, Line] = {}
+
     plan = make_plan(args.pairs, args.frames)
-    print(f"signed {plan.total} frames in {time.perf_counter() - started:.1f} s", flush=True)
-    bare = _measure("bare FastAPI relay", bare_relay(), plan, "bare", args.window)
-    first = verify_rate()
-    on = _measure("gateway, verify on", gateway(verify=True), plan, "ioap", args.window)
-    second = verify_rate()
+    print(f"throughput: {args.pairs} pairs x {args.frames} frames, window {args.window}")
+    lines["bare"] = measure("bare relay", [bare_relay()], plan, dialect="bare", window=args.window)
+    first = verify_rate(rate_seconds)
+    lines["verified"] = measure("gateway, verify on", [gateway(verify=True)], plan)
+    second = verify_rate(rate_seconds)
     rate = (first + second) / 2
+    name = "PyNaCl verify, one core"
+    print(f"{name:<34} {rate:>9,.0f} verifies/s ({first:,.0f} / {second:,.0f})", flush=True)
+    lines["unverified"] = measure("gateway, verify off", [gateway(verify=False)], plan)
+
+    latency = make_plan(4, args.latency_frames)
+    print(f"latency: 4 pairs x {args.latency_frames} frames, 1 in flight each")
+    lines["bare_4x1"] = measure(
+        "bare relay, 4x1", [bare_relay()], latency, dialect="bare", window=1
+    )
+    lines["verified_4x1"] = measure(
+        "gateway, verify on, 4x1", [gateway(verify=True)], latency, window=1
+    )
+
+    with gateway(verify=True) as service:
+        idle = asyncio.run(idle_agents(service.ws_url, args.agents, service.rss_kb))
     print(
-        f"{'PyNaCl verify, one core':<26} {rate:>9,.0f} verifies/s "
-        f"(before/after the gateway run: {first:,.0f} / {second:,.0f})",
+        f"{'idle agents':<34} {idle.kb_per_agent:>9.1f} kB RSS per agent ({idle.agents} agents: "
+        f"{idle.rss_before_kb:,} -> {idle.rss_after_kb:,} kB; generator "
+        f"{idle.client_cpu_s / idle.seconds:.0%} of a core)",
         flush=True,
     )
-    off = _measure("gateway, verify off", gateway(verify=False), plan, "ioap", args.window)
-    print(
-        f"ratios: gateway(verify on)/verify-rate {on.rate / rate:.2f}   "
-        f"gateway(verify on)/bare {on.rate / bare.rate:.2f}   "
-        f"gateway(verify off)/bare {off.rate / bare.rate:.2f}   "
-        f"(total {time.perf_counter() - started:.0f} s)",
-        flush=True,
-    )
+
+    _cluster(args, lines)
+    ratios = _ratios(lines, rate, idle.kb_per_agent)
+    record = {
+        "quick": args.quick,
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_before": load_before[0],
+            "load_average_after": os.getloadavg()[0],
+        },
+        "verify_rate_per_s": {"before": first, "after": second, "mean": rate},
+        "lines": {key: line.as_dict() for key, line in lines.items()},
+        "idle_memory": {
+            "agents": idle.agents,
+            "rss_before_kb": idle.rss_before_kb,
+            "rss_after_kb": idle.rss_after_kb,
+            "kb_per_agent": round(idle.kb_per_agent, 2),
+        },
+        "figures": ratios,
+        "aims": {name: f"{op} {value}" for name, (op, value) in AIMS.items()},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    _summary(ratios, lines)
+    target = Path(args.json)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    print(f"written to {target} (total {record['seconds']:.0f} s)", flush=True)
     return 0
+
+
+def _cluster(args: argparse.Namespace, lines: dict[str, Line]) -> None:
+    """One node in memory, one on Redis, two on Redis (A -> B), from one plan."""
+    if shutil.which("redis-server") is None:
+        print("cluster: skipped (no redis-server; make system-deps installs it)", flush=True)
+        return
+    plan = make_plan(args.pairs, args.cluster_frames)
+    print(f"cluster: {args.pairs} pairs x {args.cluster_frames} frames, window {args.window}")
+    key_file = str(Path(tempfile.mkdtemp(prefix="bench-cluster-")) / "gateway.key")
+    with ExitStack() as stack:
+        base = stack.enter_context(redis_server())
+        lines["memory_node"] = measure("one node, memory", [gateway(verify=True)], plan)
+        one = redis_node(flush(base, 1), "solo", key_file)
+        lines["redis_one_node"] = measure("one node, redis", [one], plan)
+        url = flush(base, 2)
+        nodes = [redis_node(url, "node-a", key_file), redis_node(url, "node-b", key_file)]
+        lines["redis_two_nodes"] = measure(
+            "two nodes, redis, A -> B", nodes, plan, sender_node=0, receiver_node=1
+        )
+
+
+def _ratios(lines: dict[str, Line], rate: float, kb_per_agent: float) -> dict[str, float | None]:
+    def over(a: str, b: str) -> float | None:
+        if a not in lines or b not in lines:
+            return None
+        return round(lines[a].frames_per_s / lines[b].frames_per_s, 3)
+
+    return {
+        "verified_per_verify_rate": round(lines["verified"].frames_per_s / rate, 3),
+        "unverified_per_bare_relay": over("unverified", "bare"),
+        "verified_p99_ms_4x1": round(lines["verified_4x1"].p99_ms, 3),
+        "bare_p99_ms_4x1": round(lines["bare_4x1"].p99_ms, 3),
+        "rss_kb_per_idle_agent": round(kb_per_agent, 2),
+        "redis_two_nodes_per_memory_node": over("redis_two_nodes", "memory_node"),
+        "redis_one_node_per_memory_node": over("redis_one_node", "memory_node"),
+    }
+
+
+def _summary(ratios: dict[str, Any], lines: dict[str, Line]) -> None:
+    shares = ", ".join(f"{k} {v.generator_core_share:.0%}" for k, v in lines.items())
+    print("\nfigure                                   value    aim")
+    for name, (op, aim) in AIMS.items():
+        value = ratios.get(name)
+        shown = "skipped" if value is None else f"{value:8.2f}"
+        extra = f"  (bare relay {ratios['bare_p99_ms_4x1']:.2f} ms)" if name.endswith("4x1") else ""
+        print(f"{name:<38} {shown:>8}    {op} {aim:g}{extra}")
+    print(f"load generator, share of one core: {shares}", flush=True)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import re
 import secrets
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -48,6 +49,8 @@ YIELD_EVERY = 4
 """Frames one connection handles before it lets the event loop run others (fair sharing)."""
 FAULT_LOG_INTERVAL_S = 10.0
 """At most one log line per this many seconds about frames whose handling failed."""
+PIPELINE_DEPTH = 64
+"""Most frames of one connection handled at once when the backend's replay check is remote."""
 MAX_CLOSE_REASON = 123
 """Bytes a WebSocket close reason may take (RFC 6455: 125-byte payload minus the code)."""
 
@@ -264,31 +267,64 @@ async def _refuse(
 
 
 async def _read_frames(hub: Hub, router: Router, session: Session, receive: ASGIReceive) -> None:
-    """Handle frames until the peer disconnects or the hub closes the session."""
-    handle = router.handle
+    """Handle frames until the peer disconnects or the hub closes the session.
+
+    With a backend whose replay check is a round trip (``remote_checks``), up to
+    PIPELINE_DEPTH frames are handled at once: each frame's handling is a task given the
+    previous one, so that its replay check leaves with those of the frames before it while
+    their routing stays in order. Otherwise each frame is handled before the next is read.
+    """
+    loop = asyncio.get_running_loop()
+    pipelined = hub.backend.remote_checks
     limit = hub.settings.send_queue_size
+    running: deque[asyncio.Task[None]] = deque()
     handled = 0
-    while not session.closed:
-        if session.pending >= limit:
-            await session.drained()
-        handled += 1
-        if handled % YIELD_EVERY == 0:
-            await asyncio.sleep(0)  # receive() does not yield while frames are queued
-        session.receiving = True
-        event = await receive()
-        session.receiving = False
-        if event["type"] != "websocket.receive":
-            return
-        text = event.get("text")
-        if text is None:
-            frame = event.get("bytes") or b""
-            message = "binary frames are not allowed"
-            hub.reject(session, ErrorCode.MALFORMED_MESSAGE, message, guess_id(frame))
-            continue
-        try:
-            await handle(session, text)
-        except Exception as exc:  # last resort: one bad frame must not end the connection
-            _Faults.report(hub, session.session_id, exc)
-            message = "the gateway could not handle this frame"
-            hub.reject(session, ErrorCode.INTERNAL_ERROR, message, guess_id(text))
-    await session.closed_sent()
+    try:
+        while not session.closed:
+            while running and running[0].done():
+                running.popleft()
+            if len(running) >= PIPELINE_DEPTH:
+                await asyncio.wait((running[0],))
+                continue
+            if session.pending >= limit:
+                await session.drained()
+            handled += 1
+            if handled % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # receive() does not yield while frames are queued
+            session.receiving = True
+            event = await receive()
+            session.receiving = False
+            if event["type"] != "websocket.receive":
+                return
+            if pipelined:
+                previous = running[-1] if running else None
+                running.append(loop.create_task(_handle(hub, router, session, event, previous)))
+            else:
+                await _handle(hub, router, session, event, None)
+        await session.closed_sent()
+    finally:
+        while running:  # frames already taken are routed before the connection is let go
+            await asyncio.wait((running[0],))
+            running.popleft()
+
+
+async def _handle(
+    hub: Hub,
+    router: Router,
+    session: Session,
+    event: MutableMapping[str, Any],
+    previous: asyncio.Future[None] | None,
+) -> None:
+    """Handle one received frame; no exception leaves (a bug costs this frame only)."""
+    text = event.get("text")
+    if text is None:
+        frame = event.get("bytes") or b""
+        message = "binary frames are not allowed"
+        hub.reject(session, ErrorCode.MALFORMED_MESSAGE, message, guess_id(frame))
+        return
+    try:
+        await router.handle(session, text, previous)
+    except Exception as exc:  # last resort: one bad frame must not end the connection
+        _Faults.report(hub, session.session_id, exc)
+        message = "the gateway could not handle this frame"
+        hub.reject(session, ErrorCode.INTERNAL_ERROR, message, guess_id(text))

@@ -23,8 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from nacl.bindings import crypto_sign_open
-from nacl.exceptions import BadSignatureError
+from aiconexus.protocol.ed25519 import verify_ed25519
 
 __all__ = ["CryptoPool", "default_threads", "verify_signature"]
 
@@ -39,13 +38,10 @@ def default_threads() -> int:
     return 0
 
 
-def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """True if ``signature`` is a valid Ed25519 signature of ``message`` under the key."""
-    try:
-        crypto_sign_open(signature + message, public_key)
-    except BadSignatureError:
-        return False
-    return True
+verify_signature = verify_ed25519
+"""True if ``signature`` is a valid Ed25519 signature of ``message`` under the key: the
+protocol core's :func:`~aiconexus.protocol.ed25519.verify_ed25519`, so that the gateway and
+the SDK give the same verdict on every signature."""
 
 
 class CryptoPool:

@@ -24,10 +24,12 @@ from aiconexus_gateway.settings import Settings
 
 
 class _FailingRouter(Router):
-    async def handle(self, session: Session, text: str) -> None:
+    async def handle(
+        self, session: Session, text: str, previous: asyncio.Future[None] | None = None
+    ) -> None:
         if "boom" in text:
             raise TypeError("a bug in the frame path")
-        await super().handle(session, text)
+        await super().handle(session, text, previous)
 
 
 async def test_a_failing_frame_is_answered_internal_error_and_logged_once(

@@ -91,6 +91,9 @@ class Backend(ABC):
     """Shared state of one gateway (one node, or a cluster of nodes)."""
 
     name: ClassVar[str]
+    remote_checks: ClassVar[bool] = False
+    """True when :meth:`first_seen` waits on another process: a connection's next frames are
+    then read and checked while earlier ones wait for their answer (routed in order)."""
 
     @abstractmethod
     async def start(self, hooks: NodeHooks) -> None:

@@ -97,6 +97,7 @@ class RedisBackend(RedisNode, Backend):
     """Shared presence, replay window, node channels and offline store in Redis."""
 
     name: ClassVar[str] = "redis"
+    remote_checks: ClassVar[bool] = True
 
     # lifecycle ------------------------------------------------------------------------------
     async def start(self, hooks: NodeHooks) -> None:

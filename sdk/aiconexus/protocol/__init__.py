@@ -25,6 +25,7 @@ from .did import (
     public_key_from_did,
     public_key_from_text,
 )
+from .ed25519 import verify_ed25519
 from .envelope import Message
 from .errors import (
     ERROR_CLASSES,
@@ -50,7 +51,7 @@ from .identity import Identity
 from .jcs import canonicalize
 from .payloads import PAYLOAD_MODELS, validate_payload
 from .replay import ReplayWindow
-from .timestamps import format_timestamp, parse_timestamp
+from .timestamps import epoch_seconds, format_timestamp, parse_timestamp
 from .wire import (
     MAX_JSON_CONTAINERS,
     MAX_JSON_DEPTH,
@@ -106,6 +107,7 @@ __all__ = [
     "check_nesting",
     "loads_bounded",
     "did_from_public_key",
+    "epoch_seconds",
     "error_from_code",
     "format_timestamp",
     "is_valid_did",
@@ -116,4 +118,5 @@ __all__ = [
     "public_key_from_text",
     "signing_bytes",
     "validate_payload",
+    "verify_ed25519",
 ]

@@ -6,12 +6,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from nacl.exceptions import BadSignatureError
-from nacl.signing import VerifyKey
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from .constants import MAX_ID_LENGTH, PROTOCOL_VERSION, MessageType
 from .did import b64url_decode, b64url_encode, public_key_from_did
+from .ed25519 import verify_ed25519
 from .errors import (
     ClockSkewError,
     InvalidSignatureError,
@@ -149,10 +148,8 @@ class Message(BaseModel):
             raise InvalidSignatureError("signature is not unpadded base64url") from None
         if len(signature) != 64:
             raise InvalidSignatureError("an Ed25519 signature has 64 bytes")
-        try:
-            _verify_key(public_key).verify(self.signing_bytes(), signature)
-        except BadSignatureError:
-            raise InvalidSignatureError(f"signature of {self.id!r} does not verify") from None
+        if not verify_ed25519(public_key, self.signing_bytes(), signature):
+            raise InvalidSignatureError(f"signature of {self.id!r} does not verify")
 
     def check_fresh(self, now: datetime | None = None, skew_s: float = 300.0) -> None:
         """ClockSkewError unless the timestamp is within ``skew_s`` seconds of ``now``."""
@@ -207,15 +204,3 @@ class Message(BaseModel):
         sequence = self.payload.get("sequence")
         payload = {} if sequence is None else {"sequence": sequence}
         return self.reply(identity, MessageType.PONG, payload)
-
-
-def _verify_key(public_key: bytes) -> VerifyKey:
-    key = _VERIFY_KEYS.get(public_key)
-    if key is None:
-        if len(_VERIFY_KEYS) >= 16384:
-            _VERIFY_KEYS.clear()
-        key = _VERIFY_KEYS[public_key] = VerifyKey(public_key)
-    return key
-
-
-_VERIFY_KEYS: dict[bytes, VerifyKey] = {}

@@ -4,6 +4,13 @@ This is the one envelope reader of the project: :meth:`Message.parse` builds on 
 gateway's hot path uses it directly (no model validation per frame). A frame is parsed once
 with orjson; the strict parser (which refuses duplicate keys) runs only when the frame is not
 byte-identical to the parsed object's compact serialization, i.e. when it could hide them.
+
+Signing bytes without a second serialization: senders write frames as canonical JSON (the
+SDK's ``Message.to_json``), so a frame is first compared with orjson's sorted-key output of
+the parsed object. When they are equal, the RFC 8785 bytes the sender signed are that output
+with the top-level ``"signature"`` member cut out, provided the payload holds only values
+whose orjson form is their RFC 8785 form (the envelope's other fields are strings or null,
+checked by :func:`check_envelope`). Anything else takes :func:`signing_bytes`.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import orjson
 
 from .constants import MAX_ID_LENGTH, PROTOCOL_VERSION, MessageType
 from .errors import MalformedMessageError, UnsupportedVersionError
-from .jcs import canonicalize
+from .jcs import canonicalize, orjson_is_jcs
 
 __all__ = [
     "MAX_JSON_CONTAINERS",
@@ -39,6 +46,7 @@ _REQUIRED = ("version", "id", "type", "from", "to", "timestamp", "payload", "sig
 _REQUIRED_KEYS = frozenset(_REQUIRED)
 _ALLOWED = frozenset((*_REQUIRED, "correlation_id"))
 _TYPES = frozenset(MessageType)
+_SIGNATURE_MEMBER = b',"signature":'
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -67,15 +75,33 @@ def loads_frame(frame: str | bytes) -> dict[str, Any]:
 class Envelope:
     """The routing view of one received frame: its text, the parsed object, checked fields."""
 
-    __slots__ = ("data", "id", "recipient", "sender", "text", "type")
+    __slots__ = ("_sorted", "data", "id", "recipient", "sender", "text", "type")
 
-    def __init__(self, text: str, data: dict[str, Any]) -> None:
+    def __init__(self, text: str, data: dict[str, Any], sorted_json: bytes | None = None) -> None:
         self.text = text
         self.data = data
         self.id: str = data["id"]
         self.type: str = data["type"]
         self.sender: str = data["from"]
         self.recipient: str | None = data["to"]
+        self._sorted = sorted_json  # the frame's bytes when they are orjson's sorted output
+
+    def signing_bytes(self) -> bytes:
+        """RFC 8785 bytes of the envelope without ``signature`` (MalformedMessageError: not I-JSON).
+
+        Cut out of the frame itself when it is canonical (see the module), else serialized.
+        """
+        framed = self._sorted
+        if framed is not None and orjson_is_jcs(self.data["payload"]):
+            # The last ',"signature":' is the top-level member: only string or null members
+            # (timestamp, to, type, version) follow it, and inside strings '"' is escaped.
+            start = framed.rfind(_SIGNATURE_MEMBER)
+            value = orjson.dumps(self.data["signature"])
+            middle = start + len(_SIGNATURE_MEMBER)
+            end = middle + len(value)
+            if start > 0 and framed[middle:end] == value:
+                return framed[:start] + framed[end:]
+        return signing_bytes(self.data)
 
     @property
     def timestamp(self) -> str:
@@ -92,7 +118,11 @@ def parse_envelope(text: str) -> Envelope:
     if type(data) is not dict:
         raise MalformedMessageError("frame must be a JSON object")
     check_envelope(data)
-    if text.encode() != orjson.dumps(data):
+    raw = text.encode()
+    sorted_json = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    if raw == sorted_json:
+        return Envelope(text, data, sorted_json)
+    if raw != orjson.dumps(data):
         loads_frame(text)  # not byte-identical to the parsed object: may hide duplicate keys
     return Envelope(text, data)
 
