@@ -88,6 +88,7 @@ async def serve_connection(
         on_written=hub.on_written,
         on_unwritten=hub.on_unwritten,
         batch_type=SEND_BATCH if SEND_BATCH in (scope.get("extensions") or {}) else None,
+        close_timeout=hub.settings.close_timeout,
     )
     if hub.connections >= hub.settings.max_connections or hub.stopping:
         hub.metrics.rejected[ErrorCode.CONNECTION_REFUSED.value] += 1
@@ -150,6 +151,7 @@ async def _handshake(hub: Hub, session: Session, receive: ASGIReceive, send: ASG
     session.did = message.from_
     session.capabilities = tuple(payload.get("capabilities") or ())
     session.metadata = dict(payload.get("metadata") or {})
+    session.recipient_acks = payload.get("recipient_acks") is True
     session.public_key = public_key_from_did(message.from_)
     try:
         await hub.register(session, message.id)

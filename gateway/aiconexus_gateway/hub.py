@@ -22,6 +22,7 @@ from aiconexus.protocol import ErrorCode, Identity, format_timestamp
 from .backend.base import AgentRecord, Backend, BackendUnavailableError
 from .crypto import CryptoPool, default_threads
 from .frames import GatewayFrames
+from .inflight import InFlight
 from .lanes import StoreLanes
 from .metrics import Metrics
 from .session import Outgoing, Session, SessionState
@@ -107,7 +108,12 @@ class Hub:
         """Frames were stored for ``did`` while it is connected here: deliver them."""
         session = self.sessions.get(did)
         if session is not None and session.state is SessionState.REGISTERED:
-            self.lanes.drain(did, lambda frames: self._deliver_stored(session, frames, None))
+            self.lanes.drain(
+                did,
+                lambda frames: self._deliver_stored(session, frames, None),
+                hold=session.recipient_acks,
+                include_held=False,
+            )
 
     # lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -169,6 +175,7 @@ class Hub:
             last_seen=last_seen or connected,
             node_id=self.node_id,
             session_id=session.session_id,
+            extra={"recipient_acks": True} if session.recipient_acks else {},
         )
 
     # registration -----------------------------------------------------------------------------
@@ -185,6 +192,12 @@ class Hub:
         self._by_id[session.session_id] = session
         self.sessions[did] = session
         session.state = SessionState.REGISTERED
+        if session.recipient_acks:
+            session.inflight = InFlight(
+                self.settings.inflight_window,
+                self.settings.ack_timeout,
+                lambda: self.evict(session, CLOSE_SLOW_CONSUMER, "slow consumer"),
+            )
         try:
             await self.backend.claim(self.record(session))
         except BackendUnavailableError:
@@ -192,9 +205,16 @@ class Hub:
             self._forget(session)
             self._restore(did, unsent)
             raise
-        self.lanes.drain(did, lambda frames: self._deliver_stored(session, frames, register_id))
+        self.lanes.drain(
+            did,
+            lambda frames: self._deliver_stored(session, frames, register_id),
+            hold=session.recipient_acks,
+            include_held=True,
+        )
 
-    def _deliver_stored(self, session: Session, frames: list[str], register_id: str | None) -> bool:
+    def _deliver_stored(
+        self, session: Session, frames: list[tuple[str, str]], register_id: str | None
+    ) -> bool:
         if session.closed:
             return False
         assert session.did is not None
@@ -206,6 +226,7 @@ class Hub:
                 session.session_id,
                 self.settings.heartbeat_interval,
                 len(frames),
+                recipient_acks=session.recipient_acks,
             )
             logger.info(
                 "registered did=%s session=%s peer=%s queued=%d",
@@ -248,11 +269,28 @@ class Hub:
         self.lanes.store(recipient, item)
 
     def on_written(self, item: Outgoing) -> None:
-        """The writer of a session wrote ``item``: count it and ACK ``delivered``."""
+        """``item`` reached its recipient: count it and ACK ``delivered``.
+
+        That is when the writer wrote it, or, for a session with recipient acknowledgements,
+        when the recipient acknowledged it (:meth:`received`).
+        """
         if item.agent:
             self.metrics.delivered += 1
         if item.ack_id is not None and item.ack_to is not None:
             self.acknowledge(item.ack_to, item.ack_id, "delivered")
+
+    def received(self, session: Session, ids: list[str]) -> None:
+        """The recipient ``session`` acknowledged the frames ``ids``: they are delivered."""
+        inflight = session.inflight
+        if inflight is None or session.closed:
+            return
+        held: list[str] = []
+        for item in inflight.acknowledge(ids):
+            self.on_written(item)
+            if item.held is not None:
+                held.append(item.held)
+        if held and session.did is not None:
+            self.lanes.settle(session.did, held)
 
     def on_unwritten(self, did: str, items: list[Outgoing]) -> None:
         """Frames handed to a closed session's socket never reached the kernel: store them."""
@@ -358,7 +396,7 @@ class Hub:
 
     def _restore(self, did: str, unsent: list[Outgoing]) -> None:
         for item in unsent:
-            if item.agent:
+            if item.agent and item.held is None:  # held frames are still in the store
                 self.store(did, item)
 
     def _forget(self, session: Session) -> None:

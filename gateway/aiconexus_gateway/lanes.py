@@ -3,7 +3,8 @@
 Routing decides synchronously where a frame goes; when it goes to the store, the (awaited)
 store call is appended to the recipient's lane. Draining the store for a newly registered
 session goes through the same lane, so frames stored before the session appeared are always
-delivered before frames routed to it live, and per sender-recipient order is kept.
+delivered before frames routed to it live, and per sender-recipient order is kept. Settling
+held frames (acknowledged by their recipient, see :mod:`.inflight`) goes through the lane too.
 """
 
 from __future__ import annotations
@@ -52,27 +53,57 @@ class StoreLanes:
 
         self._submit(recipient, op)
 
-    def drain(self, recipient: str, deliver: Callable[[list[str]], bool]) -> None:
+    def drain(
+        self,
+        recipient: str,
+        deliver: Callable[[list[tuple[str, str]]], bool],
+        *,
+        hold: bool,
+        include_held: bool,
+    ) -> None:
         """Take the stored frames of ``recipient`` in lane order and hand them to ``deliver``.
 
-        When ``deliver`` returns False (the session went away meanwhile) they are stored again.
+        Frames come as (token, frame) pairs. With ``hold`` the backend keeps them (held)
+        until :meth:`settle` names their tokens; without, they are settled at once.
+        ``include_held`` puts the frames held from an earlier session first. When
+        ``deliver`` returns False (the session went away meanwhile) they are stored again.
         """
 
         async def op() -> None:
+            backend = self._backend
             try:
-                frames = await self._backend.take_stored(recipient)
+                frames = await backend.hold_stored(recipient, include_held=include_held)
+                if not hold:
+                    await self._settle(recipient, [token for token, _ in frames])
             except BackendUnavailableError as exc:
                 logger.warning("cannot drain the store for %s: %s", recipient, exc)
                 frames = []
             if deliver(frames):
                 return
-            for frame in frames:
+            for _, frame in frames:
                 try:
-                    await self._backend.store(recipient, frame)
+                    await backend.store(recipient, frame)
                 except (StoreFullError, BackendUnavailableError) as exc:
                     logger.warning("dropped a stored frame for %s: %s", recipient, exc)
+            await self._settle(recipient, [token for token, _ in frames])
 
         self._submit(recipient, op)
+
+    def settle(self, recipient: str, tokens: list[str]) -> None:
+        """The held frames ``tokens`` of ``recipient`` were acknowledged: drop them for good."""
+
+        async def op() -> None:
+            try:
+                await self._settle(recipient, tokens)
+            except BackendUnavailableError as exc:
+                logger.warning("cannot settle held frames of %s: %s", recipient, exc)
+
+        self._submit(recipient, op)
+
+    async def _settle(self, recipient: str, tokens: list[str]) -> None:
+        tokens = [token for token in tokens if token]
+        if tokens:
+            await self._backend.settle_held(recipient, tokens)
 
     def _submit(self, recipient: str, op: _Op) -> None:
         lane = self._lanes.get(recipient)

@@ -4,6 +4,12 @@ Checks run in the order of the wire contract: ``from`` is the session's DID (DID
 the signature verifies (INVALID_SIGNATURE), the timestamp is fresh (CLOCK_SKEW), the payload
 fits its type (MALFORMED_MESSAGE), and the (from, id) pair is new (REPLAY_DETECTED; checked
 last so that a rejected frame does not use up its id).
+
+The one gateway type an agent may send is a recipient acknowledgement: ``ACK`` addressed to
+the gateway with ``{"status": "received", "ids": [...]}``, on a session that asked for
+recipient acknowledgements. It passes the same checks except the replay check (it is never
+answered and only takes frames out of this session's in-flight window), then goes to
+:meth:`Hub.received`. Any other ACK from an agent is refused with UNAUTHORIZED.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from aiconexus.protocol import (
 from .backend.base import BackendUnavailableError
 from .crypto import verify_signature
 from .hub import Hub
+from .inflight import recipient_ack_ids
 from .session import Outgoing, Session
 
 __all__ = ["Router", "guess_id", "utf8_length_over"]
@@ -106,9 +113,16 @@ class Router:
                     valid = await self.crypto.verify(session.public_key, signing, signature)
                 if not valid:
                     raise _error(ErrorCode.INVALID_SIGNATURE, "signature does not verify")
-            self._check_content(envelope)
+            if envelope.type == MessageType.ACK:
+                self._check_fresh(envelope)
+                ids = recipient_ack_ids(envelope.data["payload"])
+            else:
+                self._check_content(envelope)
         except IoapError as exc:
             hub.reject(session, exc.code, exc.message, envelope.id)
+            return
+        if envelope.type == MessageType.ACK:
+            hub.received(session, ids)
             return
         try:
             fresh = await hub.backend.first_seen(envelope.sender, envelope.id, self.window)
@@ -133,9 +147,13 @@ class Router:
         """DID_MISMATCH, UNAUTHORIZED (gateway-only type) or MALFORMED_MESSAGE (bad ``to``)."""
         if envelope.sender != session.did:
             raise _error(ErrorCode.DID_MISMATCH, "from is not the DID this connection registered")
-        if envelope.type in _GATEWAY_ONLY:
-            raise _error(ErrorCode.UNAUTHORIZED, f"only the gateway sends {envelope.type}")
         recipient = envelope.recipient
+        if envelope.type in _GATEWAY_ONLY and not (
+            envelope.type == MessageType.ACK
+            and session.inflight is not None
+            and recipient == self.gateway_did
+        ):
+            raise _error(ErrorCode.UNAUTHORIZED, f"only the gateway sends {envelope.type}")
         if recipient is None:
             raise _error(ErrorCode.MALFORMED_MESSAGE, "to must name the recipient")
         if self.validate_dids and recipient != self.gateway_did and not is_valid_did(recipient):
@@ -143,6 +161,11 @@ class Router:
 
     def _check_content(self, envelope: Envelope) -> None:
         """CLOCK_SKEW, then MALFORMED_MESSAGE for a payload that does not fit its type."""
+        self._check_fresh(envelope)
+        validate_payload(_MESSAGE_TYPES[envelope.type], envelope.data["payload"])
+
+    def _check_fresh(self, envelope: Envelope) -> None:
+        """CLOCK_SKEW when the timestamp is too far from the gateway's clock."""
         sent = parse_timestamp(envelope.timestamp).timestamp()
         drift = abs(time.time() - sent)
         if drift > self.skew:
@@ -150,7 +173,6 @@ class Router:
                 ErrorCode.CLOCK_SKEW,
                 f"timestamp is {drift:.0f}s from the gateway's clock (allowed {self.skew:g}s)",
             )
-        validate_payload(_MESSAGE_TYPES[envelope.type], envelope.data["payload"])
 
     def _for_gateway(self, session: Session, envelope: Envelope) -> None:
         hub = self.hub
@@ -182,6 +204,11 @@ class Router:
         try:
             owner = await hub.backend.owner(recipient)
             remote = owner.node_id if owner is not None and owner.node_id != hub.node_id else None
+            acks = owner is not None and owner.extra.get("recipient_acks") is True
+            if remote and acks and hub.settings.storing_enabled:
+                # Held in the store until that recipient acknowledges it (ACK "queued").
+                hub.store(recipient, item)
+                return
             if remote and await hub.backend.send_to_node(remote, recipient, envelope.text):
                 hub.metrics.delivered += 1
                 hub.acknowledge(session.did, envelope.id, "delivered")

@@ -12,6 +12,11 @@ Bounds: at most ``limit`` (SEND_QUEUE_SIZE) frames from other agents wait for a 
 the gateway's own frames (ACK, ERROR, PONG) have a larger allowance of their own, and the
 connection's reader pauses while its queue holds ``limit`` frames or more, so a peer that
 sends without reading its ACKs is slowed down rather than dropped.
+
+A session with recipient acknowledgements (``inflight`` set, see :mod:`.inflight`) hands
+every agent frame it writes to its :class:`~.inflight.InFlight` instead of reporting it
+written, writes no more agent frames than the in-flight window has room for, and on
+:meth:`Session.terminate` returns the frames in flight ahead of the unsent ones.
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .inflight import InFlight
 
 __all__ = ["ASGISend", "Outgoing", "Session", "SessionState"]
 
@@ -53,7 +61,7 @@ class SessionState(Enum):
 class Outgoing:
     """A frame waiting to be written; agent frames go back to the store if never written."""
 
-    __slots__ = ("ack_id", "ack_to", "agent", "exempt", "frame")
+    __slots__ = ("ack_id", "ack_to", "agent", "exempt", "frame", "held")
 
     def __init__(
         self,
@@ -63,12 +71,15 @@ class Outgoing:
         ack_to: str | None = None,
         ack_id: str | None = None,
         exempt: bool = False,
+        held: str | None = None,
     ) -> None:
         self.frame = frame
         self.agent = agent
         self.ack_to = ack_to
         self.ack_id = ack_id
         self.exempt = exempt
+        self.held = held
+        """The store's token while the backend keeps this frame until it is acknowledged."""
 
 
 class Session:
@@ -84,6 +95,7 @@ class Session:
         on_written: Callable[[Outgoing], None],
         on_unwritten: Callable[[str, list[Outgoing]], None] | None = None,
         batch_type: str | None = None,
+        close_timeout: float = CLOSE_SEND_TIMEOUT,
     ) -> None:
         self.session_id = session_id
         self.peer = peer
@@ -100,6 +112,7 @@ class Session:
         self._on_unwritten = on_unwritten
         self._in_flight = 0
         self._batch_type = batch_type
+        self._close_timeout = close_timeout
         self._queue: deque[Outgoing] = deque()
         self._live = 0
         self._control_limit = CONTROL_ALLOWANCE_FACTOR * limit + limit
@@ -109,6 +122,9 @@ class Session:
         self._reader: asyncio.Task[Any] | None = asyncio.current_task()
         self._closer: asyncio.Task[None] | None = None
         self.receiving = False
+        self.recipient_acks = False
+        """True when the REGISTER asked for recipient acknowledgements."""
+        self.inflight: InFlight | None = None
 
     @property
     def closed(self) -> bool:
@@ -141,16 +157,24 @@ class Session:
     async def drained(self) -> None:
         """Wait while ``limit`` frames or more are queued (the reader's back-pressure)."""
         while len(self._queue) >= self._limit and self.state is not SessionState.CLOSED:
+            if self.inflight is not None and self.inflight.room == 0:
+                return  # the writer waits for the peer's ACKs: keep reading them
             self._drained.clear()
             await self._drained.wait()
 
-    def enqueue_exempt(self, frames: list[str], first: str | None = None) -> None:
+    def enqueue_exempt(
+        self, frames: list[tuple[str, str]], first: str | None = None
+    ) -> None:
         """Queue stored frames (and ``first``, e.g. REGISTERED, ahead of them) past the bound.
 
+        ``frames`` are (store token, frame) pairs (token "" when the store let go of it).
         They jump ahead of live frames queued while the session was being set up only when
         the writer has not started yet; otherwise they are appended.
         """
-        items = [Outgoing(frame, agent=True, exempt=True) for frame in frames]
+        items = [
+            Outgoing(frame, agent=True, exempt=True, held=token or None)
+            for token, frame in frames
+        ]
         if first is not None:
             items.insert(0, Outgoing(first, agent=False, exempt=True))
         if self._writer is None:
@@ -177,7 +201,18 @@ class Session:
                 while not queue:
                     wakeup.clear()
                     await wakeup.wait()
-                if batch_type is not None and len(queue) > 1:
+                inflight = self.inflight
+                if inflight is not None:
+                    items = self._window_batch(inflight.room)
+                    if not items:
+                        await inflight.wait_room()
+                        continue
+                    self._in_flight = len(items)
+                    if batch_type is not None and len(items) > 1:
+                        await send({"type": batch_type, "texts": [i.frame for i in items]})
+                    else:
+                        await send({"type": "websocket.send", "text": items[0].frame})
+                elif batch_type is not None and len(queue) > 1:
                     items = [queue[i] for i in range(min(len(queue), MAX_BATCH))]
                     self._in_flight = len(items)
                     await send({"type": batch_type, "texts": [item.frame for item in items]})
@@ -190,7 +225,10 @@ class Session:
                     queue.popleft()
                     if item.agent and not item.exempt:
                         self._live -= 1
-                    on_written(item)
+                    if item.agent and inflight is not None:
+                        inflight.add(item)
+                    else:
+                        on_written(item)
                 if self.state is SessionState.CLOSED:
                     return  # closed while the last batch was being flushed
                 if len(queue) < limit:
@@ -200,6 +238,19 @@ class Session:
         except Exception as exc:  # the peer went away; the reader will see the disconnect
             logger.debug("writer of %s stopped: %r", self.session_id, exc)
             self._give_back_in_flight()
+
+    def _window_batch(self, room: int) -> list[Outgoing]:
+        """The next frames to write: up to MAX_BATCH, at most ``room`` of them agent frames."""
+        items: list[Outgoing] = []
+        for item in self._queue:
+            if len(items) >= MAX_BATCH:
+                break
+            if item.agent:
+                if room <= 0:
+                    break
+                room -= 1
+            items.append(item)
+        return items
 
     def _give_back_in_flight(self) -> None:
         """The batch being flushed was lost with the connection: report it unwritten.
@@ -219,6 +270,15 @@ class Session:
             return []
         self.state = SessionState.CLOSED
         self.close_reason = reason
+        if self.inflight is not None:
+            # Nothing written counts until acknowledged: all of it goes back, in order.
+            if self._writer is not None:
+                self._writer.cancel()
+            unacked = self.inflight.take_all() + list(self._queue)
+            self._queue.clear()
+            self._in_flight = self._live = 0
+            self._drained.set()
+            return unacked
         flying = self._in_flight
         if self._writer is not None and not flying:
             self._writer.cancel()
@@ -237,8 +297,10 @@ class Session:
 
     async def _close(self, code: int, reason: str) -> None:
         try:
-            async with asyncio.timeout(CLOSE_SEND_TIMEOUT):
-                await self._send({"type": "websocket.close", "code": code, "reason": reason})
+            async with asyncio.timeout(self._close_timeout):
+                # "timeout": how long the server lets the closing handshake take (ws_protocol)
+                close = {"type": "websocket.close", "code": code, "reason": reason}
+                await self._send({**close, "timeout": self._close_timeout})
             return
         except TimeoutError:
             logger.debug("close frame to %s did not fit in time", self.session_id)

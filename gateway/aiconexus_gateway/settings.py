@@ -51,6 +51,10 @@ class Settings:
     agent_timeout: float = 30.0
     heartbeat_interval: float = 15.0
     cleanup_interval: float = 10.0
+    inflight_window: int = 1024
+    ack_timeout: float = 30.0
+    close_timeout: float = 5.0
+    drain_timeout: float = 10.0
     connection_timeout: float = 10.0
     max_connections: int = 10000
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
@@ -106,6 +110,10 @@ class Settings:
             agent_timeout=env.number("AGENT_TIMEOUT", defaults.agent_timeout),
             heartbeat_interval=env.number("HEARTBEAT_INTERVAL", defaults.heartbeat_interval),
             cleanup_interval=env.number("CLEANUP_INTERVAL", defaults.cleanup_interval),
+            inflight_window=env.integer("INFLIGHT_WINDOW", defaults.inflight_window, low=0),
+            ack_timeout=env.number("ACK_TIMEOUT", defaults.ack_timeout),
+            close_timeout=env.number("CLOSE_TIMEOUT", defaults.close_timeout),
+            drain_timeout=env.number("DRAIN_TIMEOUT", defaults.drain_timeout),
             connection_timeout=env.number("CONNECTION_TIMEOUT", defaults.connection_timeout),
             max_connections=env.integer("MAX_CONNECTIONS", defaults.max_connections, low=1),
             max_message_size=env.integer("MAX_MESSAGE_SIZE", defaults.max_message_size, low=1024),

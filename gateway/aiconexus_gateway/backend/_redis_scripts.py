@@ -17,6 +17,8 @@ Key layout (``P`` is the key prefix, ``aiconexus:`` by default):
 ``P store:<did>``          list of ``<stored_at_ms>:<frame>``, oldest first
 ``P store_due``            sorted set: DID with stored frames -> stored_at_ms of its oldest
 ``P store_total``          number of stored frames in all
+``P held:<did>``           list of entries taken from ``store:<did>`` for a session with
+                           recipient acknowledgements, until acknowledged (same format)
 
 The scripts build key names from the prefix, so they need one Redis server (or a primary
 with replicas), not Redis Cluster.
@@ -36,6 +38,8 @@ __all__ = [
     "TAKE",
     "TRIM",
     "HEARTBEAT",
+    "HOLD",
+    "SETTLE",
 ]
 
 _COMMON = """
@@ -276,5 +280,33 @@ redis.call('SADD', p .. 'nodes', node)
 local vanished = redis.call('EXISTS', k) == 0
 redis.call('SET', k, ARGV[4], 'PX', ARGV[3])
 if vanished then return 1 end
+return 0
+"""
+
+HOLD = """
+-- ARGV: prefix, did, include_held ('1' or '0'), ttl_ms -> entries moved from the store to the
+-- held list (after the entries held already when include_held is '1'), oldest first
+local p, did = ARGV[1], ARGV[2]
+local k, h = p .. 'store:' .. did, p .. 'held:' .. did
+local out = {}
+if ARGV[3] == '1' then out = redis.call('LRANGE', h, 0, -1) end
+local items = redis.call('LRANGE', k, 0, -1)
+if #items > 0 then
+  redis.call('DEL', k)
+  redis.call('DECRBY', p .. 'store_total', #items)
+  for i = 1, #items, 1000 do
+    redis.call('RPUSH', h, unpack(items, i, math.min(i + 999, #items)))
+  end
+  redis.call('PEXPIRE', h, tonumber(ARGV[4]))
+end
+redis.call('ZREM', p .. 'store_due', did)
+for _, v in ipairs(items) do out[#out + 1] = v end
+return out
+"""
+
+SETTLE = """
+-- ARGV: prefix, did, entry... -> removes each entry once from the held list
+local h = ARGV[1] .. 'held:' .. ARGV[2]
+for i = 3, #ARGV do redis.call('LREM', h, 1, ARGV[i]) end
 return 0
 """

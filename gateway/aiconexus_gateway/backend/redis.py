@@ -13,7 +13,9 @@ Each node keeps its WebSocket sessions in memory and shares through one Redis se
   pipelined connection (per-pair order); ``PUBLISH`` answers 0 when the node is gone, and
   the caller then stores the frame;
 * offline store: one list per recipient, bounded per recipient and in total, with an age
-  limit; after storing, the recipient's live node (if any) is told to drain.
+  limit; after storing, the recipient's live node (if any) is told to drain. A session with
+  recipient acknowledgements moves the list to a held list, and entries leave it only once
+  acknowledged, so a crash of the node in between loses none.
 
 When Redis is unreachable every call raises :class:`BackendUnavailableError` and
 :meth:`RedisBackend.healthy` is False; the node reconnects by itself, re-subscribes,
@@ -267,6 +269,28 @@ class RedisBackend(RedisNode, Backend):
             if int(stamp) >= oldest_ms:
                 frames.append(frame)
         return frames
+
+    async def hold_stored(self, recipient: str, *, include_held: bool) -> list[tuple[str, str]]:
+        """Move the recipient's list to its held list (kept until settled); (entry, frame)s."""
+        entries: list[str] = await self._script(
+            "HOLD", recipient, "1" if include_held else "0", max(1, int(self.store_ttl * 1000))
+        )
+        oldest_ms = int((time.time() - self.store_ttl) * 1000)
+        held: list[tuple[str, str]] = []
+        expired: list[str] = []
+        for entry in entries:
+            stamp, _, frame = entry.partition(":")
+            if int(stamp) >= oldest_ms:
+                held.append((entry, frame))
+            else:
+                expired.append(entry)
+        if expired:
+            await self.settle_held(recipient, expired)
+        return held
+
+    async def settle_held(self, recipient: str, tokens: list[str]) -> None:
+        """Remove acknowledged entries from the recipient's held list."""
+        await self._script("SETTLE", recipient, *tokens)
 
     async def stored_count(self) -> int:
         """Number of frames held by the store, cluster-wide."""

@@ -141,9 +141,10 @@ class RegisteredPayload(_Payload):
 
 
 class AckPayload(_Payload):
-    """ACK: the gateway accepted these frames."""
+    """ACK: the gateway accepted these frames ("delivered"/"queued"), or, from an agent to
+    the gateway, the agent took in these frames ("received", recipient acknowledgements)."""
 
-    status: Literal["delivered", "queued"]
+    status: Literal["delivered", "queued", "received"]
     ids: list[str] = Field(min_length=1)
 
 
