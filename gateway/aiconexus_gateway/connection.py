@@ -86,7 +86,6 @@ async def serve_connection(
         limit=hub.settings.send_queue_size,
         peer=peer,
         on_written=hub.on_written,
-        on_unwritten=hub.on_unwritten,
         batch_type=SEND_BATCH if SEND_BATCH in (scope.get("extensions") or {}) else None,
         close_timeout=hub.settings.close_timeout,
     )

@@ -21,6 +21,7 @@ from aiconexus.protocol import ErrorCode, Identity, format_timestamp
 
 from .backend.base import AgentRecord, Backend, BackendUnavailableError
 from .crypto import CryptoPool, default_threads
+from .drain import DrainReport, held_frames, wait_drained
 from .frames import GatewayFrames
 from .inflight import InFlight
 from .lanes import StoreLanes
@@ -122,16 +123,23 @@ class Hub:
         await self.backend.start(self)
         self._cleanup = asyncio.get_running_loop().create_task(self._cleanup_loop())
 
-    async def close_sessions(self) -> None:
-        """Close every session with 1001 (going away); used when the process stops."""
+    async def close_sessions(self, drain_timeout: float = 0.0) -> DrainReport:
+        """Drain (see :mod:`.drain`), then close every session with 1001 (going away).
+
+        Used when the process stops; what sessions still hold goes to the store.
+        """
         self._stopping = True
         sessions = list(self._by_id.values())
+        delivered = self.metrics.delivered
+        waited = await wait_drained(sessions, drain_timeout) if drain_timeout > 0 else 0.0
+        left = sum(held_frames(s) for s in sessions if not s.closed)
         for session in sessions:
             self.evict(session, CLOSE_GOING_AWAY, "shutdown")
         if sessions:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2.0):
                     await asyncio.gather(*(s.closed_sent() for s in sessions))
+        return DrainReport(len(sessions), self.metrics.delivered - delivered, left, waited)
 
     async def stop(self) -> None:
         """Close sessions, let store lanes finish briefly, stop the backend."""
@@ -203,7 +211,7 @@ class Hub:
         except BackendUnavailableError:
             unsent = session.terminate("backend unavailable")
             self._forget(session)
-            self._restore(did, unsent)
+            self._restore(session, unsent)
             raise
         self.lanes.drain(
             did,
@@ -245,7 +253,7 @@ class Hub:
         unsent = session.terminate("disconnected")
         if session.did is not None and session.session_id in self._by_id:
             self._forget(session)
-            self._restore(session.did, unsent)
+            self._restore(session, unsent)
 
     # delivery ---------------------------------------------------------------------------------
     def deliver(self, recipient: str, item: Outgoing) -> bool:
@@ -291,10 +299,6 @@ class Hub:
                 held.append(item.held)
         if held and session.did is not None:
             self.lanes.settle(session.did, held)
-
-    def on_unwritten(self, did: str, items: list[Outgoing]) -> None:
-        """Frames handed to a closed session's socket never reached the kernel: store them."""
-        self._restore(did, items)
 
     def acknowledge(self, did: str, message_id: str, status: str) -> None:
         """ACK ``message_id`` to the current session of ``did``, if any.
@@ -387,17 +391,21 @@ class Hub:
             self.metrics.slow_consumers += 1
         if session.did is not None:
             self._forget(session)
-            self._restore(session.did, unsent)
+            self._restore(session, unsent)
             level = logging.INFO if code != CLOSE_SLOW_CONSUMER else logging.WARNING
             logger.log(
                 level, "%s did=%s session=%s code=%d", reason, session.did, session.session_id, code
             )
         session.request_close(code, reason)
 
-    def _restore(self, did: str, unsent: list[Outgoing]) -> None:
+    def _restore(self, session: Session, unsent: list[Outgoing]) -> None:
+        did = session.did
+        assert did is not None
         for item in unsent:
             if item.agent and item.held is None:  # held frames are still in the store
                 self.store(did, item)
+        if session.leftover is not None:  # a batch still flushing, and what waits behind it
+            self.lanes.store_later(did, session.leftover)
 
     def _forget(self, session: Session) -> None:
         self._by_id.pop(session.session_id, None)

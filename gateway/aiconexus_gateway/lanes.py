@@ -42,16 +42,32 @@ class StoreLanes:
         """Store ``item`` for ``recipient`` after everything already in its lane."""
 
         async def op() -> None:
-            try:
-                await self._backend.store(recipient, item.frame)
-            except StoreFullError as exc:
-                self._on_outcome(item, ErrorCode.QUEUE_FULL, str(exc))
-            except BackendUnavailableError as exc:
-                self._on_outcome(item, ErrorCode.INTERNAL_ERROR, f"store unavailable: {exc}")
-            else:
-                self._on_outcome(item, None, "")
+            await self._put(recipient, item)
 
         self._submit(recipient, op)
+
+    def store_later(self, recipient: str, items: Awaitable[list[Outgoing]]) -> None:
+        """Reserve the lane's next place for frames known later (a batch still flushing).
+
+        Frames stored for ``recipient`` meanwhile wait behind them, so order is kept.
+        """
+
+        async def op() -> None:
+            for item in await items:
+                if item.agent and item.held is None:
+                    await self._put(recipient, item)
+
+        self._submit(recipient, op)
+
+    async def _put(self, recipient: str, item: Outgoing) -> None:
+        try:
+            await self._backend.store(recipient, item.frame)
+        except StoreFullError as exc:
+            self._on_outcome(item, ErrorCode.QUEUE_FULL, str(exc))
+        except BackendUnavailableError as exc:
+            self._on_outcome(item, ErrorCode.INTERNAL_ERROR, f"store unavailable: {exc}")
+        else:
+            self._on_outcome(item, None, "")
 
     def drain(
         self,

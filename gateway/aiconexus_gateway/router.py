@@ -48,6 +48,8 @@ logger = logging.getLogger("aiconexus.gateway")
 
 _GATEWAY_ONLY = frozenset(t.value for t in GATEWAY_TYPES)
 _MESSAGE_TYPES = {t.value: t for t in MessageType}
+_WHILE_STOPPING = frozenset({MessageType.ACK, MessageType.PING, MessageType.UNREGISTER})
+"""Frames still handled while the gateway drains (see :mod:`.drain`)."""
 
 
 def utf8_length_over(text: str, limit: int) -> bool:
@@ -103,6 +105,8 @@ class Router:
         except IoapError as exc:
             hub.reject(session, exc.code, exc.message, guess_id(text))
             return
+        if hub.stopping and envelope.type not in _WHILE_STOPPING:
+            return  # draining: not taken (no ACK, no ERROR), sent again after reconnecting
         try:
             self._check_addressing(session, envelope)
             if self.verify:

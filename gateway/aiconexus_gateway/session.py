@@ -4,9 +4,10 @@ Nothing here blocks the caller: :meth:`Session.enqueue` either accepts a frame a
 says the queue is full, and the hub then applies the slow-consumer policy. The writer
 reports every frame it has written to the WebSocket (that moment triggers ACK delivered):
 a send returns once the frame's bytes are in the kernel (see ``ws_protocol``). Frames handed
-to the socket but not yet flushed when the session is closed stay with the writer, which
-reports them written once flushed, or unwritten (back to the store) if the connection is lost
-first.
+to the socket but not yet flushed when the session is closed stay with the writer, with the
+frames queued behind them; the writer reports them written once flushed, or unwritten (back
+to the store) if the connection is lost first (at the latest after CLOSE_TIMEOUT), and then
+hands back the frames behind them, so that the store gets them in order.
 
 Bounds: at most ``limit`` (SEND_QUEUE_SIZE) frames from other agents wait for a connection;
 the gateway's own frames (ACK, ERROR, PONG) have a larger allowance of their own, and the
@@ -93,7 +94,6 @@ class Session:
         limit: int,
         peer: str,
         on_written: Callable[[Outgoing], None],
-        on_unwritten: Callable[[str, list[Outgoing]], None] | None = None,
         batch_type: str | None = None,
         close_timeout: float = CLOSE_SEND_TIMEOUT,
     ) -> None:
@@ -109,7 +109,8 @@ class Session:
         self._send = send
         self._limit = limit
         self._on_written = on_written
-        self._on_unwritten = on_unwritten
+        self.leftover: asyncio.Future[list[Outgoing]] | None = None
+        """After :meth:`terminate` with a batch still flushing: the frames it hands back."""
         self._in_flight = 0
         self._batch_type = batch_type
         self._close_timeout = close_timeout
@@ -130,6 +131,11 @@ class Session:
     def closed(self) -> bool:
         """True once the hub has let go of this session."""
         return self.state is SessionState.CLOSED
+
+    @property
+    def queued_agent_frames(self) -> int:
+        """Frames from other agents waiting to be written."""
+        return sum(1 for item in self._queue if item.agent)
 
     @property
     def pending(self) -> int:
@@ -230,7 +236,8 @@ class Session:
                     else:
                         on_written(item)
                 if self.state is SessionState.CLOSED:
-                    return  # closed while the last batch was being flushed
+                    self._hand_back()  # closed while the last batch was being flushed
+                    return
                 if len(queue) < limit:
                     drained.set()
         except asyncio.CancelledError:
@@ -256,13 +263,18 @@ class Session:
         """The batch being flushed was lost with the connection: report it unwritten.
 
         While the session is open its frames simply stay queued (and :meth:`terminate`
-        returns them, in order); once closed they go to ``on_unwritten``.
+        returns them, in order); once closed they resolve :attr:`leftover`.
         """
         count, self._in_flight = self._in_flight, 0
         if count and self.state is SessionState.CLOSED:
-            items = [self._queue.popleft() for _ in range(count)]
-            if self._on_unwritten is not None and self.did is not None:
-                self._on_unwritten(self.did, items)
+            self._hand_back()
+
+    def _hand_back(self) -> None:
+        """Closed: report what is still queued (the lost batch first) unwritten, in order."""
+        items = list(self._queue)
+        self._queue.clear()
+        if self.leftover is not None and not self.leftover.done():
+            self.leftover.set_result(items)
 
     def terminate(self, reason: str) -> list[Outgoing]:
         """Mark closed, stop the writer and return every frame not written yet, in order."""
@@ -282,12 +294,17 @@ class Session:
         flying = self._in_flight
         if self._writer is not None and not flying:
             self._writer.cancel()
-        # A batch already handed to the socket stays with the writer (see the module).
-        unsent = list(self._queue)[flying:]
-        for _ in range(len(self._queue) - flying):
-            self._queue.pop()
         self._live = 0
         self._drained.set()
+        if flying:
+            # A batch already handed to the socket stays with the writer (see the module),
+            # and so does everything behind it, to be handed back in order.
+            self.leftover = asyncio.get_running_loop().create_future()
+            if self._writer is not None:
+                self._writer.add_done_callback(lambda _: self._hand_back())
+            return []
+        unsent = list(self._queue)
+        self._queue.clear()
         return unsent
 
     def request_close(self, code: int, reason: str) -> None:
