@@ -62,9 +62,7 @@ def recipient_ack_ids(payload: dict[str, Any]) -> list[str]:
 class InFlight:
     """The written, unacknowledged frames of one session, oldest first."""
 
-    def __init__(
-        self, window: int, ack_timeout: float, on_stalled: Callable[[], None]
-    ) -> None:
+    def __init__(self, window: int, ack_timeout: float, on_stalled: Callable[[], None]) -> None:
         self.window = window
         self.ack_timeout = ack_timeout
         self._on_stalled = on_stalled

@@ -168,9 +168,7 @@ class Session:
             self._drained.clear()
             await self._drained.wait()
 
-    def enqueue_exempt(
-        self, frames: list[tuple[str, str]], first: str | None = None
-    ) -> None:
+    def enqueue_exempt(self, frames: list[tuple[str, str]], first: str | None = None) -> None:
         """Queue stored frames (and ``first``, e.g. REGISTERED, ahead of them) past the bound.
 
         ``frames`` are (store token, frame) pairs (token "" when the store let go of it).
@@ -178,8 +176,7 @@ class Session:
         the writer has not started yet; otherwise they are appended.
         """
         items = [
-            Outgoing(frame, agent=True, exempt=True, held=token or None)
-            for token, frame in frames
+            Outgoing(frame, agent=True, exempt=True, held=token or None) for token, frame in frames
         ]
         if first is not None:
             items.insert(0, Outgoing(first, agent=False, exempt=True))

@@ -156,4 +156,3 @@ class BatchingWebSocketProtocol(WebSocketsSansIOProtocol):
             await self.writable.wait()  # set by resume_writing or by connection_lost
         if self.disconnected:
             raise ClientDisconnected()
-

@@ -141,8 +141,11 @@ class RegisteredPayload(_Payload):
 
 
 class AckPayload(_Payload):
-    """ACK: the gateway accepted these frames ("delivered"/"queued"), or, from an agent to
-    the gateway, the agent took in these frames ("received", recipient acknowledgements)."""
+    """ACK: the gateway accepted these frames, or an agent took them in.
+
+    "delivered"/"queued" come from the gateway; "received" goes from an agent to the gateway
+    (recipient acknowledgements).
+    """
 
     status: Literal["delivered", "queued", "received"]
     ids: list[str] = Field(min_length=1)
