@@ -54,7 +54,7 @@ class Settings:
     inflight_window: int = 1024
     ack_timeout: float = 30.0
     close_timeout: float = 5.0
-    drain_timeout: float = 10.0
+    drain_timeout: float = 5.0
     connection_timeout: float = 10.0
     max_connections: int = 10000
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE

@@ -7,7 +7,8 @@ MAX_CONNECTIONS, SEND_QUEUE_SIZE, LOG_FILE (test_sessions), MAX_MESSAGE_SIZE
 (test_frame_errors), STORE_MAX_PER_AGENT, STORE_MAX_TOTAL, STORE_TTL, CLEANUP_INTERVAL
 (test_store), ENABLE_METRICS, NODE_ID, STORAGE_TYPE (test_http), VERIFY_SIGNATURES,
 VALIDATE_DIDS, CLOCK_SKEW, LOG_LEVEL, HEARTBEAT_INTERVAL in REGISTERED
-(test_setting_effects), GATEWAY_WORKERS (below), REDIS_URL and PRESENCE_TTL (cluster suite).
+(test_setting_effects), GATEWAY_WORKERS (below), REDIS_URL and PRESENCE_TTL (cluster suite),
+INFLIGHT_WINDOW, ACK_TIMEOUT, CLOSE_TIMEOUT, DRAIN_TIMEOUT (test_recipient_acks).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def test_defaults() -> None:
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
     assert settings.node_id.startswith("node-")
     assert settings.presence_ttl == 15
+    assert (settings.inflight_window, settings.ack_timeout) == (1024, 30)
+    assert (settings.close_timeout, settings.drain_timeout) == (5, 5)
     assert settings.log_level == "INFO" and settings.log_file is None
 
 
@@ -58,8 +61,14 @@ def test_values_are_read() -> None:
             "STORAGE_TYPE": "REDIS",
             "NODE_ID": "n1",
             "GATEWAY_KEY_FILE": "~/k.key",
+            "INFLIGHT_WINDOW": "0",
+            "ACK_TIMEOUT": "1.5",
+            "CLOSE_TIMEOUT": "0.5",
+            "DRAIN_TIMEOUT": "20",
         }
     )
+    assert settings.inflight_window == 0 and settings.ack_timeout == 1.5
+    assert settings.close_timeout == 0.5 and settings.drain_timeout == 20
     assert settings.gateway_port == 9000
     assert not (settings.verify_signatures or settings.validate_dids or settings.enable_metrics)
     assert not settings.storing_enabled
@@ -93,6 +102,10 @@ def test_values_are_read() -> None:
         ("STORAGE_TYPE", "postgres"),
         ("REDIS_URL", "http://127.0.0.1"),
         ("PRESENCE_TTL", "0"),
+        ("INFLIGHT_WINDOW", "-1"),
+        ("ACK_TIMEOUT", "0"),
+        ("CLOSE_TIMEOUT", "never"),
+        ("DRAIN_TIMEOUT", "-5"),
     ],
 )
 def test_invalid_value_names_the_variable(variable: str, value: str) -> None:

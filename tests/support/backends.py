@@ -30,6 +30,7 @@ def keeps_stored(name: str) -> bool:
     """True when backend ``name`` keeps stored frames across a restart of the gateway."""
     return name != "memory"
 
+
 GatewayEnv = Callable[[], dict[str, str]]
 """Returns the environment variables of one new gateway process of a backend."""
 

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
+from .gateway import _OWN_VARIABLES
 from .ports import free_port
 
 __all__ = ["ForkedGateway"]
@@ -36,7 +37,7 @@ class ForkedGateway:
         self.port = free_port()
         self.log_path = workdir / f"gateway-{self.port}.log"
         self.env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if not k.startswith(_OWN_VARIABLES)},
             "GATEWAY_HOST": "127.0.0.1",
             "GATEWAY_PORT": str(self.port),
             "GATEWAY_KEY_FILE": str(workdir / "gateway.key"),
@@ -125,6 +126,7 @@ class ForkedGateway:
 def _serve() -> None:
     """The parent: import the gateway once, then fork a child per ``start`` line."""
     import pydantic.v1  # noqa: F401  (the imports are the point: FastAPI loads it late)
+
     from aiconexus_gateway import cli, server  # noqa: F401
     from aiconexus_gateway.backend import redis  # noqa: F401
 
@@ -142,4 +144,3 @@ def _serve() -> None:
         elif command == "reap":
             _, status = os.waitpid(int(argument), 0)
             print(os.waitstatus_to_exitcode(status), flush=True)
-

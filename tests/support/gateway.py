@@ -41,6 +41,10 @@ _OWN_VARIABLES = (
     "REDIS_URL",
     "NODE_ID",
     "PRESENCE_TTL",
+    "INFLIGHT_WINDOW",
+    "ACK_TIMEOUT",
+    "CLOSE_TIMEOUT",
+    "DRAIN_TIMEOUT",
 )
 
 
