@@ -88,13 +88,11 @@ async def _pair(
 
     tasks = [asyncio.create_task(receive()), asyncio.create_task(sender_acks())]
     acker = asyncio.create_task(acknowledge()) if acks else None
-    sent = 0
-    for frame in frames:
+    for sent, frame in enumerate(frames):
         while sent - received[0] >= window:
             room.clear()
             await room.wait()
         await sender.send(frame)
-        sent += 1
     await asyncio.gather(*tasks)
     if acker is not None:
         acker.cancel()
