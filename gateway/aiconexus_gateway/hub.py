@@ -90,14 +90,7 @@ class Hub:
 
     def deliver_local(self, recipient: str, frame: str) -> bool:
         """Queue a frame from another node for a local session; False if there is none."""
-        session = self.sessions.get(recipient)
-        if session is None:
-            return False
-        item = Outgoing(frame, agent=True)
-        if not session.enqueue(item):
-            self.evict(session, CLOSE_SLOW_CONSUMER, "slow consumer")
-            self.store(recipient, item)
-        return True
+        return self.deliver(recipient, Outgoing(frame, agent=True))
 
     def replaced(self, did: str, session_id: str) -> None:
         """Close the local session ``session_id``: a newer REGISTER of ``did`` took over."""
@@ -134,7 +127,14 @@ class Hub:
         waited = await wait_drained(sessions, drain_timeout) if drain_timeout > 0 else 0.0
         left = sum(held_frames(s) for s in sessions if not s.closed)
         for session in sessions:
-            self.evict(session, CLOSE_GOING_AWAY, "shutdown")
+            self.evict(session, CLOSE_GOING_AWAY, "shutdown", close=False)
+        # What they held is in the store before any client can reconnect to another node.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.0):
+                await self.lanes.idle()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+        for session in sessions:
+            session.request_close(CLOSE_GOING_AWAY, "shutdown")
         if sessions:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2.0):
@@ -259,15 +259,26 @@ class Hub:
     def deliver(self, recipient: str, item: Outgoing) -> bool:
         """Queue ``item`` to a local session of ``recipient``; False if there is none here.
 
-        A full queue closes that session as a slow consumer; the frame is then stored.
+        A full queue closes that session as a slow consumer; the frame is then stored. While
+        a store operation of ``recipient`` is running (e.g. stored frames being fetched), the
+        frame waits behind it in the recipient's lane, so that it cannot overtake them.
         """
         session = self.sessions.get(recipient)
         if session is None:
             return False
-        if not session.enqueue(item):
-            self.evict(session, CLOSE_SLOW_CONSUMER, "slow consumer")
-            self.store(recipient, item)
+        if self.lanes.busy(recipient):
+            self.lanes.then(recipient, lambda: self._hand_over(recipient, item))
+        else:
+            self._hand_over(recipient, item)
         return True
+
+    def _hand_over(self, recipient: str, item: Outgoing) -> None:
+        session = self.sessions.get(recipient)
+        if session is not None and session.enqueue(item):
+            return
+        if session is not None:
+            self.evict(session, CLOSE_SLOW_CONSUMER, "slow consumer")
+        self.store(recipient, item)
 
     def store(self, recipient: str, item: Outgoing) -> None:
         """Put ``item`` into the offline store of ``recipient`` (refused when storing is off)."""
@@ -382,8 +393,11 @@ class Hub:
             self.send_control(session, self.frames.error(sender, code, message, message_id))
 
     # closing ----------------------------------------------------------------------------------
-    def evict(self, session: Session, code: int, reason: str) -> None:
-        """Close ``session`` (code, reason); its unwritten agent frames go back to the store."""
+    def evict(self, session: Session, code: int, reason: str, *, close: bool = True) -> None:
+        """Close ``session`` (code, reason); its unwritten agent frames go back to the store.
+
+        With ``close=False`` the caller requests the close itself later.
+        """
         if session.closed:
             return
         unsent = session.terminate(reason)
@@ -396,7 +410,8 @@ class Hub:
             logger.log(
                 level, "%s did=%s session=%s code=%d", reason, session.did, session.session_id, code
             )
-        session.request_close(code, reason)
+        if close:
+            session.request_close(code, reason)
 
     def _restore(self, session: Session, unsent: list[Outgoing]) -> None:
         did = session.did

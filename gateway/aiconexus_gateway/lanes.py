@@ -121,6 +121,18 @@ class StoreLanes:
         if tokens:
             await self._backend.settle_held(recipient, tokens)
 
+    def busy(self, recipient: str) -> bool:
+        """True while operations for ``recipient`` are queued or running."""
+        return recipient in self._lanes
+
+    def then(self, recipient: str, action: Callable[[], None]) -> None:
+        """Run ``action`` once everything already in the recipient's lane is done."""
+
+        async def op() -> None:
+            action()
+
+        self._submit(recipient, op)
+
     def _submit(self, recipient: str, op: _Op) -> None:
         lane = self._lanes.get(recipient)
         if lane is not None:

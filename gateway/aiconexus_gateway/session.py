@@ -48,6 +48,9 @@ MAX_BATCH = 256
 """Most frames written with one socket write."""
 
 CLOSE_SEND_TIMEOUT = 5.0
+
+CLOSE_REQUEST_WAIT = 10.0
+"""Longest a terminated session waits for the hub to request its close."""
 """How long a close frame may wait behind a full socket buffer before we give up on it."""
 
 
@@ -122,6 +125,7 @@ class Session:
         self._writer: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[Any] | None = asyncio.current_task()
         self._closer: asyncio.Task[None] | None = None
+        self._close_requested = asyncio.Event()
         self.receiving = False
         self.recipient_acks = False
         """True when the REGISTER asked for recipient acknowledgements."""
@@ -308,6 +312,7 @@ class Session:
         """Send a close frame in the background (after :meth:`terminate`)."""
         if self._closer is None:
             self._closer = asyncio.get_running_loop().create_task(self._close(code, reason))
+            self._close_requested.set()
 
     async def _close(self, code: int, reason: str) -> None:
         try:
@@ -327,7 +332,14 @@ class Session:
             reader.cancel()
 
     async def closed_sent(self) -> None:
-        """Wait (bounded) until a requested close frame went out or was given up."""
+        """Wait (bounded) until a requested close frame went out or was given up.
+
+        A session terminated without a close yet (the hub stores what it held first, see
+        ``Hub.close_sessions``) waits for the request, so its connection stays open meanwhile.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_REQUEST_WAIT):
+                await self._close_requested.wait()
         if self._closer is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(self._closer)
