@@ -211,8 +211,10 @@ return n
 STORE = (
     _COMMON
     + """
--- ARGV: prefix, did, now_ms, ttl_ms, max_per_agent, max_total, frame, sender:id ('' if none)
--- -> {status, live owner or false}; status 1 stored, -1 recipient full, -2 store full
+-- ARGV: prefix, did, now_ms, ttl_ms, max_per_agent, max_total, frame, sender:id ('' if none),
+-- calling node -> {status, live owner or false}; status 1 stored, -1 recipient full, -2 store
+-- full. The live owner's node, if another, is told to drain in the same step (no crash of the
+-- caller can lose that notice while the recipient stays connected).
 local p, did = ARGV[1], ARGV[2]
 local now, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
 local max_per, max_total = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -224,7 +226,12 @@ redis.call('RPUSH', k, ARGV[3] .. ':' .. ARGV[7])
 redis.call('INCR', p .. 'store_total')
 redis.call('ZADD', p .. 'store_due', 'NX', ARGV[3], did)
 mark_handed_on(p, ARGV[8])
-return {1, live_owner(p, did)}
+local owner = live_owner(p, did)
+if owner and node_of(owner) ~= ARGV[9] then
+  -- STORED, SEP, did: the store notice of _redis_codec
+  redis.call('PUBLISH', p .. 'ch:' .. node_of(owner), 'S\\0' .. did)
+end
+return {1, owner}
 """
 )
 

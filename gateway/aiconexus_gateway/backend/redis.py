@@ -42,7 +42,6 @@ from aiconexus.protocol import format_timestamp
 from aiconexus_gateway.backend._redis_codec import (
     DELIVER,
     SEP,
-    STORED,
     record_from_json,
     record_json,
     replay_key,
@@ -246,18 +245,15 @@ class RedisBackend(RedisNode, Backend):
             self.store_max_total,
             frame,
             replay_key(frame),
+            self.node_id,
         )
         status, owner = int(reply[0]), reply[1] if len(reply) > 1 else None
         if status == -1:
             raise StoreFullError(f"offline store full for {recipient}")
         if status == -2:
             raise StoreFullError("offline store full")
-        if owner:
-            node, _session = split_owner(owner)
-            if node == self.node_id:
-                self._stored_available(recipient)
-            else:
-                await self._script("SEND", node, f"{STORED}{SEP}{recipient}", "")
+        if owner and split_owner(owner)[0] == self.node_id:
+            self._stored_available(recipient)  # another node was told by the script
 
     async def take_stored(self, recipient: str) -> list[str]:
         """Remove and return the unexpired frames stored for ``recipient``, oldest first."""
