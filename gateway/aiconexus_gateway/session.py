@@ -210,16 +210,13 @@ class Session:
                     await wakeup.wait()
                 inflight = self.inflight
                 if inflight is not None:
-                    items = self._window_batch(inflight.room)
-                    if not items:
-                        await inflight.wait_room()
-                        continue
-                    self._in_flight = len(items)
-                    if batch_type is not None and len(items) > 1:
-                        await send({"type": batch_type, "texts": [i.frame for i in items]})
-                    else:
-                        await send({"type": "websocket.send", "text": items[0].frame})
-                elif batch_type is not None and len(queue) > 1:
+                    await self._write_acknowledged(inflight)
+                    if self.state is SessionState.CLOSED:
+                        return
+                    if len(queue) < limit:
+                        drained.set()
+                    continue
+                if batch_type is not None and len(queue) > 1:
                     items = [queue[i] for i in range(min(len(queue), MAX_BATCH))]
                     self._in_flight = len(items)
                     await send({"type": batch_type, "texts": [item.frame for item in items]})
@@ -232,10 +229,7 @@ class Session:
                     queue.popleft()
                     if item.agent and not item.exempt:
                         self._live -= 1
-                    if item.agent and inflight is not None:
-                        inflight.add(item)
-                    else:
-                        on_written(item)
+                    on_written(item)
                 if self.state is SessionState.CLOSED:
                     self._hand_back()  # closed while the last batch was being flushed
                     return
@@ -246,6 +240,28 @@ class Session:
         except Exception as exc:  # the peer went away; the reader will see the disconnect
             logger.debug("writer of %s stopped: %r", self.session_id, exc)
             self._give_back_in_flight()
+
+    async def _write_acknowledged(self, inflight: InFlight) -> None:
+        """Write the next batch of a session with recipient acknowledgements.
+
+        Agent frames move to ``inflight`` before the write: the recipient may acknowledge
+        one before the write returns. Whatever happens to the write, they stay there until
+        acknowledged or handed back by :meth:`terminate`.
+        """
+        items = self._window_batch(inflight.room)
+        if not items:
+            await inflight.wait_room()
+            return
+        for item in items:
+            self._queue.popleft()
+            if item.agent:
+                if not item.exempt:
+                    self._live -= 1
+                inflight.add(item)
+        if self._batch_type is not None and len(items) > 1:
+            await self._send({"type": self._batch_type, "texts": [i.frame for i in items]})
+        else:
+            await self._send({"type": "websocket.send", "text": items[0].frame})
 
     def _window_batch(self, room: int) -> list[Outgoing]:
         """The next frames to write: up to MAX_BATCH, at most ``room`` of them agent frames."""
