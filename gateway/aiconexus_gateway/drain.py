@@ -2,10 +2,10 @@
 
 While the gateway drains (``Hub.stopping``) it takes no new connections and no new frames
 (a frame read then gets neither ACK nor ERROR, so its sender sends it again after it
-reconnected, e.g. to another node), but it keeps writing what sessions have queued and keeps
-reading recipient acknowledgements. The drain ends when no session has an agent frame queued
-or in flight, or after DRAIN_TIMEOUT; the caller then closes every session with 1001, which
-hands what is left to the store.
+reconnected, e.g. to another node) and hands its sessions no more stored frames, but it keeps
+writing what sessions have queued and keeps reading recipient acknowledgements. The drain
+ends when no session has an agent frame queued or in flight, or after DRAIN_TIMEOUT; the
+caller then closes every session with 1001, which hands what is left to the store.
 """
 
 from __future__ import annotations

@@ -89,7 +89,12 @@ class Hub:
         return self.settings.node_id
 
     def deliver_local(self, recipient: str, frame: str) -> bool:
-        """Queue a frame from another node for a local session; False if there is none."""
+        """Queue a frame from another node for a local session; False if there is none.
+
+        Also False while draining (the backend then stores it for the agent's next node).
+        """
+        if self._stopping:
+            return False
         return self.deliver(recipient, Outgoing(frame, agent=True))
 
     def replaced(self, did: str, session_id: str) -> None:
@@ -99,9 +104,15 @@ class Hub:
             self.evict(session, CLOSE_REPLACED, "replaced")
 
     def stored_available(self, did: str) -> None:
-        """Frames were stored for ``did`` while it is connected here: deliver them."""
+        """Frames were stored for ``did`` while it is connected here: deliver them.
+
+        Not before the session's own first drain (after REGISTERED) took what was stored,
+        nor while this node drains (they wait for the agent's next session).
+        """
+        if self._stopping:
+            return
         session = self.sessions.get(did)
-        if session is not None and session.state is SessionState.REGISTERED:
+        if session is not None and session.state is SessionState.REGISTERED and session.writing:
             self.lanes.drain(
                 did,
                 lambda frames: self._deliver_stored(session, frames, None),

@@ -96,12 +96,19 @@ class StoreLanes:
                 frames = []
             if deliver(frames):
                 return
-            for _, frame in frames:
+            held = [token for token, _ in frames if token]
+            if held:  # back to the head of the store, ahead of anything stored since
+                try:
+                    await backend.unhold(recipient, held)
+                except BackendUnavailableError as exc:
+                    logger.warning("held frames of %s stay held: %s", recipient, exc)
+            for token, frame in frames:
+                if token:
+                    continue
                 try:
                     await backend.store(recipient, frame)
                 except (StoreFullError, BackendUnavailableError) as exc:
                     logger.warning("dropped a stored frame for %s: %s", recipient, exc)
-            await self._settle(recipient, [token for token, _ in frames])
 
         self._submit(recipient, op)
 

@@ -137,6 +137,11 @@ class Session:
         return self.state is SessionState.CLOSED
 
     @property
+    def writing(self) -> bool:
+        """True once the writer started (REGISTERED and the stored frames are queued)."""
+        return self._writer is not None
+
+    @property
     def queued_agent_frames(self) -> int:
         """Frames from other agents waiting to be written."""
         return sum(1 for item in self._queue if item.agent)

@@ -40,6 +40,7 @@ __all__ = [
     "HEARTBEAT",
     "HOLD",
     "SETTLE",
+    "UNHOLD",
 ]
 
 _COMMON = """
@@ -317,3 +318,31 @@ local h = ARGV[1] .. 'held:' .. ARGV[2]
 for i = 3, #ARGV do redis.call('LREM', h, 1, ARGV[i]) end
 return 0
 """
+
+UNHOLD = (
+    _COMMON
+    + """
+-- ARGV: prefix, did, calling node, entry... -> puts held entries back at the head of the
+-- store list, in order (their session went away before it took them), and tells the live
+-- owner's node, if another, to drain
+local p, did = ARGV[1], ARGV[2]
+local k, h = p .. 'store:' .. did, p .. 'held:' .. did
+local n = 0
+for i = #ARGV, 4, -1 do
+  if redis.call('LREM', h, 1, ARGV[i]) > 0 then
+    redis.call('LPUSH', k, ARGV[i])
+    n = n + 1
+  end
+end
+if n > 0 then
+  redis.call('INCRBY', p .. 'store_total', n)
+  redis.call('ZADD', p .. 'store_due', 'NX', string.match(ARGV[4], '^(%d+)') or '0', did)
+end
+local owner = live_owner(p, did)
+if owner and node_of(owner) ~= ARGV[3] then
+  -- STORED, SEP, did: the store notice of _redis_codec
+  redis.call('PUBLISH', p .. 'ch:' .. node_of(owner), 'S\\0' .. did)
+end
+return owner
+"""
+)

@@ -151,6 +151,13 @@ class Backend(ABC):
         """Drop the held frames ``tokens`` of ``recipient`` (their delivery was acknowledged)."""
         return
 
+    async def unhold(self, recipient: str, tokens: list[str]) -> None:
+        """Put held frames back at the head of the store, in order: nobody took them.
+
+        Only called with tokens from :meth:`hold_stored` (never "" ones).
+        """
+        return
+
     @abstractmethod
     async def stored_count(self) -> int:
         """How many frames the store holds in all (for /health and metrics)."""

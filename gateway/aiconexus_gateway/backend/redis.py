@@ -288,6 +288,12 @@ class RedisBackend(RedisNode, Backend):
         """Remove acknowledged entries from the recipient's held list."""
         await self._script("SETTLE", recipient, *tokens)
 
+    async def unhold(self, recipient: str, tokens: list[str]) -> None:
+        """Put held entries back at the head of the store list, in order (see the base)."""
+        owner = await self._script("UNHOLD", recipient, self.node_id, *tokens)
+        if owner and split_owner(owner)[0] == self.node_id:
+            self._stored_available(recipient)
+
     async def stored_count(self) -> int:
         """Number of frames held by the store, cluster-wide."""
         value = await self._call(self._client.get(f"{self._p}store_total"))
