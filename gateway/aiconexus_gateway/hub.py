@@ -4,7 +4,9 @@ Routing decisions are synchronous (a local session takes the frame, or it goes t
 recipient's store lane), so a sender is never blocked by a recipient. A recipient whose
 bounded send queue is full is closed as a slow consumer and its unsent frames go back to
 the store, in order. Every accepted frame is acknowledged once (ACKs of one loop iteration
-are coalesced per sender and status) or answered by one ERROR.
+are coalesced per sender and status) or answered by one ERROR. For a recipient with
+recipient acknowledgements, ``delivered`` waits for its ACK (:meth:`Hub.received`, the window
+itself is :mod:`.inflight`); shutdown drains first (:mod:`.drain`).
 """
 
 from __future__ import annotations
