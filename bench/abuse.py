@@ -42,24 +42,9 @@ from support.attacks import (  # noqa: E402
 from support.gateway import GatewayProcess  # noqa: E402
 
 from aiconexus.protocol import Identity  # noqa: E402
+from aiconexus_gateway.settings import LIMITS  # noqa: E402
 
-LIMITS_OFF = {
-    name: "0"
-    for name in (
-        "HANDSHAKE_TIMEOUT",
-        "MAX_CONNECTIONS_PER_IP",
-        "MAX_PREAUTH_PER_IP",
-        "MAX_REGISTRATIONS_PER_IP_PER_MINUTE",
-        "RATE_LIMIT_FRAMES_PER_S",
-        "RATE_LIMIT_BYTES_PER_S",
-        "REFUSALS_BEFORE_CLOSE",
-        "ERRORS_PER_S",
-        "REGISTER_MAX_CAPABILITIES",
-        "REGISTER_MAX_CAPABILITY_LENGTH",
-        "REGISTER_MAX_METADATA_BYTES",
-        "REGISTER_MAX_METADATA_DEPTH",
-    )
-}
+LIMITS_OFF = {name.upper(): "0" for name in LIMITS}
 LIMITS_ON = {"HANDSHAKE_TIMEOUT": "2"}  # the defaults, with a deadline the bench can wait out
 
 # name -> (full count, quick count, description)

@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import Depends, FastAPI, Query
@@ -21,6 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from aiconexus.protocol import Identity
 
+from ._version import gateway_version
 from .access import AccessPolicy, install_reload_on_hangup
 from .auth import require_token
 from .backend import create_backend
@@ -40,14 +40,6 @@ __all__ = ["GatewayApp", "create_app", "gateway_version"]
 logger = logging.getLogger("aiconexus.gateway")
 
 HEALTH_TIMEOUT = 2.0
-
-
-def gateway_version() -> str:
-    """The installed version of the gateway package."""
-    try:
-        return version("aiconexus-gateway")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0.0.0"
 
 
 class GatewayApp:

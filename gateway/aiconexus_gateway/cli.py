@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 
+from ._version import gateway_version
 from .keys import KeyFileError
 from .logs import LogFileError, configure_logging
 from .policy import PolicyError, load_policy
@@ -30,19 +30,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         f"default ~/.aiconexus/gateway.key (here {DEFAULT_KEY_FILE}); it is created with "
         "mode 0600 on the first start. Keep it private and keep it: a new key is a new DID.",
     )
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument(
+        "--version", action="version", version=f"aiconexus-gateway {gateway_version()}"
+    )
     parser.add_argument("--host", help="interface to listen on (GATEWAY_HOST)")
     parser.add_argument("--port", help="TCP port (GATEWAY_PORT)")
     parser.add_argument("--workers", help="worker processes (GATEWAY_WORKERS)")
     return parser.parse_args(argv)
-
-
-def _version() -> str:
-    try:
-        version = metadata.version("aiconexus-gateway")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    return f"aiconexus-gateway {version}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

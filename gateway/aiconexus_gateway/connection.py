@@ -124,8 +124,8 @@ async def serve_connection(
         limit=hub.settings.send_queue_size,
         peer=peer,
         on_written=hub.on_written,
-        on_unwritten=hub.on_unwritten,
         batch_type=SEND_BATCH if SEND_BATCH in (scope.get("extensions") or {}) else None,
+        close_timeout=hub.settings.close_timeout,
     )
     if hub.connections >= hub.settings.max_connections or hub.stopping:
         why = "gateway is stopping" if hub.stopping else "gateway is at MAX_CONNECTIONS"
@@ -230,6 +230,7 @@ async def _handshake(
     session.did = message.from_
     session.capabilities = capabilities
     session.metadata = dict(payload.get("metadata") or {})
+    session.recipient_acks = payload.get("recipient_acks") is True
     session.public_key = public_key_from_did(message.from_)
     try:
         await hub.register(session, message.id)
@@ -328,3 +329,8 @@ async def _handle(
         _Faults.report(hub, session.session_id, exc)
         message = "the gateway could not handle this frame"
         hub.reject(session, ErrorCode.INTERNAL_ERROR, message, guess_id(text))
+    finally:
+        # A frame that returned early (refused, or a recipient ACK) still ends after the one
+        # before it, so the next frame cannot overtake frames still in their replay check.
+        if previous is not None and not previous.done():
+            await asyncio.wait((previous,))

@@ -79,10 +79,26 @@ class GatewayFrames:
         return self.build(MessageType.CHALLENGE, None, {"nonce": nonce})
 
     def registered(
-        self, to: str, correlation_id: str, session_id: str, heartbeat_s: float, queued: int
+        self,
+        to: str,
+        correlation_id: str,
+        session_id: str,
+        heartbeat_s: float,
+        queued: int,
+        *,
+        recipient_acks: bool = False,
     ) -> str:
-        """REGISTERED answering the REGISTER ``correlation_id``."""
-        payload = {"session_id": session_id, "heartbeat_interval_s": heartbeat_s, "queued": queued}
+        """REGISTERED answering the REGISTER ``correlation_id``.
+
+        ``recipient_acks`` is echoed (true) when the session acknowledges what it receives.
+        """
+        payload: dict[str, Any] = {
+            "session_id": session_id,
+            "heartbeat_interval_s": heartbeat_s,
+            "queued": queued,
+        }
+        if recipient_acks:
+            payload["recipient_acks"] = True
         return self.build(MessageType.REGISTERED, to, payload, correlation_id)
 
     def ack(self, to: str, ids: list[str], status: str) -> str:

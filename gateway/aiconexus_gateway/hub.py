@@ -4,7 +4,9 @@ Routing decisions are synchronous (a local session takes the frame, or it goes t
 recipient's store lane), so a sender is never blocked by a recipient. A recipient whose
 bounded send queue is full is closed as a slow consumer and its unsent frames go back to
 the store, in order. Every accepted frame is acknowledged once (ACKs of one loop iteration
-are coalesced per sender and status) or answered by one ERROR.
+are coalesced per sender and status) or answered by one ERROR. For a recipient with
+recipient acknowledgements, ``delivered`` waits for its ACK (:meth:`Hub.received`, the window
+itself is :mod:`.inflight`); shutdown drains first (:mod:`.drain`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from aiconexus.protocol import ErrorCode, Identity, format_timestamp
 
 from .backend.base import AgentRecord, Backend, BackendUnavailableError
 from .crypto import CryptoPool, default_threads
+from .drain import DrainReport, held_frames, wait_drained
 from .frames import GatewayFrames
+from .inflight import InFlight
 from .iplimits import IpLimits
 from .lanes import StoreLanes
 from .metrics import Metrics
@@ -99,15 +103,13 @@ class Hub:
         return self.settings.node_id
 
     def deliver_local(self, recipient: str, frame: str) -> bool:
-        """Queue a frame from another node for a local session; False if there is none."""
-        session = self.sessions.get(recipient)
-        if session is None:
+        """Queue a frame from another node for a local session; False if there is none.
+
+        Also False while draining (the backend then stores it for the agent's next node).
+        """
+        if self._stopping:
             return False
-        item = Outgoing(frame, agent=True)
-        if not session.enqueue(item):
-            self.evict(session, CLOSE_SLOW_CONSUMER, "slow consumer")
-            self.store(recipient, item)
-        return True
+        return self.deliver(recipient, Outgoing(frame, agent=True))
 
     def replaced(self, did: str, session_id: str) -> None:
         """Close the local session ``session_id``: a newer REGISTER of ``did`` took over."""
@@ -116,10 +118,21 @@ class Hub:
             self.evict(session, CLOSE_REPLACED, "replaced")
 
     def stored_available(self, did: str) -> None:
-        """Frames were stored for ``did`` while it is connected here: deliver them."""
+        """Frames were stored for ``did`` while it is connected here: deliver them.
+
+        Not before the session's own first drain (after REGISTERED) took what was stored,
+        nor while this node drains (they wait for the agent's next session).
+        """
+        if self._stopping:
+            return
         session = self.sessions.get(did)
-        if session is not None and session.state is SessionState.REGISTERED:
-            self.lanes.drain(did, lambda frames: self._deliver_stored(session, frames, None))
+        if session is not None and session.state is SessionState.REGISTERED and session.writing:
+            self.lanes.drain(
+                did,
+                lambda frames: self._deliver_stored(session, frames, None),
+                hold=session.recipient_acks,
+                include_held=False,
+            )
 
     # lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -128,16 +141,30 @@ class Hub:
         await self.backend.start(self)
         self._cleanup = asyncio.get_running_loop().create_task(self._cleanup_loop())
 
-    async def close_sessions(self) -> None:
-        """Close every session with 1001 (going away); used when the process stops."""
+    async def close_sessions(self, drain_timeout: float = 0.0) -> DrainReport:
+        """Drain (see :mod:`.drain`), then close every session with 1001 (going away).
+
+        Used when the process stops; what sessions still hold goes to the store.
+        """
         self._stopping = True
         sessions = list(self._by_id.values())
+        delivered = self.metrics.delivered
+        waited = await wait_drained(sessions, drain_timeout) if drain_timeout > 0 else 0.0
+        left = sum(held_frames(s) for s in sessions if not s.closed)
         for session in sessions:
-            self.evict(session, CLOSE_GOING_AWAY, "shutdown")
+            self.evict(session, CLOSE_GOING_AWAY, "shutdown", close=False)
+        # What they held is in the store before any client can reconnect to another node.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.0):
+                await self.lanes.idle()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+        for session in sessions:
+            session.request_close(CLOSE_GOING_AWAY, "shutdown")
         if sessions:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2.0):
                     await asyncio.gather(*(s.closed_sent() for s in sessions))
+        return DrainReport(len(sessions), self.metrics.delivered - delivered, left, waited)
 
     async def stop(self) -> None:
         """Close sessions, let store lanes finish briefly, stop the backend."""
@@ -181,6 +208,7 @@ class Hub:
             last_seen=last_seen or connected,
             node_id=self.node_id,
             session_id=session.session_id,
+            extra={"recipient_acks": True} if session.recipient_acks else {},
         )
 
     # registration -----------------------------------------------------------------------------
@@ -197,16 +225,29 @@ class Hub:
         self._by_id[session.session_id] = session
         self.sessions[did] = session
         session.state = SessionState.REGISTERED
+        if session.recipient_acks:
+            session.inflight = InFlight(
+                self.settings.inflight_window,
+                self.settings.ack_timeout,
+                lambda: self.evict(session, CLOSE_SLOW_CONSUMER, "slow consumer"),
+            )
         try:
             await self.backend.claim(self.record(session))
         except BackendUnavailableError:
             unsent = session.terminate("backend unavailable")
             self._forget(session)
-            self._restore(did, unsent)
+            self._restore(session, unsent)
             raise
-        self.lanes.drain(did, lambda frames: self._deliver_stored(session, frames, register_id))
+        self.lanes.drain(
+            did,
+            lambda frames: self._deliver_stored(session, frames, register_id),
+            hold=session.recipient_acks,
+            include_held=True,
+        )
 
-    def _deliver_stored(self, session: Session, frames: list[str], register_id: str | None) -> bool:
+    def _deliver_stored(
+        self, session: Session, frames: list[tuple[str, str]], register_id: str | None
+    ) -> bool:
         if session.closed:
             return False
         assert session.did is not None
@@ -218,6 +259,7 @@ class Hub:
                 session.session_id,
                 self.settings.heartbeat_interval,
                 len(frames),
+                recipient_acks=session.recipient_acks,
             )
             logger.info(
                 "registered",
@@ -238,21 +280,32 @@ class Hub:
         unsent = session.terminate("disconnected")
         if session.did is not None and session.session_id in self._by_id:
             self._forget(session)
-            self._restore(session.did, unsent)
+            self._restore(session, unsent)
 
     # delivery ---------------------------------------------------------------------------------
     def deliver(self, recipient: str, item: Outgoing) -> bool:
         """Queue ``item`` to a local session of ``recipient``; False if there is none here.
 
-        A full queue closes that session as a slow consumer; the frame is then stored.
+        A full queue closes that session as a slow consumer; the frame is then stored. While
+        a store operation of ``recipient`` is running (e.g. stored frames being fetched), the
+        frame waits behind it in the recipient's lane, so that it cannot overtake them.
         """
         session = self.sessions.get(recipient)
         if session is None:
             return False
-        if not session.enqueue(item):
-            self.evict(session, CLOSE_SLOW_CONSUMER, "slow consumer")
-            self.store(recipient, item)
+        if self.lanes.busy(recipient):
+            self.lanes.then(recipient, lambda: self._hand_over(recipient, item))
+        else:
+            self._hand_over(recipient, item)
         return True
+
+    def _hand_over(self, recipient: str, item: Outgoing) -> None:
+        session = self.sessions.get(recipient)
+        if session is not None and session.enqueue(item):
+            return
+        if session is not None:
+            self.evict(session, CLOSE_SLOW_CONSUMER, "slow consumer")
+        self.store(recipient, item)
 
     def store(self, recipient: str, item: Outgoing) -> None:
         """Put ``item`` into the offline store of ``recipient`` (refused when storing is off)."""
@@ -262,7 +315,11 @@ class Hub:
         self.lanes.store(recipient, item)
 
     def on_written(self, item: Outgoing) -> None:
-        """The writer of a session wrote ``item``: count it and ACK ``delivered``."""
+        """``item`` reached its recipient: count it and ACK ``delivered``.
+
+        That is when the writer wrote it, or, for a session with recipient acknowledgements,
+        when the recipient acknowledged it (:meth:`received`).
+        """
         metrics = self.metrics
         metrics.bytes_out += len(item.frame)
         if item.agent:
@@ -273,9 +330,18 @@ class Hub:
             self.acknowledge(item.ack_to, item.ack_id, "delivered")
             self.backend.handed_on(item.ack_to, item.ack_id)
 
-    def on_unwritten(self, did: str, items: list[Outgoing]) -> None:
-        """Frames handed to a closed session's socket never reached the kernel: store them."""
-        self._restore(did, items)
+    def received(self, session: Session, ids: list[str]) -> None:
+        """The recipient ``session`` acknowledged the frames ``ids``: they are delivered."""
+        inflight = session.inflight
+        if inflight is None or session.closed:
+            return
+        held: list[str] = []
+        for item in inflight.acknowledge(ids):
+            self.on_written(item)
+            if item.held is not None:
+                held.append(item.held)
+        if held and session.did is not None:
+            self.lanes.settle(session.did, held)
 
     def acknowledge(self, did: str, message_id: str, status: str) -> None:
         """ACK ``message_id`` to the current session of ``did``, if any.
@@ -371,8 +437,11 @@ class Hub:
             self.send_control(session, self.frames.error(sender, code, message, message_id))
 
     # closing ----------------------------------------------------------------------------------
-    def evict(self, session: Session, code: int, reason: str) -> None:
-        """Close ``session`` (code, reason); its unwritten agent frames go back to the store."""
+    def evict(self, session: Session, code: int, reason: str, *, close: bool = True) -> None:
+        """Close ``session`` (code, reason); its unwritten agent frames go back to the store.
+
+        With ``close=False`` the caller requests the close itself later.
+        """
         if session.closed:
             return
         unsent = session.terminate(reason)
@@ -380,13 +449,18 @@ class Hub:
             self.metrics.slow_consumers += 1
         if session.did is not None:
             self._forget(session)
-            self._restore(session.did, unsent)
-        session.request_close(code, reason)  # its connection logs the one "disconnected" line
+            self._restore(session, unsent)
+        if close:
+            session.request_close(code, reason)  # its connection logs the "disconnected" line
 
-    def _restore(self, did: str, unsent: list[Outgoing]) -> None:
+    def _restore(self, session: Session, unsent: list[Outgoing]) -> None:
+        did = session.did
+        assert did is not None
         for item in unsent:
-            if item.agent:
+            if item.agent and item.held is None:  # held frames are still in the store
                 self.store(did, item)
+        if session.leftover is not None:  # a batch still flushing, and what waits behind it
+            self.lanes.store_later(did, session.leftover)
 
     def _forget(self, session: Session) -> None:
         self._by_id.pop(session.session_id, None)

@@ -15,7 +15,7 @@ from aiconexus.protocol import ErrorCode
 
 from .settings import Settings
 
-__all__ = ["STREAK_CODES", "RefusalPolicy", "RefusalState", "Verdict"]
+__all__ = ["BUDGETED_CODES", "STREAK_CODES", "RefusalPolicy", "RefusalState", "Verdict"]
 
 STREAK_CODES = frozenset(
     {
@@ -27,6 +27,14 @@ STREAK_CODES = frozenset(
     }
 )
 """Codes of frames that failed parsing or verification: they make up a closing streak."""
+
+BUDGETED_CODES = STREAK_CODES | {ErrorCode.RATE_LIMITED.value}
+"""Codes whose ERRORs count against ERRORS_PER_S: refusals a flooding peer can cause at will.
+
+Other refusals (QUEUE_FULL, UNKNOWN_AGENT, REPLAY_DETECTED, UNAUTHORIZED, INTERNAL_ERROR...)
+follow a verified frame and are always answered, so a well-behaved client never waits for
+an answer that was left out. A client told RATE_LIMITED re-sends what followed that frame.
+"""
 
 
 class RefusalState:
@@ -67,7 +75,7 @@ class RefusalPolicy:
             state.streak += 1
             close = bool(self.streak_limit) and state.streak >= self.streak_limit
         rate = self.errors_per_s
-        if not rate:
+        if not rate or code not in BUDGETED_CODES:
             return Verdict(True, close)
         if now is None:
             now = time.monotonic()

@@ -5,6 +5,12 @@ the signature verifies (INVALID_SIGNATURE), the timestamp is fresh (CLOCK_SKEW),
 fits its type (MALFORMED_MESSAGE), and the (from, id) pair is new (REPLAY_DETECTED; checked
 last so that a rejected frame does not use up its id). Between the two, the access policy
 (when ``POLICY_FILE`` is set) may refuse a frame for another agent (UNAUTHORIZED).
+
+The one gateway type an agent may send is a recipient acknowledgement: ``ACK`` addressed to
+the gateway with ``{"status": "received", "ids": [...]}``, on a session that asked for
+recipient acknowledgements. It passes the same checks except the replay check (it is never
+answered and only takes frames out of this session's in-flight window), then goes to
+:meth:`Hub.received`. Any other ACK from an agent is refused with UNAUTHORIZED.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from .access import AccessPolicy
 from .backend.base import BackendUnavailableError
 from .crypto import verify_signature
 from .hub import Hub
+from .inflight import recipient_ack_ids
 from .policy import refusal_message
 from .session import Outgoing, Session
 
@@ -46,6 +53,8 @@ logger = logging.getLogger("aiconexus.gateway")
 
 _GATEWAY_ONLY = frozenset(t.value for t in GATEWAY_TYPES)
 _MESSAGE_TYPES = {t.value: t for t in MessageType}
+_WHILE_STOPPING = frozenset({MessageType.ACK, MessageType.PING, MessageType.UNREGISTER})
+"""Frames still handled while the gateway drains (see :mod:`.drain`)."""
 
 
 def utf8_length_over(text: str, limit: int) -> bool:
@@ -132,6 +141,8 @@ class Router:
         except IoapError as exc:
             hub.reject(session, exc.code, exc.message, guess_id(text))
             return
+        if hub.stopping and envelope.type not in _WHILE_STOPPING:
+            return  # draining: not taken (no ACK, no ERROR), sent again after reconnecting
         if self.limits is not None and session.did is not None:
             exempt = envelope.type == "ACK" and envelope.recipient == self.gateway_did
             wait = self.limits.check(session.did, len(text), count_frame=not exempt)
@@ -156,12 +167,19 @@ class Router:
                 self.metrics.verify_time.observe(perf_counter() - begun)
                 if not valid:
                     raise _error(ErrorCode.INVALID_SIGNATURE, "signature does not verify")
-            self._check_content(envelope)
+            if envelope.type == MessageType.ACK:
+                self._check_fresh(envelope)
+                ids = recipient_ack_ids(envelope.data["payload"])
+            else:
+                self._check_content(envelope)
         except IoapError as exc:
             self._count(envelope, "rejected")
             hub.reject(session, exc.code, exc.message, envelope.id)
             return
         self.refusals.accepted(session.refusals)
+        if envelope.type == MessageType.ACK:
+            hub.received(session, ids)
+            return
         if self.policy is not None and envelope.recipient != self.gateway_did:
             rule = self.policy.refusal(
                 envelope.sender, envelope.recipient or "", session.capabilities, envelope.type
@@ -196,9 +214,13 @@ class Router:
         """DID_MISMATCH, UNAUTHORIZED (gateway-only type) or MALFORMED_MESSAGE (bad ``to``)."""
         if envelope.sender != session.did:
             raise _error(ErrorCode.DID_MISMATCH, "from is not the DID this connection registered")
-        if envelope.type in _GATEWAY_ONLY:
-            raise _error(ErrorCode.UNAUTHORIZED, f"only the gateway sends {envelope.type}")
         recipient = envelope.recipient
+        if envelope.type in _GATEWAY_ONLY and not (
+            envelope.type == MessageType.ACK
+            and session.inflight is not None
+            and recipient == self.gateway_did
+        ):
+            raise _error(ErrorCode.UNAUTHORIZED, f"only the gateway sends {envelope.type}")
         if recipient is None:
             raise _error(ErrorCode.MALFORMED_MESSAGE, "to must name the recipient")
         if self.validate_dids and recipient != self.gateway_did and not is_valid_did(recipient):
@@ -206,6 +228,11 @@ class Router:
 
     def _check_content(self, envelope: Envelope) -> None:
         """CLOCK_SKEW, then MALFORMED_MESSAGE for a payload that does not fit its type."""
+        self._check_fresh(envelope)
+        validate_payload(_MESSAGE_TYPES[envelope.type], envelope.data["payload"])
+
+    def _check_fresh(self, envelope: Envelope) -> None:
+        """CLOCK_SKEW when the timestamp is too far from the gateway's clock."""
         sent = epoch_seconds(envelope.timestamp)
         drift = abs(time.time() - sent)
         if drift > self.skew:
@@ -213,7 +240,6 @@ class Router:
                 ErrorCode.CLOCK_SKEW,
                 f"timestamp is {drift:.0f}s from the gateway's clock (allowed {self.skew:g}s)",
             )
-        validate_payload(_MESSAGE_TYPES[envelope.type], envelope.data["payload"])
 
     def _for_gateway(self, session: Session, envelope: Envelope) -> None:
         hub = self.hub
@@ -265,6 +291,11 @@ class Router:
         try:
             owner = await hub.backend.owner(recipient)
             remote = owner.node_id if owner is not None and owner.node_id != hub.node_id else None
+            acks = owner is not None and owner.extra.get("recipient_acks") is True
+            if remote and acks and hub.settings.storing_enabled:
+                # Held in the store until that recipient acknowledges it (ACK "queued").
+                hub.store(recipient, item)
+                return
             if remote and await hub.backend.send_to_node(remote, recipient, envelope.text):
                 hub.metrics.delivered += 1
                 hub.acknowledge(session.did, envelope.id, "delivered")

@@ -132,11 +132,12 @@ def bind_listener(settings: Settings) -> socket.socket:
 
 
 class GatewayServer(uvicorn.Server):
-    """A uvicorn server that closes every agent session with 1001 before stopping.
+    """A uvicorn server that drains and closes every agent session with 1001 before stopping.
 
-    A SIGTERM/SIGINT is a requested, clean stop: the process exits 0 afterwards (uvicorn
-    alone would re-raise the signal once it is done). ``on_started`` runs once the socket
-    listens (it logs the "listening" line).
+    On SIGTERM/SIGINT it stops listening, lets sessions finish what they hold for at most
+    DRAIN_TIMEOUT (see :mod:`.drain`), closes them with 1001 (the rest goes to the store),
+    logs one line, and exits 0 (uvicorn alone would re-raise the signal once it is done).
+    ``on_started`` runs once the socket listens (it logs the "listening" line).
     """
 
     def __init__(
@@ -153,12 +154,23 @@ class GatewayServer(uvicorn.Server):
             self._on_started([f"{address[0]}:{address[1]}" for address in bound])
 
     async def shutdown(self, sockets: Any = None) -> None:
-        """Close sessions first (1001 going away), then let uvicorn finish."""
+        """Stop listening, drain and close sessions (1001 going away), then let uvicorn finish."""
         app = self.config.loaded_app
         while app is not None and not isinstance(app, GatewayApp):
             app = getattr(app, "app", None)
         if isinstance(app, GatewayApp):
-            await app.hub.close_sessions()
+            for server in getattr(self, "servers", []):
+                server.close()  # new connections go elsewhere (e.g. the next node)
+            report = await app.hub.close_sessions(app.hub.settings.drain_timeout)
+            logger.info(
+                "drained",
+                extra={
+                    "sessions": report.sessions,
+                    "delivered": report.delivered,
+                    "stored": report.left,
+                    "seconds": round(report.seconds, 2),
+                },
+            )
         await super().shutdown(sockets)
         captured = getattr(self, "_captured_signals", None)
         if isinstance(captured, list):

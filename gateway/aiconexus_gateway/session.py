@@ -4,14 +4,20 @@ Nothing here blocks the caller: :meth:`Session.enqueue` either accepts a frame a
 says the queue is full, and the hub then applies the slow-consumer policy. The writer
 reports every frame it has written to the WebSocket (that moment triggers ACK delivered):
 a send returns once the frame's bytes are in the kernel (see ``ws_protocol``). Frames handed
-to the socket but not yet flushed when the session is closed stay with the writer, which
-reports them written once flushed, or unwritten (back to the store) if the connection is lost
-first.
+to the socket but not yet flushed when the session is closed stay with the writer, with the
+frames queued behind them; the writer reports them written once flushed, or unwritten (back
+to the store) if the connection is lost first (at the latest after CLOSE_TIMEOUT), and then
+hands back the frames behind them, so that the store gets them in order.
 
 Bounds: at most ``limit`` (SEND_QUEUE_SIZE) frames from other agents wait for a connection;
 the gateway's own frames (ACK, ERROR, PONG) have a larger allowance of their own, and the
 connection's reader pauses while its queue holds ``limit`` frames or more, so a peer that
 sends without reading its ACKs is slowed down rather than dropped.
+
+A session with recipient acknowledgements (``inflight`` set, see :mod:`.inflight`) hands
+every agent frame it writes to its :class:`~.inflight.InFlight` instead of reporting it
+written, writes no more agent frames than the in-flight window has room for, and on
+:meth:`Session.terminate` returns the frames in flight ahead of the unsent ones.
 """
 
 from __future__ import annotations
@@ -23,9 +29,13 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .lean import LeanEvent
 from .refusals import RefusalState
+
+if TYPE_CHECKING:
+    from .inflight import InFlight
 
 __all__ = ["ASGISend", "Outgoing", "Session", "SessionState"]
 
@@ -41,6 +51,9 @@ MAX_BATCH = 256
 """Most frames written with one socket write."""
 
 CLOSE_SEND_TIMEOUT = 5.0
+
+CLOSE_REQUEST_WAIT = 10.0
+"""Longest a terminated session waits for the hub to request its close."""
 """How long a close frame may wait behind a full socket buffer before we give up on it."""
 
 
@@ -55,7 +68,7 @@ class SessionState(Enum):
 class Outgoing:
     """A frame waiting to be written; agent frames go back to the store if never written."""
 
-    __slots__ = ("ack_id", "ack_to", "agent", "exempt", "frame", "received")
+    __slots__ = ("ack_id", "ack_to", "agent", "exempt", "frame", "held", "received")
 
     def __init__(
         self,
@@ -66,6 +79,7 @@ class Outgoing:
         ack_id: str | None = None,
         exempt: bool = False,
         received: float = 0.0,
+        held: str | None = None,
     ) -> None:
         self.frame = frame
         self.agent = agent
@@ -73,10 +87,46 @@ class Outgoing:
         self.ack_id = ack_id
         self.exempt = exempt
         self.received = received  # time.perf_counter() when read, for the route latency
+        self.held = held
+        """The store's token while the backend keeps this frame until it is acknowledged."""
 
 
 class Session:
     """The state of one WebSocket connection as the hub sees it."""
+
+    __slots__ = (
+        "__weakref__",
+        "_batch_type",
+        "_close_requested",
+        "_close_timeout",
+        "_closer",
+        "_control_limit",
+        "_drained",
+        "_in_flight",
+        "_limit",
+        "_live",
+        "_on_written",
+        "_queue",
+        "_reader",
+        "_send",
+        "_wakeup",
+        "_writer",
+        "capabilities",
+        "close_code",
+        "close_reason",
+        "connected_at",
+        "did",
+        "inflight",
+        "leftover",
+        "metadata",
+        "peer",
+        "public_key",
+        "receiving",
+        "recipient_acks",
+        "refusals",
+        "session_id",
+        "state",
+    )
 
     def __init__(
         self,
@@ -86,8 +136,8 @@ class Session:
         limit: int,
         peer: str,
         on_written: Callable[[Outgoing], None],
-        on_unwritten: Callable[[str, list[Outgoing]], None] | None = None,
         batch_type: str | None = None,
+        close_timeout: float = CLOSE_SEND_TIMEOUT,
     ) -> None:
         self.session_id = session_id
         self.peer = peer
@@ -102,24 +152,40 @@ class Session:
         self._send = send
         self._limit = limit
         self._on_written = on_written
-        self._on_unwritten = on_unwritten
+        self.leftover: asyncio.Future[list[Outgoing]] | None = None
+        """After :meth:`terminate` with a batch still flushing: the frames it hands back."""
         self._in_flight = 0
         self._batch_type = batch_type
+        self._close_timeout = close_timeout
         self._queue: deque[Outgoing] = deque()
         self._live = 0
         self._control_limit = CONTROL_ALLOWANCE_FACTOR * limit + limit
-        self._drained = asyncio.Event()
-        self._wakeup = asyncio.Event()
+        self._drained = LeanEvent()
+        self._wakeup = LeanEvent()
         self._writer: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[Any] | None = asyncio.current_task()
         self._closer: asyncio.Task[None] | None = None
+        self._close_requested = asyncio.Event()
         self.receiving = False
         self.refusals = RefusalState()
+        self.recipient_acks = False
+        """True when the REGISTER asked for recipient acknowledgements."""
+        self.inflight: InFlight | None = None
 
     @property
     def closed(self) -> bool:
         """True once the hub has let go of this session."""
         return self.state is SessionState.CLOSED
+
+    @property
+    def writing(self) -> bool:
+        """True once the writer started (REGISTERED and the stored frames are queued)."""
+        return self._writer is not None
+
+    @property
+    def queued_agent_frames(self) -> int:
+        """Frames from other agents waiting to be written."""
+        return sum(1 for item in self._queue if item.agent)
 
     @property
     def pending(self) -> int:
@@ -147,16 +213,21 @@ class Session:
     async def drained(self) -> None:
         """Wait while ``limit`` frames or more are queued (the reader's back-pressure)."""
         while len(self._queue) >= self._limit and self.state is not SessionState.CLOSED:
+            if self.inflight is not None and self.inflight.room == 0:
+                return  # the writer waits for the peer's ACKs: keep reading them
             self._drained.clear()
             await self._drained.wait()
 
-    def enqueue_exempt(self, frames: list[str], first: str | None = None) -> None:
+    def enqueue_exempt(self, frames: list[tuple[str, str]], first: str | None = None) -> None:
         """Queue stored frames (and ``first``, e.g. REGISTERED, ahead of them) past the bound.
 
+        ``frames`` are (store token, frame) pairs (token "" when the store let go of it).
         They jump ahead of live frames queued while the session was being set up only when
         the writer has not started yet; otherwise they are appended.
         """
-        items = [Outgoing(frame, agent=True, exempt=True) for frame in frames]
+        items = [
+            Outgoing(frame, agent=True, exempt=True, held=token or None) for token, frame in frames
+        ]
         if first is not None:
             items.insert(0, Outgoing(first, agent=False, exempt=True))
         if self._writer is None:
@@ -183,6 +254,14 @@ class Session:
                 while not queue:
                     wakeup.clear()
                     await wakeup.wait()
+                inflight = self.inflight
+                if inflight is not None:
+                    await self._write_acknowledged(inflight)
+                    if self.state is SessionState.CLOSED:
+                        return
+                    if len(queue) < limit:
+                        drained.set()
+                    continue
                 if batch_type is not None and len(queue) > 1:
                     items = [queue[i] for i in range(min(len(queue), MAX_BATCH))]
                     self._in_flight = len(items)
@@ -198,7 +277,8 @@ class Session:
                         self._live -= 1
                     on_written(item)
                 if self.state is SessionState.CLOSED:
-                    return  # closed while the last batch was being flushed
+                    self._hand_back()  # closed while the last batch was being flushed
+                    return
                 if len(queue) < limit:
                     drained.set()
         except asyncio.CancelledError:
@@ -207,17 +287,57 @@ class Session:
             logger.debug("writer of %s stopped: %r", self.session_id, exc)
             self._give_back_in_flight()
 
+    async def _write_acknowledged(self, inflight: InFlight) -> None:
+        """Write the next batch of a session with recipient acknowledgements.
+
+        Agent frames move to ``inflight`` before the write: the recipient may acknowledge
+        one before the write returns. Whatever happens to the write, they stay there until
+        acknowledged or handed back by :meth:`terminate`.
+        """
+        items = self._window_batch(inflight.room)
+        if not items:
+            await inflight.wait_room()
+            return
+        for item in items:
+            self._queue.popleft()
+            if item.agent:
+                if not item.exempt:
+                    self._live -= 1
+                inflight.add(item)
+        if self._batch_type is not None and len(items) > 1:
+            await self._send({"type": self._batch_type, "texts": [i.frame for i in items]})
+        else:
+            await self._send({"type": "websocket.send", "text": items[0].frame})
+
+    def _window_batch(self, room: int) -> list[Outgoing]:
+        """The next frames to write: up to MAX_BATCH, at most ``room`` of them agent frames."""
+        items: list[Outgoing] = []
+        for item in self._queue:
+            if len(items) >= MAX_BATCH:
+                break
+            if item.agent:
+                if room <= 0:
+                    break
+                room -= 1
+            items.append(item)
+        return items
+
     def _give_back_in_flight(self) -> None:
         """The batch being flushed was lost with the connection: report it unwritten.
 
         While the session is open its frames simply stay queued (and :meth:`terminate`
-        returns them, in order); once closed they go to ``on_unwritten``.
+        returns them, in order); once closed they resolve :attr:`leftover`.
         """
         count, self._in_flight = self._in_flight, 0
         if count and self.state is SessionState.CLOSED:
-            items = [self._queue.popleft() for _ in range(count)]
-            if self._on_unwritten is not None and self.did is not None:
-                self._on_unwritten(self.did, items)
+            self._hand_back()
+
+    def _hand_back(self) -> None:
+        """Closed: report what is still queued (the lost batch first) unwritten, in order."""
+        items = list(self._queue)
+        self._queue.clear()
+        if self.leftover is not None and not self.leftover.done():
+            self.leftover.set_result(items)
 
     def terminate(self, reason: str) -> list[Outgoing]:
         """Mark closed, stop the writer and return every frame not written yet, in order."""
@@ -225,15 +345,29 @@ class Session:
             return []
         self.state = SessionState.CLOSED
         self.close_reason = reason
+        if self.inflight is not None:
+            # Nothing written counts until acknowledged: all of it goes back, in order.
+            if self._writer is not None:
+                self._writer.cancel()
+            unacked = self.inflight.take_all() + list(self._queue)
+            self._queue.clear()
+            self._in_flight = self._live = 0
+            self._drained.set()
+            return unacked
         flying = self._in_flight
         if self._writer is not None and not flying:
             self._writer.cancel()
-        # A batch already handed to the socket stays with the writer (see the module).
-        unsent = list(self._queue)[flying:]
-        for _ in range(len(self._queue) - flying):
-            self._queue.pop()
         self._live = 0
         self._drained.set()
+        if flying:
+            # A batch already handed to the socket stays with the writer (see the module),
+            # and so does everything behind it, to be handed back in order.
+            self.leftover = asyncio.get_running_loop().create_future()
+            if self._writer is not None:
+                self._writer.add_done_callback(lambda _: self._hand_back())
+            return []
+        unsent = list(self._queue)
+        self._queue.clear()
         return unsent
 
     def request_close(self, code: int, reason: str) -> None:
@@ -241,11 +375,14 @@ class Session:
         self.close_code = code
         if self._closer is None:
             self._closer = asyncio.get_running_loop().create_task(self._close(code, reason))
+            self._close_requested.set()
 
     async def _close(self, code: int, reason: str) -> None:
         try:
-            async with asyncio.timeout(CLOSE_SEND_TIMEOUT):
-                await self._send({"type": "websocket.close", "code": code, "reason": reason})
+            async with asyncio.timeout(self._close_timeout):
+                # "timeout": how long the server lets the closing handshake take (ws_protocol)
+                close = {"type": "websocket.close", "code": code, "reason": reason}
+                await self._send({**close, "timeout": self._close_timeout})
             return
         except TimeoutError:
             logger.debug("close frame to %s did not fit in time", self.session_id)
@@ -258,7 +395,14 @@ class Session:
             reader.cancel()
 
     async def closed_sent(self) -> None:
-        """Wait (bounded) until a requested close frame went out or was given up."""
+        """Wait (bounded) until a requested close frame went out or was given up.
+
+        A session terminated without a close yet (the hub stores what it held first, see
+        ``Hub.close_sessions``) waits for the request, so its connection stays open meanwhile.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_REQUEST_WAIT):
+                await self._close_requested.wait()
         if self._closer is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(self._closer)

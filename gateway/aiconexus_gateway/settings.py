@@ -17,9 +17,11 @@ from aiconexus.protocol import DEFAULT_MAX_MESSAGE_SIZE, SUBPROTOCOL
 __all__ = [
     "DEFAULT_DATA_DIR",
     "DEFAULT_KEY_FILE",
+    "LIMITS",
     "LOG_FORMATS",
     "MIN_TOKEN_LENGTH",
     "STORAGE_TYPES",
+    "STORE_BOUNDS",
     "Settings",
     "SettingsError",
     "default_node_id",
@@ -56,6 +58,33 @@ class SettingsError(ValueError):
         self.problem = problem
 
 
+LIMITS = (
+    "handshake_timeout",
+    "max_connections_per_ip",
+    "max_preauth_per_ip",
+    "max_registrations_per_ip_per_minute",
+    "rate_limit_frames_per_s",
+    "rate_limit_bytes_per_s",
+    "refusals_before_close",
+    "errors_per_s",
+    "register_max_capabilities",
+    "register_max_capability_length",
+    "register_max_metadata_bytes",
+    "register_max_metadata_depth",
+)
+"""The per-client limits (integers; the variable is the name in upper case; 0 turns it off)."""
+
+STORE_BOUNDS = (
+    "store_max_per_sender",
+    "store_max_bytes_per_agent",
+    "store_max_bytes_per_sender",
+    "store_max_bytes_total",
+    "store_max_bytes_unseen",
+    "store_seen_max",
+)
+"""The offline store's further bounds (integers read like :data:`LIMITS`; 0 turns one off)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every gateway setting, with the documented defaults. Field = env var in lower case."""
@@ -72,6 +101,10 @@ class Settings:
     agent_timeout: float = 30.0
     heartbeat_interval: float = 15.0
     cleanup_interval: float = 10.0
+    inflight_window: int = 1024
+    ack_timeout: float = 30.0
+    close_timeout: float = 5.0
+    drain_timeout: float = 5.0
     connection_timeout: float = 10.0
     max_connections: int = 10000
     handshake_timeout: int = 10
@@ -153,51 +186,21 @@ class Settings:
             agent_timeout=env.number("AGENT_TIMEOUT", defaults.agent_timeout),
             heartbeat_interval=env.number("HEARTBEAT_INTERVAL", defaults.heartbeat_interval),
             cleanup_interval=env.number("CLEANUP_INTERVAL", defaults.cleanup_interval),
+            inflight_window=env.integer("INFLIGHT_WINDOW", defaults.inflight_window, low=0),
+            ack_timeout=env.number("ACK_TIMEOUT", defaults.ack_timeout),
+            close_timeout=env.number("CLOSE_TIMEOUT", defaults.close_timeout),
+            drain_timeout=env.number("DRAIN_TIMEOUT", defaults.drain_timeout),
             connection_timeout=env.number("CONNECTION_TIMEOUT", defaults.connection_timeout),
             max_connections=env.integer("MAX_CONNECTIONS", defaults.max_connections, low=1),
-            handshake_timeout=env.integer("HANDSHAKE_TIMEOUT", defaults.handshake_timeout),
-            max_connections_per_ip=env.integer(
-                "MAX_CONNECTIONS_PER_IP", defaults.max_connections_per_ip
-            ),
-            max_preauth_per_ip=env.integer("MAX_PREAUTH_PER_IP", defaults.max_preauth_per_ip),
-            max_registrations_per_ip_per_minute=env.integer(
-                "MAX_REGISTRATIONS_PER_IP_PER_MINUTE", defaults.max_registrations_per_ip_per_minute
-            ),
-            rate_limit_frames_per_s=env.integer(
-                "RATE_LIMIT_FRAMES_PER_S", defaults.rate_limit_frames_per_s
-            ),
-            rate_limit_bytes_per_s=env.integer(
-                "RATE_LIMIT_BYTES_PER_S", defaults.rate_limit_bytes_per_s
-            ),
             rate_limit_burst_s=env.number("RATE_LIMIT_BURST_S", defaults.rate_limit_burst_s),
-            refusals_before_close=env.integer(
-                "REFUSALS_BEFORE_CLOSE", defaults.refusals_before_close
-            ),
-            errors_per_s=env.integer("ERRORS_PER_S", defaults.errors_per_s),
-            register_max_capabilities=env.integer(
-                "REGISTER_MAX_CAPABILITIES", defaults.register_max_capabilities
-            ),
-            register_max_capability_length=env.integer(
-                "REGISTER_MAX_CAPABILITY_LENGTH", defaults.register_max_capability_length
-            ),
-            register_max_metadata_bytes=env.integer(
-                "REGISTER_MAX_METADATA_BYTES", defaults.register_max_metadata_bytes
-            ),
-            register_max_metadata_depth=env.integer(
-                "REGISTER_MAX_METADATA_DEPTH", defaults.register_max_metadata_depth
-            ),
+            **{name: env.integer(name.upper(), getattr(defaults, name)) for name in LIMITS},
             max_message_size=env.integer("MAX_MESSAGE_SIZE", defaults.max_message_size, low=1024),
             send_queue_size=env.integer("SEND_QUEUE_SIZE", defaults.send_queue_size, low=1),
             clock_skew=env.number("CLOCK_SKEW", defaults.clock_skew),
             store_max_per_agent=env.integer("STORE_MAX_PER_AGENT", 1000, low=0),
             store_max_total=env.integer("STORE_MAX_TOTAL", 100000, low=0),
             store_ttl=env.number("STORE_TTL", defaults.store_ttl),
-            store_max_per_sender=env.integer("STORE_MAX_PER_SENDER", 10000, low=0),
-            store_max_bytes_per_agent=env.integer("STORE_MAX_BYTES_PER_AGENT", 32 * _MIB, low=0),
-            store_max_bytes_per_sender=env.integer("STORE_MAX_BYTES_PER_SENDER", 32 * _MIB, low=0),
-            store_max_bytes_total=env.integer("STORE_MAX_BYTES_TOTAL", 256 * _MIB, low=0),
-            store_max_bytes_unseen=env.integer("STORE_MAX_BYTES_UNSEEN", 64 * _MIB, low=0),
-            store_seen_max=env.integer("STORE_SEEN_MAX", 100000, low=0),
+            **{name: env.integer(name.upper(), getattr(defaults, name)) for name in STORE_BOUNDS},
             gateway_data_dir=data_dir,
             sqlite_path=Path(env.text("SQLITE_PATH", str(data_dir / "gateway.db"))).expanduser(),
             verify_signatures=env.boolean("VERIFY_SIGNATURES", True),

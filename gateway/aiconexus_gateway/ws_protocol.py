@@ -8,17 +8,25 @@ announced in ``scope["extensions"]`` as :data:`SEND_BATCH`; the gateway falls ba
 Text sends (single or batched) return only once the transport's user-space buffer is empty,
 i.e. the frame's bytes are in the kernel: the write buffer's high-water mark is 0, so
 ``pause_writing`` fires whenever data stays buffered and ``resume_writing`` once it is flushed.
-A send whose connection is lost before that raises ``ClientDisconnected``. The gateway's
-"delivered" ACK follows such a return, so a crash of the gateway process right after an ACK
-cannot lose the frame in a user-space buffer (the kernel may still drop what it holds when
-it resets the connection of a killed process).
+A send whose connection is lost before that raises ``ClientDisconnected``. For a client
+without recipient acknowledgements the gateway's "delivered" ACK follows such a return (the
+kernel may still drop what it holds when it resets the connection of a killed process); a
+client with recipient acknowledgements gets "delivered" only once the recipient acknowledged
+the frame, which no crash of the gateway can undo.
+
+Closing never waits behind a peer that stopped reading: the close frame is queued behind what
+is already buffered at once (a peer that resumes reading sees its frames, then the close
+code), and the connection is aborted when the closing handshake has not finished within
+the message's ``"timeout"`` (seconds; the gateway passes CLOSE_TIMEOUT, default
+:attr:`BatchingWebSocketProtocol.close_timeout_s`), so that the frames being written are
+resolved promptly.
 """
 
 from __future__ import annotations
 
 import logging
 from asyncio import AbstractEventLoop, BaseTransport
-from typing import Any
+from typing import Any, ClassVar
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -58,10 +66,43 @@ class BatchingWebSocketProtocol(WebSocketsSansIOProtocol):
         self.writable = LeanEvent()  # type: ignore[assignment]
         self.writable.set()
 
+    close_timeout_s: ClassVar[float] = 5.0
+    """Seconds a closing handshake may take before the connection is aborted."""
+
     def connection_made(self, transport: BaseTransport) -> None:
         """As uvicorn, then make the transport report any data left in its buffer."""
         super().connection_made(transport)
+        self.close_timeout = self.close_timeout_s
         self.transport.set_write_buffer_limits(high=0)
+
+    def keepalive_timeout(self) -> None:
+        """As uvicorn (close 1011), but abort if the buffer has not drained in time."""
+        super().keepalive_timeout()
+        if not self.disconnected and self.close_timer is None:
+            self.close_timer = self.loop.call_later(self.close_timeout, self._abort)
+
+    def _abort(self) -> None:
+        self.close_timer = None
+        if not self.disconnected:
+            logger.debug("aborted a connection whose close did not finish in time")
+            self.transport.abort()
+
+    def _close_now(self, message: Any) -> None:
+        """Queue the close frame behind the buffered data, then abort after the timeout."""
+        code = message.get("code", 1000)
+        reason = message.get("reason", "") or ""
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        try:
+            self.conn.send_close(code, reason)
+        except InvalidState:
+            raise ClientDisconnected() from None
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        timeout = message.get("timeout") or self.close_timeout
+        self.close_timer = self.loop.call_later(timeout, self._abort)
 
     def handle_connect(self, event: Request) -> None:
         """As uvicorn, then announce the batch extension in the scope."""
@@ -102,6 +143,16 @@ class BatchingWebSocketProtocol(WebSocketsSansIOProtocol):
         Text frames (batched or not) return once flushed to the kernel (see the module).
         """
         kind = message["type"]
+        if (
+            kind == "websocket.close"
+            and self.handshake_complete
+            and self.initial_response is None
+            and not self.close_sent
+            and not self.disconnected
+            and not self.transport.is_closing()
+        ):
+            self._close_now(message)
+            return
         if kind != SEND_BATCH:
             await super().send(message)
             if kind == "websocket.send":

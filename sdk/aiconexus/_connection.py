@@ -2,7 +2,9 @@
 
 One supervisor task owns the sessions. For each session it starts a reader and a heartbeat,
 writes every unacknowledged frame again (oldest first), then waits for the session to end and
-opens the next one with backoff, rotating through the configured URLs.
+opens the next one with backoff, rotating through the configured URLs. When the gateway
+confirmed recipient acknowledgements, frames from other agents are acknowledged as they are
+taken in (see :mod:`aiconexus._receipts`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from aiconexus._inbound import InboundFilter
 from aiconexus._pending import Outbox, OutboxEntry, ReplyWaiters
+from aiconexus._receipts import Receipts
 from aiconexus._session import Session, SessionOptions, open_session
 from aiconexus.backoff import Backoff
 from aiconexus.errors import (
@@ -107,6 +110,7 @@ class ConnectionMixin:
     _close_reason: BaseException | None
     _session: Session | None
     _last_session: Session | None
+    _receipts: Receipts | None
     _connection_number: int
     _url_index: int
     _supervisor: asyncio.Task[None] | None
@@ -215,6 +219,7 @@ class ConnectionMixin:
     async def _serve(self, session: Session) -> BaseException:
         self._connection_number += 1
         self._session = self._last_session = session
+        self._receipts = Receipts(session, self._identity) if session.recipient_acks else None
         reader = asyncio.create_task(self._read(session))
         heartbeat = asyncio.create_task(self._heartbeat(session))
         try:
@@ -233,6 +238,9 @@ class ConnectionMixin:
             reader.cancel()
             heartbeat.cancel()
             await asyncio.gather(reader, heartbeat, return_exceptions=True)
+            if self._receipts is not None:
+                await self._receipts.close()
+                self._receipts = None
             await session.connection.close()
 
     # -- writing -----------------------------------------------------------------------------
@@ -309,19 +317,21 @@ class ConnectionMixin:
             return
         now = datetime.now(UTC)
         problem = self._filter.check(message, session.gateway_did, now, time.monotonic())
+        from_gateway = message.from_ == session.gateway_did
         if problem is not None:
             self._logger.warning(
                 "dropped %s %s from %s: %s", message.type, message.id, message.from_, problem
             )
-            return
-        if message.from_ == session.gateway_did:
+        elif from_gateway:
             self._handle_gateway(message)
         elif not self._replies.resolve(message):
             self._inbox.put_nowait(message)
+        if not from_gateway and self._receipts is not None:
+            self._receipts.note(message.id)  # taken in (or dropped for good): acknowledge
 
     def _handle_gateway(self, message: Message) -> None:
         payload = message.payload
-        if message.type == MessageType.ACK:
+        if message.type == MessageType.ACK and payload["status"] != "received":
             for message_id in payload["ids"]:
                 self._outbox.acknowledge(message_id, payload["status"])
         elif message.type == MessageType.ERROR:

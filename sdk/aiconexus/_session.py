@@ -40,6 +40,7 @@ class SessionOptions:
     ws_ping_interval_s: float | None
     ws_ping_timeout_s: float | None
     clock_skew_s: float
+    recipient_acks: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,8 @@ class Session:
     session_id: str
     heartbeat_interval_s: float
     queued: int
+    recipient_acks: bool = False
+    """True when the gateway confirmed recipient acknowledgements in REGISTERED."""
 
 
 async def open_session(
@@ -112,6 +115,7 @@ async def _register(
             "nonce": challenge.payload["nonce"],
             "capabilities": list(options.capabilities),
             "metadata": dict(options.metadata),
+            **({"recipient_acks": True} if options.recipient_acks else {}),
         },
     )
     await connection.send(register.to_json())
@@ -132,6 +136,7 @@ async def _register(
         session_id=str(answer.payload["session_id"]),
         heartbeat_interval_s=float(answer.payload["heartbeat_interval_s"]),
         queued=int(answer.payload["queued"]),
+        recipient_acks=options.recipient_acks and answer.payload.get("recipient_acks") is True,
     )
 
 

@@ -76,6 +76,8 @@ class GatewayClient(ConnectionMixin):
     * ``clock_skew_s`` (300): allowed clock difference; ``max_message_age_s``: oldest frame
       accepted from another agent (it may have waited in the gateway's offline store).
     * ``on_state_change``: a :data:`StateListener` (more with :meth:`add_state_listener`).
+    * ``recipient_acks`` (True): acknowledge received frames to the gateway, so that a
+      ``delivered`` ACK to their senders means this client took them in (PROTOCOL.md).
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class GatewayClient(ConnectionMixin):
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         on_state_change: StateListener | None = None,
         logger: logging.Logger | None = None,
+        recipient_acks: bool = True,
     ) -> None:
         urls = [url] if isinstance(url, str) else list(url)
         if not urls:
@@ -122,6 +125,7 @@ class GatewayClient(ConnectionMixin):
             ws_ping_interval_s=ws_ping_interval_s,
             ws_ping_timeout_s=ws_ping_timeout_s,
             clock_skew_s=clock_skew_s,
+            recipient_acks=recipient_acks,
         )
         self._reconnect = reconnect
         self._backoff = backoff or Backoff()
@@ -145,6 +149,7 @@ class GatewayClient(ConnectionMixin):
         self._close_reason: BaseException | None = None
         self._session: Session | None = None
         self._last_session: Session | None = None
+        self._receipts = None
         self._connection_number = 0
         self._url_index = 0
         self._supervisor: asyncio.Task[None] | None = None

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from support.ports import free_port
+from support.streams import Inbox, Stream, check_stream, missing
 
 from aiconexus import GatewayClient
 from aiconexus.backoff import Backoff
@@ -22,6 +23,8 @@ from aiconexus.protocol import Identity
 from .cluster import Cluster, eventually, get_json
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+ACKED = frozenset({"delivered", "queued"})
 
 CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "nginx-cluster.conf"
 NGINX = shutil.which("nginx", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
@@ -138,6 +141,54 @@ async def test_agents_behind_one_address_survive_a_node_kill(
         await ring("after")
         _, body = await get_json(cluster.nodes[1], "/agents")
         assert {agent["did"] for agent in body["agents"]} == {client.did for client in clients}
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def test_sigterm_drains_a_node_and_agents_move_without_loss(
+    balanced: tuple[Cluster, Nginx],
+) -> None:
+    """SIGTERM of a node mid-stream: it drains, closes 1001, exits 0; agents move on, lose nothing.
+
+    Four agents behind nginx stream numbered frames to each other in a ring while one node
+    stops; every frame ACKed ``delivered`` or ``queued`` reaches user code exactly once and
+    in order.
+    """
+    cluster, nginx = balanced
+    fast = Backoff(initial_delay=0.05, factor=2.0, max_delay=0.5, jitter=0.5)
+    clients = [GatewayClient(nginx.ws_url, Identity.generate(), backoff=fast) for _ in range(4)]
+    for client in clients:
+        await client.connect()
+    inboxes = [Inbox(client) for client in clients]
+    ring = [
+        (Stream(client, clients[(i + 1) % 4].did), inboxes[(i + 1) % 4], client.did)
+        for i, client in enumerate(clients)
+    ]
+    for stream, _, _ in ring:
+        stream.start()
+    acked = ACKED
+    try:
+        await eventually(lambda: min(s.acked for s, _, _ in ring) >= 20, what="streams flowing")
+        draining = cluster.nodes[0]
+        assert await asyncio.to_thread(draining.stop) == 0
+        line = [ln for ln in draining.log().splitlines() if "drained sessions=" in ln]
+        assert len(line) == 1, draining.log()
+        before = [s.acked for s, _, _ in ring]
+        await eventually(
+            lambda: all(s.acked >= n + 20 for (s, _, _), n in zip(ring, before, strict=True)),
+            within=20,
+            what="streams flowing through the other node",
+        )
+        for stream, _, _ in ring:
+            await stream.stop()
+        await eventually(
+            lambda: all(not missing(s, i.by_sender[d], acked) for s, i, d in ring),
+            within=20,
+            what="every acknowledged frame received",
+        )
+        for stream, inbox, sender in ring:
+            check_stream(stream, inbox.by_sender[sender], acked)
     finally:
         for client in clients:
             await client.close()

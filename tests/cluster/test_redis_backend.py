@@ -422,3 +422,44 @@ async def test_store_byte_totals_follow_take_and_expiry(make_node: NodeFactory) 
     assert await client.hgetall(f"{p}store_sender") == {}
     assert await client.hgetall(f"{p}store_agent_bytes") == {}
     assert await client.get(f"{p}store_bytes") == "0"
+
+
+async def test_held_frames_leave_and_rejoin_the_store_totals(make_node: NodeFactory) -> None:
+    """HOLD uncounts like TAKE, UNHOLD counts again at the head, SETTLE drops for good."""
+    a, _ = await make_node("a", store_max_per_agent=2)
+    b, hooks_b = await make_node("b")
+    client, p = a._client, a._p
+    await a.store("did:r", "é-1", "did:s")
+    await a.store("did:r", "two", "did:s")
+    with pytest.raises(StoreFullError):
+        await a.store("did:r", "three", "did:s")
+    held = await a.hold_stored("did:r", include_held=False)
+    assert [frame for _, frame in held] == ["é-1", "two"]
+    assert await a.stored_count() == 0
+    assert await client.get(f"{p}store_bytes") == "0"
+    assert await client.get(f"{p}store_unseen_bytes") == "0"
+    assert await client.hgetall(f"{p}store_sender") == {}
+    assert await client.hgetall(f"{p}store_agent_bytes") == {}
+    assert await client.zscore(f"{p}seen_agents", "did:r") is not None  # as TAKE does
+    await a.store("did:r", "three", "did:s")  # room again: held frames no longer count
+    await b.claim(record("did:r", "b", "s1"))
+    await a.unhold("did:r", [token for token, _ in held])
+    await eventually(lambda: hooks_b.stored_notices == ["did:r"])
+    assert await a.stored_count() == 3
+    size = len("é-1".encode()) + len("two") + len("three")
+    assert await client.get(f"{p}store_bytes") == str(size)
+    assert await client.hgetall(f"{p}store_sender") == {"did:s": "3"}
+    assert await client.hgetall(f"{p}store_agent_bytes") == {"did:r": str(size)}
+    head = await client.lindex(f"{p}store:did:r", 0)
+    assert isinstance(head, str)
+    stamp = head.partition(":")[0]
+    assert await client.zscore(f"{p}store_due", "did:r") == int(stamp)
+    again = await a.hold_stored("did:r", include_held=True)
+    assert [frame for _, frame in again] == ["é-1", "two", "three"]
+    await a.settle_held("did:r", [token for token, _ in again[:2]])
+    assert [f for _, f in await a.hold_stored("did:r", include_held=True)] == ["three"]
+    assert await client.pttl(f"{p}held:did:r") > 0
+    await a.settle_held("did:r", [again[2][0]])
+    assert await client.exists(f"{p}held:did:r") == 0
+    assert await a.stored_count() == 0
+    assert await client.get(f"{p}store_bytes") == "0"

@@ -15,7 +15,7 @@ from aiconexus_gateway.refusals import RefusalPolicy, RefusalState
 from aiconexus_gateway.register_checks import check_register_payload
 from aiconexus_gateway.router import guess_id
 from aiconexus_gateway.server import check_open_files
-from aiconexus_gateway.settings import Settings
+from aiconexus_gateway.settings import LIMITS, Settings
 
 
 def test_frame_bucket_refuses_past_the_burst_and_names_the_wait() -> None:
@@ -155,20 +155,7 @@ def test_open_file_limit_is_raised_or_warned(caplog: pytest.LogCaptureFixture) -
 
 def test_new_settings_are_read_from_the_environment() -> None:
     """Each new limit is read from its variable; 0 is accepted (off)."""
-    names = [
-        "HANDSHAKE_TIMEOUT",
-        "MAX_CONNECTIONS_PER_IP",
-        "MAX_PREAUTH_PER_IP",
-        "MAX_REGISTRATIONS_PER_IP_PER_MINUTE",
-        "RATE_LIMIT_FRAMES_PER_S",
-        "RATE_LIMIT_BYTES_PER_S",
-        "REFUSALS_BEFORE_CLOSE",
-        "ERRORS_PER_S",
-        "REGISTER_MAX_CAPABILITIES",
-        "REGISTER_MAX_CAPABILITY_LENGTH",
-        "REGISTER_MAX_METADATA_BYTES",
-        "REGISTER_MAX_METADATA_DEPTH",
-    ]
+    names = [name.upper() for name in LIMITS]
     settings = Settings.from_env({name: "0" for name in names} | {"RATE_LIMIT_BURST_S": "0.5"})
     for name in names:
         assert getattr(settings, name.lower()) == 0, name

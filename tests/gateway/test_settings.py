@@ -9,7 +9,8 @@ MAX_CONNECTIONS, SEND_QUEUE_SIZE, LOG_FILE (test_sessions), MAX_MESSAGE_SIZE
 SQLITE_PATH and GATEWAY_DATA_DIR (test_sqlite_store), ENABLE_METRICS, NODE_ID, STORAGE_TYPE (test_http), VERIFY_SIGNATURES,
 VALIDATE_DIDS, CLOCK_SKEW, LOG_LEVEL, HEARTBEAT_INTERVAL in REGISTERED
 (test_setting_effects), GATEWAY_WORKERS (below), REDIS_URL and PRESENCE_TTL (cluster suite),
-POLICY_FILE (test_policy), AGENTS_TOKEN and METRICS_TOKEN (test_agents_pages).
+POLICY_FILE (test_policy), AGENTS_TOKEN and METRICS_TOKEN (test_agents_pages),
+INFLIGHT_WINDOW, ACK_TIMEOUT, CLOSE_TIMEOUT, DRAIN_TIMEOUT (test_recipient_acks).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def test_defaults() -> None:
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
     assert settings.node_id == default_node_id(8000)  # stable: host name and port
     assert settings.presence_ttl == 15
+    assert (settings.inflight_window, settings.ack_timeout) == (1024, 30)
+    assert (settings.close_timeout, settings.drain_timeout) == (5, 5)
     assert settings.log_level == "INFO" and settings.log_file is None
     assert settings.policy_file is None
     assert settings.agents_token is None and settings.metrics_token is None
@@ -76,8 +79,14 @@ def test_values_are_read() -> None:
             "STORAGE_TYPE": "REDIS",
             "NODE_ID": "n1",
             "GATEWAY_KEY_FILE": "~/k.key",
+            "INFLIGHT_WINDOW": "0",
+            "ACK_TIMEOUT": "1.5",
+            "CLOSE_TIMEOUT": "0.5",
+            "DRAIN_TIMEOUT": "20",
         }
     )
+    assert settings.inflight_window == 0 and settings.ack_timeout == 1.5
+    assert settings.close_timeout == 0.5 and settings.drain_timeout == 20
     assert settings.gateway_port == 9000
     assert not (settings.verify_signatures or settings.validate_dids or settings.enable_metrics)
     assert not settings.storing_enabled
@@ -121,6 +130,10 @@ def test_values_are_read() -> None:
         ("PRESENCE_TTL", "0"),
         ("AGENTS_TOKEN", "too-short"),
         ("METRICS_TOKEN", "has a space 0123456789"),
+        ("INFLIGHT_WINDOW", "-1"),
+        ("ACK_TIMEOUT", "0"),
+        ("CLOSE_TIMEOUT", "never"),
+        ("DRAIN_TIMEOUT", "-5"),
     ],
 )
 def test_invalid_value_names_the_variable(variable: str, value: str) -> None:

@@ -14,11 +14,39 @@ from support.gateway import GatewayProcess
 from support.waiting import eventually
 
 from aiconexus.protocol import Identity
+from aiconexus_gateway.backend._store_quota import StoreLimits
+from aiconexus_gateway.backend.sqlite import SqliteBackend
 
 
 def _query(db: Path, sql: str) -> object:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
         return connection.execute(sql).fetchone()[0]
+
+
+class _Hooks:
+    """The node side of a backend used on its own: records store notices."""
+
+    def __init__(self) -> None:
+        self.stored_notices: list[str] = []
+
+    @property
+    def node_id(self) -> str:
+        return "local"
+
+    def deliver_local(self, recipient: str, frame: str) -> bool:
+        return False
+
+    def replaced(self, did: str, session_id: str) -> None:
+        return
+
+    def stored_available(self, did: str) -> None:
+        self.stored_notices.append(did)
+
+
+async def _open(path: Path) -> SqliteBackend:
+    backend = SqliteBackend(path, store_limits=StoreLimits(per_agent=2))
+    await backend.start(_Hooks())
+    return backend
 
 
 def _kill(gateway: GatewayProcess) -> None:
@@ -80,3 +108,41 @@ async def test_bounds_are_restored_after_a_restart(tmp_path: Path) -> None:
         alice = await RawClient.connect(second.ws_url, alice.identity)
         refused = await alice.send_message("OFFER", bob.did, {"sdp": "x"})
         await alice.expect_error("QUEUE_FULL", refused.id)
+
+
+async def test_held_frames_stay_in_the_file_until_settled(tmp_path: Path) -> None:
+    """Held frames leave the bounds, come back first on unhold and at restart; settle deletes."""
+    db = tmp_path / "held.db"
+    backend = await _open(db)
+    try:
+        await backend.store("did:r", "one", "did:s")
+        await backend.store("did:r", "twö", "did:s")
+        await backend.store("did:q", "other", "did:s")
+        held = await backend.hold_stored("did:r", include_held=False)
+        assert [frame for _, frame in held] == ["one", "twö"]
+        assert await backend.stored_count() == 1
+        assert await backend.stored_bytes() == len("other")
+        assert _query(db, "SELECT COUNT(*) FROM frames WHERE held = 1") == 2
+        await backend.store("did:r", "three", "did:s")  # held frames no longer count
+        await backend.unhold("did:r", [token for token, _ in held])
+        assert await backend.stored_count() == 4
+        assert await backend.stored_bytes() == len("one twö three other".encode()) - 3
+        again = await backend.hold_stored("did:r", include_held=True)
+        assert [frame for _, frame in again] == ["one", "twö", "three"]
+        await backend.settle_held("did:r", [token for token, _ in again[:2]])
+        assert _query(db, "SELECT COUNT(*) FROM frames WHERE recipient = 'did:r'") == 1
+        await backend.store("did:r", "four", "did:s")
+    finally:
+        await backend.close()
+    restarted = await _open(db)  # "three" was never settled: it is stored again, first
+    try:
+        assert await restarted.stored_count() == 3
+        assert [f for _, f in await restarted.hold_stored("did:r", include_held=False)] == [
+            "three",
+            "four",
+        ]
+        assert await restarted.take_stored("did:q") == ["other"]
+        assert await restarted.stored_count() == 0
+        assert await restarted.stored_bytes() == 0
+    finally:
+        await restarted.close()

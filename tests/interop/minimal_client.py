@@ -246,9 +246,12 @@ def verify_frame(frame: str) -> dict[str, Any]:
 class MinimalClient:
     """One agent connection: CHALLENGE, REGISTER, then signed frames in and out."""
 
-    def __init__(self, keys: Keypair, *, receive_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, keys: Keypair, *, receive_timeout_s: float = 10.0, recipient_acks: bool = False
+    ) -> None:
         self.keys = keys
         self.receive_timeout_s = receive_timeout_s
+        self.recipient_acks = recipient_acks
         self.gateway_did = ""
         self.registered: dict[str, Any] = {}
         self._ws: Any = None
@@ -272,6 +275,8 @@ class MinimalClient:
             "metadata": metadata or {},
             "public_key": self.keys.did.removeprefix("did:key:"),
         }
+        if self.recipient_acks:
+            payload["recipient_acks"] = True
         register = await self.send("REGISTER", self.gateway_did, payload)
         _, registered = await self.receive()
         if registered["type"] != "REGISTERED" or registered["from"] != self.gateway_did:
@@ -279,7 +284,13 @@ class MinimalClient:
         if registered.get("correlation_id") != json.loads(register)["id"]:
             raise ValueError("REGISTERED does not answer our REGISTER")
         self.registered = registered
+        if self.recipient_acks and registered["payload"].get("recipient_acks") is not True:
+            raise ValueError("the gateway did not confirm recipient_acks")
         return registered
+
+    async def acknowledge(self, ids: list[str]) -> str:
+        """Tell the gateway these frames from other agents were taken in (recipient ACK)."""
+        return await self.send("ACK", self.gateway_did, {"status": "received", "ids": ids})
 
     async def send(
         self,

@@ -186,3 +186,36 @@ async def test_register_with_a_wrong_nonce_is_refused(gateway: GatewayProcess) -
         assert error["correlation_id"] == json.loads(register)["id"]
         await asyncio.wait_for(websocket.wait_closed(), 10)
         assert websocket.close_code == 1008
+
+
+async def test_minimal_client_opts_in_to_recipient_acks(gateway: GatewayProcess) -> None:
+    """With ``recipient_acks`` the sender's ``delivered`` follows the recipient's ACK (8.6).
+
+    Until bob acknowledges, alice's next gateway frame is the PONG of a later PING; a bob who
+    leaves without acknowledging gets the frame again after his next REGISTERED.
+    """
+    alice = await registered_client(gateway, ["talk"])
+    bob_keys = Keypair()
+    bob = MinimalClient(bob_keys, recipient_acks=True)
+    registered = await bob.connect(gateway.ws_url, ["listen"])
+    assert registered["payload"]["recipient_acks"] is True
+    offer = await alice.send("OFFER", bob.keys.did, {"sdp": "v=0"})
+    text, _ = await bob.receive()
+    assert text == offer
+    await alice.send("PING", alice.gateway_did, {"sequence": 1})
+    await next_frame(alice, "PONG")
+    await bob.acknowledge([json.loads(offer)["id"]])
+    await expect_ack(alice, offer, "delivered")
+
+    second = await alice.send("OFFER", bob.keys.did, {"sdp": "again"})
+    text, _ = await bob.receive()
+    assert text == second
+    await bob.close()
+    await expect_ack(alice, second, "queued")
+    again = MinimalClient(bob_keys, recipient_acks=True)
+    assert (await again.connect(gateway.ws_url, ["listen"]))["payload"]["queued"] == 1
+    text, _ = await again.receive()
+    assert text == second
+    await again.acknowledge([json.loads(second)["id"]])
+    for client in (alice, again):
+        await client.close()

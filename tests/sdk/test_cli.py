@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -102,8 +103,10 @@ async def test_send_prints_the_ack_status(gateway: GatewayProcess, tmp_path: Pat
     sender_did = cli("keygen", "--out", str(key)).stdout.strip()
     bob = Identity.generate()
     async with GatewayClient(gateway.url, bob, **fast_options()) as b:
-        sent = cli("send", "--key", str(key), "--to", bob.did, "--type", "offer",
-                   "--payload", '{"sdp": "v=0"}', "--gateway", gateway.url)  # fmt: skip
+        # In a thread: bob's client must keep running to acknowledge what it receives.
+        sent = await asyncio.to_thread(
+            cli, "send", "--key", str(key), "--to", bob.did, "--type", "offer",
+            "--payload", '{"sdp": "v=0"}', "--gateway", gateway.url)  # fmt: skip
         assert sent.returncode == 0, sent.stderr
         assert sent.stdout.strip() == "delivered"
         message = await b.recv()

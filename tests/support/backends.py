@@ -19,10 +19,19 @@ import pytest
 
 from support.redis_server import RedisServer, redis_available
 
-__all__ = ["BACKENDS", "GatewayEnv", "backend_environment"]
+__all__ = ["BACKENDS", "CRASH_BACKENDS", "GatewayEnv", "backend_environment", "keeps_stored"]
 
 BACKENDS = ["memory", "sqlite", "redis"]
 """Backend names (``STORAGE_TYPE`` values) the gateway behaviour tests are run against."""
+
+CRASH_BACKENDS = ["memory", "sqlite", "redis"]
+"""Backends the SIGKILL crash tests run against (see tests/sdk/test_crash.py)."""
+
+
+def keeps_stored(name: str) -> bool:
+    """True when backend ``name`` keeps stored frames across a restart of the gateway."""
+    return name != "memory"
+
 
 GatewayEnv = Callable[[], dict[str, str]]
 """Returns the environment variables of one new gateway process of a backend."""

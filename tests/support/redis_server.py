@@ -39,11 +39,18 @@ def _answers_ping(port: int) -> bool:
 
 
 class RedisServer:
-    """One redis-server process without persistence; keeps its port across restarts."""
+    """One redis-server process; keeps its port (and data directory) across restarts.
 
-    def __init__(self, port: int | None = None, *, databases: int = 16) -> None:
+    Without persistence unless ``appendonly``: then every write is in the append-only file,
+    fsynced before Redis answers (``appendfsync always``), so a SIGKILL of Redis loses none.
+    """
+
+    def __init__(
+        self, port: int | None = None, *, databases: int = 16, appendonly: bool = False
+    ) -> None:
         self.port = port or free_port()
         self.databases = databases
+        self.appendonly = appendonly
         self._dir = Path(tempfile.mkdtemp(prefix="redis-test-"))
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -74,7 +81,8 @@ class RedisServer:
                 "--port", str(self.port),
                 "--bind", "127.0.0.1",
                 "--save", "",
-                "--appendonly", "no",
+                "--appendonly", "yes" if self.appendonly else "no",
+                "--appendfsync", "always",
                 "--databases", str(self.databases),
                 "--dir", str(self._dir),
                 "--logfile", str(self._dir / "redis.log"),
@@ -112,7 +120,7 @@ class RedisServer:
             process.wait(timeout=5)
 
     def restart(self) -> None:
-        """Stop, then start again on the same port (empty: nothing is saved)."""
+        """Stop, then start again on the same port (empty unless ``appendonly``)."""
         self.stop()
         self.start()
 

@@ -43,6 +43,10 @@ CASES: list[tuple[str, str, str, dict[str, Any], str | None]] = [
     ("ack", "gateway", "ACK", {"status": "delivered", "ids": ["00000000-0000-4000-8000-000000000004"]},
      "00000000-0000-4000-8000-000000000004"),
     ("unregister", "a", "UNREGISTER", {"reason": "shutdown"}, None),
+    ("register_recipient_acks", "b", "REGISTER", {"nonce": b64url_encode(bytes(range(32))),
+     "capabilities": [], "metadata": {}, "recipient_acks": True}, None),
+    ("recipient_ack", "b", "ACK", {"status": "received", "ids": [
+     "00000000-0000-4000-8000-000000000004", "00000000-0000-4000-8000-000000000006"]}, None),
 ]  # fmt: skip
 
 
@@ -55,7 +59,7 @@ def build() -> dict[str, Any]:
     envelopes = []
     for n, (name, signer, type_, payload, correlation) in enumerate(CASES, start=1):
         to: str | None = to_of[signer]
-        if type_ in gateway_bound:
+        if type_ in gateway_bound or (type_ == "ACK" and signer != "gateway"):
             to = keys["gateway"].did
         if type_ == "CHALLENGE":
             to = None

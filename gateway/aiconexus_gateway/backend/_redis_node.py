@@ -206,9 +206,13 @@ class RedisNode:
         while not self._closing:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self._channel, self._presence_channel)
+                # Announce this incarnation before listening on the node's channel: a listener
+                # beside a liveness key of the previous incarnation (killed, key not expired
+                # yet) would make that incarnation look alive, and a frame it lost be taken
+                # for a replay when resent.
                 self._owners.clear()
                 await self._announce()
+                await pubsub.subscribe(self._channel, self._presence_channel)
                 if not self._subscribed.is_set():
                     logger.info("node %s subscribed to Redis at %s", self.node_id, self.url)
                 self._subscribed.set()

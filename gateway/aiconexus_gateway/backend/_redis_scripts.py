@@ -28,6 +28,10 @@ Key layout (``P`` is the key prefix, ``aiconexus:`` by default):
 ``P store_sender``         hash sender DID -> frames stored from it
 ``P store_sender_bytes``   hash sender DID -> bytes stored from it
 ``P seen_agents``          sorted set: DID that registered -> when (ms), at most STORE_SEEN_MAX
+``P held:<did>``           list of entries taken from ``store:<did>`` for a session with
+                           recipient acknowledgements, until acknowledged (same format; they
+                           no longer count in the store's totals and bounds); expires after
+                           the store's age limit
 
 The scripts build key names from the prefix, so they need one Redis server (or a primary
 with replicas), not Redis Cluster.
@@ -48,6 +52,9 @@ __all__ = [
     "TRIM",
     "HEARTBEAT",
     "LIST",
+    "HOLD",
+    "SETTLE",
+    "UNHOLD",
 ]
 
 _COMMON = """
@@ -121,6 +128,27 @@ local function uncount(p, did, entry)
     redis.call('HDEL', p .. 'store_sender_bytes', sender)
   else
     redis.call('HINCRBY', p .. 'store_sender_bytes', sender, -size)
+  end
+end
+
+-- count the bytes of one entry coming back to the list of did (frames are counted apart)
+local function count(p, did, entry)
+  local _, size, unseen, sender = parse_entry(entry)
+  if size <= 0 then return end
+  redis.call('INCRBY', p .. 'store_bytes', size)
+  if unseen == '1' then redis.call('INCRBY', p .. 'store_unseen_bytes', size) end
+  redis.call('HINCRBY', p .. 'store_agent_bytes', did, size)
+  redis.call('HINCRBY', p .. 'store_sender', sender, 1)
+  redis.call('HINCRBY', p .. 'store_sender_bytes', sender, size)
+end
+
+-- remember did as registered (at most seen_max DIDs, 0 = no limit)
+local function remember_seen(p, did, now, seen_max)
+  local seen = p .. 'seen_agents'
+  redis.call('ZADD', seen, now, did)
+  if seen_max > 0 then
+    local extra = redis.call('ZCARD', seen) - seen_max
+    if extra > 0 then redis.call('ZREMRANGEBYRANK', seen, 0, extra - 1) end
   end
 end
 
@@ -266,9 +294,11 @@ STORE = (
     + """
 -- ARGV: prefix, did, now_ms, ttl_ms, frame, sender:id ('' if none), sender, bytes, then the
 -- bounds (0 = off): frames per agent, frames in all, frames per sender, bytes per agent,
--- bytes per sender, bytes in all, bytes for unseen recipients
+-- bytes per sender, bytes in all, bytes for unseen recipients, then the calling node
 -- -> {status, live owner or false}; status 1 stored, -1 recipient full, -2 store full,
---    -3 sender full, -4 share of recipients that never registered used up
+--    -3 sender full, -4 share of recipients that never registered used up.
+-- The live owner's node, if another, is told to drain in the same step (no crash of the
+-- caller can lose that notice while the recipient stays connected).
 local p, did = ARGV[1], ARGV[2]
 local now, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
 local sender, size = ARGV[7], tonumber(ARGV[8])
@@ -318,7 +348,12 @@ redis.call('HINCRBY', p .. 'store_sender', sender, 1)
 redis.call('HINCRBY', p .. 'store_sender_bytes', sender, size)
 redis.call('ZADD', p .. 'store_due', 'NX', ARGV[3], did)
 mark_handed_on(p, ARGV[6])
-return {1, live_owner(p, did)}
+local owner = live_owner(p, did)
+if owner and node_of(owner) ~= ARGV[16] then
+  -- STORED, SEP, did: the store notice of _redis_codec
+  redis.call('PUBLISH', p .. 'ch:' .. node_of(owner), 'S\\0' .. did)
+end
+return {1, owner}
 """
 )
 
@@ -337,12 +372,7 @@ if #items > 0 then
 end
 redis.call('HDEL', p .. 'store_agent_bytes', did)
 redis.call('ZREM', p .. 'store_due', did)
-local seen, seen_max = p .. 'seen_agents', tonumber(ARGV[4])
-redis.call('ZADD', seen, ARGV[3], did)
-if seen_max > 0 then
-  local extra = redis.call('ZCARD', seen) - seen_max
-  if extra > 0 then redis.call('ZREMRANGEBYRANK', seen, 0, extra - 1) end
-end
+remember_seen(p, did, ARGV[3], tonumber(ARGV[4]))
 return items
 """
 )
@@ -413,5 +443,72 @@ for _, did in ipairs(dids) do
   end
 end
 return out
+"""
+)
+
+HOLD = (
+    _COMMON
+    + """
+-- ARGV: prefix, did, include_held ('1' or '0'), ttl_ms, now_ms, seen_max -> entries moved from
+-- the store to the held list (after the entries held already when include_held is '1'),
+-- oldest first. They leave the store's totals as with TAKE (the held list is bounded by the
+-- age limit alone), and did is remembered as registered, as with TAKE.
+local p, did = ARGV[1], ARGV[2]
+local k, h = p .. 'store:' .. did, p .. 'held:' .. did
+local out = {}
+if ARGV[3] == '1' then out = redis.call('LRANGE', h, 0, -1) end
+local items = redis.call('LRANGE', k, 0, -1)
+if #items > 0 then
+  redis.call('DEL', k)
+  redis.call('DECRBY', p .. 'store_total', #items)
+  for _, entry in ipairs(items) do uncount(p, did, entry) end
+  for i = 1, #items, 1000 do
+    redis.call('RPUSH', h, unpack(items, i, math.min(i + 999, #items)))
+  end
+  redis.call('PEXPIRE', h, tonumber(ARGV[4]))
+end
+redis.call('HDEL', p .. 'store_agent_bytes', did)
+redis.call('ZREM', p .. 'store_due', did)
+remember_seen(p, did, ARGV[5], tonumber(ARGV[6]))
+for _, v in ipairs(items) do out[#out + 1] = v end
+return out
+"""
+)
+
+SETTLE = """
+-- ARGV: prefix, did, entry... -> removes each entry once from the held list
+local h = ARGV[1] .. 'held:' .. ARGV[2]
+for i = 3, #ARGV do redis.call('LREM', h, 1, ARGV[i]) end
+return 0
+"""
+
+UNHOLD = (
+    _COMMON
+    + """
+-- ARGV: prefix, did, calling node, entry... -> puts held entries back at the head of the
+-- store list, in order (their session went away before it took them), counts them in the
+-- store's totals again, and tells the live owner's node, if another, to drain
+local p, did = ARGV[1], ARGV[2]
+local k, h = p .. 'store:' .. did, p .. 'held:' .. did
+local n = 0
+for i = #ARGV, 4, -1 do
+  if redis.call('LREM', h, 1, ARGV[i]) > 0 then
+    redis.call('LPUSH', k, ARGV[i])
+    count(p, did, ARGV[i])
+    n = n + 1
+  end
+end
+if n > 0 then
+  redis.call('INCRBY', p .. 'store_total', n)
+  -- the head is now the oldest entry: its stored_at_ms is the recipient's due time
+  local ts = parse_entry(redis.call('LINDEX', k, 0))
+  redis.call('ZADD', p .. 'store_due', ts or 0, did)
+end
+local owner = live_owner(p, did)
+if owner and node_of(owner) ~= ARGV[3] then
+  -- STORED, SEP, did: the store notice of _redis_codec
+  redis.call('PUBLISH', p .. 'ch:' .. node_of(owner), 'S\\0' .. did)
+end
+return owner
 """
 )

@@ -199,6 +199,27 @@ class Backend(ABC):
         agent that registered (see UnseenRecipientError).
         """
 
+    async def hold_stored(self, recipient: str, *, include_held: bool) -> list[tuple[str, str]]:
+        """Move the stored frames of ``recipient`` to its held frames and return them.
+
+        Returns (token, frame) pairs, oldest first; with ``include_held`` the frames held
+        already (taken by an earlier session and never settled) come first. A held frame
+        stays in the backend, surviving a crash of the gateway, until :meth:`settle_held`.
+        The default holds nothing: it takes the frames (token "") as :meth:`take_stored`.
+        """
+        return [("", frame) for frame in await self.take_stored(recipient)]
+
+    async def settle_held(self, recipient: str, tokens: list[str]) -> None:
+        """Drop the held frames ``tokens`` of ``recipient`` (their delivery was acknowledged)."""
+        return
+
+    async def unhold(self, recipient: str, tokens: list[str]) -> None:
+        """Put held frames back at the head of the store, in order: nobody took them.
+
+        Only called with tokens from :meth:`hold_stored` (never "" ones).
+        """
+        return
+
     @abstractmethod
     async def stored_count(self) -> int:
         """How many frames the store holds in all (for /health and metrics)."""

@@ -13,7 +13,9 @@ Each node keeps its WebSocket sessions in memory and shares through one Redis se
   pipelined connection (per-pair order); ``PUBLISH`` answers 0 when the node is gone, and
   the caller then stores the frame;
 * offline store: one list per recipient, bounded per recipient and in total, with an age
-  limit; after storing, the recipient's live node (if any) is told to drain.
+  limit; after storing, the recipient's live node (if any) is told to drain. A session with
+  recipient acknowledgements moves the list to a held list, and entries leave it only once
+  acknowledged, so a crash of the node in between loses none.
 
 When Redis is unreachable every call raises :class:`BackendUnavailableError` and
 :meth:`RedisBackend.healthy` is False; the node reconnects by itself, re-subscribes,
@@ -40,7 +42,6 @@ from aiconexus.protocol import format_timestamp
 from aiconexus_gateway.backend._redis_codec import (
     DELIVER,
     SEP,
-    STORED,
     record_from_json,
     record_json,
     replay_key,
@@ -288,16 +289,13 @@ class RedisBackend(RedisNode, Backend):
             lim.bytes_per_sender,
             lim.bytes_total,
             lim.bytes_unseen,
+            self.node_id,
         )
         status, owner = int(reply[0]), reply[1] if len(reply) > 1 else None
         if status < 0:
             raise _REFUSALS.get(status, _REFUSALS[-2])()
-        if owner:
-            node, _session = split_owner(owner)
-            if node == self.node_id:
-                self._stored_available(recipient)
-            else:
-                await self._script("SEND", node, f"{STORED}{SEP}{recipient}", "")
+        if owner and split_owner(owner)[0] == self.node_id:
+            self._stored_available(recipient)  # another node was told by the script
 
     async def take_stored(self, recipient: str) -> list[str]:
         """Remove and return the unexpired frames stored for ``recipient``, oldest first."""
@@ -321,6 +319,41 @@ class RedisBackend(RedisNode, Backend):
             return []
         flags = await self._call(self._client.mget([f"{self._p}node:{n}" for n in nodes]))
         return [node for node, flag in zip(nodes, flags, strict=True) if flag is not None]
+
+    async def hold_stored(self, recipient: str, *, include_held: bool) -> list[tuple[str, str]]:
+        """Move the recipient's list to its held list (kept until settled); (entry, frame)s."""
+        now_ms = int(time.time() * 1000)
+        ttl_ms = max(1, int(self.store_ttl * 1000))
+        entries: list[str] = await self._script(
+            "HOLD",
+            recipient,
+            "1" if include_held else "0",
+            ttl_ms,
+            now_ms,
+            self.store_limits.seen_max,
+        )
+        oldest_ms = now_ms - int(self.store_ttl * 1000)
+        held: list[tuple[str, str]] = []
+        expired: list[str] = []
+        for entry in entries:
+            stamp, frame = split_entry(entry)
+            if stamp >= oldest_ms:
+                held.append((entry, frame))
+            else:
+                expired.append(entry)
+        if expired:
+            await self.settle_held(recipient, expired)
+        return held
+
+    async def settle_held(self, recipient: str, tokens: list[str]) -> None:
+        """Remove acknowledged entries from the recipient's held list."""
+        await self._script("SETTLE", recipient, *tokens)
+
+    async def unhold(self, recipient: str, tokens: list[str]) -> None:
+        """Put held entries back at the head of the store list, in order (see the base)."""
+        owner = await self._script("UNHOLD", recipient, self.node_id, *tokens)
+        if owner and split_owner(owner)[0] == self.node_id:
+            self._stored_available(recipient)
 
     async def stored_count(self) -> int:
         """Number of frames held by the store, cluster-wide."""

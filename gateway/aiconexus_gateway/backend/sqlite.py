@@ -11,7 +11,11 @@ thread that commits in groups (:mod:`._sqlite_writer`):
   so a SIGKILL in between lets a copy sent again through: delivery is at least once);
 * the bounds are running totals kept in the process (rebuilt from the file at start-up, see
   :mod:`._store_quota`); expiry removes rows by the index on their age limit, a batch at a
-  time, never scanning every recipient.
+  time, never scanning every recipient;
+* a frame taken for a session with recipient acknowledgements stays in the file, marked held
+  (no longer counted in the bounds), until it is acknowledged (:meth:`SqliteBackend.settle_held`
+  deletes it); put back (:meth:`SqliteBackend.unhold`), or found held at start-up, it counts
+  again and, its row id being older than anything stored since, comes first again.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ CREATE TABLE IF NOT EXISTS frames (
     size INTEGER NOT NULL,
     unseen INTEGER NOT NULL,
     expires REAL NOT NULL,
-    frame TEXT NOT NULL
+    frame TEXT NOT NULL,
+    held INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS frames_by_recipient ON frames (recipient, id);
 CREATE INDEX IF NOT EXISTS frames_by_expiry ON frames (expires);
@@ -195,11 +200,57 @@ class SqliteBackend(MemoryBackend):
         except Exception as exc:
             raise BackendUnavailableError(f"SQLite store: {exc!r}") from exc
         frames = []
-        for sender, size, unseen, expires, frame in rows:
-            self._accounts.remove(recipient, sender, size, bool(unseen))
+        for sender, size, unseen, held, expires, frame in rows:
+            if not held:
+                self._accounts.remove(recipient, sender, size, bool(unseen))
             if expires > now:
                 frames.append(frame)
         return frames
+
+    async def hold_stored(self, recipient: str, *, include_held: bool) -> list[tuple[str, str]]:
+        """Mark the frames of ``recipient`` held (they stay in the file); (row id, frame)s.
+
+        They leave the bounds' totals as taken frames do, and the recipient is remembered as
+        registered. Expired ones are deleted instead.
+        """
+        now = time.time()
+        forgotten = self._registered.add(recipient)
+        job = partial(_hold, recipient, include_held, now, forgotten)
+        try:
+            rows = await self.writer.run(job)
+        except Exception as exc:
+            raise BackendUnavailableError(f"SQLite store: {exc!r}") from exc
+        frames = []
+        for row_id, sender, size, unseen, held, expires, frame in rows:
+            if not held:
+                self._accounts.remove(recipient, sender, size, bool(unseen))
+            if expires > now:
+                frames.append((str(row_id), frame))
+        return frames
+
+    async def settle_held(self, recipient: str, tokens: list[str]) -> None:
+        """Delete the held frames ``tokens`` of ``recipient`` (acknowledged)."""
+        ids = _row_ids(tokens)
+        if not ids:
+            return
+        try:
+            await self.writer.run(partial(_settle, recipient, ids))
+        except Exception as exc:
+            raise BackendUnavailableError(f"SQLite store: {exc!r}") from exc
+
+    async def unhold(self, recipient: str, tokens: list[str]) -> None:
+        """Put held frames back in the store (first, by their row ids); count them again."""
+        ids = _row_ids(tokens)
+        if not ids:
+            return
+        try:
+            rows = await self.writer.run(partial(_unhold, recipient, ids))
+        except Exception as exc:
+            raise BackendUnavailableError(f"SQLite store: {exc!r}") from exc
+        for sender, size, unseen in rows:
+            self._accounts.add(recipient, sender, size, bool(unseen))
+        if rows and recipient in self._agents and self._hooks is not None:
+            self._hooks.stored_available(recipient)
 
     async def stored_count(self) -> int:
         """How many frames the file holds."""
@@ -215,18 +266,24 @@ class SqliteBackend(MemoryBackend):
             rows, following = await self.writer.run(partial(_expire, now))
         except Exception as exc:
             raise BackendUnavailableError(f"SQLite store: {exc!r}") from exc
-        for recipient, sender, size, unseen in rows:
-            self._accounts.remove(recipient, sender, size, bool(unseen))
+        for recipient, sender, size, unseen, held in rows:
+            if not held:
+                self._accounts.remove(recipient, sender, size, bool(unseen))
         if following is not None:
             self._next_expiry = min(self._next_expiry, following)
 
 
 # jobs run by the database thread ------------------------------------------------------------
 _Row = tuple[str, str, int, int]
+_Expired = tuple[str, str, int, int, int]
 _State = tuple[list[_Row], list[tuple[int, float]], list[str], float]
 
 
 def _load(now: float, db: sqlite3.Connection) -> _State:
+    columns = {row[1] for row in db.execute("PRAGMA table_info(frames)")}
+    if "held" not in columns:  # a file written before frames could be held
+        db.execute("ALTER TABLE frames ADD COLUMN held INTEGER NOT NULL DEFAULT 0")
+    db.execute("UPDATE frames SET held = 0 WHERE held = 1")  # their sessions died with us
     db.execute("DELETE FROM replay WHERE expires <= ?", (now,))
     rows = db.execute("SELECT recipient, sender, size, unseen FROM frames").fetchall()
     markers = db.execute("SELECT digest, expires FROM replay ORDER BY expires").fetchall()
@@ -255,9 +312,10 @@ def _mark(digest: int, expires: float, db: sqlite3.Connection) -> None:
 
 def _take(
     recipient: str, now: float, forgotten: list[str], db: sqlite3.Connection
-) -> list[tuple[str, int, int, float, str]]:
+) -> list[tuple[str, int, int, int, float, str]]:
     rows = db.execute(
-        "SELECT sender, size, unseen, expires, frame FROM frames WHERE recipient = ? ORDER BY id",
+        "SELECT sender, size, unseen, held, expires, frame FROM frames WHERE recipient = ?"
+        " ORDER BY id",
         (recipient,),
     ).fetchall()
     if rows:
@@ -267,14 +325,58 @@ def _take(
     return rows
 
 
+def _hold(
+    recipient: str, include_held: bool, now: float, forgotten: list[str], db: sqlite3.Connection
+) -> list[tuple[int, str, int, int, int, float, str]]:
+    rows = db.execute(
+        "SELECT id, sender, size, unseen, held, expires, frame FROM frames WHERE recipient = ?"
+        + ("" if include_held else " AND held = 0")
+        + " ORDER BY id",
+        (recipient,),
+    ).fetchall()
+    expired = [(row[0],) for row in rows if row[5] <= now]
+    if expired:
+        db.executemany("DELETE FROM frames WHERE id = ?", expired)
+    db.executemany(
+        "UPDATE frames SET held = 1 WHERE id = ?", [(row[0],) for row in rows if row[5] > now]
+    )
+    db.execute("INSERT OR REPLACE INTO seen_agents (did, at) VALUES (?, ?)", (recipient, now))
+    _forget_agents(forgotten, db)
+    return rows
+
+
+def _row_ids(tokens: list[str]) -> list[int]:
+    return [int(token) for token in tokens if token.isascii() and token.isdigit()]
+
+
+def _settle(recipient: str, ids: list[int], db: sqlite3.Connection) -> None:
+    db.executemany(
+        "DELETE FROM frames WHERE id = ? AND recipient = ? AND held = 1",
+        [(row_id, recipient) for row_id in ids],
+    )
+
+
+def _unhold(recipient: str, ids: list[int], db: sqlite3.Connection) -> list[tuple[str, int, int]]:
+    rows: list[tuple[str, int, int]] = []
+    for row_id in ids:
+        rows.extend(
+            db.execute(
+                "UPDATE frames SET held = 0 WHERE id = ? AND recipient = ? AND held = 1"
+                " RETURNING sender, size, unseen",
+                (row_id, recipient),
+            ).fetchall()
+        )
+    return rows
+
+
 def _forget_agents(dids: list[str], db: sqlite3.Connection) -> None:
     if dids:
         db.executemany("DELETE FROM seen_agents WHERE did = ?", [(did,) for did in dids])
 
 
-def _expire(now: float, db: sqlite3.Connection) -> tuple[list[_Row], float | None]:
+def _expire(now: float, db: sqlite3.Connection) -> tuple[list[_Expired], float | None]:
     due = db.execute(
-        "SELECT id, recipient, sender, size, unseen FROM frames WHERE expires <= ?"
+        "SELECT id, recipient, sender, size, unseen, held FROM frames WHERE expires <= ?"
         " ORDER BY expires LIMIT ?",
         (now, EXPIRE_BATCH),
     ).fetchall()

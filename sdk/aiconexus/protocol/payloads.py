@@ -141,9 +141,13 @@ class RegisteredPayload(_Payload):
 
 
 class AckPayload(_Payload):
-    """ACK: the gateway accepted these frames."""
+    """ACK: the gateway accepted these frames, or an agent took them in.
 
-    status: Literal["delivered", "queued"]
+    "delivered"/"queued" come from the gateway; "received" goes from an agent to the gateway
+    (recipient acknowledgements).
+    """
+
+    status: Literal["delivered", "queued", "received"]
     ids: list[str] = Field(min_length=1)
 
 
