@@ -8,7 +8,10 @@ Measured in one run, on loopback only, each target a fresh process:
    gateway (one-way p99);
 3. memory: the gateway's resident set size per idle registered agent (bench/idle.py);
 4. cluster: one node in memory, one node on Redis, two nodes on Redis with every frame
-   crossing from node A to node B (a throw-away redis-server; skipped when there is none).
+   crossing from node A to node B (a throw-away redis-server; skipped when there is none);
+5. costs of the guarantees: verified frames/s with recipient acknowledgements vs without
+   (bench/acks.py), and frames/s into the offline store with SQLite vs memory
+   (bench/store.py).
 Every line shows the load generator's own CPU: near 100 % of a core, the generator is the
 bound of that line. Frames are signed before any timing. Usage:
 ``python bench/run.py [--quick] [--json artifacts/bench.json]``.
@@ -31,6 +34,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import acks
+import store
 from cluster import flush, redis_node, redis_server
 from driver import make_plan
 from idle import idle_agents
@@ -58,10 +63,11 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--cluster-frames", type=int, help="frames per pair (cluster)")
     parser.add_argument("--latency-frames", type=int, help="frames per pair (latency, 4 pairs)")
     parser.add_argument("--agents", type=int, help="idle registered agents (memory)")
+    parser.add_argument("--cost-frames", type=int, help="frames per pair (acks, store)")
     parser.add_argument("--window", type=int, default=64, help="frames in flight per pair")
     args = parser.parse_args()
-    defaults = (4, 500, 300, 200, 200) if args.quick else (8, 10000, 4000, 2000, 3000)
-    names = ("pairs", "frames", "cluster_frames", "latency_frames", "agents")
+    defaults = (4, 500, 300, 200, 200, 300) if args.quick else (8, 10000, 4000, 2000, 3000, 2500)
+    names = ("pairs", "frames", "cluster_frames", "latency_frames", "agents", "cost_frames")
     for name, default in zip(names, defaults, strict=True):
         if getattr(args, name) is None:
             setattr(args, name, default)
@@ -108,6 +114,11 @@ def main() -> int:
 
     _cluster(args, lines)
     ratios = _ratios(lines, rate, idle.kb_per_agent)
+    print("costs of the guarantees", flush=True)
+    plain, acknowledged = acks.compare(args.pairs, args.cost_frames, args.window)
+    memory, sqlite = store.compare(args.pairs, args.cost_frames, 4 * args.window)
+    ratios["recipient_acks_per_plain"] = round(acknowledged / plain, 3)
+    ratios["sqlite_per_memory_store"] = round(sqlite / memory, 3)
     record = {
         "quick": args.quick,
         "machine": {
@@ -181,6 +192,8 @@ def _summary(ratios: dict[str, Any], lines: dict[str, Line]) -> None:
         shown = "skipped" if value is None else f"{value:8.2f}"
         extra = f"  (bare relay {ratios['bare_p99_ms_4x1']:.2f} ms)" if name.endswith("4x1") else ""
         print(f"{name:<38} {shown:>8}    {op} {aim:g}{extra}")
+    for name in ("recipient_acks_per_plain", "sqlite_per_memory_store"):
+        print(f"{name:<38} {ratios[name]:>8.2f}    (cost, no aim)")
     print(f"load generator, share of one core: {shares}", flush=True)
 
 

@@ -84,6 +84,17 @@ def measure(name: str, service: Service, plan: LoadPlan, window: int) -> float:
     return rate
 
 
+def compare(pairs: int, frames: int, window: int) -> tuple[float, float]:
+    """Queued (stored) verified frames/s with the memory and the SQLite store."""
+    plan = make_plan(pairs, frames)
+    print(f"{pairs} senders x {frames} frames to offline recipients, verified", flush=True)
+    memory = measure("memory", gateway(verify=True, extra={**UNBOUNDED}), plan, window)
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as directory:
+        extra = {**UNBOUNDED, "STORAGE_TYPE": "sqlite", "SQLITE_PATH": f"{directory}/bench.db"}
+        sqlite = measure("sqlite", gateway(verify=True, extra=extra), plan, window)
+    return memory, sqlite
+
+
 def main() -> None:
     """Run both stores with the same frames and print the ratio."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -91,12 +102,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=2500, help="frames per sender")
     parser.add_argument("--window", type=int, default=256, help="un-ACKed frames per sender")
     args = parser.parse_args()
-    plan = make_plan(args.pairs, args.frames)
-    print(f"{args.pairs} senders x {args.frames} frames to offline recipients, verified")
-    memory = measure("memory", gateway(verify=True, extra={**UNBOUNDED}), plan, args.window)
-    with tempfile.TemporaryDirectory(prefix="bench-store-") as directory:
-        extra = {**UNBOUNDED, "STORAGE_TYPE": "sqlite", "SQLITE_PATH": f"{directory}/bench.db"}
-        sqlite = measure("sqlite", gateway(verify=True, extra=extra), plan, args.window)
+    memory, sqlite = compare(args.pairs, args.frames, args.window)
     print(f"sqlite / memory = {sqlite / memory:.2f}")
 
 
