@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import orjson
-from driver import LoadPlan, _open, make_plan
+from driver import LoadPlan, connect_agent, make_plan
 from processes import Service, gateway
 
 UNBOUNDED = {
@@ -35,7 +35,7 @@ UNBOUNDED = {
 
 
 async def _sender(url: str, plan: LoadPlan, index: int, window: int) -> int:
-    ws = await _open(url, plan.senders[index], "ioap")
+    ws = await connect_agent(url, plan.senders[index], "ioap")
     frames = plan.frames[index]
     credit = asyncio.Semaphore(window)
     queued = 0
