@@ -45,8 +45,12 @@ logger = logging.getLogger("aiconexus.gateway")
 
 CLOSE_POLICY = 1008
 CLOSE_TRY_LATER = 1013
-YIELD_EVERY = 4
-"""Frames one connection handles before it lets the event loop run others (fair sharing)."""
+TURN_S = 0.002
+"""Longest a connection handles frames before it lets the event loop run others (fair sharing).
+
+uvicorn's ``receive()`` does not yield while frames it already read are queued, so one read of
+a flooding peer could otherwise hold the loop for every frame in it. Yielding by time, not
+after a number of frames, keeps ACK coalescing (per loop turn) intact for fast frames."""
 FAULT_LOG_INTERVAL_S = 10.0
 """At most one log line per this many seconds about frames whose handling failed."""
 PIPELINE_DEPTH = 64
@@ -279,7 +283,7 @@ async def _read_frames(hub: Hub, router: Router, session: Session, receive: ASGI
     pipelined = hub.backend.remote_checks
     limit = hub.settings.send_queue_size
     running: deque[asyncio.Task[None]] = deque()
-    handled = 0
+    turn = time.perf_counter()
     try:
         while not session.closed:
             while running and running[0].done():
@@ -289,9 +293,9 @@ async def _read_frames(hub: Hub, router: Router, session: Session, receive: ASGI
                 continue
             if session.pending >= limit:
                 await session.drained()
-            handled += 1
-            if handled % YIELD_EVERY == 0:
+            if time.perf_counter() - turn > TURN_S:
                 await asyncio.sleep(0)  # receive() does not yield while frames are queued
+                turn = time.perf_counter()
             session.receiving = True
             event = await receive()
             session.receiving = False
