@@ -13,7 +13,6 @@ Usage: ``python bench/acks.py [--pairs N] [--frames N] [--window N]``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
@@ -24,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from driver import LoadPlan, make_plan
+from driver import LoadPlan, load_options, make_plan
 from processes import gateway
 
 from aiconexus.protocol import Identity, Message
@@ -138,11 +137,7 @@ def compare(pairs: int, frames: int, window: int) -> tuple[float, float]:
 
 def main() -> None:
     """Run both variants and print the ratio."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=8)
-    parser.add_argument("--frames", type=int, default=2500, help="frames per pair")
-    parser.add_argument("--window", type=int, default=64, help="frames in flight per pair")
-    args = parser.parse_args()
+    args = load_options(__doc__, frames=2500, window=64).parse_args()
     without, with_acks = compare(args.pairs, args.frames, args.window)
     print(f"ratio with/without       {with_acks / without:9.2f}")
 

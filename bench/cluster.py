@@ -13,7 +13,6 @@ databases 1..4 are then flushed). Usage: ``python bench/cluster.py [--pairs N] .
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
@@ -27,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from driver import make_plan
+from driver import load_options, make_plan
 from measure import measure
 from processes import Service, free_port, gateway
 
@@ -90,10 +89,7 @@ def redis_node(url: str, node_id: str, key_file: str, workers: int = 1) -> Servi
 
 def main() -> int:
     """Run the four measurements and print them side by side."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=8, help="sender/receiver pairs")
-    parser.add_argument("--frames", type=int, default=4000, help="frames per pair")
-    parser.add_argument("--window", type=int, default=64, help="frames in flight per pair")
+    parser = load_options(__doc__, frames=4000, window=64)
     parser.add_argument("--redis-url", help="use this Redis server (databases 1..4 flushed)")
     parser.add_argument("--pin", type=int, help="run the load generator on this CPU only")
     args = parser.parse_args()

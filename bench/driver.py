@@ -11,6 +11,7 @@ frames of one pair arrive in order, so the k-th frame received is the k-th sent.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
 import time
@@ -24,7 +25,15 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from aiconexus.protocol import Identity, Message, b64url_encode, format_timestamp
 
-__all__ = ["Dialect", "LoadPlan", "LoadResult", "connect_agent", "make_plan", "run_load"]
+__all__ = [
+    "Dialect",
+    "LoadPlan",
+    "LoadResult",
+    "connect_agent",
+    "load_options",
+    "make_plan",
+    "run_load",
+]
 
 Dialect = Literal["ioap", "bare"]
 """``ioap``: CHALLENGE/REGISTER handshake and ACKs; ``bare``: ``/ws?id=`` and no ACKs."""
@@ -73,6 +82,21 @@ class LoadResult:
     def p99(self) -> float:
         """99th percentile latency, ms."""
         return self.percentile(99)
+
+
+def load_options(
+    doc: str, *, frames: int, window: int, pairs: str = "sender/receiver pairs", per: str = "pair"
+) -> argparse.ArgumentParser:
+    """A parser named after ``doc``'s first line with ``--pairs`` (8), ``--frames``, ``--window``.
+
+    ``pairs`` describes ``--pairs``; ``per`` is what ``--frames`` and ``--window`` count per.
+    Callers add their own options before ``parse_args()``.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=8, help=pairs)
+    parser.add_argument("--frames", type=int, default=frames, help=f"frames per {per}")
+    parser.add_argument("--window", type=int, default=window, help=f"frames in flight per {per}")
+    return parser
 
 
 def make_plan(pairs: int, frames_per_pair: int, payload_bytes: int = 300) -> LoadPlan:

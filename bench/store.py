@@ -9,7 +9,6 @@ SQLite a frame is acknowledged only once it is committed. Each sender keeps at m
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import tempfile
@@ -19,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import orjson
-from driver import LoadPlan, connect_agent, make_plan
+from driver import LoadPlan, connect_agent, load_options, make_plan
 from processes import Service, gateway
 
 UNBOUNDED = {
@@ -97,10 +96,8 @@ def compare(pairs: int, frames: int, window: int) -> tuple[float, float]:
 
 def main() -> None:
     """Run both stores with the same frames and print the ratio."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=8, help="senders (each to one recipient)")
-    parser.add_argument("--frames", type=int, default=2500, help="frames per sender")
-    parser.add_argument("--window", type=int, default=256, help="un-ACKed frames per sender")
+    pairs = "senders (each to one recipient)"
+    parser = load_options(__doc__, frames=2500, window=256, pairs=pairs, per="sender")
     args = parser.parse_args()
     memory, sqlite = compare(args.pairs, args.frames, args.window)
     print(f"sqlite / memory = {sqlite / memory:.2f}")
