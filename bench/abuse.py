@@ -41,7 +41,7 @@ from support.attacks import (  # noqa: E402
 )
 from support.gateway import GatewayProcess  # noqa: E402
 
-from aiconexus.protocol import Identity  # noqa: E402
+from aiconexus.protocol import Identity, Message  # noqa: E402
 from aiconexus_gateway.settings import LIMITS  # noqa: E402
 
 LIMITS_OFF = {name.upper(): "0" for name in LIMITS}
@@ -72,6 +72,17 @@ async def _drain(ws: Any, codes: dict[str, int]) -> None:
             codes[key] = codes.get(key, 0) + 1
 
 
+def _outcome(reply: Message) -> str:
+    """A reply's type, or its code if it is an ERROR."""
+    return reply.type if reply.type != "ERROR" else str(reply.payload["code"])
+
+
+async def _close_all(sockets: list[tuple[Any, str, str]]) -> None:
+    for ws, _, _ in sockets:
+        if ws is not None:
+            await ws.close()
+
+
 async def _registered(url: str, **options: Any) -> tuple[Any, str, str]:
     """A socket and its outcome: REGISTERED, an ERROR code, or 'closed'/'failed'."""
     identity = Identity.generate()
@@ -79,8 +90,7 @@ async def _registered(url: str, **options: Any) -> tuple[Any, str, str]:
         ws, reply = await register(url, identity, **options)
     except Exception as exc:
         return None, "closed" if isinstance(exc, ConnectionError) else type(exc).__name__, ""
-    outcome = reply.type if reply.type != "ERROR" else reply.payload["code"]
-    return ws, outcome, reply.from_
+    return ws, _outcome(reply), reply.from_
 
 
 def _count(outcomes: list[str]) -> dict[str, int]:
@@ -130,9 +140,7 @@ async def attack(name: str, url: str, count: int) -> dict[str, Any]:
             summary["get_agents_s"] = round(time.perf_counter() - started, 3)
             summary["get_agents_mb"] = round(len(response.content) / 2**20, 1)
         await asyncio.sleep(0.5)
-        for ws, _, _ in results:
-            if ws is not None:
-                await ws.close()
+        await _close_all(results)
         return summary
     if name == "register-250k":
         bomb = empty_arrays_metadata(250_000)
@@ -140,7 +148,7 @@ async def attack(name: str, url: str, count: int) -> dict[str, Any]:
         for _ in range(count):
             try:
                 reply = await register_bomb(url, Identity.generate(), bomb)
-                outcomes.append(reply.type if reply.type != "ERROR" else reply.payload["code"])
+                outcomes.append(_outcome(reply))
             except Exception as exc:
                 outcomes.append(type(exc).__name__)
         return {"register": _count(outcomes)}
@@ -150,9 +158,7 @@ async def attack(name: str, url: str, count: int) -> dict[str, Any]:
         for first in range(0, count, 50):
             batch = await asyncio.gather(*(_registered(url) for _ in range(min(50, count - first))))
             outcomes += [outcome for _, outcome, _ in batch]
-            for ws, _, _ in batch:
-                if ws is not None:
-                    await ws.close()
+            await _close_all(batch)
         return {"register": _count(outcomes), "seconds": round(time.perf_counter() - started, 2)}
     if name == "preauth":
         sockets, refused = [], 0
