@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
-from .gateway import _OWN_VARIABLES
+from .gateway import gateway_env, read_log
 from .ports import free_port
 
 __all__ = ["ForkedGateway"]
@@ -36,15 +36,7 @@ class ForkedGateway:
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.log_path = workdir / f"gateway-{self.port}.log"
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(_OWN_VARIABLES)},
-            "GATEWAY_HOST": "127.0.0.1",
-            "GATEWAY_PORT": str(self.port),
-            "GATEWAY_KEY_FILE": str(workdir / "gateway.key"),
-            "PYTHONUNBUFFERED": "1",
-            "LOG_FILE": "",
-            **env,
-        }
+        self.env = gateway_env({"LOG_FILE": "", **env}, workdir, self.port)
         self._parent: subprocess.Popen[str] | None = None
         self.child: int | None = None
 
@@ -102,10 +94,7 @@ class ForkedGateway:
 
     def log(self) -> str:
         """Everything the children wrote so far."""
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
+        return read_log(self.log_path)
 
     def __exit__(
         self,

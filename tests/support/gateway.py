@@ -16,7 +16,7 @@ import httpx
 
 from .ports import free_port
 
-__all__ = ["GatewayProcess", "StartGateway", "gateway_script"]
+__all__ = ["GatewayProcess", "StartGateway", "gateway_env", "gateway_script", "read_log"]
 
 START_TIMEOUT_S = 20.0
 
@@ -72,6 +72,31 @@ def gateway_script() -> str:
     return found
 
 
+def gateway_env(env: Mapping[str, str], workdir: Path, port: int) -> dict[str, str]:
+    """The environment of a gateway on ``port``: this one's minus gateway settings, then ``env``.
+
+    The host is loopback, the key file lives in ``workdir`` and output is unbuffered unless
+    ``env`` says otherwise.
+    """
+    base = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_VARIABLES)}
+    return {
+        **base,
+        "GATEWAY_HOST": "127.0.0.1",
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_KEY_FILE": str(workdir / "gateway.key"),
+        "PYTHONUNBUFFERED": "1",
+        **env,
+    }
+
+
+def read_log(path: Path) -> str:
+    """The text of a gateway's log file so far ("" before it exists)."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
 class GatewayProcess:
     """One gateway subprocess on a free loopback port; its output goes to ``log_path``.
 
@@ -89,15 +114,7 @@ class GatewayProcess:
     ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        base = {k: v for k, v in os.environ.items() if not k.startswith(_OWN_VARIABLES)}
-        self.env = {
-            **base,
-            "GATEWAY_HOST": "127.0.0.1",
-            "GATEWAY_PORT": str(free_port()),
-            "GATEWAY_KEY_FILE": str(workdir / "gateway.key"),
-            "PYTHONUNBUFFERED": "1",
-            **env,
-        }
+        self.env = gateway_env(env, workdir, free_port())
         self.args = args
         self._port = port
         self._auto_port = port is None and "GATEWAY_PORT" not in env
@@ -204,10 +221,7 @@ class GatewayProcess:
 
     def log(self) -> str:
         """Everything the process wrote so far."""
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
+        return read_log(self.log_path)
 
     def wait_for_log(self, text: str, timeout: float = 10.0) -> str:
         """Wait until ``text`` appears in the output; returns the output (AssertionError if not)."""
