@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from aiconexus_gateway.backend import StoreFullError, StoreLimits, UnseenRecipientError
+from aiconexus_gateway.backend import (
+    StoreFullError,
+    StoreLimits,
+    UnseenRecipientError,
+    store_limits,
+)
 from aiconexus_gateway.backend._memory_store import MemoryStore
 from aiconexus_gateway.backend._store_quota import SeenAgents, StoreAccounts, frame_size
+from aiconexus_gateway.settings import Settings
 
 
 class Clock:
@@ -17,6 +23,12 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def test_store_limits_defaults_are_the_settings_defaults() -> None:
+    """A backend built without settings bounds its store as an unconfigured gateway does."""
+    assert StoreLimits() == store_limits(Settings.from_env({}))
+    assert StoreLimits() != store_limits(Settings.from_env({"STORE_SEEN_MAX": "1"}))
 
 
 def test_frame_size_counts_utf8_bytes() -> None:
