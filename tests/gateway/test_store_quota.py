@@ -12,6 +12,7 @@ from aiconexus_gateway.backend import (
 )
 from aiconexus_gateway.backend._memory_store import MemoryStore
 from aiconexus_gateway.backend._store_quota import SeenAgents, StoreAccounts, frame_size
+from aiconexus_gateway.backend.memory import remember_once
 from aiconexus_gateway.settings import Settings
 
 
@@ -29,6 +30,20 @@ def test_store_limits_defaults_are_the_settings_defaults() -> None:
     """A backend built without settings bounds its store as an unconfigured gateway does."""
     assert StoreLimits() == store_limits(Settings.from_env({}))
     assert StoreLimits() != store_limits(Settings.from_env({"STORE_SEEN_MAX": "1"}))
+
+
+def test_replay_markers_expire_and_stay_bounded() -> None:
+    """A key is refused while remembered; expired or oldest-beyond-the-bound ones are dropped."""
+    markers: dict[int, float] = {}
+    assert remember_once(markers, 1, now=0.0, window_s=10.0, most=3) is True
+    assert remember_once(markers, 1, now=5.0, window_s=10.0, most=3) is False
+    assert remember_once(markers, 2, now=6.0, window_s=10.0, most=3) is True
+    assert remember_once(markers, 1, now=10.0, window_s=10.0, most=3) is True  # 1 expired
+    assert list(markers) == [2, 1]
+    assert remember_once(markers, 3, now=11.0, window_s=10.0, most=3) is True
+    assert remember_once(markers, 4, now=12.0, window_s=10.0, most=3) is True  # 2 dropped
+    assert list(markers) == [1, 3, 4]
+    assert remember_once(markers, 2, now=12.0, window_s=10.0, most=3) is True
 
 
 def test_frame_size_counts_utf8_bytes() -> None:

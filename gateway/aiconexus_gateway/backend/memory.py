@@ -11,10 +11,29 @@ from ._memory_store import MemoryStore
 from ._store_quota import StoreLimits
 from .base import AgentRecord, Backend, NodeHooks
 
-__all__ = ["MemoryBackend"]
+__all__ = ["MemoryBackend", "remember_once"]
 
 DEFAULT_REPLAY_ENTRIES = 1_000_000
 """Most (sender, id) pairs remembered at once; beyond it the oldest are forgotten first."""
+
+
+def remember_once(
+    markers: dict[int, float], key: int, now: float, window_s: float, most: int
+) -> bool:
+    """True if ``key`` is new in ``markers``, then kept there until ``now + window_s``.
+
+    ``markers`` maps keys to expiry times in insertion order: first the expired ones at its
+    head are dropped, and the oldest ones while it holds ``most`` or more.
+    """
+    while markers:
+        oldest = next(iter(markers))
+        if markers[oldest] > now and len(markers) < most:
+            break
+        del markers[oldest]
+    if key in markers:
+        return False
+    markers[key] = now + window_s
+    return True
 
 
 class MemoryBackend(Backend):
@@ -102,18 +121,8 @@ class MemoryBackend(Backend):
     # replay detection ----------------------------------------------------------------------
     async def first_seen(self, sender: str, message_id: str, window_s: float) -> bool:
         """True if (sender, id) is new within ``window_s``; records it either way."""
-        now = time.monotonic()
-        seen = self._seen
-        while seen:
-            oldest = next(iter(seen))
-            if seen[oldest] > now and len(seen) < self._replay_max:
-                break
-            del seen[oldest]
         key = hash((sender, message_id))
-        if key in seen:
-            return False
-        seen[key] = now + window_s
-        return True
+        return remember_once(self._seen, key, time.monotonic(), window_s, self._replay_max)
 
     async def forget(self, sender: str, message_id: str) -> None:
         """Drop the record of (sender, id) (its frame was refused)."""

@@ -33,7 +33,7 @@ from typing import ClassVar
 from ._sqlite_writer import SqliteWriter
 from ._store_quota import SeenAgents, StoreAccounts, StoreLimits, frame_size
 from .base import AgentRecord, BackendUnavailableError, NodeHooks, StoreFullError
-from .memory import DEFAULT_REPLAY_ENTRIES, MemoryBackend
+from .memory import DEFAULT_REPLAY_ENTRIES, MemoryBackend, remember_once
 
 __all__ = ["SCHEMA", "SqliteBackend", "replay_digest"]
 
@@ -118,18 +118,8 @@ class SqliteBackend(MemoryBackend):
     # replay detection ----------------------------------------------------------------------
     async def first_seen(self, sender: str, message_id: str, window_s: float) -> bool:
         """True if (sender, id) is new within ``window_s``; kept in memory until handed on."""
-        now = time.time()
-        markers = self._markers
-        while markers:
-            oldest = next(iter(markers))
-            if markers[oldest] > now and len(markers) < self._replay_max:
-                break
-            del markers[oldest]
         digest = replay_digest(sender, message_id)
-        if digest in markers:
-            return False
-        markers[digest] = now + window_s
-        return True
+        return remember_once(self._markers, digest, time.time(), window_s, self._replay_max)
 
     async def forget(self, sender: str, message_id: str) -> None:
         """Drop the marker of a refused frame (it never reached the file)."""
