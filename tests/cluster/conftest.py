@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.redis_server import RedisServer, redis_available
+from support.redis_server import RedisServer, redis_or_skip
 
 from .cluster import Cluster
 
@@ -17,9 +17,7 @@ _databases = itertools.count(1)
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """A real redis-server on a free loopback port, shared by the session."""
-    if not redis_available():
-        pytest.skip("redis-server is not installed")
-    with RedisServer(databases=1024) as server:
+    with redis_or_skip(databases=1024) as server:
         yield server
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from support.client import RawClient
 from support.gateway import GatewayProcess
-from support.redis_server import RedisServer, redis_available
+from support.redis_server import redis_or_skip
 
 from aiconexus.protocol import Identity
 from aiconexus_gateway.metrics import (
@@ -102,9 +102,7 @@ async def test_scrape_has_histograms_and_frames_by_type_and_outcome(tmp_path: Pa
 @pytest.mark.redis
 async def test_redis_round_trips_are_counted(tmp_path: Path) -> None:
     """With STORAGE_TYPE=redis every frame costs round trips, counted in a histogram."""
-    if not redis_available():
-        pytest.skip("redis-server is not installed")
-    with RedisServer() as server:
+    with redis_or_skip() as server:
         env = {"STORAGE_TYPE": "redis", "REDIS_URL": server.url_of(0)}
         with GatewayProcess(env, tmp_path) as gw:
             await _traffic(gw)

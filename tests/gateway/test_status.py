@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from support.client import RawClient
 from support.gateway import GatewayProcess
-from support.redis_server import RedisServer, redis_available
+from support.redis_server import redis_or_skip
 
 from aiconexus.protocol import Identity
 from aiconexus_gateway.auth import require_token
@@ -90,9 +90,7 @@ async def test_data_routes_need_the_bearer_token_when_one_is_set() -> None:
 @pytest.mark.redis
 async def test_nodes_of_a_redis_cluster_are_listed(tmp_path: Path) -> None:
     """Two nodes on one Redis: each one's summary lists both live nodes."""
-    if not redis_available():
-        pytest.skip("redis-server is not installed")
-    with RedisServer() as server:
+    with redis_or_skip() as server:
         env = {"STORAGE_TYPE": "redis", "REDIS_URL": server.url_of(0)}
         with (
             GatewayProcess({**env, "NODE_ID": "n-a"}, tmp_path / "a"),

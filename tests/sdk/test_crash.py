@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from support.backends import CRASH_BACKENDS, backend_environment, keeps_stored
 from support.fork_gateway import ForkedGateway
-from support.redis_server import RedisServer, redis_available
+from support.redis_server import redis_or_skip
 from support.streams import Inbox, Stream, check_stream, missing, wait_until
 
 from aiconexus import GatewayClient, Identity
@@ -118,10 +118,8 @@ async def test_redis_restarts_lose_no_acknowledged_frame(tmp_path: Path) -> None
     Frames sent while Redis is down are refused (ERROR, not acknowledged); every frame that
     was ACKed arrives exactly once and in order, including those queued for carol.
     """
-    if not redis_available():
-        pytest.skip("redis-server is not installed")
     rng = random.Random(7)
-    with RedisServer(appendonly=True) as redis:
+    with redis_or_skip(appendonly=True) as redis:
         # Every frame sent while Redis is down is refused (INTERNAL_ERROR, always answered).
         env = {"STORAGE_TYPE": "redis", "REDIS_URL": redis.url_of(1)}
         with ForkedGateway(env, tmp_path) as gateway:

@@ -15,9 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
-from support.redis_server import RedisServer, redis_available
+from support.redis_server import redis_or_skip
 
 __all__ = ["BACKENDS", "CRASH_BACKENDS", "GatewayEnv", "backend_environment", "keeps_stored"]
 
@@ -50,11 +48,9 @@ def backend_environment(name: str) -> Iterator[GatewayEnv]:
             yield lambda: {"STORAGE_TYPE": "sqlite", "SQLITE_PATH": str(next(files))}
         return
     if name == "redis":
-        if not redis_available():
-            pytest.skip("redis-server is not installed")
         # One server for the session; each gateway gets a database of its own, so gateways
         # of different tests never see each other's agents or stored frames.
-        with RedisServer(databases=4096) as server:
+        with redis_or_skip(databases=4096) as server:
             databases = itertools.count(1)
             yield lambda: {"STORAGE_TYPE": "redis", "REDIS_URL": server.url_of(next(databases))}
         return

@@ -11,7 +11,11 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["RedisServer", "free_port", "redis_available"]
+import pytest
+
+from .ports import free_port
+
+__all__ = ["RedisServer", "free_port", "redis_available", "redis_or_skip"]
 
 _START_DEADLINE_S = 10.0
 
@@ -21,14 +25,6 @@ def redis_available() -> bool:
     return shutil.which("redis-server") is not None
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _answers_ping(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
@@ -36,6 +32,13 @@ def _answers_ping(port: int) -> bool:
             return sock.recv(64).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def redis_or_skip(*, databases: int = 16, appendonly: bool = False) -> RedisServer:
+    """A new :class:`RedisServer` (start it with ``with``); skips the test without redis-server."""
+    if not redis_available():
+        pytest.skip("redis-server is not installed")
+    return RedisServer(databases=databases, appendonly=appendonly)
 
 
 class RedisServer:
