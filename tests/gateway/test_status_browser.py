@@ -126,7 +126,14 @@ async def test_status_page_lists_agents_and_charts_traffic(driver: Any, tmp_path
                     await bob.recv_text()
                 await asyncio.sleep(0.05)
 
-        flowing = asyncio.get_running_loop().create_task(traffic())
+        async def read_acks() -> None:
+            # alice reads her ACKs, or the gateway would close her as a slow consumer
+            while True:
+                await alice.ws.recv()
+
+        loop = asyncio.get_running_loop()
+        acks = loop.create_task(read_acks())
+        flowing = loop.create_task(traffic())
         try:
             assert await _until(driver, peak) > 0
             assert await _until(
@@ -136,8 +143,11 @@ async def test_status_page_lists_agents_and_charts_traffic(driver: Any, tmp_path
             assert p50 != "\u2013"  # the page's placeholder for "no value yet"
         finally:
             flowing.cancel()
+            acks.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flowing
+            with contextlib.suppress(asyncio.CancelledError):
+                await acks
         await alice.send_text("not json")
         code = (
             "return document.querySelector('#refusals tr[data-code=MALFORMED_MESSAGE]')?.innerText"
