@@ -43,6 +43,12 @@ system-deps:
 	    echo "installing chromium and chromium-driver (needed by the status page test)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	  else echo "chromium and chromium-driver are not installed: the status page test will be skipped" >&2; fi; }
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing nginx (the load balancer of the cluster drain test)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null || \
+	      echo "nginx could not be installed: the load balancer tests will be skipped" >&2; \
+	  else echo "nginx is not installed: the load balancer tests will be skipped" >&2; fi; }
 
 test: install system-deps
 	$(PY) -m pytest
