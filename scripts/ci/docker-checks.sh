@@ -71,6 +71,12 @@ trap stop_engine EXIT
 step "engine up"
 scripts/ci/docker-engine.sh start
 export DOCKER_HOST="unix://$ENGINE_DIR/docker.sock"
+# Containers may not raise their open-file limit above the engine's own (inherited from this
+# shell): the compose files ask for GATEWAY_NOFILE (default 65536).
+hard_nofile="$(ulimit -Hn)"
+if [ "$hard_nofile" != unlimited ] && [ "$hard_nofile" -lt 65536 ]; then
+    export GATEWAY_NOFILE="${GATEWAY_NOFILE:-$hard_nofile}"
+fi
 
 # ---- static checks
 step "verify_docker_setup.sh"
