@@ -81,10 +81,10 @@ class RateLimits:
         elapsed = now - bucket.stamp
         bucket.stamp = now
         wait = 0.0
-        frame_rate = self.frames_per_s if count_frame else 0
-        if frame_rate:
+        frame_rate = self.frames_per_s
+        if frame_rate:  # refilled on every call (the stamp moved), charged only when counted
             bucket.frames = min(self.frame_capacity, bucket.frames + elapsed * frame_rate)
-            if bucket.frames < 1.0:
+            if count_frame and bucket.frames < 1.0:
                 wait = (1.0 - bucket.frames) / frame_rate
         byte_rate = self.bytes_per_s
         need = min(float(size), self.byte_capacity)
@@ -94,7 +94,7 @@ class RateLimits:
                 wait = max(wait, (need - bucket.bytes) / byte_rate)
         if wait > 0.0:
             return max(1, math.ceil(wait * 1000.0))
-        if frame_rate:
+        if frame_rate and count_frame:
             bucket.frames -= 1.0
         if byte_rate:
             bucket.bytes -= need

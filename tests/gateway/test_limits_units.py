@@ -161,3 +161,11 @@ def test_new_settings_are_read_from_the_environment() -> None:
         assert getattr(settings, name.lower()) == 0, name
     assert settings.rate_limit_burst_s == 0.5
     assert Settings.from_env({"ERRORS_PER_S": "7"}).errors_per_s == 7
+
+
+def test_uncounted_frames_do_not_cost_the_frame_bucket_its_refill() -> None:
+    """A recipient's ACKs (count_frame=False) between its frames keep the refill they waited for."""
+    limits = RateLimits(frames_per_s=10, bytes_per_s=0, burst_s=0.1)  # one frame, 10 a second
+    assert limits.check("did", 10, now=0.0) == 0
+    assert limits.check("did", 10, count_frame=False, now=0.09) == 0  # an ACK, 90 ms later
+    assert limits.check("did", 10, now=0.1) == 0  # 100 ms after the first: the token is back
