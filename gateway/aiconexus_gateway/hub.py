@@ -34,6 +34,7 @@ from .refusal_log import RefusalLog
 from .refusals import RefusalPolicy
 from .session import Outgoing, Session, SessionState
 from .settings import Settings
+from .tasks import stop_task
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -169,10 +170,7 @@ class Hub:
     async def stop(self) -> None:
         """Close sessions, let store lanes finish briefly, stop the backend."""
         await self.close_sessions()
-        if self._cleanup is not None:
-            self._cleanup.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._cleanup
+        await stop_task(self._cleanup)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(2.0):
                 await self.lanes.idle()
