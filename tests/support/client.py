@@ -22,8 +22,9 @@ from aiconexus.protocol import Identity, Message, MessageType
 
 __all__ = ["RawClient", "TIMEOUT_S", "forge"]
 
-TIMEOUT_S = 5.0
-"""Default bound on every wait of the client."""
+TIMEOUT_S = 15.0
+"""Default bound on every wait for something that must arrive (a deadline for failing, not a
+delay: generous, for CI machines where a browser or a crash test competes for the cores)."""
 
 
 class RawClient:
