@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from aiconexus.protocol import Identity
+from aiconexus.protocol import CloseCode, Identity
 
 from ._version import gateway_version
 from .access import AccessPolicy, install_reload_on_hangup
@@ -59,7 +59,7 @@ class GatewayApp:
             if scope["path"] == "/ws":
                 await serve_connection(self.hub, self.router, scope, receive, send)
             else:
-                await send({"type": "websocket.close", "code": 1008})
+                await send({"type": "websocket.close", "code": int(CloseCode.POLICY_VIOLATION)})
             return
         await self.http(scope, receive, send)
 

@@ -13,10 +13,12 @@ from aiconexus.backoff import Backoff
 from aiconexus.client import SENDABLE_TYPES, GatewayClient
 from aiconexus.directory import AgentInfo, http_base_url, list_agents
 from aiconexus.errors import (
+    AIConexusError,
     ClientClosedError,
     ClientError,
     GatewayAuthenticationError,
     GatewayUnreachableError,
+    HandshakeError,
     RecipientOfflineError,
     RecipientOfflineTimeout,
     RemoteExecutionError,
@@ -71,6 +73,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "SENDABLE_TYPES",
     "SUBPROTOCOL",
+    "AIConexusError",
     "Agent",
     "AgentInfo",
     "Backoff",
@@ -85,6 +88,7 @@ __all__ = [
     "GatewayAuthenticationError",
     "GatewayClient",
     "GatewayUnreachableError",
+    "HandshakeError",
     "Handler",
     "Identity",
     "InternalError",
