@@ -28,7 +28,7 @@ from aiconexus._session import Session
 from aiconexus._writer import Writer
 from aiconexus.backoff import Backoff
 from aiconexus.errors import ClientClosedError, SessionReplacedError
-from aiconexus.protocol import Identity, Message, MessageType
+from aiconexus.protocol import CloseCode, Identity, Message, MessageType
 from aiconexus.retry import RetryPolicy
 from aiconexus.state import ConnectionState
 
@@ -36,9 +36,6 @@ __all__ = ["STABLE_SESSION_S", "Connection"]
 
 STABLE_SESSION_S = 10.0
 """A session that lasted this long resets the backoff; shorter ones keep it growing."""
-
-REPLACED_CLOSE_CODE = 4000
-TOO_BIG_CLOSE_CODE = 1009
 
 
 class Connection:
@@ -216,13 +213,14 @@ class Connection:
             try:
                 frame = await connection.recv()
             except ConnectionClosed as exc:
-                if exc.rcvd is not None and exc.rcvd.code == REPLACED_CLOSE_CODE:
+                code = exc.rcvd.code if exc.rcvd is not None else None
+                if code == CloseCode.REPLACED:
                     replaced = SessionReplacedError(
                         "another connection registered this DID; this one was closed"
                     )
                     replaced.__cause__ = exc
                     return replaced
-                if exc.rcvd is not None and exc.rcvd.code == TOO_BIG_CLOSE_CODE:
+                if code == CloseCode.MESSAGE_TOO_BIG and exc.rcvd is not None:
                     self._writer.fail_largest_written(exc.rcvd.reason)
                 return exc
             self._on_frame(frame, session)

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from aiconexus._pending import Outbox, OutboxEntry
 from aiconexus._session import Session
-from aiconexus.protocol import Identity, Message, MessageTooLargeError
+from aiconexus.protocol import CloseCode, Identity, Message, MessageTooLargeError
 
 __all__ = ["Writer"]
 
@@ -153,5 +153,6 @@ class Writer:
         if not written:
             return
         largest = max(written, key=lambda e: len(e.message.to_json()))
-        message = f"the gateway closed the connection (1009 {reason or 'message too big'})"
+        code = int(CloseCode.MESSAGE_TOO_BIG)
+        message = f"the gateway closed the connection ({code} {reason or 'message too big'})"
         self._outbox.reject(largest.message.id, MessageTooLargeError(message))

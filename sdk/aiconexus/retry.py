@@ -5,9 +5,10 @@ exception: after a session ended ("reconnect after this?") and after an attempt 
 session failed ("try the next URL, or again after a pause?"). The policy returns True to go
 on (with backoff) or False to stop: the client then closes, and ``wait_closed()`` returns the
 exception (a failed first ``connect()`` raises it). A close the gateway sent arrives as a
-websockets ``ConnectionClosed`` whose close code :func:`close_code` reads; close code 4000
-(another connection registered this DID) arrives as
-:class:`~aiconexus.SessionReplacedError`.
+websockets ``ConnectionClosed`` whose close code :func:`close_code` reads (compare it with
+:class:`~aiconexus.protocol.CloseCode`); :attr:`~aiconexus.protocol.CloseCode.REPLACED`
+(4000: another connection registered this DID) arrives as
+:class:`~aiconexus.SessionReplacedError`, whose cause is that close.
 
 Pass your own policy as ``GatewayClient(url, me, retry_policy=...)``; the default is
 :func:`default_retry_policy`. For example, to keep trying also after the gateway refused the
@@ -59,10 +60,10 @@ def default_retry_policy(error: BaseException) -> bool:
 
     Retried: ``OSError`` and ``TimeoutError`` (the gateway cannot be reached or stopped
     answering), websockets errors (among them every ``ConnectionClosed``, whatever its close
-    code, except 4000), other SDK runtime errors, and a REGISTER refused with one of
+    code), other SDK runtime errors, and a REGISTER refused with one of
     :data:`RETRYABLE_CODES`. Not retried: :class:`~aiconexus.SessionReplacedError` (close
-    4000: two processes with one key would take the session from each other forever), any
-    other protocol error (``UnauthorizedError``, ``ClockSkewError`` ...), anything else.
+    ``REPLACED``: two processes with one key would take the session from each other forever),
+    any other protocol error (``UnauthorizedError``, ``ClockSkewError`` ...), anything else.
     """
     if isinstance(error, IoapError):
         return error.code in RETRYABLE_CODES

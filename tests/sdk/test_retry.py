@@ -22,6 +22,7 @@ from aiconexus import (
     UnauthorizedError,
     default_retry_policy,
 )
+from aiconexus.protocol import CloseCode
 from aiconexus.retry import close_code
 
 from .conftest import fast_options
@@ -38,7 +39,7 @@ def closed(code: int, reason: str = "") -> ConnectionClosedError:
         (ConnectionRefusedError(), True),
         (TimeoutError(), True),
         (closed(1006), True),
-        (closed(1013, "CONNECTION_REFUSED: full"), True),
+        (closed(CloseCode.TRY_AGAIN_LATER, "CONNECTION_REFUSED: full"), True),
         (ConnectionClosedOK(Close(1001, "going away"), None), True),
         (InvalidURI("ws://x", "bad"), True),
         (ClientClosedError("closed"), True),
@@ -61,8 +62,8 @@ def test_close_code_reads_the_code_the_gateway_sent() -> None:
     """From a close, from what a close caused, and None for anything else."""
     assert close_code(closed(1009)) == 1009
     replaced = SessionReplacedError("replaced")
-    replaced.__cause__ = closed(4000)
-    assert close_code(replaced) == 4000
+    replaced.__cause__ = closed(CloseCode.REPLACED)
+    assert close_code(replaced) == CloseCode.REPLACED
     assert close_code(ConnectionClosedError(None, None)) is None
     assert close_code(OSError()) is None
 
@@ -92,7 +93,7 @@ async def test_a_policy_may_take_a_replaced_session_back(gateway: GatewayProcess
 
     def stubborn(error: BaseException) -> bool:
         asked.append(close_code(error))
-        return close_code(error) == 4000 or default_retry_policy(error)
+        return close_code(error) == CloseCode.REPLACED or default_retry_policy(error)
 
     policy: RetryPolicy = stubborn
     async with GatewayClient(gateway.url, identity, retry_policy=policy, **fast_options()) as first:
