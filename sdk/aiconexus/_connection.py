@@ -246,7 +246,11 @@ class Connection:
             self._receipts.note(outcome.receipt)  # taken in (or dropped for good): acknowledge
 
     def _take_in(self, message: Message, session: Session) -> Outcome:
-        """Take in a verified inbound frame: settle what it answers or route it to ``recv()``."""
+        """Take in a verified inbound frame: settle what it answers or route it to ``recv()``.
+
+        Every frame that passed the checks goes through here once, before anything acts on
+        it: the place for a transformation of what other agents send (e.g. decryption).
+        """
         return self._dispatcher.route(message, session.gateway_did)
 
     # -- heartbeat ---------------------------------------------------------------------------

@@ -18,9 +18,30 @@ from websockets.exceptions import ConnectionClosed
 
 from aiconexus._pending import Outbox, OutboxEntry
 from aiconexus._session import Session
-from aiconexus.protocol import CloseCode, Identity, Message, MessageTooLargeError
+from aiconexus.protocol import (
+    MAX_JSON_DEPTH,
+    CloseCode,
+    ErrorCode,
+    Identity,
+    Message,
+    MessageTooLargeError,
+    check_nesting,
+    error_from_code,
+)
 
-__all__ = ["Writer"]
+__all__ = ["Writer", "check_outgoing"]
+
+
+def check_outgoing(message: Message, max_message_size: int) -> None:
+    """Refuse before any write a frame the gateway would refuse: nested too deep, too big."""
+    text = message.to_json()
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH:
+        check_nesting(message.payload, level=2)
+    size = len(text.encode("utf-8"))
+    if size > max_message_size:
+        raise error_from_code(
+            ErrorCode.MESSAGE_TOO_LARGE, f"frame of {size} bytes exceeds {max_message_size}"
+        )
 
 
 class Writer:

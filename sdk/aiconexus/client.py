@@ -21,6 +21,7 @@ from aiconexus._dispatch import Dispatcher, error_of
 from aiconexus._inbound import InboundFilter
 from aiconexus._pending import DeliveryStatus, Outbox, ReplyWaiters
 from aiconexus._session import SessionOptions
+from aiconexus._writer import check_outgoing
 from aiconexus.backoff import Backoff
 from aiconexus.directory import AgentInfo, list_agents
 from aiconexus.errors import (
@@ -31,14 +32,10 @@ from aiconexus.errors import (
 )
 from aiconexus.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
-    MAX_JSON_DEPTH,
     PEER_TYPES,
-    ErrorCode,
     Identity,
     Message,
     MessageType,
-    check_nesting,
-    error_from_code,
     is_valid_did,
 )
 from aiconexus.retry import RetryPolicy, default_retry_policy
@@ -106,15 +103,10 @@ class GatewayClient:
         recipient_acks: bool = True,
         retry_policy: RetryPolicy = default_retry_policy,
     ) -> None:
-        if gateway_did is not None and not is_valid_did(gateway_did):
-            raise ValueError(f"gateway_did is not an Ed25519 did:key: {gateway_did!r}")
-        if heartbeat_interval_s is not None and heartbeat_interval_s <= 0:
-            raise ValueError("heartbeat_interval_s must be > 0")
+        _check_options(gateway_did, heartbeat_interval_s)
         self._identity = identity
         self._logger = logger or logging.getLogger("aiconexus.client")
-        self._listeners = StateListeners(self._logger)
-        if on_state_change is not None:
-            self._listeners.add(on_state_change)
+        self._listeners = StateListeners(self._logger, on_state_change)
         self._outbox = Outbox()
         self._replies = ReplyWaiters()
         self._inbox: asyncio.Queue[Message | None] = asyncio.Queue()
@@ -129,7 +121,7 @@ class GatewayClient:
             clock_skew_s=clock_skew_s,
             recipient_acks=recipient_acks,
         )
-        dialer = Dialer(
+        self._dialer = dialer = Dialer(
             [url] if isinstance(url, str) else url,
             identity,
             options,
@@ -158,9 +150,6 @@ class GatewayClient:
             resign_after_s=clock_skew_s - min(clock_skew_s / 2, max(5.0, clock_skew_s / 10)),
             logger=self._logger,
         )
-        self._urls = dialer.urls
-        self._pinned_gateway_did = gateway_did
-        self._max_message_size = max_message_size
 
     # -- properties --------------------------------------------------------------------------
     @property
@@ -182,13 +171,13 @@ class GatewayClient:
     def gateway_did(self) -> str | None:
         """The DID of the gateway of the current (or last) session."""
         session = self._connection.last_session
-        return session.gateway_did if session else self._pinned_gateway_did
+        return session.gateway_did if session else self._dialer.options.pinned_gateway_did
 
     @property
     def url(self) -> str:
         """The gateway URL of the current (or last, or first configured) session."""
         session = self._connection.last_session
-        return session.url if session else self._urls[0]
+        return session.url if session else self._dialer.urls[0]
 
     @property
     def session_id(self) -> str | None:
@@ -343,7 +332,11 @@ class GatewayClient:
         payload: Mapping[str, Any],
         correlation_id: str | None = None,
     ) -> Message:
-        """Prepare an outgoing frame to another agent: build and sign it (every send path)."""
+        """Prepare an outgoing frame to another agent: build and sign it.
+
+        ``send``, ``reply``, ``request`` and ``ping(to)`` build their frames here: the place
+        for a transformation of what this client sends (e.g. encryption).
+        """
         return Message.create(
             self._identity, type, to, dict(payload), correlation_id=correlation_id
         )
@@ -360,15 +353,7 @@ class GatewayClient:
             raise ValueError("the message is not signed by this client's identity")
         if message.type not in SENDABLE_TYPES:
             raise ValueError(f"{message.type} frames are sent by the client itself")
-        text = message.to_json()
-        if text.count("[") + text.count("{") > MAX_JSON_DEPTH:  # refused before any write
-            check_nesting(message.payload, level=2)
-        size = len(text.encode("utf-8"))
-        if size > self._max_message_size:
-            raise error_from_code(
-                ErrorCode.MESSAGE_TOO_LARGE,
-                f"frame of {size} bytes exceeds {self._max_message_size}",
-            )
+        check_outgoing(message, self._dialer.options.max_message_size)
         entry = self._outbox.add(message)
         try:
             async with asyncio.timeout(timeout):
@@ -423,3 +408,10 @@ class GatewayClient:
             return await self.recv()
         except ClientClosedError:
             raise StopAsyncIteration from None
+
+
+def _check_options(gateway_did: str | None, heartbeat_interval_s: float | None) -> None:
+    if gateway_did is not None and not is_valid_did(gateway_did):
+        raise ValueError(f"gateway_did is not an Ed25519 did:key: {gateway_did!r}")
+    if heartbeat_interval_s is not None and heartbeat_interval_s <= 0:
+        raise ValueError("heartbeat_interval_s must be > 0")

@@ -32,8 +32,8 @@ StateListener = Callable[[ConnectionState], Awaitable[None] | None]
 class StateListeners:
     """The state listeners of one client: each hears every change, an ``async`` one as a task."""
 
-    def __init__(self, logger: logging.Logger) -> None:
-        self._listeners: list[StateListener] = []
+    def __init__(self, logger: logging.Logger, first: StateListener | None = None) -> None:
+        self._listeners: list[StateListener] = [first] if first is not None else []
         self._tasks: set[asyncio.Future[Any]] = set()
         self._logger = logger
 
