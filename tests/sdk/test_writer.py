@@ -25,9 +25,16 @@ GATEWAY = Identity.from_seed(b"g" * 32)
 class Wire:
     def __init__(self) -> None:
         self.written: list[Message] = []
+        self._grew = asyncio.Event()
 
     async def send(self, text: str) -> None:
         self.written.append(Message.parse(text))
+        self._grew.set()
+
+    async def wait_for(self, count: int) -> None:
+        while len(self.written) < count:
+            self._grew.clear()
+            await self._grew.wait()
 
 
 def session(wire: Wire) -> Session:
@@ -97,8 +104,7 @@ async def test_nothing_is_written_while_offline_or_on_hold() -> None:
     await writer.write(late)
     assert [m.id for m in wire.written] == [early.message.id]
     async with asyncio.timeout(5):
-        while len(wire.written) < 3:
-            await asyncio.sleep(0.01)
+        await wire.wait_for(3)
     assert [m.id for m in wire.written] == [early.message.id, early.message.id, late.message.id]
     writer.stop()
 
