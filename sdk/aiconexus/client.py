@@ -4,6 +4,11 @@ The client registers, keeps the session alive, and reconnects after a drop. Ever
 sends stays in an outbox until the gateway acknowledges it, and is written again, with its
 original id, on the next connection; the receiving client drops the second copy, so each
 message reaches user code exactly once. Every incoming frame is verified before use.
+
+The client owns one :class:`~aiconexus._connection.Connection` (sessions, heartbeat,
+reconnection; with its ``Dialer``, ``Writer`` and ``Dispatcher``) and keeps what user code
+waits on: the inbox of ``recv()``, the replies awaited by ``request()``, the state listeners.
+Whether to reconnect after an error is the ``retry_policy`` (:mod:`aiconexus.retry`).
 """
 
 from __future__ import annotations
