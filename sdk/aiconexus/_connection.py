@@ -45,7 +45,8 @@ class Connection:
     about inbound frames, the ``outbox`` holds the sends awaiting an ACK (the connection's
     writer writes it on each new session), ``pongs`` the PINGs awaiting the gateway;
     ``deliver`` takes frames for ``recv()``, ``on_state`` hears every state change and
-    ``on_close`` the final error, once.
+    ``on_close`` the final error, once. Raises ValueError when ``heartbeat_interval_s`` (None:
+    the gateway's) is not positive.
     """
 
     def __init__(
@@ -66,6 +67,8 @@ class Connection:
         resign_after_s: float,
         logger: logging.Logger,
     ) -> None:
+        if heartbeat_interval_s is not None and heartbeat_interval_s <= 0:
+            raise ValueError("heartbeat_interval_s must be > 0")
         self._identity = identity
         self._dialer = dialer
         self._dispatcher = dispatcher

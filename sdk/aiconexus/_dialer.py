@@ -11,7 +11,7 @@ from websockets.uri import parse_uri
 
 from aiconexus._session import Session, SessionOptions, open_session
 from aiconexus.errors import GatewayAuthenticationError, GatewayUnreachableError
-from aiconexus.protocol import Identity
+from aiconexus.protocol import Identity, is_valid_did
 from aiconexus.retry import RetryPolicy
 
 __all__ = ["Dialer"]
@@ -23,7 +23,8 @@ class Dialer:
     A round tries every URL once, starting with the one that worked last. A failure the
     ``retry_policy`` rejects is raised at once; otherwise the next URL is tried, and after a
     round without success the dialer waits for the next backoff delay and starts another.
-    Raises ValueError when ``urls`` is empty or holds something else than a WebSocket URL.
+    Raises ValueError when ``urls`` is empty or holds something else than a WebSocket URL,
+    or when the pinned gateway DID of ``options`` is not an Ed25519 did:key.
     """
 
     def __init__(
@@ -43,6 +44,9 @@ class Dialer:
                 parse_uri(each)
             except InvalidURI as exc:
                 raise ValueError(f"not a WebSocket URL: {each!r} ({exc})") from None
+        pinned = options.pinned_gateway_did
+        if pinned is not None and not is_valid_did(pinned):
+            raise ValueError(f"gateway_did is not an Ed25519 did:key: {pinned!r}")
         self.urls = list(urls)
         self._identity = identity
         self.options = options

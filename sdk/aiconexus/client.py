@@ -108,7 +108,6 @@ class GatewayClient:
         recipient_acks: bool = True,
         retry_policy: RetryPolicy = default_retry_policy,
     ) -> None:
-        _check_options(gateway_did, heartbeat_interval_s)
         self._identity = identity
         self._logger = logger or logging.getLogger("aiconexus.client")
         self._listeners = StateListeners(self._logger, on_state_change)
@@ -413,10 +412,3 @@ class GatewayClient:
             return await self.recv()
         except ClientClosedError:
             raise StopAsyncIteration from None
-
-
-def _check_options(gateway_did: str | None, heartbeat_interval_s: float | None) -> None:
-    if gateway_did is not None and not is_valid_did(gateway_did):
-        raise ValueError(f"gateway_did is not an Ed25519 did:key: {gateway_did!r}")
-    if heartbeat_interval_s is not None and heartbeat_interval_s <= 0:
-        raise ValueError("heartbeat_interval_s must be > 0")
