@@ -60,6 +60,7 @@ from aiconexus.protocol import (
     public_key_from_did,
     validate_payload,
 )
+from aiconexus.retry import RetryPolicy, default_retry_policy
 from aiconexus.state import ConnectionState, StateListener
 
 __version__ = "0.1.0"
@@ -105,6 +106,7 @@ __all__ = [
     "RemoteExecutionError",
     "RemoteTimeoutError",
     "ReplayDetectedError",
+    "RetryPolicy",
     "SessionReplacedError",
     "StateListener",
     "UnauthorizedError",
@@ -112,6 +114,7 @@ __all__ = [
     "UnsupportedVersionError",
     "__version__",
     "canonicalize",
+    "default_retry_policy",
     "did_from_public_key",
     "error_from_code",
     "format_timestamp",
