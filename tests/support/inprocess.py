@@ -150,6 +150,11 @@ class InProcessGateway:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     @property
+    def url(self) -> str:
+        """The WebSocket URL (as ``ws_url``; the SDK tests' name for it)."""
+        return self.ws_url
+
+    @property
     def running(self) -> bool:
         """True while the server thread runs."""
         return self._thread is not None and self._thread.is_alive()
