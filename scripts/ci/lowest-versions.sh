@@ -2,7 +2,9 @@
 # The lower bounds of sdk/pyproject.toml and gateway/pyproject.toml, checked: both packages are
 # installed into a separate venv with the LOWEST version of each direct dependency that the
 # bounds allow (uv's --resolution lowest-direct), then the smoke tests (tests/smoke: the
-# gateway process starts, the SDK connects, handshake, send/ACK, reconnect) run against them.
+# gateway process starts, the SDK connects, handshake, send/ACK, reconnect, a clean stop on
+# memory and Redis) and the check of the uvicorn internals used (test_ws_protocol_internals)
+# run against them.
 # A bound that is not true (a feature used that its lowest version lacks) fails here.
 #
 # uv is taken from PATH, else installed with pip into a venv of its own (UV_TOOLS_VENV).
@@ -46,4 +48,5 @@ echo "lowest allowed versions installed:"
 "$uv" pip list 2>/dev/null |
     grep -Ei '^(fastapi|uvicorn|websockets|pydantic|pynacl|orjson|httpx|structlog|prometheus.client|redis) ' |
     sed 's/^/  /'
-"$LOWEST_VENV/bin/python" -m pytest tests/smoke -q -p no:cacheprovider
+"$LOWEST_VENV/bin/python" -m pytest -q -p no:cacheprovider \
+    tests/smoke tests/gateway/test_ws_protocol_internals.py

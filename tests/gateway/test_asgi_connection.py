@@ -182,7 +182,7 @@ async def test_registrations_per_address_are_rate_limited() -> None:
 
 @pytest.mark.parametrize("batch", [False, True], ids=["single-sends", "batched-sends"])
 async def test_a_frame_is_routed_unchanged_and_acked_delivered(batch: bool) -> None:
-    """alice -> bob: bob gets alice's bytes, alice gets ACK delivered for that id."""
+    """Alice -> bob: bob gets alice's bytes, alice gets ACK delivered for that id."""
     async with asgi_gateway(_settings()) as gateway:
         alice = await gateway.register(batch=batch)
         bob = await gateway.register(batch=batch)
@@ -257,13 +257,15 @@ async def test_a_frame_from_another_did_is_did_mismatch(gateway: AsgiGateway) ->
 
 
 async def test_delivered_waits_for_the_recipient_ack(gateway: AsgiGateway) -> None:
-    """bob registered with recipient_acks: alice's ACK delivered follows bob's ACK received."""
+    """Bob registered with recipient_acks: alice's ACK delivered follows bob's ACK received."""
     alice = await gateway.register()
     bob = await gateway.register(recipient_acks=True)
     sent = await alice.send_message(MessageType.INTENT, bob.did, {"query": "ack me"})
     assert (await bob.frame()).id == sent.id
     assert alice.outgoing.empty()
-    receipt = bob.make(MessageType.ACK, gateway.app.hub.did, {"status": "received", "ids": [sent.id]})
+    receipt = bob.make(
+        MessageType.ACK, gateway.app.hub.did, {"status": "received", "ids": [sent.id]}
+    )
     await bob.send_text(receipt.to_json())
     ack = await alice.expect(MessageType.ACK)
     assert ack.payload == {"status": "delivered", "ids": [sent.id]}

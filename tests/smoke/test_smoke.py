@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support.backends import backend_environment
 from support.client import RawClient
 from support.gateway import GatewayProcess
+from support.inprocess import InProcessGateway
 
 from aiconexus import Backoff, ConnectionState, GatewayClient, Identity, MessageType
 
 FAST = {"backoff": Backoff(initial_delay=0.05, factor=2.0, max_delay=0.5), "open_timeout_s": 5.0}
 
 
-@pytest.fixture(
-    scope="module", params=["memory", pytest.param("redis", marks=pytest.mark.redis)]
-)
+@pytest.fixture(scope="module", params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def smoke_gateway(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
@@ -71,18 +71,40 @@ async def test_the_sdk_sends_and_is_acknowledged(smoke_gateway: GatewayProcess) 
 async def test_the_sdk_reconnects_after_a_gateway_restart(smoke_gateway: GatewayProcess) -> None:
     """The gateway stops and starts again on its port: the client reconnects and sends."""
     states: list[ConnectionState] = []
+    reconnected = asyncio.Event()
+
+    def watch(state: ConnectionState) -> None:
+        states.append(state)
+        if state is ConnectionState.CONNECTED and ConnectionState.RECONNECTING in states:
+            reconnected.set()
+
     bob = Identity.generate()
+    url = smoke_gateway.ws_url
     async with (
-        GatewayClient(smoke_gateway.ws_url, Identity.generate(), on_state_change=states.append, **FAST) as a,
-        GatewayClient(smoke_gateway.ws_url, bob, **FAST),
+        GatewayClient(url, Identity.generate(), on_state_change=watch, **FAST) as a,
+        GatewayClient(url, bob, **FAST),
     ):
         assert smoke_gateway.stop() == 0
         smoke_gateway.start()
         async with asyncio.timeout(10):
-            while states[-1] is not ConnectionState.CONNECTED or len(states) < 3:
-                await asyncio.sleep(0.02)
-            assert await a.send(bob.did, MessageType.INTENT, {"query": "again"}) in (
-                "delivered",
-                "queued",
-            )
+            await reconnected.wait()
+        status = await a.send(bob.did, MessageType.INTENT, {"query": "again"})
+        assert status in ("delivered", "queued")
     assert ConnectionState.RECONNECTING in states
+
+
+@pytest.mark.parametrize("backend", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_the_gateway_starts_and_stops_cleanly(backend: str, tmp_path: Path) -> None:
+    """Start-up, a session, shutdown (drain, backend closed): nothing logged as an error."""
+    with backend_environment(backend) as env:
+        gateway = InProcessGateway(env(), tmp_path).start()
+        try:
+            client = await RawClient.connect(gateway.ws_url)
+            await client.send_message(MessageType.PING, gateway.did, {})
+            await client.expect(MessageType.PONG)
+        finally:
+            assert await asyncio.to_thread(gateway.stop) == 0
+        assert await client.closed() == 1001
+        log = gateway.log()
+        assert "Application shutdown complete" in log
+        assert " ERROR " not in log and "Traceback" not in log, log

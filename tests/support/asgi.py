@@ -212,7 +212,9 @@ async def _lifespan(app: GatewayApp, receive: asyncio.Queue[Any], sent: asyncio.
 
 
 @asynccontextmanager
-async def asgi_gateway(settings: Settings, identity: Identity | None = None) -> AsyncIterator[AsgiGateway]:
+async def asgi_gateway(
+    settings: Settings, identity: Identity | None = None
+) -> AsyncIterator[AsgiGateway]:
     """The gateway application for ``settings``, started through its ASGI lifespan."""
     app = create_app(settings, identity or Identity.generate())
     receive: asyncio.Queue[Any] = asyncio.Queue()

@@ -116,9 +116,7 @@ class InProcessGateway:
     as is the key file in ``workdir``.
     """
 
-    def __init__(
-        self, env: Mapping[str, str], workdir: Path, *, port: int | None = None
-    ) -> None:
+    def __init__(self, env: Mapping[str, str], workdir: Path, *, port: int | None = None) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self._socket: socket.socket | None = None
