@@ -2,8 +2,9 @@
 
 ``gateway`` (shared by a module) is served in-process (support.inprocess) once per backend
 in SDK_BACKENDS: every SDK test that uses it runs against the memory backend and against a
-real redis-server. ``gateway_factory`` starts gateway subprocesses on the memory backend for
-the tests that kill, stop or freeze them.
+real redis-server. ``gateway_factory`` starts in-process gateways with given settings (memory
+backend); ``gateway_process_factory`` starts subprocesses for the tests that kill or freeze
+them.
 """
 
 from __future__ import annotations
@@ -54,7 +55,24 @@ def gateway(
 
 @pytest.fixture
 def gateway_factory(tmp_path: Path) -> Iterator[Any]:
-    """Start gateways with extra environment settings; all are stopped afterwards."""
+    """Start gateways (in-process, memory) with extra environment settings; stopped after."""
+    started: list[InProcessGateway] = []
+
+    def start(**env: str) -> InProcessGateway:
+        server = InProcessGateway({"STORAGE_TYPE": "memory", **env}, tmp_path / f"gw{len(started)}")
+        started.append(server)
+        return server.start()
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def gateway_process_factory(tmp_path: Path) -> Iterator[Any]:
+    """As ``gateway_factory``, but subprocesses (for tests that kill or freeze them)."""
     started: list[GatewayProcess] = []
 
     def start(**env: str) -> GatewayProcess:
