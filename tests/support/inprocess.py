@@ -162,10 +162,16 @@ class InProcessGateway:
 
         Raises what the start-up raised (a bad setting, a policy file that cannot be read).
         """
-        settings = Settings.from_env(self.env)
+        try:
+            settings = Settings.from_env(self.env)
+            identity = load_or_create_key(settings.gateway_key_file)
+            self.app = create_app(settings, identity)
+        except BaseException:
+            if self._socket is not None:
+                self._socket.close()
+                self._socket = None
+            raise
         self.settings = settings
-        identity = load_or_create_key(settings.gateway_key_file)
-        self.app = create_app(settings, identity)
         config = uvicorn_config(settings, self.app)
         server = GatewayServer(config)
         self._server = server
