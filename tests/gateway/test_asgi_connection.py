@@ -244,6 +244,50 @@ async def test_refused_frames_leave_the_session_serving(gateway: AsgiGateway) ->
     assert gateway.app.hub.metrics.rejected[ErrorCode.REPLAY_DETECTED.value] == 1
 
 
+async def test_an_oversized_frame_is_message_too_large() -> None:
+    """A frame over MAX_MESSAGE_SIZE: ERROR MESSAGE_TOO_LARGE naming the bound; not routed."""
+    async with asgi_gateway(_settings(max_message_size=2048)) as gateway:
+        alice = await gateway.register()
+        bob = await gateway.register()
+        big = await alice.send_message(MessageType.INTENT, bob.did, {"query": "x" * 4096})
+        error = await alice.expect(MessageType.ERROR)
+        assert error.payload["code"] == ErrorCode.MESSAGE_TOO_LARGE
+        assert error.payload["details"] == {"max_message_size": 2048}
+        assert error.correlation_id == big.id
+        assert bob.outgoing.empty()
+
+
+async def test_past_the_frame_rate_frames_are_rate_limited() -> None:
+    """RATE_LIMIT_FRAMES_PER_S=2 with a 1 s burst: the third PING gets RATE_LIMITED."""
+    settings = _settings(rate_limit_frames_per_s=2, rate_limit_burst_s=1.0)
+    async with asgi_gateway(settings) as gateway:
+        alice = await gateway.register()
+        hub = gateway.app.hub.did
+        sent = [await alice.send_message(MessageType.PING, hub, {}) for _ in range(3)]
+        answers = [await alice.frame() for _ in range(3)]
+        assert [a.type for a in answers[:2]] == [MessageType.PONG] * 2
+        refused = answers[2:]
+        assert refused[0].type == MessageType.ERROR and refused[0].correlation_id == sent[2].id
+        assert refused[0].payload["code"] == ErrorCode.RATE_LIMITED
+        assert refused[0].payload["details"]["retry_after_ms"] > 0
+
+
+async def test_a_streak_of_refusals_closes_the_connection_1008() -> None:
+    """REFUSALS_BEFORE_CLOSE=3: the third refused frame in a row ends the session."""
+    async with asgi_gateway(_settings(refusals_before_close=3)) as gateway:
+        alice = await gateway.register()
+        for _ in range(3):
+            await alice.send_text("not json")
+        event = await alice.event()
+        while event["type"] == "websocket.send":  # ERRORs queued before the close may be let go
+            assert Message.parse(event["text"]).payload["code"] == ErrorCode.MALFORMED_MESSAGE
+            event = await alice.event()
+        assert event["type"] == "websocket.close" and event["code"] == CLOSE_POLICY
+        assert event["reason"].startswith("MALFORMED_MESSAGE")
+        await alice.disconnect()
+        assert alice.did not in gateway.app.hub.sessions
+
+
 async def test_a_frame_from_another_did_is_did_mismatch(gateway: AsgiGateway) -> None:
     """A frame whose ``from`` is not the session's DID is refused, never routed."""
     alice = await gateway.register()
@@ -277,7 +321,7 @@ async def test_a_second_session_of_a_did_replaces_the_first(gateway: AsgiGateway
     first = await gateway.register(me)
     second = await gateway.register(me)
     close = await first.close_event()
-    assert close["code"] != 1000
+    assert (close["code"], close["reason"]) == (4000, "replaced")
     alice = await gateway.register()
     sent = await alice.send_message(MessageType.INTENT, me.did, {"query": "q"})
     assert (await second.frame()).id == sent.id
