@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from support.client import RawClient
-from support.inprocess import serve_in_loop
+from support.in_loop import serve_in_loop
 
 from aiconexus_gateway.settings import Settings
 from aiconexus_gateway.ws_protocol import UVICORN_INTERNALS, BatchingWebSocketProtocol

@@ -14,8 +14,8 @@ Being in this process, its code is measured by coverage like any other, its star
 interpreter start-up and no imports, and ``gateway.app`` reaches the hub (for assertions on
 state no route exposes).
 
-:func:`serve_in_loop` serves a gateway in the test's own loop instead (async tests that use
-no blocking call), the way uvicorn's own tests run servers.
+``support.in_loop.serve_in_loop`` serves a gateway in the test's own loop instead (async
+tests that use no blocking call), the way uvicorn's own tests run servers.
 """
 
 from __future__ import annotations
@@ -25,9 +25,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,20 +38,13 @@ from aiconexus_gateway.server import GatewayServer, uvicorn_config
 from aiconexus_gateway.settings import Settings
 
 from .gateway import gateway_env
+from .in_loop import loopback_socket
 
-__all__ = ["InProcessGateway", "ServedGateway", "loopback_socket", "serve_in_loop"]
+__all__ = ["InProcessGateway"]
 
 START_TIMEOUT_S = 20.0
 LOGGERS = ("aiconexus.gateway", "uvicorn.error")
 """Loggers whose records an in-process gateway keeps (those of its own thread only)."""
-
-
-def loopback_socket() -> socket.socket:
-    """A TCP socket bound to a free port of 127.0.0.1 (port 0: no race with other tests)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
 
 
 def _bound(port: int) -> socket.socket:
@@ -271,51 +262,3 @@ class InProcessGateway:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-@dataclass
-class ServedGateway:
-    """A gateway served in the test's loop by :func:`serve_in_loop`."""
-
-    app: GatewayApp
-    server: GatewayServer
-    port: int
-
-    @property
-    def ws_url(self) -> str:
-        """``ws://127.0.0.1:<port>/ws``."""
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    @property
-    def http_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://127.0.0.1:{self.port}"
-
-
-@asynccontextmanager
-async def serve_in_loop(settings: Settings, **overrides: Any) -> AsyncIterator[ServedGateway]:
-    """Serve a gateway with ``settings`` in the running loop on a free loopback port.
-
-    The port of ``settings`` is ignored (a free one is bound); the gateway key is a new one.
-    On exit the server shuts down as on SIGTERM (drain, close 1001).
-    """
-    from aiconexus.protocol import Identity
-
-    sock = loopback_socket()
-    port = int(sock.getsockname()[1])
-    settings = settings.replace(gateway_port=port)
-    app = create_app(settings, Identity.generate())
-    server = GatewayServer(uvicorn_config(settings, app, **overrides))
-    serving = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-    try:
-        async with asyncio.timeout(START_TIMEOUT_S):
-            while not server.started:
-                if serving.done():
-                    serving.result()  # raises the start-up's error
-                    raise RuntimeError("the gateway stopped while starting")
-                await asyncio.sleep(0.005)
-        yield ServedGateway(app, server, port)
-    finally:
-        server.should_exit = True
-        await serving
-        sock.close()
