@@ -23,7 +23,7 @@ from support.gateway import GatewayProcess
 from support.ports import free_port
 from support.waiting import eventually
 
-from aiconexus.protocol import Identity
+from aiconexus.protocol import Identity, Message
 from aiconexus_gateway.app import create_app
 from aiconexus_gateway.server import uvicorn_config
 from aiconexus_gateway.settings import Settings
@@ -119,11 +119,14 @@ async def test_status_page_lists_agents_and_charts_traffic(driver: Any, tmp_path
         peak = "return Number(document.getElementById('chart').dataset.peakFps)"
         assert await asyncio.to_thread(driver.execute_script, peak) == 0
 
+        seen = asyncio.Event()  # the page showed what it must: traffic may stop
+
         async def traffic() -> None:
-            while True:
+            while not seen.is_set():
                 for _ in range(20):
-                    await alice.send_message("OFFER", bob.did, {"sdp": "v=0"})
-                    await bob.recv_text()
+                    sent = await alice.send_message("OFFER", bob.did, {"sdp": "v=0"})
+                    got = Message.parse(await bob.recv_text())
+                    assert got.id == sent.id, f"bob got {got.type} {got.id}, not {sent.id}"
                 await asyncio.sleep(0.05)
 
         async def read_acks() -> None:
@@ -142,12 +145,15 @@ async def test_status_page_lists_agents_and_charts_traffic(driver: Any, tmp_path
             p50 = await _until(driver, "return document.getElementById('t-p50').innerText")
             assert p50 != "\u2013"  # the page's placeholder for "no value yet"
         finally:
-            flowing.cancel()
-            acks.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # traffic ends by itself (a cancel could land between a frame's arrival and
+            # its reader's wake-up); alice's ACK reader is cancelled once it has
+            seen.set()
+            try:
                 await flowing
-            with contextlib.suppress(asyncio.CancelledError):
-                await acks
+            finally:
+                acks.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await acks
         await alice.send_text("not json")
         code = (
             "return document.querySelector('#refusals tr[data-code=MALFORMED_MESSAGE]')?.innerText"

@@ -138,7 +138,10 @@ class RawClient:
 
     async def recv_text(self, within: float = TIMEOUT_S) -> str:
         """The next frame's text."""
-        frame = await asyncio.wait_for(self.ws.recv(), within)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a cancel() of the
+        # caller that arrives as a frame does, and a cancelled reader would then run on.
+        async with asyncio.timeout(within):
+            frame = await self.ws.recv()
         assert isinstance(frame, str), f"binary frame from the gateway: {frame!r}"
         return frame
 
