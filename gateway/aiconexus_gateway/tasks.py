@@ -2,7 +2,7 @@
 
 On Python 3.11 ``asyncio.wait_for`` returns the inner result when the inner call completes in
 the same loop iteration as a ``cancel()`` of the waiting task, and the cancellation is lost
-(3.12 rewrote ``wait_for``). redis-py waits with ``wait_for`` on every socket read, so a
+(3.12 rewrote ``wait_for``). redis-py waits with ``wait_for`` on every command it writes, so a
 background loop that calls Redis and carries on after an error can outlive one ``cancel()``
 and keep shutdown waiting forever. :func:`stop_task` cancels until the task has ended.
 """
