@@ -17,7 +17,8 @@
     ├── MessageTooLargeError        MESSAGE_TOO_LARGE
     ├── QueueFullError              QUEUE_FULL
     ├── RateLimitedError            RATE_LIMITED
-    └── UnauthorizedError           UNAUTHORIZED
+    ├── UnauthorizedError           UNAUTHORIZED
+    └── EncryptionRequiredError     ENCRYPTION_REQUIRED
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "ConnectionRefusedByPeerError",
     "DidMismatchError",
     "ERROR_CLASSES",
+    "EncryptionRequiredError",
     "InternalError",
     "InvalidSignatureError",
     "IoapError",
@@ -162,6 +164,12 @@ class UnauthorizedError(IoapError):
     default_code = ErrorCode.UNAUTHORIZED
 
 
+class EncryptionRequiredError(IoapError):
+    """The gateway takes this type to another agent only with an encrypted payload."""
+
+    default_code = ErrorCode.ENCRYPTION_REQUIRED
+
+
 ERROR_CLASSES: dict[ErrorCode, type[IoapError]] = {
     cls.default_code: cls
     for cls in (
@@ -180,6 +188,7 @@ ERROR_CLASSES: dict[ErrorCode, type[IoapError]] = {
         QueueFullError,
         RateLimitedError,
         UnauthorizedError,
+        EncryptionRequiredError,
     )
 }
 """Wire code -> exception class; every :class:`ErrorCode` has exactly one."""
