@@ -7,16 +7,15 @@ Two decisions, kept out of the connection code:
   happens in :meth:`Message.create` (seal, then sign);
 * receiving: :func:`open_received` turns a verified, de-duplicated frame from another agent
   into the message user code sees: the payload decrypted and checked against its type's
-  schema, ``encrypted`` True; a frame that does not open is dropped with a warning.
+  schema, ``encrypted`` True; or says why a frame that does not open must be dropped.
 
 The identity's key-agreement secret never leaves :class:`~aiconexus.Identity`.
 """
 
 from __future__ import annotations
 
-import logging
-
-from aiconexus.protocol import SEALABLE_TYPES, Identity, IoapError, Message, MessageType
+from aiconexus.protocol import SEALABLE_TYPES, IoapError, Message, MessageType
+from aiconexus.protocol.sealed import KeyAgreement
 
 __all__ = ["open_received", "wants_encryption"]
 
@@ -33,14 +32,14 @@ def wants_encryption(message_type: MessageType, explicit: bool | None, default: 
     return explicit
 
 
-def open_received(message: Message, identity: Identity, logger: logging.Logger) -> Message | None:
-    """``message`` with its payload decrypted, itself when plain, None (logged) if unusable."""
+def open_received(message: Message, identity: KeyAgreement) -> tuple[Message, str | None]:
+    """``(message to use, None)``, or ``(message, why it must be dropped)``.
+
+    A plain ``message`` is used as it is; an encrypted one is decrypted by ``identity``.
+    """
     if not message.encrypted:
-        return message
+        return message, None
     try:
-        return message.decrypt(identity)
+        return message.decrypt(identity), None
     except IoapError as exc:
-        logger.warning(
-            "dropped encrypted %s %s from %s: %s", message.type, message.id, message.from_, exc
-        )
-        return None
+        return message, f"encrypted payload not usable ({exc})"
