@@ -23,7 +23,7 @@ from typing import Literal
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
-from aiconexus.protocol import Identity, Message, b64url_encode, format_timestamp
+from aiconexus.protocol import ClientHandshake, Identity, b64url_encode, format_timestamp
 
 __all__ = [
     "Dialect",
@@ -130,14 +130,9 @@ async def connect_agent(url: str, identity: Identity, dialect: Dialect) -> Clien
     if dialect == "bare":
         return await connect(f"{url}?id={identity.did}", compression=None, max_size=None)
     ws = await connect(url, subprotocols=["ioap.v1"], compression=None, max_size=None)  # type: ignore[list-item]
-    challenge = Message.parse(await ws.recv())
-    register = Message.create(
-        identity, "REGISTER", challenge.from_, {"nonce": challenge.payload["nonce"]}
-    )
-    await ws.send(register.to_json())
-    reply = Message.parse(await ws.recv())
-    if reply.type != "REGISTERED":
-        raise RuntimeError(f"registration refused: {reply.payload}")
+    handshake = ClientHandshake(identity)  # a refusal raises its IoapError
+    await ws.send(handshake.receive_challenge(await ws.recv()).to_json())
+    handshake.receive_reply(await ws.recv())
     return ws
 
 

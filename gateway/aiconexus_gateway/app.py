@@ -8,7 +8,6 @@ the hub's start-up and shutdown (which also makes SIGHUP reload the access polic
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, MutableMapping
@@ -18,7 +17,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from aiconexus.protocol import Identity
+from aiconexus.protocol import CloseCode, Identity
 
 from ._version import gateway_version
 from .access import AccessPolicy, install_reload_on_hangup
@@ -34,6 +33,7 @@ from .sampler import Sampler
 from .session import ASGISend
 from .settings import Settings
 from .status import AuthDependency, status_router
+from .tasks import stop_task
 
 __all__ = ["GatewayApp", "create_app", "gateway_version"]
 
@@ -59,7 +59,7 @@ class GatewayApp:
             if scope["path"] == "/ws":
                 await serve_connection(self.hub, self.router, scope, receive, send)
             else:
-                await send({"type": "websocket.close", "code": 1008})
+                await send({"type": "websocket.close", "code": int(CloseCode.POLICY_VIOLATION)})
             return
         await self.http(scope, receive, send)
 
@@ -89,9 +89,7 @@ def create_app(
             yield
         finally:
             remove_hangup()
-            sampling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sampling
+            await stop_task(sampling)
             await hub.stop()
 
     http = FastAPI(title="AIConexus gateway", version=release, lifespan=lifespan)

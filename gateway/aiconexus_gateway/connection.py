@@ -1,4 +1,9 @@
-"""One WebSocket connection, from accept to close: CHALLENGE, REGISTER checks, then frames.
+"""One WebSocket connection, from accept to close: the handshake, then frames.
+
+The handshake's frames and checks are the protocol core's
+(:class:`aiconexus.protocol.ServerHandshake`, with the gateway's limits from
+:mod:`.register_checks`); this module carries them and adds the gateway's own decisions
+(connection limits, the address's REGISTER budget, the access policy, the backend).
 
 This module speaks plain ASGI (``receive``/``send`` message dicts) and knows nothing of the
 web framework in front of it.
@@ -9,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import secrets
 import time
 import uuid
 from collections import deque
@@ -19,32 +23,40 @@ from typing import Any
 import orjson
 
 from aiconexus.protocol import (
-    ErrorCode,
+    MAX_CLOSE_REASON,
+    CloseCode,
+    ConnectionRefusedByPeerError,
+    InternalError,
     IoapError,
+    MalformedMessageError,
     MessageType,
-    b64url_encode,
-    error_from_code,
-    public_key_from_did,
+    RateLimitedError,
+    Refusal,
+    Registration,
+    RemoteTimeoutError,
+    ServerHandshake,
+    UnauthorizedError,
+    close_reason,
 )
 
 from .access import AccessPolicy
 from .backend.base import BackendUnavailableError
 from .hub import Hub
 from .policy import refusal_message
-from .register_checks import check_register
+from .register_checks import check_register, register_handshake
 from .router import GUESS_PARSE_LIMIT, Router, guess_id
-from .session import ASGISend, Session
+from .session import ASGISend, Session, SessionState
 from .ws_protocol import SEND_BATCH
 
-__all__ = ["ASGIReceive", "CLOSE_POLICY", "close_reason", "serve_connection"]
+__all__ = ["ASGIReceive", "CLOSE_POLICY", "MAX_CLOSE_REASON", "close_reason", "serve_connection"]
 
 ASGIReceive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 """The ASGI ``receive`` callable of one connection."""
 
 logger = logging.getLogger("aiconexus.gateway")
 
-CLOSE_POLICY = 1008
-CLOSE_TRY_LATER = 1013
+CLOSE_POLICY = CloseCode.POLICY_VIOLATION
+"""The handshake's close code under its older name (the protocol core's CloseCode)."""
 TURN_S = 0.002
 """Longest a connection handles frames before it lets the event loop run others (fair sharing).
 
@@ -55,14 +67,6 @@ FAULT_LOG_INTERVAL_S = 10.0
 """At most one log line per this many seconds about frames whose handling failed."""
 PIPELINE_DEPTH = 64
 """Most frames of one connection handled at once when the backend's replay check is remote."""
-MAX_CLOSE_REASON = 123
-"""Bytes a WebSocket close reason may take (RFC 6455: 125-byte payload minus the code)."""
-
-
-def close_reason(code: ErrorCode | str, message: str) -> str:
-    """``"CODE: message"`` cut to fit a close frame's reason (whole UTF-8 characters only)."""
-    reason = f"{code}: {message}".encode()[:MAX_CLOSE_REASON]
-    return reason.decode("utf-8", "ignore")
 
 
 _FROM_FIELD = re.compile(r'"from"\s*:\s*"(did:key:[A-Za-z0-9]{1,128})"')
@@ -161,12 +165,11 @@ async def serve_connection(
 
 async def _refuse_connection(hub: Hub, session: Session, send: ASGISend, why: str) -> None:
     """Refuse a new connection before CHALLENGE: CONNECTION_REFUSED, close 1013 (try later)."""
-    hub.metrics.rejected[ErrorCode.CONNECTION_REFUSED.value] += 1
-    hub.refusal_log.note(
-        ErrorCode.CONNECTION_REFUSED, why, session=session.session_id, peer=session.peer
-    )
-    reason = close_reason(ErrorCode.CONNECTION_REFUSED, why)
-    await send({"type": "websocket.close", "code": CLOSE_TRY_LATER, "reason": reason})
+    error = ConnectionRefusedByPeerError(why)
+    hub.metrics.rejected[str(error.code)] += 1
+    hub.refusal_log.note(error.code, why, session=session.session_id, peer=session.peer)
+    code = int(CloseCode.TRY_AGAIN_LATER)
+    await send({"type": "websocket.close", "code": code, "reason": close_reason(error)})
 
 
 def _log_disconnect(session: Session, reason: str) -> None:
@@ -187,86 +190,104 @@ async def _handshake(
     policy: AccessPolicy | None,
     ip: str,
 ) -> bool:
-    """CHALLENGE, then one REGISTER checked in full (and against the access policy, if any).
+    """Drive the protocol core's :class:`ServerHandshake`; True once the session is registered.
 
-    True when the session is registered.
+    CHALLENGE, then one REGISTER checked in full: the core's checks with the gateway's
+    limits (:mod:`.register_checks`), then the access policy (if any) and the backend.
     """
-    nonce = b64url_encode(secrets.token_bytes(32))
-    await session.send_now(hub.frames.challenge(nonce))
+    settings = hub.settings
+    handshake = register_handshake(hub.frames, settings)
+    await session.send_now(handshake.challenge())
+    session.advance(SessionState.CHALLENGE_SENT)
     try:
-        async with asyncio.timeout(hub.settings.connection_timeout):
+        async with asyncio.timeout(settings.connection_timeout):
             event = await receive()
     except TimeoutError:
-        waited = f"no REGISTER within {hub.settings.connection_timeout:g}s"
-        await _refuse(hub, session, send, error_from_code(ErrorCode.TIMEOUT, waited))
+        waited = f"no REGISTER within {settings.connection_timeout:g}s"
+        await _refuse(hub, session, send, handshake.refuse(RemoteTimeoutError(waited)))
         return False
     if event["type"] != "websocket.receive":
         return False
     text = event.get("text")
     if text is None:
-        error = error_from_code(ErrorCode.MALFORMED_MESSAGE, "binary frames are not allowed")
-        await _refuse(hub, session, send, error)
-        return False
-    wait = hub.ip_limits.registration_wait_ms(ip)
-    if wait:
-        why = f"too many REGISTERs from this address; retry after {wait} ms"
-        error = error_from_code(ErrorCode.RATE_LIMITED, why, {"retry_after_ms": wait})
-        await _refuse(hub, session, send, error, guess_id(text), guess_sender(text))
+        binary = MalformedMessageError("binary frames are not allowed")
+        await _refuse(hub, session, send, handshake.refuse(binary))
         return False
     try:
-        message = check_register(text, nonce=nonce, gateway_did=hub.did, settings=hub.settings)
+        registration = _accept(hub, session, handshake, text, ip=ip, policy=policy)
     except IoapError as exc:
-        await _refuse(hub, session, send, exc, guess_id(text), guess_sender(text))
+        sender, correlation_id = _addressee(text, handshake)
+        refusal = handshake.refuse(exc, sender=sender, correlation_id=correlation_id)
+        await _refuse(hub, session, send, refusal)
         return False
-    except Exception as exc:  # last resort: a bug must not cost more than this connection
-        _Faults.report(hub, session.session_id, exc)
-        error = error_from_code(ErrorCode.INTERNAL_ERROR, "the REGISTER could not be handled")
-        await _refuse(hub, session, send, error, guess_id(text), guess_sender(text))
-        return False
-    payload = message.payload
-    capabilities = tuple(payload.get("capabilities") or ())
-    if policy is not None:
-        rule = policy.refusal(message.from_, hub.did, capabilities, MessageType.REGISTER)
-        if rule is not None:
-            error = error_from_code(ErrorCode.UNAUTHORIZED, refusal_message(rule), {"rule": rule})
-            await _refuse(hub, session, send, error, message.id, message.from_)
-            return False
-    session.did = message.from_
-    session.capabilities = capabilities
-    session.metadata = dict(payload.get("metadata") or {})
-    session.recipient_acks = payload.get("recipient_acks") is True
-    session.public_key = public_key_from_did(message.from_)
+    session.adopt(registration)
     try:
-        await hub.register(session, message.id)
+        await hub.register(session, registration.message.id)
     except BackendUnavailableError as exc:
-        error = error_from_code(ErrorCode.INTERNAL_ERROR, f"backend unavailable: {exc}")
-        await _refuse(hub, session, send, error, message.id, message.from_)
+        error = InternalError(f"backend unavailable: {exc}")
+        refusal = handshake.refuse(
+            error, sender=registration.did, correlation_id=registration.message.id
+        )
+        await _refuse(hub, session, send, refusal)
         return False
     return True
 
 
-async def _refuse(
+def _accept(
     hub: Hub,
     session: Session,
-    send: ASGISend,
-    error: IoapError,
-    correlation_id: str | None = None,
-    sender: str | None = None,
-) -> None:
-    """The handshake failed: ERROR to ``sender`` (when known), then close 1008.
+    handshake: ServerHandshake,
+    text: str,
+    *,
+    ip: str,
+    policy: AccessPolicy | None,
+) -> Registration:
+    """The registration ``text`` asks for, or the IoapError that refuses it.
+
+    Order: the address's REGISTER budget, the REGISTER's checks, the access policy.
+    """
+    wait = hub.ip_limits.registration_wait_ms(ip)
+    if wait:
+        why = f"too many REGISTERs from this address; retry after {wait} ms"
+        raise RateLimitedError(why, details={"retry_after_ms": wait})
+    try:
+        registration = check_register(text, handshake=handshake, settings=hub.settings)
+    except IoapError:
+        raise
+    except Exception as exc:  # last resort: a bug must not cost more than this connection
+        _Faults.report(hub, session.session_id, exc)
+        raise InternalError("the REGISTER could not be handled") from None
+    if policy is not None:
+        rule = policy.refusal(
+            registration.did, hub.did, registration.capabilities, MessageType.REGISTER
+        )
+        if rule is not None:
+            raise UnauthorizedError(refusal_message(rule), details={"rule": rule})
+    return registration
+
+
+def _addressee(text: str, handshake: ServerHandshake) -> tuple[str | None, str | None]:
+    """(sender DID, frame id) an ERROR refusing ``text`` goes to (the accepted REGISTER's first)."""
+    accepted = handshake.registration
+    if accepted is not None:
+        return accepted.did, accepted.message.id
+    return guess_sender(text), guess_id(text)
+
+
+async def _refuse(hub: Hub, session: Session, send: ASGISend, refusal: Refusal) -> None:
+    """The handshake failed: the refusal's ERROR (when it has one), then its close (1008).
 
     ``to`` is null only on CHALLENGE, so without a sender DID there is no ERROR frame; the
     close reason always carries ``"CODE: message"``.
     """
+    error = refusal.error
     hub.metrics.rejected[str(error.code)] += 1
     hub.refusal_log.note(error.code, error.message, session=session.session_id, peer=session.peer)
     try:
-        reason = close_reason(error.code, error.message)
-        if sender is not None:
-            await session.send_now(
-                hub.frames.error(sender, error.code, error.message, correlation_id, error.details)
-            )
-        await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": reason})
+        if refusal.frame is not None:
+            await session.send_now(refusal.frame)
+        close = {"type": "websocket.close", "code": int(refusal.code), "reason": refusal.reason}
+        await send(close)
     except Exception as exc:  # the peer is already gone
         logger.debug("could not refuse %s: %r", session.session_id, exc)
 
@@ -324,15 +345,15 @@ async def _handle(
     text = event.get("text")
     if text is None:
         frame = event.get("bytes") or b""
-        message = "binary frames are not allowed"
-        hub.reject(session, ErrorCode.MALFORMED_MESSAGE, message, guess_id(frame))
+        binary = MalformedMessageError("binary frames are not allowed")
+        hub.reject(session, binary, guess_id(frame))
         return
     try:
         await router.handle(session, text, previous)
     except Exception as exc:  # last resort: one bad frame must not end the connection
         _Faults.report(hub, session.session_id, exc)
-        message = "the gateway could not handle this frame"
-        hub.reject(session, ErrorCode.INTERNAL_ERROR, message, guess_id(text))
+        failed = InternalError("the gateway could not handle this frame")
+        hub.reject(session, failed, guess_id(text))
     finally:
         # A frame that returned early (refused, or a recipient ACK) still ends after the one
         # before it, so the next frame cannot overtake frames still in their replay check.

@@ -15,9 +15,11 @@ from aiconexus.protocol import (
     PROTOCOL_VERSION,
     ErrorCode,
     Identity,
+    IoapError,
     MessageType,
     b64url_encode,
     canonicalize,
+    error_from_code,
 )
 
 __all__ = ["GatewayFrames"]
@@ -140,6 +142,12 @@ class GatewayFrames:
         payload = {} if sequence is None else {"sequence": sequence}
         return self.build(MessageType.PONG, to, payload, correlation_id)
 
+    def error_frame(
+        self, to: str | None, error: IoapError, correlation_id: str | None = None
+    ) -> str:
+        """ERROR reporting ``error`` (its ``to_payload()``); ``correlation_id``: the refused id."""
+        return self.build(MessageType.ERROR, to, error.to_payload(), correlation_id)
+
     def error(
         self,
         to: str | None,
@@ -148,8 +156,5 @@ class GatewayFrames:
         correlation_id: str | None = None,
         details: Any = None,
     ) -> str:
-        """ERROR with ``code``; ``correlation_id`` is the rejected frame's id when known."""
-        payload: dict[str, Any] = {"code": str(code), "message": message}
-        if details is not None:
-            payload["details"] = details
-        return self.build(MessageType.ERROR, to, payload, correlation_id)
+        """ERROR with ``code`` (:meth:`error_frame` of the error that code names)."""
+        return self.error_frame(to, error_from_code(str(code), message, details), correlation_id)

@@ -19,7 +19,15 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-from aiconexus.protocol import ErrorCode, Identity, format_timestamp
+from aiconexus.protocol import (
+    CloseCode,
+    ErrorCode,
+    Identity,
+    IoapError,
+    close_reason,
+    error_from_code,
+    format_timestamp,
+)
 
 from .backend.base import AgentRecord, Backend, BackendUnavailableError
 from .crypto import CryptoPool, default_threads
@@ -34,6 +42,7 @@ from .refusal_log import RefusalLog
 from .refusals import RefusalPolicy
 from .session import Outgoing, Session, SessionState
 from .settings import Settings
+from .tasks import stop_task
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -46,10 +55,11 @@ __all__ = [
 
 logger = logging.getLogger("aiconexus.gateway")
 
-CLOSE_REPLACED = 4000
-CLOSE_POLICY = 1008
-CLOSE_SLOW_CONSUMER = 1013
-CLOSE_GOING_AWAY = 1001
+CLOSE_REPLACED = CloseCode.REPLACED
+CLOSE_POLICY = CloseCode.POLICY_VIOLATION
+CLOSE_SLOW_CONSUMER = CloseCode.TRY_AGAIN_LATER
+CLOSE_GOING_AWAY = CloseCode.GOING_AWAY
+"""The close codes of the hub under their older names (the protocol core's CloseCode)."""
 MAX_ACK_IDS = 256
 """Most ids one coalesced ACK lists (keeps it far below any frame size limit)."""
 
@@ -115,7 +125,7 @@ class Hub:
         """Close the local session ``session_id``: a newer REGISTER of ``did`` took over."""
         session = self._by_id.get(session_id)
         if session is not None:
-            self.evict(session, CLOSE_REPLACED, "replaced")
+            self.evict(session, CloseCode.REPLACED, "replaced")
 
     def stored_available(self, did: str) -> None:
         """Frames were stored for ``did`` while it is connected here: deliver them.
@@ -152,14 +162,14 @@ class Hub:
         waited = await wait_drained(sessions, drain_timeout) if drain_timeout > 0 else 0.0
         left = sum(held_frames(s) for s in sessions if not s.closed)
         for session in sessions:
-            self.evict(session, CLOSE_GOING_AWAY, "shutdown", close=False)
+            self.evict(session, CloseCode.GOING_AWAY, "shutdown", close=False)
         # What they held is in the store before any client can reconnect to another node.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(2.0):
                 await self.lanes.idle()
                 await asyncio.gather(*self._tasks, return_exceptions=True)
         for session in sessions:
-            session.request_close(CLOSE_GOING_AWAY, "shutdown")
+            session.request_close(CloseCode.GOING_AWAY, "shutdown")
         if sessions:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2.0):
@@ -169,10 +179,7 @@ class Hub:
     async def stop(self) -> None:
         """Close sessions, let store lanes finish briefly, stop the backend."""
         await self.close_sessions()
-        if self._cleanup is not None:
-            self._cleanup.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._cleanup
+        await stop_task(self._cleanup)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(2.0):
                 await self.lanes.idle()
@@ -221,15 +228,15 @@ class Hub:
         assert did is not None
         previous = self.sessions.get(did)
         if previous is not None and previous is not session:
-            self.evict(previous, CLOSE_REPLACED, "replaced")
+            self.evict(previous, CloseCode.REPLACED, "replaced")
         self._by_id[session.session_id] = session
         self.sessions[did] = session
-        session.state = SessionState.REGISTERED
+        session.advance(SessionState.REGISTERED)
         if session.recipient_acks:
             session.inflight = InFlight(
                 self.settings.inflight_window,
                 self.settings.ack_timeout,
-                lambda: self.evict(session, CLOSE_SLOW_CONSUMER, "slow consumer"),
+                lambda: self.evict(session, CloseCode.TRY_AGAIN_LATER, "slow consumer"),
             )
         try:
             await self.backend.claim(self.record(session))
@@ -304,7 +311,7 @@ class Hub:
         if session is not None and session.enqueue(item):
             return
         if session is not None:
-            self.evict(session, CLOSE_SLOW_CONSUMER, "slow consumer")
+            self.evict(session, CloseCode.TRY_AGAIN_LATER, "slow consumer")
         self.store(recipient, item)
 
     def store(self, recipient: str, item: Outgoing) -> None:
@@ -384,34 +391,28 @@ class Hub:
 
         self.crypto.sign(GatewayFrames.ack_signing_bytes(envelope), signed)
 
-    def reject(
-        self,
-        session: Session,
-        code: ErrorCode | str,
-        message: str,
-        correlation_id: str | None,
-        details: Any = None,
-    ) -> None:
-        """Answer a refused frame with ERROR ``code`` (within the connection's ERROR budget).
+    def reject(self, session: Session, error: IoapError, correlation_id: str | None) -> None:
+        """Answer a refused frame with the ERROR of ``error`` (within the ERROR budget).
 
         The session keeps going, unless its frames keep failing parsing or verification
         (:mod:`.refusals`): then it is closed 1008 with the code as the reason.
         """
-        self.metrics.rejected[str(code)] += 1
-        self.refusal_log.note(code, message, session=session.session_id, did=session.did)
-        verdict = self.refusals.refused(session.refusals, str(code))
+        code = str(error.code)
+        self.metrics.rejected[code] += 1
+        self.refusal_log.note(code, error.message, session=session.session_id, did=session.did)
+        verdict = self.refusals.refused(session.refusals, code)
         if verdict.answer:
-            frame = self.frames.error(session.did, code, message, correlation_id, details)
-            self.send_control(session, frame)
+            self.send_control(session, self.frames.error_frame(session.did, error, correlation_id))
         else:
             self.metrics.errors_suppressed += 1
         if verdict.close:
-            self.evict(session, CLOSE_POLICY, f"{code}: too many refused frames in a row")
+            why = close_reason(code, "too many refused frames in a row")
+            self.evict(session, CloseCode.POLICY_VIOLATION, why)
 
     def send_control(self, session: Session, frame: str) -> None:
         """Queue a gateway frame (ACK, ERROR, PONG); a full queue closes the session."""
         if not session.enqueue(Outgoing(frame, agent=False)) and not session.closed:
-            self.evict(session, CLOSE_SLOW_CONSUMER, "slow consumer")
+            self.evict(session, CloseCode.TRY_AGAIN_LATER, "slow consumer")
 
     def _store_outcome(self, item: Outgoing, code: ErrorCode | None, message: str) -> None:
         if code is None:
@@ -434,10 +435,11 @@ class Hub:
             logger.warning("could not free the id of a refused frame: %s", exc)
         session = self.sessions.get(sender)
         if session is not None:
-            self.send_control(session, self.frames.error(sender, code, message, message_id))
+            error = error_from_code(code, message)
+            self.send_control(session, self.frames.error_frame(sender, error, message_id))
 
     # closing ----------------------------------------------------------------------------------
-    def evict(self, session: Session, code: int, reason: str, *, close: bool = True) -> None:
+    def evict(self, session: Session, code: CloseCode, reason: str, *, close: bool = True) -> None:
         """Close ``session`` (code, reason); its unwritten agent frames go back to the store.
 
         With ``close=False`` the caller requests the close itself later.
@@ -445,7 +447,7 @@ class Hub:
         if session.closed:
             return
         unsent = session.terminate(reason)
-        if code == CLOSE_SLOW_CONSUMER:
+        if code == CloseCode.TRY_AGAIN_LATER:
             self.metrics.slow_consumers += 1
         if session.did is not None:
             self._forget(session)

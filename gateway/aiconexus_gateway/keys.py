@@ -8,12 +8,14 @@ from pathlib import Path
 
 from aiconexus.protocol import Identity
 
+from .errors import GatewayError
+
 __all__ = ["KeyFileError", "load_or_create_key"]
 
 logger = logging.getLogger("aiconexus.gateway")
 
 
-class KeyFileError(Exception):
+class KeyFileError(GatewayError):
     """The key file exists but cannot be read as a gateway key."""
 
 

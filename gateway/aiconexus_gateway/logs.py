@@ -22,10 +22,12 @@ import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from .errors import GatewayError
+
 __all__ = ["LogFileError", "configure_logging", "render_text"]
 
 
-class LogFileError(OSError):
+class LogFileError(GatewayError, OSError):
     """``LOG_FILE`` cannot be opened for appending."""
 
 

@@ -35,6 +35,8 @@ from typing import Any
 
 from aiconexus.protocol import GATEWAY_TYPES, MessageType, is_valid_did
 
+from .errors import GatewayError
+
 __all__ = [
     "DEFAULT_RULE",
     "POLICY_TYPES",
@@ -58,7 +60,7 @@ _ACTIONS = ("allow", "deny")
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
-class PolicyError(ValueError):
+class PolicyError(GatewayError, ValueError):
     """The policy file cannot be used; ``line`` (1-based) points at the problem if known."""
 
     def __init__(self, source: str, problem: str, line: int | None = None) -> None:

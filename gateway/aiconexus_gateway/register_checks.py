@@ -1,9 +1,11 @@
-"""The checks of a REGISTER frame, without I/O: text in, a verified Message or an IoapError out.
+"""The gateway's side of REGISTER checks: its limits around the protocol core's handshake.
 
-Order: size, envelope shape (with the protocol core's nesting limits), type, DID, the
-payload's own bounds (capabilities and metadata, checked before any model validation or
-signature verification, so an oversized REGISTER costs little), signature, public key,
-addressing, nonce, freshness.
+The protocol checks (envelope, type, DID, payload schema, signature, public key, addressing,
+nonce, freshness) are :class:`aiconexus.protocol.ServerHandshake`'s. This module adds the
+gateway's settings to them, keeping the order of PROTOCOL.md 7.2: size and a cheap bracket
+count before parsing, then the payload's own bounds (capabilities and metadata, checked
+before any model validation or signature verification, so an oversized REGISTER costs
+little) between the core's ``from`` check and its schema check.
 """
 
 from __future__ import annotations
@@ -14,56 +16,42 @@ import orjson
 
 from aiconexus.protocol import (
     ErrorCode,
+    FrameWriter,
     IoapError,
     MalformedMessageError,
-    Message,
-    MessageType,
+    MessageTooLargeError,
+    Registration,
+    ServerHandshake,
     check_nesting,
     error_from_code,
-    is_valid_did,
-    parse_envelope,
-    public_key_from_did,
-    public_key_from_text,
 )
 
 from .router import utf8_length_over
 from .settings import Settings
 
-__all__ = ["check_register", "check_register_payload"]
+__all__ = ["check_register", "check_register_payload", "register_handshake"]
 
 
-def check_register(text: str, *, nonce: str, gateway_did: str, settings: Settings) -> Message:
-    """Validate a REGISTER frame answering CHALLENGE ``nonce``; raises the IoapError to answer."""
+def register_handshake(frames: FrameWriter, settings: Settings) -> ServerHandshake:
+    """The core's :class:`ServerHandshake` with this gateway's clock skew and REGISTER bounds."""
+
+    def check_payload(payload: dict[str, Any]) -> None:
+        check_register_payload(payload, settings)
+
+    return ServerHandshake(frames, clock_skew_s=settings.clock_skew, check_payload=check_payload)
+
+
+def check_register(text: str, *, handshake: ServerHandshake, settings: Settings) -> Registration:
+    """The registration a REGISTER answering ``handshake``'s CHALLENGE asks for, or IoapError."""
     if utf8_length_over(text, settings.max_message_size):
-        raise error_from_code(ErrorCode.MESSAGE_TOO_LARGE, "REGISTER is too large")
+        raise MessageTooLargeError("REGISTER is too large")
     metadata_limit = settings.register_max_metadata_bytes
     if metadata_limit and text.count("{") + text.count("[") > metadata_limit // 2 + 8:
         # n bytes of metadata hold at most n/2 objects/arrays: refused before parsing
         raise _malformed(
             f"metadata exceeds {metadata_limit} bytes of JSON (REGISTER_MAX_METADATA_BYTES)"
         )
-    envelope = parse_envelope(text)
-    if envelope.type != MessageType.REGISTER:
-        raise error_from_code(ErrorCode.NOT_REGISTERED, "the first frame must be REGISTER")
-    if not is_valid_did(envelope.sender):
-        raise error_from_code(ErrorCode.MALFORMED_MESSAGE, "from is not an Ed25519 did:key")
-    check_register_payload(envelope.data["payload"], settings)
-    message = Message.from_dict(envelope.data)
-    message.verify()
-    claimed_key = message.payload.get("public_key")
-    if claimed_key is not None:
-        try:
-            key = public_key_from_text(claimed_key)
-        except ValueError as exc:
-            raise error_from_code(ErrorCode.MALFORMED_MESSAGE, f"public_key: {exc}") from None
-        if key != public_key_from_did(message.from_):
-            raise error_from_code(ErrorCode.DID_MISMATCH, "public_key does not match the DID")
-    if message.to != gateway_did:
-        raise error_from_code(ErrorCode.UNAUTHORIZED, "REGISTER must be addressed to the gateway")
-    if message.payload.get("nonce") != nonce:
-        raise error_from_code(ErrorCode.UNAUTHORIZED, "nonce does not match the CHALLENGE")
-    message.check_fresh(skew_s=settings.clock_skew)
-    return message
+    return handshake.receive_register(text)
 
 
 def check_register_payload(payload: dict[str, Any], settings: Settings) -> None:

@@ -21,12 +21,14 @@ import logging
 import re
 import time
 from time import perf_counter
+from typing import Any
 
 import orjson
 
 from aiconexus.protocol import (
     GATEWAY_TYPES,
     MAX_ID_LENGTH,
+    CloseCode,
     Envelope,
     ErrorCode,
     IoapError,
@@ -128,18 +130,15 @@ class Router:
         hub = self.hub
         self.metrics.bytes_in += len(text)
         if utf8_length_over(text, self.max_size):
-            hub.reject(
-                session,
-                ErrorCode.MESSAGE_TOO_LARGE,
-                f"frame exceeds the maximum size of {self.max_size} bytes",
-                guess_id(text),
-                {"max_message_size": self.max_size},
-            )
+            message = f"frame exceeds the maximum size of {self.max_size} bytes"
+            details = {"max_message_size": self.max_size}
+            too_large = _error(ErrorCode.MESSAGE_TOO_LARGE, message, details)
+            hub.reject(session, too_large, guess_id(text))
             return
         try:
             envelope = parse_envelope(text)
         except IoapError as exc:
-            hub.reject(session, exc.code, exc.message, guess_id(text))
+            hub.reject(session, exc, guess_id(text))
             return
         if hub.stopping and envelope.type not in _WHILE_STOPPING:
             return  # draining: not taken (no ACK, no ERROR), sent again after reconnecting
@@ -147,13 +146,9 @@ class Router:
             exempt = envelope.type == "ACK" and envelope.recipient == self.gateway_did
             wait = self.limits.check(session.did, len(text), count_frame=not exempt)
             if wait:
-                hub.reject(
-                    session,
-                    ErrorCode.RATE_LIMITED,
-                    f"rate limit exceeded; retry after {wait} ms",
-                    envelope.id,
-                    {"retry_after_ms": wait},
-                )
+                message = f"rate limit exceeded; retry after {wait} ms"
+                limited = _error(ErrorCode.RATE_LIMITED, message, {"retry_after_ms": wait})
+                hub.reject(session, limited, envelope.id)
                 return
         try:
             self._check_addressing(session, envelope)
@@ -174,7 +169,7 @@ class Router:
                 self._check_content(envelope)
         except IoapError as exc:
             self._count(envelope, "rejected")
-            hub.reject(session, exc.code, exc.message, envelope.id)
+            hub.reject(session, exc, envelope.id)
             return
         self.refusals.accepted(session.refusals)
         if envelope.type == MessageType.ACK:
@@ -185,25 +180,21 @@ class Router:
                 envelope.sender, envelope.recipient or "", session.capabilities, envelope.type
             )
             if rule is not None:
-                message = refusal_message(rule)
-                hub.reject(session, ErrorCode.UNAUTHORIZED, message, envelope.id, {"rule": rule})
+                refused = _error(ErrorCode.UNAUTHORIZED, refusal_message(rule), {"rule": rule})
+                hub.reject(session, refused, envelope.id)
                 return
         try:
             fresh = await hub.backend.first_seen(envelope.sender, envelope.id, self.window)
         except BackendUnavailableError as exc:
-            message = f"backend unavailable: {exc}"
-            hub.reject(session, ErrorCode.INTERNAL_ERROR, message, envelope.id)
+            failed = _error(ErrorCode.INTERNAL_ERROR, f"backend unavailable: {exc}")
+            hub.reject(session, failed, envelope.id)
             return
         if previous is not None and not previous.done():
             await asyncio.wait((previous,))
         if not fresh:
             self._count(envelope, "rejected")
-            hub.reject(
-                session,
-                ErrorCode.REPLAY_DETECTED,
-                f"id {envelope.id!r} was already seen from this sender",
-                envelope.id,
-            )
+            message = f"id {envelope.id!r} was already seen from this sender"
+            hub.reject(session, _error(ErrorCode.REPLAY_DETECTED, message), envelope.id)
             return
         if envelope.recipient == self.gateway_did:
             self._for_gateway(session, envelope)
@@ -252,17 +243,13 @@ class Router:
             sequence = envelope.data["payload"].get("sequence")
             hub.send_control(session, hub.frames.pong(envelope.sender, envelope.id, sequence))
         elif kind == MessageType.UNREGISTER:
-            hub.evict(session, 1000, "unregistered")
+            hub.evict(session, CloseCode.NORMAL_CLOSURE, "unregistered")
         elif kind == MessageType.REGISTER:
-            message = "this connection is already registered"
-            hub.reject(session, ErrorCode.UNAUTHORIZED, message, envelope.id)
+            again = _error(ErrorCode.UNAUTHORIZED, "this connection is already registered")
+            hub.reject(session, again, envelope.id)
         elif kind not in (MessageType.ERROR, MessageType.PONG):
-            hub.reject(
-                session,
-                ErrorCode.MALFORMED_MESSAGE,
-                f"the gateway does not take {kind}; only PING and UNREGISTER",
-                envelope.id,
-            )
+            message = f"the gateway does not take {kind}; only PING and UNREGISTER"
+            hub.reject(session, _error(ErrorCode.MALFORMED_MESSAGE, message), envelope.id)
 
     def _count(self, envelope: Envelope, outcome: str) -> None:
         """Count a frame by (type, outcome); log it at DEBUG (never its payload)."""
@@ -325,5 +312,5 @@ def _signature_parts(envelope: Envelope) -> tuple[bytes, bytes]:
     return signature, envelope.signing_bytes()
 
 
-def _error(code: ErrorCode, message: str) -> IoapError:
-    return error_from_code(code, message)
+def _error(code: ErrorCode, message: str, details: Any = None) -> IoapError:
+    return error_from_code(code, message, details)

@@ -21,6 +21,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from .app import GatewayApp, create_app, gateway_version
+from .errors import GatewayError
 from .http_protocol import GuardedHttpProtocol
 from .keys import load_or_create_key
 from .logs import configure_logging
@@ -101,7 +102,7 @@ def uvicorn_config(settings: Settings, app: Any, **overrides: Any) -> uvicorn.Co
     return uvicorn.Config(app, **options)
 
 
-class ListenError(OSError):
+class ListenError(GatewayError, OSError):
     """The gateway cannot listen; ``variable`` names the setting to change."""
 
     def __init__(self, variable: str, problem: str) -> None:

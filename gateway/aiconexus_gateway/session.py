@@ -31,6 +31,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from aiconexus.protocol import CloseCode, Registration
+
 from .lean import LeanEvent
 from .refusals import RefusalState
 
@@ -51,18 +53,35 @@ MAX_BATCH = 256
 """Most frames written with one socket write."""
 
 CLOSE_SEND_TIMEOUT = 5.0
+"""How long a close frame may wait behind a full socket buffer before we give up on it."""
 
 CLOSE_REQUEST_WAIT = 10.0
 """Longest a terminated session waits for the hub to request its close."""
-"""How long a close frame may wait behind a full socket buffer before we give up on it."""
 
 
 class SessionState(Enum):
-    """Where a connection is in its life."""
+    """Where a connection is in its life; only :meth:`Session.advance` moves it.
+
+    CONNECTED -> CHALLENGE_SENT -> REGISTERED -> CLOSED, and from any state to CLOSED.
+    """
 
     CONNECTED = "connected"
+    """The WebSocket is accepted; nothing sent yet."""
+    CHALLENGE_SENT = "challenge sent"
+    """CHALLENGE is out; the REGISTER answering it is awaited and checked."""
     REGISTERED = "registered"
+    """The live session of its DID: frames are routed to and from it."""
     CLOSED = "closed"
+    """The hub let go of it (the connection may still be closing)."""
+
+
+_NEXT_STATES: dict[SessionState, frozenset[SessionState]] = {
+    SessionState.CONNECTED: frozenset({SessionState.CHALLENGE_SENT, SessionState.CLOSED}),
+    SessionState.CHALLENGE_SENT: frozenset({SessionState.REGISTERED, SessionState.CLOSED}),
+    SessionState.REGISTERED: frozenset({SessionState.CLOSED}),
+    SessionState.CLOSED: frozenset(),
+}
+"""The moves :meth:`Session.advance` allows."""
 
 
 class Outgoing:
@@ -171,6 +190,20 @@ class Session:
         self.recipient_acks = False
         """True when the REGISTER asked for recipient acknowledgements."""
         self.inflight: InFlight | None = None
+
+    def advance(self, state: SessionState) -> None:
+        """Move to ``state``; RuntimeError for a move the life cycle does not have (a bug)."""
+        if state not in _NEXT_STATES[self.state]:
+            raise RuntimeError(f"session {self.session_id}: {self.state.value} -> {state.value}")
+        self.state = state
+
+    def adopt(self, registration: Registration) -> None:
+        """Take the identity and announcements of an accepted REGISTER (before REGISTERED)."""
+        self.did = registration.did
+        self.capabilities = registration.capabilities
+        self.metadata = registration.metadata
+        self.recipient_acks = registration.recipient_acks
+        self.public_key = registration.public_key
 
     @property
     def closed(self) -> bool:
@@ -343,7 +376,7 @@ class Session:
         """Mark closed, stop the writer and return every frame not written yet, in order."""
         if self.state is SessionState.CLOSED:
             return []
-        self.state = SessionState.CLOSED
+        self.advance(SessionState.CLOSED)
         self.close_reason = reason
         if self.inflight is not None:
             # Nothing written counts until acknowledged: all of it goes back, in order.
@@ -370,9 +403,9 @@ class Session:
         self._queue.clear()
         return unsent
 
-    def request_close(self, code: int, reason: str) -> None:
+    def request_close(self, code: CloseCode, reason: str) -> None:
         """Send a close frame in the background (after :meth:`terminate`)."""
-        self.close_code = code
+        self.close_code = int(code)
         if self._closer is None:
             self._closer = asyncio.get_running_loop().create_task(self._close(code, reason))
             self._close_requested.set()
@@ -381,7 +414,7 @@ class Session:
         try:
             async with asyncio.timeout(self._close_timeout):
                 # "timeout": how long the server lets the closing handshake take (ws_protocol)
-                close = {"type": "websocket.close", "code": code, "reason": reason}
+                close = {"type": "websocket.close", "code": int(code), "reason": reason}
                 await self._send({**close, "timeout": self._close_timeout})
             return
         except TimeoutError:

@@ -14,6 +14,8 @@ from typing import Any
 
 from aiconexus.protocol import DEFAULT_MAX_MESSAGE_SIZE, SEALABLE_TYPES, SUBPROTOCOL
 
+from .errors import GatewayError
+
 __all__ = [
     "DEFAULT_DATA_DIR",
     "DEFAULT_KEY_FILE",
@@ -49,7 +51,7 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
 
-class SettingsError(ValueError):
+class SettingsError(GatewayError, ValueError):
     """A setting has an invalid value; ``variable`` names the environment variable."""
 
     def __init__(self, variable: str, problem: str) -> None:

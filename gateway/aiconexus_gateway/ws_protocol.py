@@ -33,13 +33,15 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.exceptions import InvalidState
 from websockets.http11 import Request
 
+from aiconexus.protocol import CloseCode
+
 from .lean import LeanEvent, LeanQueue
 
 __all__ = ["SEND_BATCH", "BatchingWebSocketProtocol"]
 
 logger = logging.getLogger("aiconexus.gateway")
 
-CLOSE_INVALID_DATA = 1007
+CLOSE_INVALID_DATA = CloseCode.INVALID_DATA
 """Close code for a text frame that is not valid UTF-8 (RFC 6455)."""
 
 SEND_BATCH = "websocket.send.batch"
@@ -89,7 +91,7 @@ class BatchingWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def _close_now(self, message: Any) -> None:
         """Queue the close frame behind the buffered data, then abort after the timeout."""
-        code = message.get("code", 1000)
+        code = message.get("code", CloseCode.NORMAL_CLOSURE)
         reason = message.get("reason", "") or ""
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
         try:

@@ -13,10 +13,12 @@ from aiconexus.backoff import Backoff
 from aiconexus.client import SENDABLE_TYPES, GatewayClient
 from aiconexus.directory import AgentInfo, http_base_url, list_agents
 from aiconexus.errors import (
+    AIConexusError,
     ClientClosedError,
     ClientError,
     GatewayAuthenticationError,
     GatewayUnreachableError,
+    HandshakeError,
     RecipientOfflineError,
     RecipientOfflineTimeout,
     RemoteExecutionError,
@@ -61,6 +63,7 @@ from aiconexus.protocol import (
     public_key_from_did,
     validate_payload,
 )
+from aiconexus.retry import RetryPolicy, default_retry_policy
 from aiconexus.state import ConnectionState, StateListener
 
 __version__ = "0.1.0"
@@ -74,6 +77,7 @@ __all__ = [
     "SEALABLE_TYPES",
     "SENDABLE_TYPES",
     "SUBPROTOCOL",
+    "AIConexusError",
     "Agent",
     "AgentInfo",
     "Backoff",
@@ -90,6 +94,7 @@ __all__ = [
     "GatewayAuthenticationError",
     "GatewayClient",
     "GatewayUnreachableError",
+    "HandshakeError",
     "Handler",
     "Identity",
     "InternalError",
@@ -107,6 +112,7 @@ __all__ = [
     "RemoteExecutionError",
     "RemoteTimeoutError",
     "ReplayDetectedError",
+    "RetryPolicy",
     "SessionReplacedError",
     "StateListener",
     "UnauthorizedError",
@@ -114,6 +120,7 @@ __all__ = [
     "UnsupportedVersionError",
     "__version__",
     "canonicalize",
+    "default_retry_policy",
     "did_from_public_key",
     "error_from_code",
     "format_timestamp",

@@ -1,4 +1,8 @@
-"""Opening one registered session: WebSocket connect, verified CHALLENGE, REGISTER, REGISTERED."""
+"""Opening one registered session: WebSocket connect, then the handshake of the protocol core.
+
+The checks of CHALLENGE, REGISTER and REGISTERED are :class:`aiconexus.protocol.ClientHandshake`'s;
+this module only carries its frames over the WebSocket.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +19,11 @@ from websockets.typing import Subprotocol
 from aiconexus.errors import GatewayAuthenticationError
 from aiconexus.protocol import (
     SUBPROTOCOL,
-    ErrorCode,
+    ClientHandshake,
+    HandshakeError,
     Identity,
     IoapError,
-    MalformedMessageError,
-    Message,
-    MessageType,
-    error_from_code,
-    is_valid_did,
+    error_from_close,
 )
 
 __all__ = ["Session", "SessionOptions", "open_session"]
@@ -94,49 +95,29 @@ async def open_session(
 async def _register(
     url: str, connection: ClientConnection, identity: Identity, options: SessionOptions
 ) -> Session:
-    challenge = _parse(await connection.recv())
-    gateway_did = challenge.from_
-    if challenge.type != MessageType.CHALLENGE or challenge.to is not None:
-        raise GatewayAuthenticationError(f"{url}: expected a CHALLENGE, got {challenge.type}")
-    if not is_valid_did(gateway_did):
-        raise GatewayAuthenticationError(f"{url}: the CHALLENGE is not from a valid did:key")
-    pinned = options.pinned_gateway_did
-    if pinned is not None and gateway_did != pinned:
-        raise GatewayAuthenticationError(
-            f"{url}: the gateway's DID is {gateway_did}, expected the pinned {pinned}"
-        )
-    _verify(challenge, url, options.clock_skew_s)
-
-    register = Message.create(
+    """Drive the protocol core's :class:`ClientHandshake` over ``connection``."""
+    handshake = ClientHandshake(
         identity,
-        MessageType.REGISTER,
-        gateway_did,
-        {
-            "nonce": challenge.payload["nonce"],
-            "capabilities": list(options.capabilities),
-            "metadata": dict(options.metadata),
-            **({"recipient_acks": True} if options.recipient_acks else {}),
-        },
+        capabilities=options.capabilities,
+        metadata=options.metadata,
+        recipient_acks=options.recipient_acks,
+        gateway_did=options.pinned_gateway_did,
+        clock_skew_s=options.clock_skew_s,
     )
-    await connection.send(register.to_json())
-
-    answer = _parse(await connection.recv())
-    if answer.from_ != gateway_did or answer.to != identity.did:
-        raise GatewayAuthenticationError(f"{url}: unexpected frame before REGISTERED")
-    _verify(answer, url, options.clock_skew_s)
-    if answer.type == MessageType.ERROR:
-        payload = answer.payload
-        raise error_from_code(payload["code"], payload["message"], payload.get("details"))
-    if answer.type != MessageType.REGISTERED or answer.correlation_id != register.id:
-        raise GatewayAuthenticationError(f"{url}: expected REGISTERED, got {answer.type}")
+    try:
+        register = handshake.receive_challenge(await connection.recv())
+        await connection.send(register.to_json())
+        granted = handshake.receive_reply(await connection.recv())
+    except HandshakeError as exc:
+        raise GatewayAuthenticationError(f"{url}: {exc}") from exc
     return Session(
         url=url,
         connection=connection,
-        gateway_did=gateway_did,
-        session_id=str(answer.payload["session_id"]),
-        heartbeat_interval_s=float(answer.payload["heartbeat_interval_s"]),
-        queued=int(answer.payload["queued"]),
-        recipient_acks=options.recipient_acks and answer.payload.get("recipient_acks") is True,
+        gateway_did=granted.gateway_did,
+        session_id=granted.session_id,
+        heartbeat_interval_s=granted.heartbeat_interval_s,
+        queued=granted.queued,
+        recipient_acks=granted.recipient_acks,
     )
 
 
@@ -148,23 +129,4 @@ def _refusal(closed: ConnectionClosed) -> IoapError | None:
     """
     if closed.rcvd is None:
         return None
-    code, separator, message = closed.rcvd.reason.partition(": ")
-    if not separator or code not in ErrorCode.__members__:
-        return None
-    return error_from_code(code, message)
-
-
-def _parse(frame: str | bytes) -> Message:
-    if not isinstance(frame, str):
-        raise MalformedMessageError("the gateway sent a binary frame")
-    return Message.parse(frame)
-
-
-def _verify(message: Message, url: str, clock_skew_s: float) -> None:
-    try:
-        message.verify()
-    except IoapError as exc:
-        raise GatewayAuthenticationError(
-            f"{url}: {message.type} failed verification: {exc}"
-        ) from exc
-    message.check_fresh(skew_s=clock_skew_s)
+    return error_from_close(closed.rcvd.reason)

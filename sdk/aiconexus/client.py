@@ -4,6 +4,11 @@ The client registers, keeps the session alive, and reconnects after a drop. Ever
 sends stays in an outbox until the gateway acknowledges it, and is written again, with its
 original id, on the next connection; the receiving client drops the second copy, so each
 message reaches user code exactly once. Every incoming frame is verified before use.
+
+The client owns one :class:`~aiconexus._connection.Connection` (sessions, heartbeat,
+reconnection; with its ``Dialer``, ``Writer`` and ``Dispatcher``) and keeps what user code
+waits on: the inbox of ``recv()``, the replies awaited by ``request()``, the state listeners.
+Whether to reconnect after an error is the ``retry_policy`` (:mod:`aiconexus.retry`).
 """
 
 from __future__ import annotations
@@ -15,13 +20,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
-from websockets.exceptions import InvalidURI
-from websockets.uri import parse_uri
-
-from aiconexus._connection import ConnectionMixin
+from aiconexus._connection import Connection
+from aiconexus._dialer import Dialer
+from aiconexus._dispatch import Dispatcher, error_of
 from aiconexus._inbound import InboundFilter
 from aiconexus._pending import DeliveryStatus, Outbox, ReplyWaiters
-from aiconexus._session import Session, SessionOptions
+from aiconexus._session import SessionOptions
+from aiconexus._writer import check_outgoing
 from aiconexus.backoff import Backoff
 from aiconexus.directory import AgentInfo, list_agents
 from aiconexus.errors import (
@@ -32,17 +37,14 @@ from aiconexus.errors import (
 )
 from aiconexus.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
-    MAX_JSON_DEPTH,
     PEER_TYPES,
-    ErrorCode,
     Identity,
     Message,
     MessageType,
-    check_nesting,
-    error_from_code,
     is_valid_did,
 )
-from aiconexus.state import ConnectionState, StateListener
+from aiconexus.retry import RetryPolicy, default_retry_policy
+from aiconexus.state import ConnectionState, StateListener, StateListeners
 
 __all__ = [
     "ConnectionState",
@@ -60,7 +62,7 @@ SENDABLE_TYPES = PEER_TYPES
 """Types user code may send to another agent (the client itself handles the others)."""
 
 
-class GatewayClient(ConnectionMixin):
+class GatewayClient:
     """A connection to an AIConexus gateway for one :class:`~aiconexus.Identity`.
 
     ``url`` is the gateway's WebSocket URL, or a list of URLs tried in turn when one is down.
@@ -70,6 +72,9 @@ class GatewayClient(ConnectionMixin):
     * ``capabilities``, ``metadata``: what the gateway lists for this agent in ``GET /agents``.
     * ``gateway_did``: pin the gateway's identity; a gateway with another key is refused.
     * ``reconnect`` (True): reconnect after a drop; ``backoff``: the delay policy.
+    * ``retry_policy``: a :class:`~aiconexus.retry.RetryPolicy` deciding from the exception
+      (or close code) whether to reconnect after a drop or a failed connect; default:
+      :func:`~aiconexus.retry.default_retry_policy` (network trouble yes, refusals no).
     * ``retry_on_start`` (False): keep trying when no gateway answers the first connect,
       instead of raising :class:`~aiconexus.GatewayUnreachableError`.
     * ``heartbeat_interval_s``: PING period; default: what the gateway says in REGISTERED.
@@ -101,22 +106,15 @@ class GatewayClient(ConnectionMixin):
         on_state_change: StateListener | None = None,
         logger: logging.Logger | None = None,
         recipient_acks: bool = True,
+        retry_policy: RetryPolicy = default_retry_policy,
     ) -> None:
-        urls = [url] if isinstance(url, str) else list(url)
-        if not urls:
-            raise ValueError("at least one gateway URL is needed")
-        for each in urls:
-            try:
-                parse_uri(each)
-            except InvalidURI as exc:
-                raise ValueError(f"not a WebSocket URL: {each!r} ({exc})") from None
-        if gateway_did is not None and not is_valid_did(gateway_did):
-            raise ValueError(f"gateway_did is not an Ed25519 did:key: {gateway_did!r}")
-        if heartbeat_interval_s is not None and heartbeat_interval_s <= 0:
-            raise ValueError("heartbeat_interval_s must be > 0")
-        self._urls = urls
         self._identity = identity
-        self._options = SessionOptions(
+        self._logger = logger or logging.getLogger("aiconexus.client")
+        self._listeners = StateListeners(self._logger, on_state_change)
+        self._outbox = Outbox()
+        self._replies = ReplyWaiters()
+        self._inbox: asyncio.Queue[Message | None] = asyncio.Queue()
+        options = SessionOptions(
             capabilities=list(capabilities),
             metadata=dict(metadata or {}),
             pinned_gateway_did=gateway_did,
@@ -127,33 +125,35 @@ class GatewayClient(ConnectionMixin):
             clock_skew_s=clock_skew_s,
             recipient_acks=recipient_acks,
         )
-        self._reconnect = reconnect
-        self._backoff = backoff or Backoff()
-        self._retry_on_start = retry_on_start
-        self._heartbeat_interval_s = heartbeat_interval_s
-        self._resign_after_s = clock_skew_s - min(clock_skew_s / 2, max(5.0, clock_skew_s / 10))
-        self._logger = logger or logging.getLogger("aiconexus.client")
-        self._listeners: list[StateListener] = [on_state_change] if on_state_change else []
-        self._filter = InboundFilter(
+        self._dialer = dialer = Dialer(
+            [url] if isinstance(url, str) else url,
+            identity,
+            options,
+            retry_policy=retry_policy,
+            retry_on_start=retry_on_start,
+            logger=self._logger,
+        )
+        pongs = ReplyWaiters()
+        inbound = InboundFilter(
             identity.did, clock_skew_s=clock_skew_s, max_age_s=max_message_age_s
         )
-        self._outbox = Outbox()
-        self._replies = ReplyWaiters()
-        self._gateway_replies = ReplyWaiters()
-        self._inbox: asyncio.Queue[Message | None] = asyncio.Queue()
-        self._write_lock = asyncio.Lock()
-        self._online = asyncio.Event()
-        self._state = ConnectionState.CLOSED
-        self._started = False
-        self._closing = False
-        self._close_reason: BaseException | None = None
-        self._session: Session | None = None
-        self._last_session: Session | None = None
-        self._receipts = None
-        self._connection_number = 0
-        self._url_index = 0
-        self._supervisor: asyncio.Task[None] | None = None
-        self._callback_tasks: set[asyncio.Task[None]] = set()
+        dispatcher = Dispatcher(inbound, outbox=self._outbox, replies=self._replies, pongs=pongs)
+        self._connection = Connection(
+            identity,
+            dialer,
+            dispatcher,
+            outbox=self._outbox,
+            pongs=pongs,
+            deliver=self._inbox.put_nowait,
+            on_state=self._listeners.notify,
+            on_close=self._on_close,
+            reconnect=reconnect,
+            backoff=backoff or Backoff(),
+            retry_policy=retry_policy,
+            heartbeat_interval_s=heartbeat_interval_s,
+            resign_after_s=clock_skew_s - min(clock_skew_s / 2, max(5.0, clock_skew_s / 10)),
+            logger=self._logger,
+        )
 
     # -- properties --------------------------------------------------------------------------
     @property
@@ -169,24 +169,25 @@ class GatewayClient(ConnectionMixin):
     @property
     def state(self) -> ConnectionState:
         """The current :class:`ConnectionState`."""
-        return self._state
+        return self._connection.state
 
     @property
     def gateway_did(self) -> str | None:
         """The DID of the gateway of the current (or last) session."""
-        session = self._session or self._last_session
-        return session.gateway_did if session else self._options.pinned_gateway_did
+        session = self._connection.last_session
+        return session.gateway_did if session else self._dialer.options.pinned_gateway_did
 
     @property
     def url(self) -> str:
         """The gateway URL of the current (or last, or first configured) session."""
-        session = self._session or self._last_session
-        return session.url if session else self._urls[0]
+        session = self._connection.last_session
+        return session.url if session else self._dialer.urls[0]
 
     @property
     def session_id(self) -> str | None:
         """The gateway's id for the current session, if connected."""
-        return self._session.session_id if self._session else None
+        session = self._connection.session
+        return session.session_id if session else None
 
     @property
     def unacknowledged(self) -> int:
@@ -195,7 +196,7 @@ class GatewayClient(ConnectionMixin):
 
     def add_state_listener(self, listener: StateListener) -> None:
         """Call ``listener`` with each new :class:`ConnectionState`."""
-        self._listeners.append(listener)
+        self._listeners.add(listener)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def __aenter__(self) -> GatewayClient:
@@ -210,12 +211,30 @@ class GatewayClient(ConnectionMixin):
     ) -> None:
         await self.close()
 
+    async def connect(self) -> None:
+        """Open the first session; return once registered.
+
+        Raises :class:`~aiconexus.GatewayUnreachableError` when no URL answers (unless
+        ``retry_on_start``), or the protocol error when the gateway refuses the REGISTER.
+        A client connects once; make a new one to connect again after :meth:`close`.
+        """
+        await self._connection.connect()
+
+    async def close(self) -> None:
+        """Unregister and close; pending sends fail with :class:`~aiconexus.ClientClosedError`.
+
+        Messages already received stay readable with :meth:`recv` until drained.
+        """
+        await self._connection.close()
+
     async def wait_closed(self) -> BaseException | None:
         """Wait until the client is closed; return why (None after :meth:`close`)."""
-        if self._supervisor is not None:
-            await asyncio.gather(self._supervisor, return_exceptions=True)
-        reason = self._close_reason
-        return None if type(reason) is ClientClosedError else reason
+        return await self._connection.wait_closed()
+
+    def _on_close(self, error: ClientClosedError) -> None:
+        """The connection closed for good: fail waiting requests, end ``recv()`` once drained."""
+        self._replies.fail_all(error)
+        self._inbox.put_nowait(None)
 
     # -- sending -----------------------------------------------------------------------------
     async def send(
@@ -240,9 +259,7 @@ class GatewayClient(ConnectionMixin):
             raise ValueError(f"{message_type} frames are sent by the client itself, not by send()")
         if not is_valid_did(to):
             raise ValueError(f"recipient is not an Ed25519 did:key: {to!r}")
-        message = Message.create(
-            self._identity, message_type, to, dict(payload or {}), correlation_id=correlation_id
-        )
+        message = self._prepare(to, message_type, payload or {}, correlation_id)
         return await self.send_message(message, timeout=timeout)
 
     async def reply(
@@ -282,12 +299,12 @@ class GatewayClient(ConnectionMixin):
         if if_offline not in ("wait", "fail"):
             raise ValueError(f"if_offline must be 'wait' or 'fail', not {if_offline!r}")
         payload = {"args": dict(args or {}), "timeout_ms": int(timeout * 1000)}
-        message = Message.create(self._identity, MessageType.EXEC_REQUEST, to, payload)
+        message = self._prepare(to, MessageType.EXEC_REQUEST, payload)
         response = await self._round_trip(
             message, {MessageType.EXEC_RESPONSE, MessageType.ERROR}, timeout, if_offline
         )
         if response.type == MessageType.ERROR:
-            raise _error_of(response)
+            raise error_of(response)
         if response.payload["status"] == "error":
             raise RemoteExecutionError(response.payload.get("error"), response)
         return response
@@ -302,16 +319,31 @@ class GatewayClient(ConnectionMixin):
         started = time.monotonic()
         if to is None:
             async with asyncio.timeout(timeout):
-                session = await self._wait_online()
-                await self._ping_gateway(session, None)
+                await self._connection.ping()
         else:
-            message = Message.create(self._identity, MessageType.PING, to, {})
+            message = self._prepare(to, MessageType.PING, {})
             await self._round_trip(message, {MessageType.PONG, MessageType.ERROR}, timeout)
         return time.monotonic() - started
 
     async def list_agents(self, capability: str | None = None) -> list[AgentInfo]:
         """The agents registered at the gateway (``GET /agents``), optionally by capability."""
         return await list_agents(self.url, capability)
+
+    def _prepare(
+        self,
+        to: str,
+        type: MessageType,
+        payload: Mapping[str, Any],
+        correlation_id: str | None = None,
+    ) -> Message:
+        """Prepare an outgoing frame to another agent: build and sign it.
+
+        ``send``, ``reply``, ``request`` and ``ping(to)`` build their frames here: the place
+        for a transformation of what this client sends (e.g. encryption).
+        """
+        return Message.create(
+            self._identity, type, to, dict(payload), correlation_id=correlation_id
+        )
 
     async def send_message(
         self,
@@ -320,25 +352,16 @@ class GatewayClient(ConnectionMixin):
         timeout: float | None = None,
     ) -> DeliveryStatus:
         """Send an already signed ``message`` (from this identity); see :meth:`send`."""
-        self._check_open()
+        self._connection.check_open()
         if message.from_ != self.did:
             raise ValueError("the message is not signed by this client's identity")
         if message.type not in SENDABLE_TYPES:
             raise ValueError(f"{message.type} frames are sent by the client itself")
-        text = message.to_json()
-        if text.count("[") + text.count("{") > MAX_JSON_DEPTH:  # refused before any write
-            check_nesting(message.payload, level=2)
-        size = len(text.encode("utf-8"))
-        if size > self._options.max_message_size:
-            raise error_from_code(
-                ErrorCode.MESSAGE_TOO_LARGE,
-                f"frame of {size} bytes exceeds {self._options.max_message_size}",
-            )
+        check_outgoing(message, self._dialer.options.max_message_size)
         entry = self._outbox.add(message)
         try:
             async with asyncio.timeout(timeout):
-                if self._online.is_set():
-                    await self._write_if_online(entry)
+                await self._connection.write(entry)
                 return await entry.future
         finally:
             self._outbox.discard(message.id)
@@ -373,12 +396,12 @@ class GatewayClient(ConnectionMixin):
     # -- receiving ---------------------------------------------------------------------------
     async def recv(self) -> Message:
         """The next verified incoming message; ClientClosedError once closed and drained."""
-        if not self._started:
-            raise self._closed_error()
+        if not self._connection.started:
+            raise self._connection.closed_error()
         item = await self._inbox.get()
         if item is None:
             self._inbox.put_nowait(None)
-            raise self._closed_error()
+            raise self._connection.closed_error()
         return item
 
     def __aiter__(self) -> GatewayClient:
@@ -389,8 +412,3 @@ class GatewayClient(ConnectionMixin):
             return await self.recv()
         except ClientClosedError:
             raise StopAsyncIteration from None
-
-
-def _error_of(message: Message) -> Exception:
-    payload = message.payload
-    return error_from_code(payload["code"], payload["message"], payload.get("details"))

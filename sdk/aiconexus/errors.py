@@ -2,17 +2,22 @@
 
 ::
 
-    ClientError                     root of the SDK runtime errors
-    ├── ClientClosedError           the client is closed (or was never opened)
-    │   └── SessionReplacedError    another connection registered the same DID
-    ├── GatewayUnreachableError     no gateway URL could be reached (also a ConnectionError)
-    ├── GatewayAuthenticationError  a gateway frame failed verification (wrong key/DID)
-    ├── RemoteExecutionError        an EXEC_RESPONSE came back with status "error"
-    └── RecipientOfflineError       the gateway queued a request: its recipient is not connected
-        └── RecipientOfflineTimeout queued, and no answer in time (also a TimeoutError)
+    AIConexusError                    root of all the SDK raises (aiconexus.protocol.errors)
+    ├── IoapError ...                 an ERROR frame's code (tree in that module)
+    ├── HandshakeError                the gateway broke the opening handshake
+    │   └── GatewayAuthenticationError  (also a ClientError, below)
+    └── ClientError                   root of the SDK runtime errors
+        ├── ClientClosedError         the client is closed (or was never opened)
+        │   └── SessionReplacedError  another connection registered the same DID
+        ├── GatewayUnreachableError   no gateway URL could be reached (also a ConnectionError)
+        ├── GatewayAuthenticationError  a gateway frame failed verification (wrong key/DID)
+        ├── RemoteExecutionError      an EXEC_RESPONSE came back with status "error"
+        └── RecipientOfflineError     the gateway queued a request: the recipient is offline
+            └── RecipientOfflineTimeout  queued, and no answer in time (also a TimeoutError)
 
 Errors the gateway or a peer report with an ERROR frame are raised as the protocol core's
-:class:`~aiconexus.protocol.IoapError` subclasses (``UnknownAgentError``, ``QueueFullError`` ...).
+:class:`~aiconexus.protocol.IoapError` subclasses (``UnknownAgentError``, ``QueueFullError`` ...);
+``except AIConexusError`` catches both kinds.
 """
 
 from __future__ import annotations
@@ -21,13 +26,15 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from aiconexus.protocol import Message
+from aiconexus.protocol import AIConexusError, HandshakeError, Message
 
 __all__ = [
+    "AIConexusError",
     "ClientClosedError",
     "ClientError",
     "GatewayAuthenticationError",
     "GatewayUnreachableError",
+    "HandshakeError",
     "RecipientOfflineError",
     "RecipientOfflineTimeout",
     "RemoteExecutionError",
@@ -35,7 +42,7 @@ __all__ = [
 ]
 
 
-class ClientError(Exception):
+class ClientError(AIConexusError):
     """Root of the errors raised by the SDK runtime."""
 
 
@@ -60,11 +67,12 @@ class GatewayUnreachableError(ClientError, ConnectionError):
         super().__init__(f"cannot reach the gateway ({detail or 'no URL given'})")
 
 
-class GatewayAuthenticationError(ClientError):
+class GatewayAuthenticationError(ClientError, HandshakeError):
     """A frame claiming to come from the gateway failed verification.
 
     Raised when the CHALLENGE is not signed by the pinned ``gateway_did`` (or not validly
-    signed at all): the peer is not the gateway you meant to talk to.
+    signed at all): the peer is not the gateway you meant to talk to. It is the protocol
+    core's :class:`~aiconexus.protocol.HandshakeError` with the gateway's URL in its text.
     """
 
 

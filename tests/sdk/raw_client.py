@@ -1,4 +1,4 @@
-"""A bare WebSocket client that registers by hand, to inject frames the SDK would never send."""
+"""A bare WebSocket client (the core's handshake, no SDK), to inject frames the SDK never sends."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from aiconexus import SUBPROTOCOL, Identity, Message, MessageType
+from aiconexus import SUBPROTOCOL, Identity, Message
+from aiconexus.protocol import ClientHandshake
 
 __all__ = ["frame_dict", "raw_register", "recv_message"]
 
@@ -23,17 +24,11 @@ async def recv_message(connection: ClientConnection) -> Message:
 async def raw_register(url: str, identity: Identity) -> tuple[ClientConnection, str]:
     """Connect and register ``identity``; return the connection and the gateway's DID."""
     connection = await connect(url, subprotocols=[Subprotocol(SUBPROTOCOL)], compression=None)
-    challenge = await recv_message(connection)
-    register = Message.create(
-        identity,
-        MessageType.REGISTER,
-        challenge.from_,
-        {"nonce": challenge.payload["nonce"], "capabilities": []},
-    )
+    handshake = ClientHandshake(identity)
+    register = handshake.receive_challenge(await connection.recv())
     await connection.send(register.to_json())
-    registered = await recv_message(connection)
-    assert registered.type == MessageType.REGISTERED, registered
-    return connection, challenge.from_
+    granted = handshake.receive_reply(await connection.recv())
+    return connection, granted.gateway_did
 
 
 def frame_dict(message: Message) -> dict[str, Any]:

@@ -17,6 +17,7 @@ MODULES = [
     "aiconexus.client",
     "aiconexus.directory",
     "aiconexus.errors",
+    "aiconexus.retry",
     "aiconexus.state",
 ]
 

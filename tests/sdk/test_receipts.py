@@ -29,13 +29,13 @@ async def test_the_client_acknowledges_a_burst_in_few_acks(gateway: GatewayProce
         assert [m.id for m in got] == [m.id for m in sent]
 
 
-async def test_a_redelivered_frame_is_dropped_and_acknowledged_again() -> None:
-    """The same frame twice (as after a gateway crash): user code gets it once, both ACKed.
+async def test_ids_noted_in_one_iteration_go_out_as_one_signed_ack() -> None:
+    """Receipts noted together (a frame and its redelivered copy) leave in one ACK.
 
-    Driven through the client's frame handler with a stand-in for the WebSocket that records
-    what the client writes; both receipts go out in one coalesced ACK.
+    Driven with a stand-in for the WebSocket that records what is written; which frames
+    get a receipt is the dispatcher's decision (test_dispatch).
     """
-    me, gateway, peer = Identity.generate(), Identity.generate(), Identity.generate()
+    me, gateway = Identity.generate(), Identity.generate()
     written: list[str] = []
 
     class Wire:
@@ -51,16 +51,13 @@ async def test_a_redelivered_frame_is_dropped_and_acknowledged_again() -> None:
         queued=0,
         recipient_acks=True,
     )
-    client = GatewayClient(session.url, me)
-    client._receipts = Receipts(session, me)
-    frame = Message.create(peer, MessageType.INTENT, me.did, {"query": "once"})
-    client._handle(frame.to_json(), session)
-    client._handle(frame.to_json(), session)
+    receipts = Receipts(session, me)
+    receipts.note("frame-1")
+    receipts.note("frame-1")
     await asyncio.sleep(0.05)
-    assert client._inbox.qsize() == 1
     acks = [Message.parse(text) for text in written]
     assert len(acks) == 1 and acks[0].type == MessageType.ACK and acks[0].to == gateway.did
-    assert acks[0].payload == {"status": "received", "ids": [frame.id, frame.id]}
+    assert acks[0].payload == {"status": "received", "ids": ["frame-1", "frame-1"]}
     acks[0].verify()
 
 
@@ -72,8 +69,9 @@ async def test_opting_out_asks_for_nothing(gateway: GatewayProcess) -> None:
         GatewayClient(gateway.url, bob, **fast_options(recipient_acks=False)) as b,
         GatewayClient(gateway.url, carol, **fast_options()) as c,
     ):
-        assert b._last_session is not None and not b._last_session.recipient_acks
-        assert c._last_session is not None and c._last_session.recipient_acks
+        b_session, c_session = b._connection.last_session, c._connection.last_session
+        assert b_session is not None and not b_session.recipient_acks
+        assert c_session is not None and c_session.recipient_acks
         sent = await alice.send_message("OFFER", bob.did, {"sdp": "v=0"})
         assert await alice.expect_acks(1) == {sent.id: "delivered"}
         async with asyncio.timeout(5):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from aiconexus import ConnectionState, GatewayClient, Identity, Message, MessageType
+from aiconexus import ConnectionState, GatewayClient, Identity, MessageType
 
 from .conftest import fast_options
 from .gateway_process import GatewayProcess, free_port
@@ -217,27 +217,3 @@ async def test_frames_older_than_the_skew_are_resigned_on_resend(tmp_path: Path)
         assert message.from_ == alice.did
     finally:
         gateway.stop()
-
-
-async def test_replay_detected_after_a_resend_counts_as_accepted() -> None:
-    """REPLAY_DETECTED for a frame written on an earlier connection resolves the send."""
-    me, gateway = Identity.generate(), Identity.generate()
-    client = GatewayClient("ws://127.0.0.1:1/ws", me)
-    resent = Message.create(me, MessageType.OFFER, Identity.generate().did, {"sdp": "a"})
-    fresh = Message.create(me, MessageType.OFFER, Identity.generate().did, {"sdp": "b"})
-    resent_entry = client._outbox.add(resent)
-    resent_entry.attempts = 2
-    fresh_entry = client._outbox.add(fresh)
-    fresh_entry.attempts = 1
-    for message in (resent, fresh):
-        error = Message.create(
-            gateway,
-            MessageType.ERROR,
-            me.did,
-            {"code": "REPLAY_DETECTED", "message": "seen"},
-            correlation_id=message.id,
-        )
-        client._handle_gateway(error)
-    assert await resent_entry.future == "queued"
-    with pytest.raises(Exception, match="REPLAY_DETECTED"):
-        await fresh_entry.future

@@ -5,8 +5,11 @@
 >>> ack = await client.expect("ACK")            # next frame must be an ACK
 >>> await client.close()
 
-Frames from the gateway are parsed with :class:`aiconexus.protocol.Message` and their
-signature is checked against the gateway's DID learnt from CHALLENGE.
+The handshake is the protocol core's :class:`aiconexus.protocol.ClientHandshake` (its checks
+of CHALLENGE and REGISTERED); tests that send broken REGISTERs build them with
+:meth:`RawClient.register_message`. Frames from the gateway are parsed with
+:class:`aiconexus.protocol.Message` and their signature is checked against the gateway's DID
+learnt from CHALLENGE.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from typing import Any, ClassVar
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from aiconexus.protocol import Identity, Message, MessageType
+from aiconexus.protocol import ClientHandshake, Identity, Message, MessageType
 
 __all__ = ["RawClient", "TIMEOUT_S", "forge"]
 
-TIMEOUT_S = 5.0
-"""Default bound on every wait of the client."""
+TIMEOUT_S = 15.0
+"""Default bound on every wait for something that must arrive (a deadline for failing, not a
+delay: generous, for CI machines where a browser or a crash test competes for the cores)."""
 
 
 class RawClient:
@@ -39,6 +43,7 @@ class RawClient:
         RawClient._open.add(self)
         self.ws = ws
         self.identity = identity
+        self.handshake = ClientHandshake(identity)
         self.gateway_did: str | None = None
         self.challenge: Message | None = None
         self.registered: Message | None = None
@@ -82,17 +87,15 @@ class RawClient:
         client = await cls.open(url, identity, **options)
         await client.read_challenge()
         await client.register(capabilities=capabilities, metadata=metadata)
-        reply = await client.recv()
-        assert reply.type == MessageType.REGISTERED, reply
-        client.registered = reply
+        granted = client.handshake.receive_reply(await client.recv_text())
+        client.registered = granted.message
         return client
 
     async def read_challenge(self) -> Message:
-        """Read the CHALLENGE and remember the gateway's DID."""
-        text = await self.recv_text()
-        challenge = Message.parse(text)
-        assert challenge.type == MessageType.CHALLENGE, challenge
-        challenge.verify()
+        """Read the CHALLENGE (checked by the handshake) and remember the gateway's DID."""
+        self.handshake.receive_challenge(await self.recv_text())
+        challenge = self.handshake.challenge
+        assert challenge is not None
         self.gateway_did = challenge.from_
         self.challenge = challenge
         return challenge
@@ -105,14 +108,9 @@ class RawClient:
         **overrides: Any,
     ) -> Message:
         """A REGISTER answering the CHALLENGE (``overrides`` change payload fields)."""
-        assert self.challenge is not None and self.gateway_did is not None
-        payload: dict[str, Any] = {
-            "nonce": self.challenge.payload["nonce"],
-            "capabilities": list(capabilities),
-            "metadata": metadata or {},
-        }
-        payload.update(overrides)
-        return Message.create(self.identity, MessageType.REGISTER, self.gateway_did, payload)
+        return self.handshake.register_message(
+            capabilities=list(capabilities), metadata=metadata or {}, **overrides
+        )
 
     async def register(self, **options: Any) -> Message:
         """Send REGISTER (the REGISTERED reply is left unread)."""

@@ -11,7 +11,6 @@ fails every pending call with :class:`BackendUnavailableError`; the next call re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import ssl
 import time
@@ -25,6 +24,7 @@ from redis.asyncio.connection import parse_url
 from redis.exceptions import NoScriptError
 
 from aiconexus_gateway.backend.base import BackendUnavailableError
+from aiconexus_gateway.tasks import stop_task
 
 __all__ = ["AutoPipeline", "Script"]
 
@@ -133,11 +133,8 @@ class AutoPipeline:
 
     async def close(self) -> None:
         """Stop the watchdog and close the connection (pending calls fail)."""
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watchdog
-            self._watchdog = None
+        await stop_task(self._watchdog)
+        self._watchdog = None
         if self._protocol is not None:
             self._protocol.fail(BackendUnavailableError("gateway backend closed"))
             self._protocol = None

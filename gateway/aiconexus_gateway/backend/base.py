@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from ..errors import GatewayError
+
 __all__ = [
     "AgentRecord",
     "Backend",
@@ -24,11 +26,11 @@ __all__ = [
 ]
 
 
-class BackendUnavailableError(Exception):
+class BackendUnavailableError(GatewayError):
     """The shared backend (e.g. Redis) cannot be reached right now."""
 
 
-class StoreFullError(Exception):
+class StoreFullError(GatewayError):
     """The offline store refused a frame: a per-recipient, per-sender or total bound is reached.
 
     Answered with ERROR ``QUEUE_FULL``.

@@ -59,6 +59,7 @@ from aiconexus_gateway.backend.base import (
     StoreFullError,
     UnseenRecipientError,
 )
+from aiconexus_gateway.tasks import stop_task
 
 __all__ = ["RedisBackend", "split_entry"]
 
@@ -119,11 +120,7 @@ class RedisBackend(RedisNode, Backend):
     async def close(self) -> None:
         """Leave presence with every local session, stop the tasks, close the connections."""
         self._closing = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await asyncio.gather(*(stop_task(task) for task in self._tasks))
         self._tasks.clear()
         with contextlib.suppress(Exception):
             for record in list(self._local.values()):

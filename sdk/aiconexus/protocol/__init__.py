@@ -1,9 +1,21 @@
-"""The IoAP v1 protocol core: envelopes, canonical bytes, did:key, signatures, error codes.
+"""The IoAP v1 protocol core: envelopes, signatures, error codes, handshake, close codes.
+
+Envelopes, canonical bytes, did:key and signatures; one exception tree (:mod:`.errors`);
+the opening handshake of both sides (:mod:`.handshake`); close codes and close reasons
+(:mod:`.close`).
 
 Pure and I/O-free: nothing here awaits or touches the network, so the SDK and the gateway
 share one source of truth and its tests need no event loop.
 """
 
+from .close import (
+    MAX_CLOSE_REASON,
+    CloseCode,
+    close_reason,
+    error_from_close,
+    fit_close_reason,
+    parse_close_reason,
+)
 from .constants import (
     AGENT_TYPES,
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -29,10 +41,12 @@ from .ed25519 import verify_ed25519
 from .envelope import Message
 from .errors import (
     ERROR_CLASSES,
+    AIConexusError,
     ClockSkewError,
     ConnectionRefusedByPeerError,
     DidMismatchError,
     EncryptionRequiredError,
+    HandshakeError,
     InternalError,
     InvalidSignatureError,
     IoapError,
@@ -47,6 +61,21 @@ from .errors import (
     UnknownAgentError,
     UnsupportedVersionError,
     error_from_code,
+)
+from .handshake import (
+    DEFAULT_CLOCK_SKEW_S,
+    ClientHandshake,
+    ClientState,
+    FrameWriter,
+    IdentityFrames,
+    PayloadCheck,
+    Refusal,
+    Registered,
+    Registration,
+    ServerHandshake,
+    ServerState,
+    new_nonce,
+    verify_register,
 )
 from .identity import Identity
 from .jcs import canonicalize
@@ -76,9 +105,11 @@ from .wire import (
 
 __all__ = [
     "AGENT_TYPES",
+    "DEFAULT_CLOCK_SKEW_S",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "ERROR_CLASSES",
     "GATEWAY_TYPES",
+    "MAX_CLOSE_REASON",
     "MAX_ID_LENGTH",
     "MAX_JSON_CONTAINERS",
     "MAX_JSON_DEPTH",
@@ -87,14 +118,21 @@ __all__ = [
     "PROTOCOL_VERSION",
     "SEALABLE_TYPES",
     "SUBPROTOCOL",
+    "AIConexusError",
+    "ClientHandshake",
+    "ClientState",
     "ClockSkewError",
+    "CloseCode",
     "ConnectionRefusedByPeerError",
     "DecryptionError",
     "DidMismatchError",
     "EncryptionRequiredError",
     "Envelope",
     "ErrorCode",
+    "FrameWriter",
+    "HandshakeError",
     "Identity",
+    "IdentityFrames",
     "InternalError",
     "InvalidSignatureError",
     "IoapError",
@@ -103,11 +141,17 @@ __all__ = [
     "MessageTooLargeError",
     "MessageType",
     "NotRegisteredError",
+    "PayloadCheck",
     "QueueFullError",
     "RateLimitedError",
+    "Refusal",
+    "Registered",
+    "Registration",
     "RemoteTimeoutError",
     "ReplayDetectedError",
     "ReplayWindow",
+    "ServerHandshake",
+    "ServerState",
     "UnauthorizedError",
     "UnknownAgentError",
     "UnsupportedVersionError",
@@ -120,15 +164,20 @@ __all__ = [
     "check_payload",
     "check_sealed",
     "check_nesting",
-    "loads_bounded",
+    "close_reason",
     "did_from_public_key",
     "epoch_seconds",
+    "error_from_close",
     "error_from_code",
+    "fit_close_reason",
     "format_timestamp",
     "is_sealed",
     "is_valid_did",
+    "loads_bounded",
     "loads_frame",
     "open_payload",
+    "new_nonce",
+    "parse_close_reason",
     "parse_envelope",
     "parse_timestamp",
     "public_key_from_did",
@@ -137,4 +186,5 @@ __all__ = [
     "signing_bytes",
     "validate_payload",
     "verify_ed25519",
+    "verify_register",
 ]

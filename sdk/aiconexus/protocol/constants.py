@@ -6,6 +6,7 @@ from enum import StrEnum
 
 __all__ = [
     "AGENT_TYPES",
+    "DEFAULT_CLOCK_SKEW_S",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "GATEWAY_TYPES",
     "MAX_ID_LENGTH",
@@ -27,6 +28,9 @@ DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024
 
 MAX_ID_LENGTH = 128
 """Longest allowed message ``id``."""
+
+DEFAULT_CLOCK_SKEW_S = 300.0
+"""Default largest distance between a frame's timestamp and the receiver's clock, in seconds."""
 
 
 class MessageType(StrEnum):

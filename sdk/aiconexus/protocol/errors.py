@@ -1,24 +1,32 @@
-"""One exception hierarchy for the whole protocol, and the table that maps it to wire codes.
+"""One exception hierarchy for the whole project, and the table that maps it to wire codes.
 
 ::
 
-    IoapError                       root; .code, .message, .details
-    ├── InvalidSignatureError       INVALID_SIGNATURE
-    ├── UnknownAgentError           UNKNOWN_AGENT
-    ├── ConnectionRefusedByPeerError CONNECTION_REFUSED
-    ├── RemoteTimeoutError          TIMEOUT (also a builtin TimeoutError)
-    ├── MalformedMessageError       MALFORMED_MESSAGE
-    ├── UnsupportedVersionError     UNSUPPORTED_VERSION
-    ├── InternalError               INTERNAL_ERROR
-    ├── NotRegisteredError          NOT_REGISTERED
-    ├── DidMismatchError            DID_MISMATCH
-    ├── ClockSkewError              CLOCK_SKEW
-    ├── ReplayDetectedError         REPLAY_DETECTED
-    ├── MessageTooLargeError        MESSAGE_TOO_LARGE
-    ├── QueueFullError              QUEUE_FULL
-    ├── RateLimitedError            RATE_LIMITED
-    ├── UnauthorizedError           UNAUTHORIZED
-    └── EncryptionRequiredError     ENCRYPTION_REQUIRED
+    AIConexusError                      root of every error the SDK and the gateway raise
+    ├── IoapError                       has a wire code; .code, .message, .details
+    │   ├── InvalidSignatureError       INVALID_SIGNATURE
+    │   ├── UnknownAgentError           UNKNOWN_AGENT
+    │   ├── ConnectionRefusedByPeerError  CONNECTION_REFUSED
+    │   ├── RemoteTimeoutError          TIMEOUT (also a builtin TimeoutError)
+    │   ├── MalformedMessageError       MALFORMED_MESSAGE
+    │   ├── UnsupportedVersionError     UNSUPPORTED_VERSION
+    │   ├── InternalError               INTERNAL_ERROR
+    │   ├── NotRegisteredError          NOT_REGISTERED
+    │   ├── DidMismatchError            DID_MISMATCH
+    │   ├── ClockSkewError              CLOCK_SKEW
+    │   ├── ReplayDetectedError         REPLAY_DETECTED
+    │   ├── MessageTooLargeError        MESSAGE_TOO_LARGE
+    │   ├── QueueFullError              QUEUE_FULL
+    │   ├── RateLimitedError            RATE_LIMITED
+    │   ├── UnauthorizedError           UNAUTHORIZED
+    │   └── EncryptionRequiredError     ENCRYPTION_REQUIRED
+    ├── HandshakeError                  the peer broke the opening handshake (no wire code)
+    ├── aiconexus.errors.ClientError    the SDK runtime's own errors (tree in that module)
+    └── aiconexus_gateway.errors.GatewayError  the gateway's own errors (tree in that module)
+
+An :class:`IoapError` keeps its fields and builds its text in ``__str__`` (``"CODE: message"``);
+:meth:`IoapError.to_payload` is the ERROR payload that reports it on the wire, and
+:func:`error_from_code` the way back from a wire code to the class of :data:`ERROR_CLASSES`.
 """
 
 from __future__ import annotations
@@ -28,11 +36,13 @@ from typing import Any, ClassVar
 from .constants import ErrorCode
 
 __all__ = [
+    "AIConexusError",
     "ClockSkewError",
     "ConnectionRefusedByPeerError",
     "DidMismatchError",
     "ERROR_CLASSES",
     "EncryptionRequiredError",
+    "HandshakeError",
     "InternalError",
     "InvalidSignatureError",
     "IoapError",
@@ -50,7 +60,20 @@ __all__ = [
 ]
 
 
-class IoapError(Exception):
+class AIConexusError(Exception):
+    """Root of every exception the SDK and the gateway raise on purpose."""
+
+
+class HandshakeError(AIConexusError):
+    """The other side's frames in the opening handshake are not what IoAP requires.
+
+    For example a first frame that is not a CHALLENGE, a CHALLENGE not signed by the pinned
+    gateway, or an answer to REGISTER that is neither REGISTERED nor ERROR. No wire code: it
+    is raised where the other side, not this one, broke the protocol.
+    """
+
+
+class IoapError(AIConexusError):
     """Root of every protocol error; carries the wire ``code``, a message and details."""
 
     default_code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_ERROR

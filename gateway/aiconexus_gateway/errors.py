@@ -1,0 +1,31 @@
+"""The root of the gateway's own exceptions (errors of its set-up and of its parts).
+
+::
+
+    aiconexus.protocol.AIConexusError          root of everything the project raises
+    ├── aiconexus.protocol.IoapError ...       refusals with a wire code, answered as ERROR
+    └── GatewayError                           the gateway's own errors
+        ├── SettingsError                      a setting has an invalid value (also ValueError)
+        ├── PolicyError                        POLICY_FILE cannot be used (also ValueError)
+        ├── KeyFileError                       the key file cannot be read as a gateway key
+        ├── LogFileError                       LOG_FILE cannot be opened (also OSError)
+        ├── ListenError                        the gateway cannot listen (also OSError)
+        ├── BackendUnavailableError            the shared backend cannot be reached now
+        └── StoreFullError                     the offline store refused a frame (QUEUE_FULL)
+            └── UnseenRecipientError           ... for a recipient never seen (UNKNOWN_AGENT)
+
+Each class lives with the part that raises it (``settings``, ``policy``, ``keys``, ``logs``,
+``server``, ``backend.base``); a frame's refusal is an
+:class:`~aiconexus.protocol.IoapError` built by the protocol core, and
+``IoapError.to_payload()`` is the ERROR the gateway answers with.
+"""
+
+from __future__ import annotations
+
+from aiconexus.protocol import AIConexusError
+
+__all__ = ["GatewayError"]
+
+
+class GatewayError(AIConexusError):
+    """Root of the exceptions the gateway defines (see the module for the tree)."""

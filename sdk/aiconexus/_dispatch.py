@@ -1,0 +1,175 @@
+"""What one inbound frame means for the client: the I/O-free half of the read loop.
+
+The connection reads a frame and asks the :class:`Dispatcher` two things:
+
+1. :meth:`Dispatcher.check`: parse the text and pass it through the
+   :class:`~aiconexus._inbound.InboundFilter` (addressed to us, signed, fresh, not seen before);
+2. :meth:`Dispatcher.route`: for a verified frame, settle what it answers in the client's
+   bookkeeping (a gateway ACK or ERROR settles sends in the :class:`~aiconexus._pending.Outbox`;
+   a PONG or ERROR answers a PING to the gateway; an agent's frame answers a ``request()`` or
+   ``ping(to)`` waiting for it) or decide that it goes to ``recv()``.
+
+Each returns an :class:`Outcome` that names what is left for the connection, which does the
+I/O: put the frame in the inbox, acknowledge it to the gateway (recipient ACK), hold sends
+after RATE_LIMITED, or log a drop or a report. Nothing here awaits, writes or reads a clock
+(the caller passes the clocks in), so the rules are tested frame by frame without a gateway.
+PINGs from other agents are delivered like any frame (``Agent`` answers them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from aiconexus._inbound import InboundFilter
+from aiconexus._pending import Outbox, OutboxEntry, ReplyWaiters
+from aiconexus.protocol import ErrorCode, IoapError, Message, MessageType, error_from_code
+
+__all__ = [
+    "DEFAULT_RETRY_AFTER_S",
+    "MAX_RETRY_AFTER_S",
+    "Action",
+    "Dispatcher",
+    "Outcome",
+    "error_of",
+    "retry_after_s",
+]
+
+DEFAULT_RETRY_AFTER_S = 1.0
+"""How long to hold sends after RATE_LIMITED when the ERROR names no ``retry_after_ms``."""
+MAX_RETRY_AFTER_S = 60.0
+"""Longest hold after RATE_LIMITED, whatever the ERROR says."""
+
+
+class Action(StrEnum):
+    """What an inbound frame turned out to be, and so what the connection does with it."""
+
+    DROP = "drop"
+    """Unusable (malformed, not for us, unverified, stale, a duplicate): log ``detail``."""
+    VERIFIED = "verified"
+    """Passed the checks; to be routed (only :meth:`Dispatcher.check` returns this)."""
+    DELIVER = "deliver"
+    """A frame from another agent nobody awaits: put it in the inbox for ``recv()``."""
+    REPLY = "reply"
+    """A frame from another agent that answered a waiting ``request()`` or ``ping(to)``."""
+    SETTLED = "settled"
+    """A gateway ACK or ERROR settled one or more sends in the outbox."""
+    PING_ANSWERED = "ping_answered"
+    """A PONG (or ERROR) from the gateway answered a PING of the heartbeat or ``ping()``."""
+    RATE_LIMITED = "rate_limited"
+    """The gateway refused ``entry`` as RATE_LIMITED: write nothing for ``hold_s``, then again."""
+    REPORTED = "reported"
+    """An ERROR from the gateway that answers nothing awaited: log ``detail``."""
+    IGNORED = "ignored"
+    """Nothing to do (an ACK or PONG nobody awaits any more, a stray REGISTERED)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The decision about one inbound frame."""
+
+    action: Action
+    message: Message | None = None
+    """The parsed frame (None when it did not parse)."""
+    receipt: str | None = None
+    """Id to acknowledge to the gateway: every parsed frame from another agent, used or not."""
+    detail: str = ""
+    """Why the frame was dropped, or the error the gateway reported."""
+    entry: OutboxEntry | None = None
+    """RATE_LIMITED: the refused send, written again (with those after it) after the hold."""
+    hold_s: float = 0.0
+    """RATE_LIMITED: seconds to write nothing."""
+
+
+def error_of(message: Message) -> IoapError:
+    """The protocol error an ERROR ``message`` reports."""
+    payload = message.payload
+    return error_from_code(payload["code"], payload["message"], payload.get("details"))
+
+
+def retry_after_s(error: IoapError) -> float:
+    """Seconds to wait before sending again after a RATE_LIMITED ``error``."""
+    details = error.details
+    value = details.get("retry_after_ms") if isinstance(details, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return min(float(value) / 1000.0, MAX_RETRY_AFTER_S)
+    return DEFAULT_RETRY_AFTER_S
+
+
+class Dispatcher:
+    """Checks inbound frames and settles what they answer; see the module docstring.
+
+    ``outbox`` holds the sends awaiting the gateway's ACK, ``replies`` the ``request()`` and
+    ``ping(to)`` calls awaiting another agent, ``pongs`` the PINGs awaiting the gateway.
+    """
+
+    def __init__(
+        self,
+        inbound: InboundFilter,
+        *,
+        outbox: Outbox,
+        replies: ReplyWaiters,
+        pongs: ReplyWaiters,
+    ) -> None:
+        self._inbound = inbound
+        self._outbox = outbox
+        self._replies = replies
+        self._pongs = pongs
+
+    def check(
+        self, frame: str | bytes, gateway_did: str, now: datetime, monotonic_now: float
+    ) -> Outcome:
+        """Parse and check ``frame``: :attr:`Action.VERIFIED` or :attr:`Action.DROP`.
+
+        ``now`` is the wall clock (aware UTC), ``monotonic_now`` a monotonic clock in seconds;
+        a verified frame is remembered, so its ``(from, id)`` is dropped next time.
+        """
+        if not isinstance(frame, str):
+            return Outcome(Action.DROP, detail="a binary frame")
+        try:
+            message = Message.parse(frame)
+        except IoapError as exc:
+            return Outcome(Action.DROP, detail=f"a malformed frame: {exc}")
+        receipt = None if message.from_ == gateway_did else message.id
+        problem = self._inbound.check(message, gateway_did, now, monotonic_now)
+        if problem is not None:
+            detail = f"{message.type} {message.id} from {message.from_}: {problem}"
+            return Outcome(Action.DROP, message, receipt, detail)
+        return Outcome(Action.VERIFIED, message, receipt)
+
+    def route(self, message: Message, gateway_did: str) -> Outcome:
+        """Settle what the verified ``message`` answers, or decide it goes to ``recv()``."""
+        if message.from_ == gateway_did:
+            return self._from_gateway(message)
+        if self._replies.resolve(message):
+            return Outcome(Action.REPLY, message, message.id)
+        return Outcome(Action.DELIVER, message, message.id)
+
+    def _from_gateway(self, message: Message) -> Outcome:
+        payload = message.payload
+        if message.type == MessageType.ACK and payload["status"] != "received":
+            settled = [i for i in payload["ids"] if self._outbox.acknowledge(i, payload["status"])]
+            return Outcome(Action.SETTLED if settled else Action.IGNORED, message)
+        if message.type == MessageType.PONG:
+            answered = self._pongs.resolve(message)
+            return Outcome(Action.PING_ANSWERED if answered else Action.IGNORED, message)
+        if message.type != MessageType.ERROR:
+            return Outcome(Action.IGNORED, message)
+        error = error_of(message)
+        answered_id = message.correlation_id
+        entry = self._outbox.get(answered_id) if answered_id else None
+        if entry is not None:
+            if error.code == ErrorCode.REPLAY_DETECTED and entry.attempts > 1:
+                # Accepted on an earlier connection whose ACK was lost.
+                self._outbox.acknowledge(entry.message.id, "queued")
+            elif error.code == ErrorCode.RATE_LIMITED:
+                return Outcome(
+                    Action.RATE_LIMITED, message, entry=entry, hold_s=retry_after_s(error)
+                )
+            else:
+                self._outbox.reject(entry.message.id, error)
+            return Outcome(Action.SETTLED, message, detail=str(error))
+        if answered_id is not None and self._pongs.fail(answered_id, error):
+            return Outcome(Action.PING_ANSWERED, message, detail=str(error))
+        return Outcome(Action.REPORTED, message, detail=str(error))

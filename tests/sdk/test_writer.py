@@ -1,0 +1,132 @@
+"""The outgoing half: what the Writer writes on each session, re-signing, holds and 1009.
+
+Driven with a stand-in for the WebSocket that records what is written (the Writer only
+calls its ``send``); the same paths run against a real gateway in test_reconnect and
+test_limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aiconexus import Identity, Message, MessageTooLargeError, MessageType, format_timestamp
+from aiconexus._pending import Outbox
+from aiconexus._session import Session
+from aiconexus._writer import Writer, check_outgoing
+
+ME = Identity.from_seed(b"1" * 32)
+PEER = Identity.from_seed(b"2" * 32)
+GATEWAY = Identity.from_seed(b"g" * 32)
+
+
+class Wire:
+    def __init__(self) -> None:
+        self.written: list[Message] = []
+        self._grew = asyncio.Event()
+
+    async def send(self, text: str) -> None:
+        self.written.append(Message.parse(text))
+        self._grew.set()
+
+    async def wait_for(self, count: int) -> None:
+        while len(self.written) < count:
+            self._grew.clear()
+            await self._grew.wait()
+
+
+def session(wire: Wire) -> Session:
+    return Session(
+        url="ws://127.0.0.1:1/ws",
+        connection=wire,  # type: ignore[arg-type]
+        gateway_did=GATEWAY.did,
+        session_id="s",
+        heartbeat_interval_s=15.0,
+        queued=0,
+    )
+
+
+def offer(n: int, sent: datetime | None = None) -> Message:
+    stamp = format_timestamp(sent or datetime.now(UTC))
+    return Message.create(ME, MessageType.OFFER, PEER.did, {"sdp": str(n)}, timestamp=stamp)
+
+
+async def test_each_session_gets_every_unacknowledged_frame_in_order_once() -> None:
+    """A flush writes the outbox oldest first; a second flush on the same session writes nothing."""
+    outbox, wire = Outbox(), Wire()
+    writer = Writer(ME, outbox, resign_after_s=60.0)
+    sent = [offer(n) for n in range(3)]
+    for message in sent:
+        outbox.add(message)
+    second_wire = Wire()
+    first, second = session(wire), session(second_wire)
+    writer.begin(first)
+    await writer.flush(first)
+    await writer.flush(first)
+    assert [m.id for m in wire.written] == [m.id for m in sent]
+    assert writer.online.is_set()
+    writer.end()
+    assert not writer.online.is_set() and writer.session is None
+    writer.begin(second)
+    await writer.flush(second)
+    assert [m.id for m in second_wire.written] == [m.id for m in sent]
+    assert [entry.attempts for entry in outbox.entries()] == [2, 2, 2]
+
+
+async def test_a_frame_older_than_the_allowance_is_resigned_with_its_id() -> None:
+    """Written again after a long outage: new timestamp and signature, same id."""
+    outbox, wire = Outbox(), Wire()
+    writer = Writer(ME, outbox, resign_after_s=60.0)
+    old = offer(0, datetime.now(UTC) - timedelta(seconds=120))
+    outbox.add(old)
+    current = session(wire)
+    writer.begin(current)
+    await writer.flush(current)
+    (written,) = wire.written
+    assert written.id == old.id and written.timestamp != old.timestamp
+    written.verify()
+
+
+async def test_nothing_is_written_while_offline_or_on_hold() -> None:
+    """write() waits for the next flush when offline, and during a RATE_LIMITED hold."""
+    outbox, wire = Outbox(), Wire()
+    writer = Writer(ME, outbox, resign_after_s=60.0)
+    early = outbox.add(offer(0))
+    await writer.write(early)
+    assert wire.written == []
+    current = session(wire)
+    writer.begin(current)
+    await writer.flush(current)
+    writer.hold(early, 0.05)
+    late = outbox.add(offer(1))
+    await writer.write(late)
+    assert [m.id for m in wire.written] == [early.message.id]
+    async with asyncio.timeout(5):
+        await wire.wait_for(3)
+    assert [m.id for m in wire.written] == [early.message.id, early.message.id, late.message.id]
+    writer.stop()
+
+
+async def test_close_1009_fails_the_largest_frame_written_on_the_session() -> None:
+    """That frame would close every next connection too: it fails instead of being re-sent."""
+    outbox, wire = Outbox(), Wire()
+    writer = Writer(ME, outbox, resign_after_s=60.0)
+    small = outbox.add(offer(0))
+    big = outbox.add(Message.create(ME, MessageType.OFFER, PEER.did, {"sdp": "x" * 1000}))
+    current = session(wire)
+    writer.begin(current)
+    await writer.flush(current)
+    writer.fail_largest_written("message too big")
+    with pytest.raises(MessageTooLargeError, match="1009"):
+        big.future.result()
+    assert not small.future.done() and small.message.id in outbox
+
+
+def test_check_outgoing_refuses_what_the_gateway_would() -> None:
+    """Over the size limit: MESSAGE_TOO_LARGE before any write."""
+    message = offer(0)
+    check_outgoing(message, 10_000)
+    with pytest.raises(MessageTooLargeError):
+        check_outgoing(message, 100)
