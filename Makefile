@@ -1,7 +1,8 @@
 # AIConexus: one command to install, run, test and benchmark.
 #   make install   .venv with both packages (editable) and the dev tools
 #   make run       the gateway on 127.0.0.1:8000, in memory (STORAGE_TYPE=sqlite: on disk)
-#   make test      the whole test suite
+#   make test      the whole test suite, with coverage (artifacts/coverage/; COVERAGE=0: without)
+#   make test-lowest  the smoke tests against the lowest dependency versions the packages allow
 #   make lint      ruff and mypy --strict
 #   make bench     the benchmark: every figure, also in artifacts/bench.json (BENCH_QUICK=1: small)
 # Docker: make gateway-build | gateway-start | gateway-stop | ... | cluster-test (see DOCKER_GATEWAY.md)
@@ -15,7 +16,7 @@ PORT   ?= 8000
 # make run STORAGE_TYPE=sqlite keeps stored frames in ~/.aiconexus/gateway.db across restarts
 STORAGE_TYPE ?= memory
 
-.PHONY: install run test lint format bench system-deps clean \
+.PHONY: install run test test-lowest lint format bench system-deps clean \
         gateway-build gateway-start gateway-stop gateway-restart gateway-status gateway-logs \
         gateway-health gateway-shell gateway-cleanup gateway-test gateway-verify cluster-test
 
@@ -50,8 +51,33 @@ system-deps:
 	      echo "nginx could not be installed: the load balancer tests will be skipped" >&2; \
 	  else echo "nginx is not installed: the load balancer tests will be skipped" >&2; fi; }
 
+# Coverage of sdk/ and gateway/ over the suite, gateway subprocesses included ([tool.coverage]
+# in pyproject.toml: parallel data files, patch = subprocess); the report is written to
+# artifacts/coverage/ (html/, coverage.xml) and the run fails below its fail_under.
+# tests/abuse runs after it, untraced: it asserts rates and latencies of a gateway under
+# floods, which tracing the gateway and the flooding processes would distort.
+COVERAGE ?= 1
+COVERAGE_DIR := $(CURDIR)/artifacts/coverage
+COV := COVERAGE_FILE=$(COVERAGE_DIR)/.coverage $(PY) -m coverage
+
 test: install system-deps
+ifeq ($(COVERAGE),0)
 	$(PY) -m pytest
+else
+	@mkdir -p $(COVERAGE_DIR)
+	$(COV) erase
+	$(COV) run -m pytest --ignore=tests/abuse
+	$(COV) combine --quiet
+	$(COV) html --quiet
+	$(COV) xml --quiet
+	$(COV) report
+	$(PY) -m pytest tests/abuse
+endif
+
+# Both packages with the lowest version of each dependency their bounds allow, in a venv of
+# their own (.cache/lowest-venv), then the smoke tests (tests/smoke) against them.
+test-lowest: system-deps
+	bash scripts/ci/lowest-versions.sh
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -66,7 +92,7 @@ bench: install system-deps
 	$(PY) bench/run.py $(if $(BENCH_QUICK),--quick)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .cache/lowest-venv
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 gateway-build gateway-start gateway-stop gateway-restart gateway-status gateway-health gateway-shell gateway-cleanup:

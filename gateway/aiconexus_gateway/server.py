@@ -15,6 +15,7 @@ import resource
 import signal
 import socket
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -173,9 +174,17 @@ class GatewayServer(uvicorn.Server):
                 },
             )
         await super().shutdown(sockets)
-        captured = getattr(self, "_captured_signals", None)
-        if isinstance(captured, list):
-            captured.clear()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """SIGINT/SIGTERM: stop (a second SIGINT forces it), and exit 0 once stopped.
+
+        uvicorn's own handler also records the signal to raise it again after the shutdown;
+        the gateway's shutdown is its normal end, so the signal is not recorded.
+        """
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
 
 
 def create_app_from_env() -> GatewayApp:

@@ -20,6 +20,10 @@ code), and the connection is aborted when the closing handshake has not finished
 the message's ``"timeout"`` (seconds; the gateway passes CLOSE_TIMEOUT, default
 :attr:`BatchingWebSocketProtocol.close_timeout_s`), so that the frames being written are
 resolved promptly.
+
+The subclass reads and sets internals of uvicorn's protocol, listed in
+:data:`UVICORN_INTERNALS`; gateway/pyproject.toml bounds uvicorn to the releases whose
+protocol has them all (a test checks the list against a live connection).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from aiconexus.protocol import CloseCode
 
 from .lean import LeanEvent, LeanQueue
 
-__all__ = ["SEND_BATCH", "BatchingWebSocketProtocol"]
+__all__ = ["SEND_BATCH", "UVICORN_INTERNALS", "BatchingWebSocketProtocol"]
 
 logger = logging.getLogger("aiconexus.gateway")
 
@@ -46,6 +50,17 @@ CLOSE_INVALID_DATA = CloseCode.INVALID_DATA
 
 SEND_BATCH = "websocket.send.batch"
 """The ASGI message type (and scope extension name) of a batched send."""
+
+UVICORN_INTERNALS = (
+    # attributes of uvicorn's WebSocketsSansIOProtocol read or set here
+    "conn", "transport", "loop", "queue", "writable", "client", "scope", "request",
+    "response", "frames", "curr_msg_data_type", "handshake_complete", "initial_response",
+    "close_sent", "close_timer", "close_timeout", "disconnected", "read_paused",
+    # its methods extended here
+    "connection_made", "keepalive_timeout", "handle_connect", "send_receive_event_to_app",
+    "handle_parser_exception", "send",
+)  # fmt: skip
+"""What this module relies on in uvicorn's protocol (none of it is uvicorn's public API)."""
 
 
 class BatchingWebSocketProtocol(WebSocketsSansIOProtocol):

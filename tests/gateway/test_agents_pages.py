@@ -10,6 +10,7 @@ import httpx
 import pytest
 from support.client import RawClient
 from support.gateway import GatewayProcess, StartGateway
+from support.inprocess import InProcessGateway
 
 from aiconexus import list_agents
 from aiconexus.protocol import Identity
@@ -100,7 +101,7 @@ METRICS_TOKEN = "metrics-token-0123456789"
 def locked(tmp_path_factory: pytest.TempPathFactory) -> GatewayProcess:
     """A gateway with AGENTS_TOKEN and METRICS_TOKEN set."""
     env = {"STORAGE_TYPE": "memory", "AGENTS_TOKEN": TOKEN, "METRICS_TOKEN": METRICS_TOKEN}
-    with GatewayProcess(env, Path(tmp_path_factory.mktemp("locked"))) as gateway:
+    with InProcessGateway(env, Path(tmp_path_factory.mktemp("locked"))) as gateway:
         yield gateway
 
 

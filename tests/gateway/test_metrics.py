@@ -12,6 +12,7 @@ import pytest
 import yaml
 from support.client import RawClient
 from support.gateway import GatewayProcess
+from support.inprocess import InProcessGateway
 from support.redis_server import redis_or_skip
 
 from aiconexus.protocol import Identity
@@ -74,7 +75,7 @@ async def _traffic(gw: GatewayProcess) -> tuple[RawClient, RawClient]:
 
 async def test_scrape_has_histograms_and_frames_by_type_and_outcome(tmp_path: Path) -> None:
     """Route/verify/store latency histograms, frames{type,outcome}, bytes, sessions, node_id."""
-    with GatewayProcess({"STORAGE_TYPE": "memory", "NODE_ID": "edge-1"}, tmp_path) as gw:
+    with InProcessGateway({"STORAGE_TYPE": "memory", "NODE_ID": "edge-1"}, tmp_path) as gw:
         await _traffic(gw)
         response = gw.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -104,7 +105,7 @@ async def test_redis_round_trips_are_counted(tmp_path: Path) -> None:
     """With STORAGE_TYPE=redis every frame costs round trips, counted in a histogram."""
     with redis_or_skip() as server:
         env = {"STORAGE_TYPE": "redis", "REDIS_URL": server.url_of(0)}
-        with GatewayProcess(env, tmp_path) as gw:
+        with InProcessGateway(env, tmp_path) as gw:
             await _traffic(gw)
             samples = _samples(gw.get("/metrics").text)
     assert _value(samples, "aiconexus_redis_round_trip_seconds_count") >= 4
@@ -113,7 +114,7 @@ async def test_redis_round_trips_are_counted(tmp_path: Path) -> None:
 
 async def test_dashboard_and_alerts_use_only_exposed_names(tmp_path: Path) -> None:
     """Every metric name in deploy/grafana-dashboard.json and prometheus-alerts.yml exists."""
-    with GatewayProcess({"STORAGE_TYPE": "memory"}, tmp_path) as gw:
+    with InProcessGateway({"STORAGE_TYPE": "memory"}, tmp_path) as gw:
         await _traffic(gw)
         exposed = _names(gw.get("/metrics").text)
     dashboard = json.loads(DASHBOARD.read_text())

@@ -16,6 +16,7 @@ import pytest
 from support.backends import backend_environment
 from support.client import RawClient
 from support.gateway import GatewayProcess, gateway_script
+from support.inprocess import InProcessGateway
 
 from aiconexus.protocol import Identity
 
@@ -68,9 +69,13 @@ def _start(tmp_path: Path, policy: str, **env: str) -> GatewayProcess:
 
 
 @pytest.fixture(scope="module")
-def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    """One gateway with POLICY for the decision tests."""
-    gateway = _start(tmp_path_factory.mktemp("policy"), POLICY)
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessGateway]:
+    """One gateway (served in-process) with POLICY for the decision tests."""
+    tmp_path = tmp_path_factory.mktemp("policy")
+    path = tmp_path / "policy.toml"
+    path.write_text(POLICY, encoding="utf-8")
+    settings = {"STORAGE_TYPE": "memory", "POLICY_FILE": str(path)}
+    gateway = InProcessGateway(settings, tmp_path / "gw").start()
     yield gateway
     gateway.stop()
 

@@ -179,10 +179,10 @@ async def test_paused_reader_is_gone_and_its_frames_resolved_promptly(
 
 
 async def test_sigterm_drains_in_flight_frames_then_closes_1001(
-    start_gateway: StartGateway,
+    start_gateway_process: StartGateway,
 ) -> None:
     """SIGTERM: queued frames are written and acknowledged first, then 1001 and exit 0."""
-    gw = start_gateway(drain_timeout=10)
+    gw = start_gateway_process(drain_timeout=10)
     alice = await RawClient.connect(gw.ws_url)
     bob = await acking_client(gw.ws_url)
     sent = [await alice.send_message("INTENT", bob.did, {"query": f"q{i}"}) for i in range(3)]

@@ -151,9 +151,9 @@ async def test_connection_limit(start_gateway: StartGateway) -> None:
     await (await RawClient.connect(gw.ws_url)).close()
 
 
-async def test_sigterm_closes_sessions_with_1001(start_gateway: StartGateway) -> None:
+async def test_sigterm_closes_sessions_with_1001(start_gateway_process: StartGateway) -> None:
     """SIGTERM: every session is closed with 1001 and the process exits 0."""
-    gw = start_gateway()
+    gw = start_gateway_process()
     clients = [await RawClient.connect(gw.ws_url) for _ in range(3)]
     assert gw.process is not None
     gw.process.send_signal(signal.SIGTERM)
@@ -176,11 +176,11 @@ async def test_gateway_key_survives_restart(start_gateway: StartGateway, tmp_pat
 
 
 async def test_connection_events_are_logged_without_payloads(
-    start_gateway: StartGateway, tmp_path: Path
+    start_gateway_process: StartGateway, tmp_path: Path
 ) -> None:
     """One INFO line per connect, registered and disconnect (with its reason); no payloads."""
     log_file = tmp_path / "logs" / "gateway.log"
-    gw = start_gateway(log_file=log_file)
+    gw = start_gateway_process(log_file=log_file)
     alice = await RawClient.connect(gw.ws_url)
     bob = Identity.generate()
     first = await RawClient.connect(gw.ws_url, bob)
@@ -207,13 +207,13 @@ async def test_connection_events_are_logged_without_payloads(
     assert f"registered did={bob.did}" in log_file.read_text()
 
 
-async def test_worker_processes_share_agents(start_gateway: StartGateway) -> None:
+async def test_worker_processes_share_agents(start_gateway_process: StartGateway) -> None:
     """GATEWAY_WORKERS=2 (Redis only): agents on either worker reach each other, logs kept."""
-    probe = start_gateway()
+    probe = start_gateway_process()
     if probe.health().json()["backend"] != "redis":
         pytest.skip("several workers need STORAGE_TYPE=redis (refusal tested in test_settings)")
     probe.stop()
-    gw = start_gateway(gateway_workers=2)
+    gw = start_gateway_process(gateway_workers=2)
     clients = [await RawClient.connect(gw.ws_url) for _ in range(6)]
     assert gw.process is not None
     assert len(_children(gw.process.pid, "multiprocessing-fork")) == 2  # uvicorn's workers

@@ -82,9 +82,11 @@ async def test_heartbeat_interval_is_announced(start_gateway: StartGateway) -> N
     assert client.registered.payload["heartbeat_interval_s"] == 2.5
 
 
-async def test_log_level_warning_hides_connection_events(start_gateway: StartGateway) -> None:
+async def test_log_level_warning_hides_connection_events(
+    start_gateway_process: StartGateway,
+) -> None:
     """LOG_LEVEL=WARNING: no INFO connection lines are written."""
-    gw = start_gateway(log_level="WARNING")
+    gw = start_gateway_process(log_level="WARNING")
     client = await RawClient.connect(gw.ws_url)
     await client.close()
     gw.stop()

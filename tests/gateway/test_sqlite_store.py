@@ -11,6 +11,7 @@ from pathlib import Path
 
 from support.client import RawClient
 from support.gateway import GatewayProcess
+from support.inprocess import InProcessGateway
 from support.waiting import eventually
 
 from aiconexus.protocol import Identity
@@ -99,12 +100,12 @@ async def test_bounds_are_restored_after_a_restart(tmp_path: Path) -> None:
     env = {"STORAGE_TYPE": "sqlite", "SQLITE_PATH": str(tmp_path / "s.db")}
     env["STORE_MAX_PER_AGENT"] = "2"
     bob = Identity.generate()
-    with GatewayProcess(env, tmp_path / "gw") as first:
+    with InProcessGateway(env, tmp_path / "gw") as first:
         alice = await RawClient.connect(first.ws_url)
         for _ in range(2):
             await alice.send_message("OFFER", bob.did, {"sdp": "x"})
         assert set((await alice.expect_acks(2)).values()) == {"queued"}
-    with GatewayProcess(env, tmp_path / "gw") as second:
+    with InProcessGateway(env, tmp_path / "gw") as second:
         alice = await RawClient.connect(second.ws_url, alice.identity)
         refused = await alice.send_message("OFFER", bob.did, {"sdp": "x"})
         await alice.expect_error("QUEUE_FULL", refused.id)

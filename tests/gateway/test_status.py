@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from support.client import RawClient
 from support.gateway import GatewayProcess
+from support.inprocess import InProcessGateway
 from support.redis_server import redis_or_skip
 
 from aiconexus.protocol import Identity
@@ -49,7 +50,7 @@ def test_the_page_is_self_contained() -> None:
 
 async def test_routes_of_a_running_gateway(tmp_path: Path) -> None:
     """/ redirects to /status; summary and events carry totals and chart points, no agent list."""
-    with GatewayProcess({"STORAGE_TYPE": "memory", "NODE_ID": "edge-9"}, tmp_path) as gw:
+    with InProcessGateway({"STORAGE_TYPE": "memory", "NODE_ID": "edge-9"}, tmp_path) as gw:
         root = gw.get("/")  # httpx does not follow redirects unless told to
         assert (root.status_code, root.headers["location"]) == (307, "/status")
         page = gw.get("/status")
@@ -93,8 +94,8 @@ async def test_nodes_of_a_redis_cluster_are_listed(tmp_path: Path) -> None:
     with redis_or_skip() as server:
         env = {"STORAGE_TYPE": "redis", "REDIS_URL": server.url_of(0)}
         with (
-            GatewayProcess({**env, "NODE_ID": "n-a"}, tmp_path / "a"),
-            GatewayProcess({**env, "NODE_ID": "n-b"}, tmp_path / "b") as second,
+            InProcessGateway({**env, "NODE_ID": "n-a"}, tmp_path / "a"),
+            InProcessGateway({**env, "NODE_ID": "n-b"}, tmp_path / "b") as second,
         ):
             (_, history), _ = _events(second, 2)
     assert history["nodes"] == ["n-a", "n-b"]

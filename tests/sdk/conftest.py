@@ -1,4 +1,11 @@
-"""Fixtures of the SDK tests: real gateway subprocesses and fast client options."""
+"""Fixtures of the SDK tests: real gateways and fast client options.
+
+``gateway`` (shared by a module) is served in-process (support.inprocess) once per backend
+in SDK_BACKENDS: every SDK test that uses it runs against the memory backend and against a
+real redis-server. ``gateway_factory`` starts in-process gateways with given settings (memory
+backend); ``gateway_process_factory`` starts subprocesses for the tests that kill or freeze
+them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.backends import GatewayEnv, backend_environment
+from support.inprocess import InProcessGateway
 
 from aiconexus import Backoff
 
@@ -21,20 +30,49 @@ def fast_options(**extra: Any) -> dict[str, Any]:
     return {"backoff": FAST_BACKOFF, "open_timeout_s": 5.0, **extra}
 
 
+SDK_BACKENDS = ["memory", "redis"]
+"""Backends the SDK tests on the shared ``gateway`` run against."""
+
+
+@pytest.fixture(
+    scope="session",
+    params=[pytest.param(n, marks=pytest.mark.redis) if n == "redis" else n for n in SDK_BACKENDS],
+)
+def sdk_backend_env(request: pytest.FixtureRequest) -> Iterator[GatewayEnv]:
+    """The environment factory of the backend under test (parametrized over SDK_BACKENDS)."""
+    with backend_environment(request.param) as env:
+        yield env
+
+
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+def gateway(
+    sdk_backend_env: GatewayEnv, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InProcessGateway]:
     """A running gateway with the default settings (offline store on), shared by a module."""
-    process = GatewayProcess(tmp_path_factory.mktemp("gateway"))
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
+    with InProcessGateway(sdk_backend_env(), tmp_path_factory.mktemp("gateway")) as server:
+        yield server
 
 
 @pytest.fixture
 def gateway_factory(tmp_path: Path) -> Iterator[Any]:
-    """Start gateways with extra environment settings; all are stopped afterwards."""
+    """Start gateways (in-process, memory) with extra environment settings; stopped after."""
+    started: list[InProcessGateway] = []
+
+    def start(**env: str) -> InProcessGateway:
+        server = InProcessGateway({"STORAGE_TYPE": "memory", **env}, tmp_path / f"gw{len(started)}")
+        started.append(server)
+        return server.start()
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def gateway_process_factory(tmp_path: Path) -> Iterator[Any]:
+    """As ``gateway_factory``, but subprocesses (for tests that kill or freeze them)."""
     started: list[GatewayProcess] = []
 
     def start(**env: str) -> GatewayProcess:

@@ -137,9 +137,11 @@ async def test_first_reachable_url_is_used(gateway: GatewayProcess) -> None:
         assert await c.ping(timeout=5) > 0
 
 
-async def test_failover_to_the_next_gateway_when_one_goes_down(gateway_factory: Any) -> None:
+async def test_failover_to_the_next_gateway_when_one_goes_down(
+    gateway_process_factory: Any,
+) -> None:
     """When the current gateway stops, the client moves to the next URL and keeps sending."""
-    first, second = gateway_factory(), gateway_factory()
+    first, second = gateway_process_factory(), gateway_process_factory()
     urls = [first.url, second.url]
     alice, bob = Identity.generate(), Identity.generate()
     states: list[ConnectionState] = []
@@ -170,9 +172,9 @@ async def test_failover_to_the_next_gateway_when_one_goes_down(gateway_factory: 
     ]
 
 
-async def test_heartbeat_detects_a_frozen_gateway(gateway_factory: Any) -> None:
+async def test_heartbeat_detects_a_frozen_gateway(gateway_process_factory: Any) -> None:
     """A gateway that stops answering (SIGSTOP) is detected by the PING heartbeat."""
-    gateway = gateway_factory()
+    gateway = gateway_process_factory()
     assert gateway.process is not None
     pid = gateway.process.pid
     reconnecting, reconnected = asyncio.Event(), asyncio.Event()
