@@ -11,7 +11,9 @@ Measured in one run, on loopback only, each target a fresh process:
    crossing from node A to node B (a throw-away redis-server; skipped when there is none);
 5. costs of the guarantees: verified frames/s with recipient acknowledgements vs without
    (bench/acks.py), and frames/s into the offline store with SQLite vs memory
-   (bench/store.py).
+   (bench/store.py);
+6. end-to-end encrypted payloads (bench/encryption.py): the gateway's per-frame checks in
+   process, its verified frames/s and SDK ``request()`` round trips/s, encrypted vs plain.
 Every line shows the load generator's own CPU: near 100 % of a core, the generator is the
 bound of that line. Frames are signed before any timing. Usage:
 ``python bench/run.py [--quick] [--json artifacts/bench.json]``.
@@ -35,6 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import acks
+import encryption
 import store
 from cluster import flush, redis_node, redis_server
 from driver import make_plan
@@ -119,6 +122,8 @@ def main() -> int:
     memory, sqlite = store.compare(args.pairs, args.cost_frames, 4 * args.window)
     ratios["recipient_acks_per_plain"] = round(acknowledged / plain, 3)
     ratios["sqlite_per_memory_store"] = round(sqlite / memory, 3)
+    crypto = _encryption(args, lines)
+    ratios.update(crypto)
     record = {
         "quick": args.quick,
         "machine": {
@@ -167,6 +172,27 @@ def _cluster(args: argparse.Namespace, lines: dict[str, Line]) -> None:
         )
 
 
+def _encryption(args: argparse.Namespace, lines: dict[str, Line]) -> dict[str, float]:
+    """Encrypted vs plain: gateway checks in process, gateway frames/s, SDK round trips/s."""
+    print("end-to-end encrypted payloads", flush=True)
+    small = make_plan(1, 500)
+    checks_plain, checks_sealed = encryption.check_rates(small, encryption.encrypted_plan(small))
+    rounds = 1 if args.quick else 2
+    plain, sealed = encryption.compare_gateway(args.pairs, args.cost_frames, args.window, rounds)
+    lines["plain_payloads"], lines["encrypted_payloads"] = plain, sealed
+    trips_plain, trips_sealed = encryption.compare_round_trips(200 if args.quick else 2000)
+    return {
+        "encrypted_per_plain_gateway_checks": round(checks_sealed / checks_plain, 3),
+        "encrypted_per_plain_gateway": round(sealed.frames_per_s / plain.frames_per_s, 3),
+        "encrypted_per_plain_server_cpu": round(
+            sealed.server_cpu_us_per_frame / plain.server_cpu_us_per_frame, 3
+        ),
+        "round_trips_per_s_plain": round(trips_plain, 1),
+        "round_trips_per_s_encrypted": round(trips_sealed, 1),
+        "encrypted_per_plain_round_trips": round(trips_sealed / trips_plain, 3),
+    }
+
+
 def _ratios(lines: dict[str, Line], rate: float, kb_per_agent: float) -> dict[str, float | None]:
     def over(a: str, b: str) -> float | None:
         if a not in lines or b not in lines:
@@ -194,6 +220,17 @@ def _summary(ratios: dict[str, Any], lines: dict[str, Line]) -> None:
         print(f"{name:<38} {shown:>8}    {op} {aim:g}{extra}")
     for name in ("recipient_acks_per_plain", "sqlite_per_memory_store"):
         print(f"{name:<38} {ratios[name]:>8.2f}    (cost, no aim)")
+    for name in (
+        "encrypted_per_plain_gateway_checks",
+        "encrypted_per_plain_gateway",
+        "encrypted_per_plain_server_cpu",
+        "encrypted_per_plain_round_trips",
+    ):
+        print(f"{name:<38} {ratios[name]:>8.2f}    (cost, no aim)")
+    print(
+        f"{'round trips/s plain, encrypted':<38} {ratios['round_trips_per_s_plain']:>8,.0f}"
+        f" {ratios['round_trips_per_s_encrypted']:>8,.0f}"
+    )
     print(f"load generator, share of one core: {shares}", flush=True)
 
 

@@ -38,12 +38,12 @@ from aiconexus.protocol import (
     error_from_code,
     is_valid_did,
     parse_envelope,
-    validate_payload,
 )
 
 from .access import AccessPolicy
 from .backend.base import BackendUnavailableError
 from .crypto import verify_signature
+from .encryption import PayloadCheck
 from .hub import Hub
 from .inflight import recipient_ack_ids
 from .policy import refusal_message
@@ -54,7 +54,6 @@ __all__ = ["GUESS_PARSE_LIMIT", "Router", "guess_id", "utf8_length_over"]
 logger = logging.getLogger("aiconexus.gateway")
 
 _GATEWAY_ONLY = frozenset(t.value for t in GATEWAY_TYPES)
-_MESSAGE_TYPES = {t.value: t for t in MessageType}
 _WHILE_STOPPING = frozenset({MessageType.ACK, MessageType.PING, MessageType.UNREGISTER})
 """Frames still handled while the gateway drains (see :mod:`.drain`)."""
 
@@ -115,6 +114,7 @@ class Router:
         self.debug = logger.isEnabledFor(logging.DEBUG)
         self.limits = hub.rate_limits if hub.rate_limits.enabled else None
         self.refusals = hub.refusals
+        self.payloads = PayloadCheck(settings, hub.did)
 
     async def handle(
         self, session: Session, text: str, previous: asyncio.Future[None] | None = None
@@ -218,9 +218,13 @@ class Router:
             raise _error(ErrorCode.MALFORMED_MESSAGE, "to is not a well-formed did:key")
 
     def _check_content(self, envelope: Envelope) -> None:
-        """CLOCK_SKEW, then MALFORMED_MESSAGE for a payload that does not fit its type."""
+        """CLOCK_SKEW, then MALFORMED_MESSAGE for a payload that does not fit its type.
+
+        (An encrypted payload is checked for its form instead; ENCRYPTION_REQUIRED for a
+        plain one the operator refuses, see :mod:`.encryption`.)
+        """
         self._check_fresh(envelope)
-        validate_payload(_MESSAGE_TYPES[envelope.type], envelope.data["payload"])
+        self.payloads.check(envelope)
 
     def _check_fresh(self, envelope: Envelope) -> None:
         """CLOCK_SKEW when the timestamp is too far from the gateway's clock."""

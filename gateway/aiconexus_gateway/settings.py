@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from aiconexus.protocol import DEFAULT_MAX_MESSAGE_SIZE, SUBPROTOCOL
+from aiconexus.protocol import DEFAULT_MAX_MESSAGE_SIZE, SEALABLE_TYPES, SUBPROTOCOL
 
 from .errors import GatewayError
 
@@ -138,6 +138,7 @@ class Settings:
     sqlite_path: Path = DEFAULT_DATA_DIR / "gateway.db"
     verify_signatures: bool = True
     validate_dids: bool = True
+    require_encryption: frozenset[str] = frozenset()
     policy_file: Path | None = None
     agents_token: str | None = None
     metrics_token: str | None = None
@@ -207,6 +208,7 @@ class Settings:
             sqlite_path=Path(env.text("SQLITE_PATH", str(data_dir / "gateway.db"))).expanduser(),
             verify_signatures=env.boolean("VERIFY_SIGNATURES", True),
             validate_dids=env.boolean("VALIDATE_DIDS", True),
+            require_encryption=_encryption_types(env.text("REQUIRE_ENCRYPTION", "none")),
             policy_file=env.path_or_none("POLICY_FILE"),
             agents_token=env.token_or_none("AGENTS_TOKEN"),
             metrics_token=env.token_or_none("METRICS_TOKEN"),
@@ -235,6 +237,24 @@ def default_node_id(port: int) -> str:
     """
     host = "".join(c if c.isalnum() or c in "-._" else "-" for c in socket.gethostname())
     return f"{host or 'node'}-{port}"
+
+
+def _encryption_types(raw: str) -> frozenset[str]:
+    """REQUIRE_ENCRYPTION: ``none``, ``all-peer`` or a comma list of encryptable types."""
+    sealable = frozenset(t.value for t in SEALABLE_TYPES)
+    value = raw.strip()
+    if value.lower() == "none":
+        return frozenset()
+    if value.lower() == "all-peer":
+        return sealable
+    names = frozenset(name.strip().upper() for name in value.split(",") if name.strip())
+    unknown = names - sealable
+    if unknown or not names:
+        raise SettingsError(
+            "REQUIRE_ENCRYPTION",
+            f"must be none, all-peer or a comma list of {', '.join(sorted(sealable))}; got {raw!r}",
+        )
+    return names
 
 
 class _Env:

@@ -3,7 +3,8 @@
 The connection reads a frame and asks the :class:`Dispatcher` two things:
 
 1. :meth:`Dispatcher.check`: parse the text and pass it through the
-   :class:`~aiconexus._inbound.InboundFilter` (addressed to us, signed, fresh, not seen before);
+   :class:`~aiconexus._inbound.InboundFilter` (addressed to us, signed, fresh, not seen before),
+   then open an encrypted payload from another agent (:mod:`aiconexus._e2e`);
 2. :meth:`Dispatcher.route`: for a verified frame, settle what it answers in the client's
    bookkeeping (a gateway ACK or ERROR settles sends in the :class:`~aiconexus._pending.Outbox`;
    a PONG or ERROR answers a PING to the gateway; an agent's frame answers a ``request()`` or
@@ -22,9 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from aiconexus._e2e import open_received
 from aiconexus._inbound import InboundFilter
 from aiconexus._pending import Outbox, OutboxEntry, ReplyWaiters
 from aiconexus.protocol import ErrorCode, IoapError, Message, MessageType, error_from_code
+from aiconexus.protocol.sealed import KeyAgreement
 
 __all__ = [
     "DEFAULT_RETRY_AFTER_S",
@@ -111,8 +114,10 @@ class Dispatcher:
         outbox: Outbox,
         replies: ReplyWaiters,
         pongs: ReplyWaiters,
+        keys: KeyAgreement | None = None,
     ) -> None:
         self._inbound = inbound
+        self._keys = keys  # opens encrypted payloads (PROTOCOL.md 8.10); None: left sealed
         self._outbox = outbox
         self._replies = replies
         self._pongs = pongs
@@ -136,6 +141,11 @@ class Dispatcher:
         if problem is not None:
             detail = f"{message.type} {message.id} from {message.from_}: {problem}"
             return Outcome(Action.DROP, message, receipt, detail)
+        if receipt is not None and self._keys is not None:  # verified, new: open it
+            message, problem = open_received(message, self._keys)
+            if problem is not None:
+                detail = f"{message.type} {message.id} from {message.from_}: {problem}"
+                return Outcome(Action.DROP, message, receipt, detail)
         return Outcome(Action.VERIFIED, message, receipt)
 
     def route(self, message: Message, gateway_did: str) -> Outcome:

@@ -65,8 +65,11 @@ class Agent:
     """An agent: an identity, its capabilities, and a handler per message type.
 
     ``client_options`` are passed to :class:`~aiconexus.GatewayClient` (``gateway_did``,
-    ``backoff``, ``heartbeat_interval_s`` ...). ``max_concurrency`` bounds how many handlers
-    run at once; use 1 to handle messages strictly one after another.
+    ``backoff``, ``heartbeat_interval_s``, ``encrypt`` ...). ``max_concurrency`` bounds how
+    many handlers run at once; use 1 to handle messages strictly one after another.
+
+    Handlers get encrypted messages decrypted (``msg.encrypted`` True); the answers sent for
+    them are encrypted when the message answered was (PROTOCOL.md 8.10).
     """
 
     def __init__(

@@ -5,17 +5,21 @@
     aiconexus keygen [--out FILE] [--force]
     aiconexus whoami [--key FILE]
     aiconexus agents [--gateway URL] [--capability C] [--json] [--token T]
-    aiconexus send --key FILE --to DID --type TYPE --payload JSON|@FILE|- [--gateway URL]
+    aiconexus send --key FILE --to DID --type TYPE --payload JSON|@FILE|- [--encrypt]
+                   [--gateway URL]
     aiconexus request --to DID [--args JSON|@FILE|-] [--key FILE] [--timeout S]
-                      [--if-offline wait|fail] [--gateway URL]
+                      [--if-offline wait|fail] [--encrypt] [--gateway URL]
     aiconexus listen [--key FILE] [--capability C ...] [--count N] [--gateway URL]
     aiconexus ping [--gateway URL] [--count N]
     aiconexus --version
 
 The gateway URL defaults to ``$AICONEXUS_GATEWAY``, else ``ws://127.0.0.1:8000/ws``; the key
 file to ``~/.aiconexus/identity.key``; the token for a gateway that protects its directory
-(AGENTS_TOKEN) to ``$AICONEXUS_AGENTS_TOKEN``. Exit status: 0 success, 1 the gateway is
-unreachable or refused (or the request failed), 2 bad arguments.
+(AGENTS_TOKEN) to ``$AICONEXUS_AGENTS_TOKEN``. ``--encrypt`` seals the payload for the
+recipient (PROTOCOL.md 8.10); ``request`` and ``listen`` print frames as received, an
+encrypted one with its payload decrypted (its signature covers the encrypted form). Exit
+status: 0 success, 1 the gateway is unreachable or refused (or the request failed), 2 bad
+arguments.
 """
 
 from __future__ import annotations
@@ -54,10 +58,12 @@ from aiconexus.errors import (
 )
 from aiconexus.protocol import (
     PROTOCOL_VERSION,
+    SEALABLE_TYPES,
     Identity,
     IoapError,
     Message,
     MessageType,
+    canonicalize,
     is_valid_did,
     validate_payload,
 )
@@ -115,11 +121,13 @@ def _parser() -> argparse.ArgumentParser:
         help="bearer token for /agents (default $AICONEXUS_AGENTS_TOKEN)",
     )
 
+    encrypt_help = "encrypt the payload end to end for the recipient"
     send = commands.add_parser("send", help="send one signed message and print the ACK status")
     send.add_argument("--key", type=Path, required=True, help="key file of the sender")
     send.add_argument("--to", required=True, help="DID of the recipient")
     send.add_argument("--type", required=True, help="message type, e.g. OFFER or INTENT")
     send.add_argument("--payload", default="{}", help="payload: a JSON object, @FILE or -")
+    send.add_argument("--encrypt", action="store_true", help=encrypt_help)
     send.add_argument("--gateway", default=gateway, help=gateway_help)
 
     request = commands.add_parser(
@@ -135,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
         default="wait",
         help="when the recipient is not connected: wait for it (default) or fail at once",
     )
+    request.add_argument("--encrypt", action="store_true", help=encrypt_help)
     request.add_argument("--gateway", default=gateway, help=gateway_help)
 
     listen = commands.add_parser(
@@ -266,21 +275,30 @@ def _send(args: argparse.Namespace) -> int:
     if message_type not in SENDABLE_TYPES:
         allowed = ", ".join(sorted(SENDABLE_TYPES))
         raise UsageError(f"--type must be one of {allowed}")
+    if args.encrypt and message_type not in SEALABLE_TYPES:
+        raise UsageError(f"--encrypt: {message_type} frames are never encrypted")
     payload = json_object(args.payload, "--payload")
     try:
         validate_payload(message_type, payload)
     except IoapError as exc:
         raise UsageError(f"--payload: {exc.message}") from None
-    return asyncio.run(_send_async(args.gateway, identity, args.to, message_type, payload))
+    return asyncio.run(
+        _send_async(args.gateway, identity, args.to, message_type, payload, args.encrypt)
+    )
 
 
 async def _send_async(
-    url: str, identity: Identity, to: str, message_type: MessageType, payload: dict[str, Any]
+    url: str,
+    identity: Identity,
+    to: str,
+    message_type: MessageType,
+    payload: dict[str, Any],
+    encrypt: bool,
 ) -> int:
     client = one_shot_client(url, identity)
     try:
         async with client:
-            status = await client.send(to, message_type, payload, timeout=10.0)
+            status = await client.send(to, message_type, payload, timeout=10.0, encrypt=encrypt)
     except TimeoutError:  # before OSError, its base class
         raise FailureError("no ACK from the gateway within 10s") from None
     except (GatewayUnreachableError, OSError) as exc:
@@ -308,10 +326,14 @@ async def _request_async(
     try:
         async with client:
             response = await client.request(
-                args.to, request_args, timeout=args.timeout, if_offline=args.if_offline
+                args.to,
+                request_args,
+                timeout=args.timeout,
+                if_offline=args.if_offline,
+                encrypt=args.encrypt,
             )
     except RemoteExecutionError as exc:
-        print(exc.response.to_json(), flush=True)
+        print(_shown(exc.response), flush=True)
         raise FailureError(str(exc)) from None
     except RecipientOfflineError as exc:
         raise FailureError(str(exc)) from None
@@ -321,8 +343,15 @@ async def _request_async(
         raise unreachable(args.gateway, exc) from None
     except (IoapError, ClientError) as exc:
         raise FailureError(f"the request failed: {exc}") from None
-    print(response.to_json(), flush=True)
+    print(_shown(response), flush=True)
     return 0
+
+
+def _shown(message: Message) -> str:
+    """A received frame as JSON text; an encrypted one with its payload decrypted."""
+    if not message.encrypted:
+        return message.to_json()
+    return canonicalize({**message.to_dict(), "payload": message.payload}).decode("utf-8")
 
 
 def _listen(args: argparse.Namespace) -> int:
@@ -356,7 +385,7 @@ async def _print_frames(client: GatewayClient, count: int | None) -> None:
     printed = 0
     message: Message
     async for message in client:
-        print(message.to_json(), flush=True)
+        print(_shown(message), flush=True)
         printed += 1
         if count is not None and printed >= count:
             return

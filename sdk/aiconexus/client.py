@@ -23,6 +23,7 @@ from typing import Any, Literal
 from aiconexus._connection import Connection
 from aiconexus._dialer import Dialer
 from aiconexus._dispatch import Dispatcher, error_of
+from aiconexus._e2e import wants_encryption
 from aiconexus._inbound import InboundFilter
 from aiconexus._pending import DeliveryStatus, Outbox, ReplyWaiters
 from aiconexus._session import SessionOptions
@@ -38,6 +39,7 @@ from aiconexus.errors import (
 from aiconexus.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
     PEER_TYPES,
+    SEALABLE_TYPES,
     Identity,
     Message,
     MessageType,
@@ -83,6 +85,9 @@ class GatewayClient:
     * ``on_state_change``: a :data:`StateListener` (more with :meth:`add_state_listener`).
     * ``recipient_acks`` (True): acknowledge received frames to the gateway, so that a
       ``delivered`` ACK to their senders means this client took them in (PROTOCOL.md).
+    * ``encrypt`` (False): seal the payload of every frame this client sends of a type that
+      may be encrypted, end to end for its recipient (PROTOCOL.md 8.10); ``encrypt=`` on one
+      call wins. Received encrypted frames are decrypted whatever this option says.
     """
 
     def __init__(
@@ -107,8 +112,10 @@ class GatewayClient:
         logger: logging.Logger | None = None,
         recipient_acks: bool = True,
         retry_policy: RetryPolicy = default_retry_policy,
+        encrypt: bool = False,
     ) -> None:
         self._identity = identity
+        self._encrypt = encrypt
         self._logger = logger or logging.getLogger("aiconexus.client")
         self._listeners = StateListeners(self._logger, on_state_change)
         self._outbox = Outbox()
@@ -137,7 +144,9 @@ class GatewayClient:
         inbound = InboundFilter(
             identity.did, clock_skew_s=clock_skew_s, max_age_s=max_message_age_s
         )
-        dispatcher = Dispatcher(inbound, outbox=self._outbox, replies=self._replies, pongs=pongs)
+        dispatcher = Dispatcher(
+            inbound, outbox=self._outbox, replies=self._replies, pongs=pongs, keys=identity
+        )
         self._connection = Connection(
             identity,
             dialer,
@@ -245,8 +254,11 @@ class GatewayClient:
         *,
         correlation_id: str | None = None,
         timeout: float | None = None,
+        encrypt: bool | None = None,
     ) -> DeliveryStatus:
         """Sign and send a frame to agent ``to``; return the gateway's ACK status.
+
+        ``encrypt``: seal the payload for ``to`` first (default: the client's ``encrypt``).
 
         Returns ``"delivered"`` (handed to the recipient's connection) or ``"queued"``
         (stored until the recipient connects). Raises the protocol error the gateway reports
@@ -259,7 +271,7 @@ class GatewayClient:
             raise ValueError(f"{message_type} frames are sent by the client itself, not by send()")
         if not is_valid_did(to):
             raise ValueError(f"recipient is not an Ed25519 did:key: {to!r}")
-        message = self._prepare(to, message_type, payload or {}, correlation_id)
+        message = self._prepare(to, message_type, payload or {}, correlation_id, encrypt)
         return await self.send_message(message, timeout=timeout)
 
     async def reply(
@@ -269,10 +281,17 @@ class GatewayClient:
         payload: Mapping[str, Any] | None = None,
         *,
         timeout: float | None = None,
+        encrypt: bool | None = None,
     ) -> DeliveryStatus:
-        """Send a frame answering ``message`` (to its sender, ``correlation_id`` = its id)."""
+        """Send a frame answering ``message`` (to its sender, ``correlation_id`` = its id).
+
+        ``encrypt`` defaults to: encrypted when ``message`` was (and ``type`` may be).
+        """
+        if encrypt is None:
+            encrypt = message.encrypted and MessageType(type) in SEALABLE_TYPES
+        answer_to, answered = message.from_, message.id
         return await self.send(
-            message.from_, type, payload, correlation_id=message.id, timeout=timeout
+            answer_to, type, payload, correlation_id=answered, timeout=timeout, encrypt=encrypt
         )
 
     async def request(
@@ -282,8 +301,12 @@ class GatewayClient:
         *,
         timeout: float = 30.0,
         if_offline: OfflinePolicy = "wait",
+        encrypt: bool | None = None,
     ) -> Message:
         """Send an EXEC_REQUEST with ``args`` to ``to`` and return its EXEC_RESPONSE.
+
+        ``encrypt``: seal the request for ``to`` (default: the client's ``encrypt``); an
+        agent of this SDK then answers encrypted too.
 
         When ``to`` is not connected the gateway stores the request and its ACK says
         ``queued``. ``if_offline="wait"`` (the default) keeps waiting for the answer; a
@@ -299,7 +322,7 @@ class GatewayClient:
         if if_offline not in ("wait", "fail"):
             raise ValueError(f"if_offline must be 'wait' or 'fail', not {if_offline!r}")
         payload = {"args": dict(args or {}), "timeout_ms": int(timeout * 1000)}
-        message = self._prepare(to, MessageType.EXEC_REQUEST, payload)
+        message = self._prepare(to, MessageType.EXEC_REQUEST, payload, encrypt=encrypt)
         response = await self._round_trip(
             message, {MessageType.EXEC_RESPONSE, MessageType.ERROR}, timeout, if_offline
         )
@@ -335,14 +358,16 @@ class GatewayClient:
         type: MessageType,
         payload: Mapping[str, Any],
         correlation_id: str | None = None,
+        encrypt: bool | None = None,
     ) -> Message:
-        """Prepare an outgoing frame to another agent: build and sign it.
+        """Prepare an outgoing frame to another agent: build, seal when asked, and sign it.
 
         ``send``, ``reply``, ``request`` and ``ping(to)`` build their frames here: the place
         for a transformation of what this client sends (e.g. encryption).
         """
+        sealed = wants_encryption(type, encrypt, self._encrypt)
         return Message.create(
-            self._identity, type, to, dict(payload), correlation_id=correlation_id
+            self._identity, type, to, dict(payload), correlation_id=correlation_id, encrypt=sealed
         )
 
     async def send_message(

@@ -19,6 +19,14 @@ from .errors import (
 from .identity import Identity
 from .jcs import canonicalize
 from .payloads import validate_payload
+from .sealed import (
+    SEALABLE_TYPES,
+    KeyAgreement,
+    check_payload,
+    is_sealed,
+    open_payload,
+    seal_payload,
+)
 from .timestamps import format_timestamp, parse_timestamp
 from .wire import check_envelope, parse_envelope, signing_bytes
 
@@ -42,6 +50,7 @@ class Message(BaseModel):
 
     _raw: dict[str, Any] | None = PrivateAttr(default=None)
     _signing_bytes: bytes | None = PrivateAttr(default=None)
+    _opened: bool = PrivateAttr(default=False)
 
     # construction --------------------------------------------------------------------------
     @classmethod
@@ -55,11 +64,22 @@ class Message(BaseModel):
         correlation_id: str | None = None,
         id: str | None = None,
         timestamp: str | datetime | None = None,
+        encrypt: bool = False,
     ) -> Message:
-        """Build and sign a message from ``identity``; the payload is checked against its type."""
+        """Build and sign a message from ``identity``; the payload is checked against its type.
+
+        ``encrypt``: seal the payload for ``to`` (PROTOCOL.md 8.10) before signing; only for
+        the types of :data:`SEALABLE_TYPES`. A payload already in the encrypted form is
+        checked for its shape and signed as it is.
+        """
         message_type = MessageType(type)
         body = dict(payload or {})
-        validate_payload(message_type, body)
+        if encrypt and (message_type not in SEALABLE_TYPES or to is None):
+            raise ValueError(f"{message_type} frames cannot be encrypted (peer types only)")
+        if encrypt:
+            validate_payload(message_type, body)
+        else:
+            check_payload(message_type, body)
         envelope: dict[str, Any] = {
             "version": PROTOCOL_VERSION,
             "id": id or str(uuid.uuid4()),
@@ -70,7 +90,7 @@ class Message(BaseModel):
         }
         if correlation_id is not None:
             envelope["correlation_id"] = correlation_id
-        envelope["payload"] = body
+        envelope["payload"] = seal_payload(body, envelope) if encrypt else body
         try:
             signing = canonicalize(envelope)
         except ValueError as exc:
@@ -100,7 +120,7 @@ class Message(BaseModel):
     def _checked(cls, data: dict[str, Any]) -> Message:
         message = cls._from_dict(data)
         parse_timestamp(message.timestamp)
-        validate_payload(message.type, message.payload)
+        check_payload(message.type, message.payload)
         return message
 
     @classmethod
@@ -116,6 +136,28 @@ class Message(BaseModel):
                 "envelope: " + "; ".join(problems), details={"errors": problems}
             ) from None
         message._raw = data
+        return message
+
+    # encrypted payloads ----------------------------------------------------------------------
+    @property
+    def encrypted(self) -> bool:
+        """True if the payload travels encrypted (decrypted already or not)."""
+        return self._opened or (self.type in SEALABLE_TYPES and is_sealed(self.payload))
+
+    def decrypt(self, identity: KeyAgreement) -> Message:
+        """A copy of this received encrypted message, its payload decrypted by ``identity``.
+
+        The result's ``payload`` is the plain payload (checked against its type's schema) and
+        ``encrypted`` stays True; :meth:`to_dict`, :meth:`to_json` and :meth:`verify` still
+        see the frame as received. DecryptionError (a MalformedMessageError) when it does not
+        open; MalformedMessageError when the plain payload does not fit its type.
+        """
+        wire = self.to_dict()
+        plain = open_payload(wire, identity)
+        message = Message.model_validate({**wire, "payload": plain})
+        message._raw = wire
+        message._signing_bytes = self._signing_bytes
+        message._opened = True
         return message
 
     # wire ----------------------------------------------------------------------------------
@@ -173,9 +215,18 @@ class Message(BaseModel):
         identity: Identity,
         type: MessageType | str,
         payload: dict[str, Any] | None = None,
+        *,
+        encrypt: bool | None = None,
     ) -> Message:
-        """A signed message to this message's sender that answers it (``correlation_id`` = id)."""
-        return Message.create(identity, type, self.from_, payload, correlation_id=self.id)
+        """A signed message to this message's sender that answers it (``correlation_id`` = id).
+
+        ``encrypt`` defaults to: encrypted when this message was and ``type`` may be.
+        """
+        if encrypt is None:
+            encrypt = self.encrypted and MessageType(type) in SEALABLE_TYPES
+        return Message.create(
+            identity, type, self.from_, payload, correlation_id=self.id, encrypt=encrypt
+        )
 
     def answer(self, identity: Identity, sdp: str, **extra: Any) -> Message:
         """An ANSWER to this OFFER."""

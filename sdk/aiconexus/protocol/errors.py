@@ -18,7 +18,8 @@
     │   ├── MessageTooLargeError        MESSAGE_TOO_LARGE
     │   ├── QueueFullError              QUEUE_FULL
     │   ├── RateLimitedError            RATE_LIMITED
-    │   └── UnauthorizedError           UNAUTHORIZED
+    │   ├── UnauthorizedError           UNAUTHORIZED
+    │   └── EncryptionRequiredError     ENCRYPTION_REQUIRED
     ├── HandshakeError                  the peer broke the opening handshake (no wire code)
     ├── aiconexus.errors.ClientError    the SDK runtime's own errors (tree in that module)
     └── aiconexus_gateway.errors.GatewayError  the gateway's own errors (tree in that module)
@@ -40,6 +41,7 @@ __all__ = [
     "ConnectionRefusedByPeerError",
     "DidMismatchError",
     "ERROR_CLASSES",
+    "EncryptionRequiredError",
     "HandshakeError",
     "InternalError",
     "InvalidSignatureError",
@@ -185,6 +187,12 @@ class UnauthorizedError(IoapError):
     default_code = ErrorCode.UNAUTHORIZED
 
 
+class EncryptionRequiredError(IoapError):
+    """The gateway takes this type to another agent only with an encrypted payload."""
+
+    default_code = ErrorCode.ENCRYPTION_REQUIRED
+
+
 ERROR_CLASSES: dict[ErrorCode, type[IoapError]] = {
     cls.default_code: cls
     for cls in (
@@ -203,6 +211,7 @@ ERROR_CLASSES: dict[ErrorCode, type[IoapError]] = {
         QueueFullError,
         RateLimitedError,
         UnauthorizedError,
+        EncryptionRequiredError,
     )
 }
 """Wire code -> exception class; every :class:`ErrorCode` has exactly one."""

@@ -9,6 +9,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from nacl.bindings import crypto_scalarmult, crypto_sign_ed25519_sk_to_curve25519
 from nacl.signing import SigningKey
 
 from .did import b64url_decode, b64url_encode, did_from_public_key
@@ -21,11 +22,12 @@ logger = logging.getLogger("aiconexus.identity")
 class Identity:
     """An Ed25519 key pair and its did:key. Create with generate(), from_seed() or load()."""
 
-    __slots__ = ("_did", "_signing_key")
+    __slots__ = ("_agreement_key", "_did", "_signing_key")
 
     def __init__(self, signing_key: SigningKey) -> None:
         self._signing_key = signing_key
         self._did = did_from_public_key(bytes(signing_key.verify_key))
+        self._agreement_key: bytes | None = None
 
     @classmethod
     def generate(cls) -> Identity:
@@ -100,6 +102,23 @@ class Identity:
     def sign(self, data: bytes) -> bytes:
         """The 64-byte Ed25519 signature of ``data``."""
         return self._signing_key.sign(data).signature
+
+    def key_agreement(self, public_key: bytes) -> bytes:
+        """The X25519 shared secret of this identity's key-agreement key and ``public_key``.
+
+        The key-agreement (X25519) secret is derived from the Ed25519 key as the did:key
+        method does (``crypto_sign_ed25519_sk_to_curve25519``) and never leaves this object.
+        ValueError when ``public_key`` is not 32 bytes or gives the all-zero secret.
+        """
+        if len(public_key) != 32:
+            raise ValueError("an X25519 public key has 32 bytes")
+        if self._agreement_key is None:
+            secret = bytes(self._signing_key) + self.public_key
+            self._agreement_key = crypto_sign_ed25519_sk_to_curve25519(secret)
+        try:
+            return crypto_scalarmult(self._agreement_key, public_key)
+        except RuntimeError:
+            raise ValueError("the public key gives no shared secret (low order)") from None
 
     def __repr__(self) -> str:
         return f"Identity({self._did})"
