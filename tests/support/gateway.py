@@ -16,7 +16,14 @@ import httpx
 
 from .ports import free_port
 
-__all__ = ["GatewayProcess", "StartGateway", "gateway_env", "gateway_script", "read_log"]
+__all__ = [
+    "GatewayHttp",
+    "GatewayProcess",
+    "StartGateway",
+    "gateway_env",
+    "gateway_script",
+    "read_log",
+]
 
 START_TIMEOUT_S = 20.0
 
@@ -97,7 +104,38 @@ def read_log(path: Path) -> str:
         return ""
 
 
-class GatewayProcess:
+class GatewayHttp:
+    """The HTTP routes of a running gateway, for the subprocess and in-process fixtures."""
+
+    @property
+    def http_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        raise NotImplementedError
+
+    def health(self) -> httpx.Response:
+        """GET /health."""
+        return httpx.get(f"{self.http_url}/health", timeout=5.0)
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        """GET ``path`` (``/agents``, ``/metrics``...) with query ``params``."""
+        return httpx.get(f"{self.http_url}{path}", params=params, timeout=5.0)
+
+    def agents(self, **params: Any) -> list[dict[str, Any]]:
+        """Every agent ``GET /agents`` lists (with query ``params``), page after page."""
+        listed: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            query = {**params, "limit": 1000, **({"cursor": cursor} if cursor else {})}
+            response = self.get("/agents", **query)
+            response.raise_for_status()
+            body = response.json()
+            listed += body["agents"]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                return listed
+
+
+class GatewayProcess(GatewayHttp):
     """One gateway subprocess on a free loopback port; its output goes to ``log_path``.
 
     ``env`` holds gateway settings (``STORAGE_TYPE``, ``AGENT_TIMEOUT``...); the port, host
@@ -190,28 +228,6 @@ class GatewayProcess:
         """Send SIGHUP (the gateway reloads its access policy)."""
         assert self.process is not None and self.process.poll() is None, "not running"
         self.process.send_signal(signal.SIGHUP)
-
-    def health(self) -> httpx.Response:
-        """GET /health."""
-        return httpx.get(f"{self.http_url}/health", timeout=5.0)
-
-    def get(self, path: str, **params: Any) -> httpx.Response:
-        """GET ``path`` (``/agents``, ``/metrics``...) with query ``params``."""
-        return httpx.get(f"{self.http_url}{path}", params=params, timeout=5.0)
-
-    def agents(self, **params: Any) -> list[dict[str, Any]]:
-        """Every agent ``GET /agents`` lists (with query ``params``), page after page."""
-        listed: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            query = {**params, "limit": 1000, **({"cursor": cursor} if cursor else {})}
-            response = self.get("/agents", **query)
-            response.raise_for_status()
-            body = response.json()
-            listed += body["agents"]
-            cursor = body["next_cursor"]
-            if cursor is None:
-                return listed
 
     @property
     def did(self) -> str:

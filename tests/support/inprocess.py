@@ -27,9 +27,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
-
-import httpx
+from typing import ClassVar
 
 from aiconexus_gateway.app import GatewayApp, create_app
 from aiconexus_gateway.keys import load_or_create_key
@@ -37,7 +35,7 @@ from aiconexus_gateway.logs import _formatter as gateway_formatter
 from aiconexus_gateway.server import GatewayServer, uvicorn_config
 from aiconexus_gateway.settings import Settings
 
-from .gateway import gateway_env
+from .gateway import GatewayHttp, gateway_env
 from .in_loop import loopback_socket
 
 __all__ = ["InProcessGateway"]
@@ -98,7 +96,7 @@ class _LoggerLevels:
             logging.getLogger(name).setLevel(min(cls.wanted))
 
 
-class InProcessGateway:
+class InProcessGateway(GatewayHttp):
     """One gateway served by a thread of this process on a loopback port.
 
     ``env`` holds gateway settings as environment variables (``STORAGE_TYPE``,
@@ -214,28 +212,6 @@ class InProcessGateway:
             thread.join(5)
         self._thread = None
         return 1 if self._failure is not None or thread.is_alive() else 0
-
-    def health(self) -> httpx.Response:
-        """GET /health."""
-        return httpx.get(f"{self.http_url}/health", timeout=5.0)
-
-    def get(self, path: str, **params: Any) -> httpx.Response:
-        """GET ``path`` (``/agents``, ``/metrics``...) with query ``params``."""
-        return httpx.get(f"{self.http_url}{path}", params=params, timeout=5.0)
-
-    def agents(self, **params: Any) -> list[dict[str, Any]]:
-        """Every agent ``GET /agents`` lists (with query ``params``), page after page."""
-        listed: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            query = {**params, "limit": 1000, **({"cursor": cursor} if cursor else {})}
-            response = self.get("/agents", **query)
-            response.raise_for_status()
-            body = response.json()
-            listed += body["agents"]
-            cursor = body["next_cursor"]
-            if cursor is None:
-                return listed
 
     @property
     def did(self) -> str:
