@@ -57,8 +57,15 @@ async def test_refused_frames_fail_once_and_later_sends_go_on(gateway_factory: A
 
 
 async def test_rate_limited_sends_wait_and_are_sent_again(gateway_factory: Any) -> None:
-    """RATE_LIMITED with retry_after_ms: the client waits and re-sends; every send() succeeds."""
-    gateway = gateway_factory(RATE_LIMIT_FRAMES_PER_S="20", RATE_LIMIT_BURST_S="0.25")
+    """RATE_LIMITED with retry_after_ms: the client waits and re-sends; every send() succeeds.
+
+    Every refusal is answered here (ERRORS_PER_S=0): past that budget the gateway answers
+    no more RATE_LIMITED that second, and a burst of re-sends that all go unanswered leaves
+    the client waiting (see the client's re-send after a hold).
+    """
+    gateway = gateway_factory(
+        RATE_LIMIT_FRAMES_PER_S="20", RATE_LIMIT_BURST_S="0.25", ERRORS_PER_S="0"
+    )
     async with (
         GatewayClient(gateway.url, Identity.generate(), **fast_options()) as alice,
         GatewayClient(gateway.url, Identity.generate(), **fast_options()) as bob,
