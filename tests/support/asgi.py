@@ -29,6 +29,8 @@ from aiconexus_gateway.app import GatewayApp, create_app
 from aiconexus_gateway.settings import Settings
 from aiconexus_gateway.ws_protocol import SEND_BATCH
 
+from .client import parse_checked
+
 __all__ = ["AsgiConnection", "AsgiGateway", "asgi_gateway"]
 
 TIMEOUT_S = 5.0
@@ -78,10 +80,7 @@ class AsgiConnection:
 
     async def frame(self, within: float = TIMEOUT_S) -> Message:
         """The next frame, parsed; the gateway's own frames must verify."""
-        message = Message.parse(await self.text(within))
-        if self.gateway_did is not None and message.from_ == self.gateway_did:
-            message.verify()
-        return message
+        return parse_checked(await self.text(within), self.gateway_did)
 
     async def expect(self, type: str, within: float = TIMEOUT_S) -> Message:
         """The next frame, which must be of ``type``."""

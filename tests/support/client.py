@@ -23,11 +23,19 @@ from websockets.exceptions import ConnectionClosed
 
 from aiconexus.protocol import ClientHandshake, Identity, Message, MessageType
 
-__all__ = ["RawClient", "TIMEOUT_S", "forge"]
+__all__ = ["RawClient", "TIMEOUT_S", "forge", "parse_checked"]
 
 TIMEOUT_S = 15.0
 """Default bound on every wait for something that must arrive (a deadline for failing, not a
 delay: generous, for CI machines where a browser or a crash test competes for the cores)."""
+
+
+def parse_checked(text: str, gateway_did: str | None) -> Message:
+    """``text`` parsed; a frame from ``gateway_did`` must carry its valid signature."""
+    message = Message.parse(text)
+    if gateway_did is not None and message.from_ == gateway_did:
+        message.verify()
+    return message
 
 
 class RawClient:
@@ -147,10 +155,7 @@ class RawClient:
 
     async def recv(self, within: float = TIMEOUT_S) -> Message:
         """The next frame, parsed; a frame from the gateway must carry a valid signature."""
-        message = Message.parse(await self.recv_text(within))
-        if self.gateway_did is not None and message.from_ == self.gateway_did:
-            message.verify()
-        return message
+        return parse_checked(await self.recv_text(within), self.gateway_did)
 
     async def expect(self, type: str, within: float = TIMEOUT_S) -> Message:
         """The next frame, which must be of ``type``."""

@@ -105,7 +105,21 @@ def read_log(path: Path) -> str:
 
 
 class GatewayHttp:
-    """The HTTP routes of a running gateway, for the subprocess and in-process fixtures."""
+    """The HTTP routes and the log of a running gateway (subprocess and in-process fixtures)."""
+
+    def log(self) -> str:
+        """What the gateway logged so far."""
+        raise NotImplementedError
+
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> str:
+        """Wait until ``text`` appears in the log; returns the log (AssertionError if not)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            output = self.log()
+            if text in output:
+                return output
+            time.sleep(0.02)
+        raise AssertionError(f"{text!r} not in the gateway output:\n{self.log()}")
 
     @property
     def http_url(self) -> str:
@@ -238,16 +252,6 @@ class GatewayProcess(GatewayHttp):
     def log(self) -> str:
         """Everything the process wrote so far."""
         return read_log(self.log_path)
-
-    def wait_for_log(self, text: str, timeout: float = 10.0) -> str:
-        """Wait until ``text`` appears in the output; returns the output (AssertionError if not)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            output = self.log()
-            if text in output:
-                return output
-            time.sleep(0.05)
-        raise AssertionError(f"{text!r} not in the gateway output:\n{self.log()}")
 
     def __enter__(self) -> GatewayProcess:
         return self.start()

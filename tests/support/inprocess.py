@@ -223,16 +223,6 @@ class InProcessGateway(GatewayHttp):
         """Every line the gateway logged so far (text format, as on stderr)."""
         return "\n".join(self.lines)
 
-    def wait_for_log(self, text: str, timeout: float = 10.0) -> str:
-        """Wait until ``text`` appears in the log; returns the log (AssertionError if not)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            output = self.log()
-            if text in output:
-                return output
-            time.sleep(0.02)
-        raise AssertionError(f"{text!r} not in the gateway log:\n{self.log()}")
-
     def __enter__(self) -> InProcessGateway:
         return self.start()
 

@@ -38,7 +38,7 @@ from nacl.bindings import (
 )
 from nacl.exceptions import CryptoError
 
-from .constants import MessageType
+from .constants import PEER_TYPES, MessageType
 from .did import b64url_decode, b64url_encode, public_key_from_did
 from .errors import MalformedMessageError
 from .jcs import canonicalize
@@ -66,17 +66,7 @@ __all__ = [
 ALG = "X25519-HKDF-SHA256-XC20P"
 """The one value of ``enc.alg`` in IoAP v1 (also the HKDF ``info``)."""
 
-SEALABLE_TYPES: frozenset[MessageType] = frozenset(
-    {
-        MessageType.OFFER,
-        MessageType.ANSWER,
-        MessageType.ICE_CANDIDATE,
-        MessageType.INTENT,
-        MessageType.EXEC_REQUEST,
-        MessageType.EXEC_RESPONSE,
-        MessageType.ERROR,
-    }
-)
+SEALABLE_TYPES: frozenset[MessageType] = PEER_TYPES - {MessageType.PING, MessageType.PONG}
 """Peer types whose payload may be encrypted (never REGISTER, UNREGISTER, PING, PONG, ACK...)."""
 
 EPK_CHARS = 43
