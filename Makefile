@@ -1,8 +1,9 @@
 # AIConexus: one command to install, run, test and benchmark.
-#   make install   .venv with both packages (editable) and the dev tools
+#   make install   .venv with both packages (editable) and the dev tools, pinned by requirements-dev.lock
 #   make run       the gateway on 127.0.0.1:8000, in memory (STORAGE_TYPE=sqlite: on disk)
 #   make test      the whole test suite, with coverage (artifacts/coverage/; COVERAGE=0: without)
 #   make test-lowest  the smoke tests against the lowest dependency versions the packages allow
+#   make test-newest  lint and fast tests against the newest releases, unpinned (reports, never fails)
 #   make lint      ruff and mypy --strict
 #   make bench     the benchmark: every figure, also in artifacts/bench.json (BENCH_QUICK=1: small)
 # Docker: make gateway-build | gateway-start | gateway-stop | ... | cluster-test (see DOCKER_GATEWAY.md)
@@ -11,21 +12,26 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# every optional extra of the gateway package (the dev venv tests them all)
+GATEWAY_EXTRAS := $(shell sed -n '/^\[project.optional-dependencies\]/,/^\[/s/^\([a-z0-9_-]*\) *=.*/\1/p' gateway/pyproject.toml | paste -sd, -)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 # make run STORAGE_TYPE=sqlite keeps stored frames in ~/.aiconexus/gateway.db across restarts
 STORAGE_TYPE ?= memory
 
-.PHONY: install run test test-lowest lint format bench system-deps clean \
+.PHONY: install run test test-lowest test-newest lint format bench system-deps clean \
         gateway-build gateway-start gateway-stop gateway-restart gateway-status gateway-logs \
         gateway-health gateway-shell gateway-cleanup gateway-test gateway-verify cluster-test
 
 install: $(STAMP)
 
-$(STAMP): sdk/pyproject.toml gateway/pyproject.toml requirements-dev.txt
+# Every version comes from requirements-dev.lock (constraints), so a new release elsewhere
+# cannot change what `make lint` or `make test` see; scripts/lock-dev.sh moves the lock.
+$(STAMP): sdk/pyproject.toml gateway/pyproject.toml requirements-dev.txt requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ./sdk -e './gateway[redis]' -r requirements-dev.txt
+	$(PY) -m pip install --quiet -c requirements-dev.lock \
+	  -e ./sdk -e './gateway[$(GATEWAY_EXTRAS)]' -r requirements-dev.txt
 	touch $(STAMP)
 
 run: install
@@ -78,6 +84,10 @@ endif
 # their own (.cache/lowest-venv), then the smoke tests (tests/smoke) against them.
 test-lowest: system-deps
 	bash scripts/ci/lowest-versions.sh
+
+# The newest releases the bounds allow, without the lock: what would break (never fails).
+test-newest:
+	bash scripts/ci/newest-versions.sh
 
 lint: install
 	$(VENV)/bin/ruff check .
