@@ -130,6 +130,8 @@ async def serve_connection(
         send,
         session_id=uuid.uuid4().hex,
         limit=hub.settings.send_queue_size,
+        limit_bytes=hub.settings.send_queue_bytes,
+        budget=hub.budget,
         peer=peer,
         on_written=hub.on_written,
         batch_type=SEND_BATCH if SEND_BATCH in (scope.get("extensions") or {}) else None,
@@ -312,7 +314,7 @@ async def _read_frames(hub: Hub, router: Router, session: Session, receive: ASGI
             if len(running) >= PIPELINE_DEPTH:
                 await asyncio.wait((running[0],))
                 continue
-            if session.pending >= limit:
+            if session.answers_pending >= limit:
                 await session.drained()
             if time.perf_counter() - turn > TURN_S:
                 await asyncio.sleep(0)  # receive() does not yield while frames are queued

@@ -30,6 +30,7 @@ from aiconexus.protocol import (
 )
 
 from .backend.base import AgentRecord, Backend, BackendUnavailableError
+from .budget import ByteBudget
 from .crypto import CryptoPool, default_threads
 from .drain import DrainReport, held_frames, wait_drained
 from .frames import GatewayFrames
@@ -89,6 +90,8 @@ class Hub:
         self.ip_limits = IpLimits.from_settings(settings)
         self.refusals = RefusalPolicy.from_settings(settings)
         self.sessions: dict[str, Session] = {}
+        self.budget = ByteBudget(settings.send_bytes_total)
+        """Bytes of agent frames queued or in flight in every session (SEND_BYTES_TOTAL)."""
         self.connections = 0
         self.started_at = time.time()
         self.lanes = StoreLanes(
@@ -237,6 +240,9 @@ class Hub:
                 self.settings.inflight_window,
                 self.settings.ack_timeout,
                 lambda: self.evict(session, CloseCode.TRY_AGAIN_LATER, "slow consumer"),
+                window_bytes=self.settings.inflight_window_bytes,
+                budget=self.budget,
+                on_room=session.wake,
             )
         try:
             await self.backend.claim(self.record(session))

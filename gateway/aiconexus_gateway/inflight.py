@@ -6,10 +6,14 @@ signed ``ACK {"status": "received", "ids": [...]}`` takes frames out again (the 
 ``delivered`` to their senders). When the session ends, whatever is still here goes back to
 the recipient's store ahead of the unsent queue, in the order it was written.
 
-Bounds: at most ``window`` frames are in flight (0: no bound); the writer waits for room
-(flow control, as MQTT's receive maximum or an AMQP prefetch count). A recipient that keeps
-frames in flight without acknowledging any for ``ack_timeout`` seconds is a slow consumer:
-``on_stalled`` is called once (the hub closes the session with 1013).
+Bounds: at most ``window`` frames and ``window_bytes`` bytes are in flight (0: no bound;
+one frame is always allowed); the writer waits for room (flow control, as MQTT's receive
+maximum or an AMQP prefetch count) and ``on_room`` tells it when some was freed. The bytes
+in flight also count against the node's :class:`~.budget.ByteBudget`. A recipient whose
+oldest unacknowledged frame was written ``ack_timeout`` seconds ago or more is a slow
+consumer, however many later frames it acknowledges meanwhile: ``on_stalled`` is called once
+(the hub closes the session with 1013), so a slow recipient holds its frames for a bounded
+time.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import orjson
 
 from aiconexus.protocol import ErrorCode, IoapError, error_from_code
 
+from .budget import ByteBudget
 from .session import Outgoing
 
 __all__ = ["MAX_RECIPIENT_ACK_IDS", "InFlight", "frame_id", "recipient_ack_ids"]
@@ -62,21 +67,36 @@ def recipient_ack_ids(payload: dict[str, Any]) -> list[str]:
 class InFlight:
     """The written, unacknowledged frames of one session, oldest first."""
 
-    def __init__(self, window: int, ack_timeout: float, on_stalled: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        window: int,
+        ack_timeout: float,
+        on_stalled: Callable[[], None],
+        *,
+        window_bytes: int = 0,
+        budget: ByteBudget | None = None,
+        on_room: Callable[[], None] | None = None,
+    ) -> None:
         self.window = window
+        self.window_bytes = window_bytes
         self.ack_timeout = ack_timeout
         self._on_stalled = on_stalled
-        self._items: OrderedDict[int, Outgoing] = OrderedDict()
+        self._on_room = on_room
+        self._budget = budget if budget is not None else ByteBudget(0)
+        self._items: OrderedDict[int, tuple[Outgoing, float]] = OrderedDict()
         self._by_id: dict[str, list[int]] = {}
         self._next = 0
-        self._room = asyncio.Event()
-        self._room.set()
-        self._progress = 0.0
+        self._bytes = 0
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
 
     def __len__(self) -> int:
         return len(self._items)
+
+    @property
+    def bytes(self) -> int:
+        """Bytes of the frames in flight."""
+        return self._bytes
 
     @property
     def room(self) -> int:
@@ -85,11 +105,12 @@ class InFlight:
             return 1 << 30
         return max(0, self.window - len(self._items))
 
-    async def wait_room(self) -> None:
-        """Wait until at least one more frame may be written (or the session closed)."""
-        while not self._closed and self.room == 0:
-            self._room.clear()
-            await self._room.wait()
+    @property
+    def room_bytes(self) -> int:
+        """How many more bytes may be written now (a large number when unbounded)."""
+        if self.window_bytes <= 0:
+            return 1 << 62
+        return max(0, self.window_bytes - self._bytes)
 
     def add(self, item: Outgoing) -> None:
         """``item`` was written: hold it until the recipient acknowledges its id."""
@@ -97,11 +118,13 @@ class InFlight:
             return
         key = self._next
         self._next += 1
-        self._items[key] = item
+        loop = asyncio.get_running_loop()
+        self._items[key] = (item, loop.time())
         self._by_id.setdefault(frame_id(item), []).append(key)
+        size = len(item.frame)
+        self._bytes += size
+        self._budget.add(size)
         if self._timer is None:
-            loop = asyncio.get_running_loop()
-            self._progress = loop.time()
             self._timer = loop.call_later(self.ack_timeout, self._check)
 
     def acknowledge(self, ids: Iterable[str]) -> list[Outgoing]:
@@ -111,36 +134,47 @@ class InFlight:
             keys = self._by_id.get(message_id)
             if not keys:
                 continue
-            item = self._items.pop(keys.pop(0))
+            item, _ = self._items.pop(keys.pop(0))
             if not keys:
                 del self._by_id[message_id]
             done.append(item)
         if done:
-            self._progress = asyncio.get_running_loop().time()
-            self._room.set()
+            size = sum(len(item.frame) for item in done)
+            self._bytes -= size
+            self._budget.give(size)
+            if self._on_room is not None:
+                self._on_room()
         return done
 
     def take_all(self) -> list[Outgoing]:
         """Close: every frame still in flight, in the order written."""
         self._closed = True
-        items = list(self._items.values())
+        items = [item for item, _ in self._items.values()]
         self._items.clear()
         self._by_id.clear()
-        self._room.set()
+        self._budget.give(self._bytes)
+        self._bytes = 0
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         return items
 
+    def oldest_age(self) -> float:
+        """Seconds since the oldest frame in flight was written (0 when none is)."""
+        if not self._items:
+            return 0.0
+        _, written = next(iter(self._items.values()))
+        return asyncio.get_running_loop().time() - written
+
     def _check(self) -> None:
         self._timer = None
         if self._closed or not self._items:
             return
-        loop = asyncio.get_running_loop()
-        waited = loop.time() - self._progress
+        waited = self.oldest_age()
         if waited >= self.ack_timeout:
             self._on_stalled()
             return
+        loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self.ack_timeout - waited, self._check)
 
 

@@ -9,10 +9,18 @@ frames queued behind them; the writer reports them written once flushed, or unwr
 to the store) if the connection is lost first (at the latest after CLOSE_TIMEOUT), and then
 hands back the frames behind them, so that the store gets them in order.
 
-Bounds: at most ``limit`` (SEND_QUEUE_SIZE) frames from other agents wait for a connection;
-the gateway's own frames (ACK, ERROR, PONG) have a larger allowance of their own, and the
-connection's reader pauses while its queue holds ``limit`` frames or more, so a peer that
-sends without reading its ACKs is slowed down rather than dropped.
+Two queues: the gateway's own frames (REGISTERED, ACK, ERROR, PONG) are written ahead of the
+frames from other agents, so that a recipient draining a backlog, or waiting for room in its
+in-flight window, still gets its PONGs and the ACKs of what it sends.
+
+Bounds: at most ``limit`` (SEND_QUEUE_SIZE) frames, and ``limit_bytes`` (SEND_QUEUE_BYTES)
+bytes, from other agents wait for a connection (the stored frames delivered after REGISTERED
+are not counted: the store's own bounds hold them); every session's queued and in-flight
+agent bytes also count against one :class:`~.budget.ByteBudget` of the node. The gateway's
+own frames have a larger allowance of their own, and the connection's reader pauses while
+``limit`` of them or more are queued, so a peer that sends without reading its ACKs is
+slowed down rather than dropped (frames from other agents never pause it: they do not
+depend on what it sends).
 
 A session with recipient acknowledgements (``inflight`` set, see :mod:`.inflight`) hands
 every agent frame it writes to its :class:`~.inflight.InFlight` instead of reporting it
@@ -33,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiconexus.protocol import CloseCode, Registration
 
+from .budget import ByteBudget
 from .lean import LeanEvent
 from .refusals import RefusalState
 
@@ -116,14 +125,18 @@ class Session:
     __slots__ = (
         "__weakref__",
         "_batch_type",
+        "_budget",
         "_close_requested",
         "_close_timeout",
         "_closer",
+        "_control",
         "_control_limit",
         "_drained",
         "_in_flight",
         "_limit",
+        "_limit_bytes",
         "_live",
+        "_live_bytes",
         "_on_written",
         "_queue",
         "_reader",
@@ -157,6 +170,8 @@ class Session:
         on_written: Callable[[Outgoing], None],
         batch_type: str | None = None,
         close_timeout: float = CLOSE_SEND_TIMEOUT,
+        limit_bytes: int = 0,
+        budget: ByteBudget | None = None,
     ) -> None:
         self.session_id = session_id
         self.peer = peer
@@ -177,7 +192,13 @@ class Session:
         self._batch_type = batch_type
         self._close_timeout = close_timeout
         self._queue: deque[Outgoing] = deque()
+        """Frames from other agents, in the order they are to be written."""
+        self._control: deque[Outgoing] = deque()
+        """The gateway's own frames, written ahead of ``_queue``."""
         self._live = 0
+        self._live_bytes = 0
+        self._limit_bytes = limit_bytes
+        self._budget = budget if budget is not None else ByteBudget(0)
         self._control_limit = CONTROL_ALLOWANCE_FACTOR * limit + limit
         self._drained = LeanEvent()
         self._wakeup = LeanEvent()
@@ -222,32 +243,61 @@ class Session:
 
     @property
     def pending(self) -> int:
-        """Frames waiting to be written."""
-        return len(self._queue)
+        """Frames waiting to be written (the gateway's own and those from other agents)."""
+        return len(self._queue) + len(self._control)
+
+    @property
+    def answers_pending(self) -> int:
+        """The gateway's own frames waiting to be written (what the reader's pause counts)."""
+        return len(self._control)
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes of the live frames from other agents waiting to be written."""
+        return self._live_bytes
 
     async def send_now(self, frame: str) -> None:
         """Write ``frame`` directly (only before the writer starts: handshake frames)."""
         await self._send({"type": "websocket.send", "text": frame})
 
     def enqueue(self, item: Outgoing) -> bool:
-        """Queue ``item``; False when closed or at its bound (the peer reads too slowly)."""
+        """Queue ``item``; False when closed or at a bound (the peer reads too slowly).
+
+        The bounds of a frame from another agent: ``limit`` frames and ``limit_bytes`` bytes
+        queued in this session, and the node's :class:`~.budget.ByteBudget`.
+        """
         if self.state is SessionState.CLOSED:
             return False
         if item.agent:
+            size = len(item.frame)
             if self._live >= self._limit:
                 return False
+            if self._limit_bytes and self._live and self._live_bytes + size > self._limit_bytes:
+                return False
+            if not self._budget.take(size):
+                return False
             self._live += 1
-        elif len(self._queue) >= self._control_limit:
+            self._live_bytes += size
+            self._queue.append(item)
+        elif len(self._control) + self._live >= self._control_limit:
             return False
-        self._queue.append(item)
+        else:
+            self._control.append(item)
         self._wakeup.set()
         return True
 
+    def wake(self) -> None:
+        """Let the writer look again (room in the in-flight window was freed)."""
+        self._wakeup.set()
+
     async def drained(self) -> None:
-        """Wait while ``limit`` frames or more are queued (the reader's back-pressure)."""
-        while len(self._queue) >= self._limit and self.state is not SessionState.CLOSED:
-            if self.inflight is not None and self.inflight.room == 0:
-                return  # the writer waits for the peer's ACKs: keep reading them
+        """Wait while ``limit`` gateway frames or more are queued (the reader's back-pressure).
+
+        Only the gateway's own frames count: they answer what this connection sends. Frames
+        from other agents do not (a recipient draining a backlog must go on reading, its
+        recipient ACKs among others).
+        """
+        while len(self._control) >= self._limit and self.state is not SessionState.CLOSED:
             self._drained.clear()
             await self._drained.wait()
 
@@ -262,7 +312,7 @@ class Session:
             Outgoing(frame, agent=True, exempt=True, held=token or None) for token, frame in frames
         ]
         if first is not None:
-            items.insert(0, Outgoing(first, agent=False, exempt=True))
+            self._control.appendleft(Outgoing(first, agent=False, exempt=True))
         if self._writer is None:
             self._queue.extendleft(reversed(items))
         else:
@@ -275,44 +325,50 @@ class Session:
             self._writer = asyncio.get_running_loop().create_task(self._write_loop())
 
     async def _write_loop(self) -> None:
+        control = self._control
         queue = self._queue
-        send = self._send
         wakeup = self._wakeup
         on_written = self._on_written
         drained = self._drained
         limit = self._limit
-        batch_type = self._batch_type
         try:
             while True:
-                while not queue:
+                inflight = self.inflight
+                answers, agents = self._next_batch(inflight)
+                if not answers and not agents:
                     wakeup.clear()
                     await wakeup.wait()
-                inflight = self.inflight
-                if inflight is not None:
-                    await self._write_acknowledged(inflight)
-                    if self.state is SessionState.CLOSED:
-                        return
-                    if len(queue) < limit:
-                        drained.set()
                     continue
-                if batch_type is not None and len(queue) > 1:
-                    items = [queue[i] for i in range(min(len(queue), MAX_BATCH))]
-                    self._in_flight = len(items)
-                    await send({"type": batch_type, "texts": [item.frame for item in items]})
+                items = answers + agents
+                if inflight is not None:
+                    # Agent frames move to ``inflight`` before the write: the recipient may
+                    # acknowledge one before the write returns. Whatever happens to the
+                    # write, they stay there until acknowledged or handed back (terminate).
+                    for _ in answers:
+                        control.popleft()
+                    for item in agents:
+                        queue.popleft()
+                        self._unqueue(item)
+                        inflight.add(item)
+                    await self._write(items)
+                    for item in answers:
+                        on_written(item)
                 else:
-                    items = [queue[0]]
-                    self._in_flight = 1
-                    await send({"type": "websocket.send", "text": items[0].frame})
-                self._in_flight = 0
-                for item in items:
-                    queue.popleft()
-                    if item.agent and not item.exempt:
-                        self._live -= 1
-                    on_written(item)
+                    self._in_flight = len(items)
+                    await self._write(items)
+                    self._in_flight = 0
+                    for item in answers:
+                        control.popleft()
+                        on_written(item)
+                    for item in agents:
+                        queue.popleft()
+                        self._unqueue(item)
+                        on_written(item)
                 if self.state is SessionState.CLOSED:
-                    self._hand_back()  # closed while the last batch was being flushed
+                    if inflight is None:
+                        self._hand_back()  # closed while the last batch was being flushed
                     return
-                if len(queue) < limit:
+                if len(control) < limit:
                     drained.set()
         except asyncio.CancelledError:
             raise
@@ -320,40 +376,48 @@ class Session:
             logger.debug("writer of %s stopped: %r", self.session_id, exc)
             self._give_back_in_flight()
 
-    async def _write_acknowledged(self, inflight: InFlight) -> None:
-        """Write the next batch of a session with recipient acknowledgements.
-
-        Agent frames move to ``inflight`` before the write: the recipient may acknowledge
-        one before the write returns. Whatever happens to the write, they stay there until
-        acknowledged or handed back by :meth:`terminate`.
-        """
-        items = self._window_batch(inflight.room)
-        if not items:
-            await inflight.wait_room()
-            return
-        for item in items:
-            self._queue.popleft()
-            if item.agent:
-                if not item.exempt:
-                    self._live -= 1
-                inflight.add(item)
+    async def _write(self, items: list[Outgoing]) -> None:
         if self._batch_type is not None and len(items) > 1:
             await self._send({"type": self._batch_type, "texts": [i.frame for i in items]})
         else:
             await self._send({"type": "websocket.send", "text": items[0].frame})
 
-    def _window_batch(self, room: int) -> list[Outgoing]:
-        """The next frames to write: up to MAX_BATCH, at most ``room`` of them agent frames."""
-        items: list[Outgoing] = []
-        for item in self._queue:
-            if len(items) >= MAX_BATCH:
+    def _next_batch(self, inflight: InFlight | None) -> tuple[list[Outgoing], list[Outgoing]]:
+        """The next frames to write: the gateway's own first, then agent frames.
+
+        Up to MAX_BATCH in all; with recipient acknowledgements only as many agent frames as
+        the in-flight window has room for (in frames and bytes).
+        """
+        control = self._control
+        answers = [control[i] for i in range(min(len(control), MAX_BATCH))]
+        if self._batch_type is None and answers:
+            return answers[:1], []
+        agents: list[Outgoing] = []
+        queue = self._queue
+        want = min(len(queue), MAX_BATCH - len(answers))
+        if self._batch_type is None:
+            want = min(want, 1)
+        if inflight is None:
+            agents = [queue[i] for i in range(want)]
+            return answers, agents
+        room, room_bytes = inflight.room, inflight.room_bytes
+        for i in range(want):
+            item = queue[i]
+            size = len(item.frame)
+            if room <= 0 or (size > room_bytes and (agents or len(inflight))):
                 break
-            if item.agent:
-                if room <= 0:
-                    break
-                room -= 1
-            items.append(item)
-        return items
+            agents.append(item)
+            room -= 1
+            room_bytes -= size
+        return answers, agents
+
+    def _unqueue(self, item: Outgoing) -> None:
+        """``item`` left the queue: it no longer counts against the queue's bounds."""
+        if item.agent and not item.exempt and self.state is not SessionState.CLOSED:
+            size = len(item.frame)
+            self._live -= 1
+            self._live_bytes -= size
+            self._budget.give(size)
 
     def _give_back_in_flight(self) -> None:
         """The batch being flushed was lost with the connection: report it unwritten.
@@ -369,6 +433,7 @@ class Session:
         """Closed: report what is still queued (the lost batch first) unwritten, in order."""
         items = list(self._queue)
         self._queue.clear()
+        self._control.clear()
         if self.leftover is not None and not self.leftover.done():
             self.leftover.set_result(items)
 
@@ -384,13 +449,15 @@ class Session:
                 self._writer.cancel()
             unacked = self.inflight.take_all() + list(self._queue)
             self._queue.clear()
-            self._in_flight = self._live = 0
+            self._control.clear()
+            self._release_queue()
+            self._in_flight = 0
             self._drained.set()
             return unacked
         flying = self._in_flight
         if self._writer is not None and not flying:
             self._writer.cancel()
-        self._live = 0
+        self._release_queue()
         self._drained.set()
         if flying:
             # A batch already handed to the socket stays with the writer (see the module),
@@ -401,7 +468,13 @@ class Session:
             return []
         unsent = list(self._queue)
         self._queue.clear()
+        self._control.clear()
         return unsent
+
+    def _release_queue(self) -> None:
+        """Closed: the queued live frames no longer count against any bound."""
+        self._budget.give(self._live_bytes)
+        self._live = self._live_bytes = 0
 
     def request_close(self, code: CloseCode, reason: str) -> None:
         """Send a close frame in the background (after :meth:`terminate`)."""

@@ -104,6 +104,7 @@ class Settings:
     heartbeat_interval: float = 15.0
     cleanup_interval: float = 10.0
     inflight_window: int = 1024
+    inflight_window_bytes: int = 8 * _MIB
     ack_timeout: float = 30.0
     close_timeout: float = 5.0
     drain_timeout: float = 5.0
@@ -124,6 +125,8 @@ class Settings:
     register_max_metadata_depth: int = 8
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     send_queue_size: int = 1024
+    send_queue_bytes: int = 8 * _MIB
+    send_bytes_total: int = 256 * _MIB
     clock_skew: float = 300.0
     store_max_per_agent: int = 1000
     store_max_total: int = 100000
@@ -190,6 +193,9 @@ class Settings:
             heartbeat_interval=env.number("HEARTBEAT_INTERVAL", defaults.heartbeat_interval),
             cleanup_interval=env.number("CLEANUP_INTERVAL", defaults.cleanup_interval),
             inflight_window=env.integer("INFLIGHT_WINDOW", defaults.inflight_window, low=0),
+            inflight_window_bytes=env.integer(
+                "INFLIGHT_WINDOW_BYTES", defaults.inflight_window_bytes, low=0
+            ),
             ack_timeout=env.number("ACK_TIMEOUT", defaults.ack_timeout),
             close_timeout=env.number("CLOSE_TIMEOUT", defaults.close_timeout),
             drain_timeout=env.number("DRAIN_TIMEOUT", defaults.drain_timeout),
@@ -199,6 +205,8 @@ class Settings:
             **{name: env.integer(name.upper(), getattr(defaults, name)) for name in LIMITS},
             max_message_size=env.integer("MAX_MESSAGE_SIZE", defaults.max_message_size, low=1024),
             send_queue_size=env.integer("SEND_QUEUE_SIZE", defaults.send_queue_size, low=1),
+            send_queue_bytes=env.integer("SEND_QUEUE_BYTES", defaults.send_queue_bytes, low=0),
+            send_bytes_total=env.integer("SEND_BYTES_TOTAL", defaults.send_bytes_total, low=0),
             clock_skew=env.number("CLOCK_SKEW", defaults.clock_skew),
             store_max_per_agent=env.integer("STORE_MAX_PER_AGENT", 1000, low=0),
             store_max_total=env.integer("STORE_MAX_TOTAL", 100000, low=0),
