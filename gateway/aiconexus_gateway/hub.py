@@ -44,6 +44,7 @@ from .refusals import RefusalPolicy
 from .session import Outgoing, Session, SessionState
 from .settings import Settings
 from .tasks import stop_task
+from .uncertain import UncertainFrames
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -63,6 +64,8 @@ CLOSE_GOING_AWAY = CloseCode.GOING_AWAY
 """The close codes of the hub under their older names (the protocol core's CloseCode)."""
 MAX_ACK_IDS = 256
 """Most ids one coalesced ACK lists (keeps it far below any frame size limit)."""
+DRAIN_RETRY_MAX_S = 5.0
+"""Longest pause between two drains of a session while the backend is unreachable."""
 
 
 class Hub:
@@ -97,6 +100,8 @@ class Hub:
         self.lanes = StoreLanes(
             backend, self._store_outcome, observe_store=self.metrics.store_time.observe
         )
+        self.uncertain = UncertainFrames(backend)
+        """Frames answered INTERNAL_ERROR whose ids are still to be freed."""
         self._by_id: dict[str, Session] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cleanup: asyncio.Task[None] | None = None
@@ -140,12 +145,7 @@ class Hub:
             return
         session = self.sessions.get(did)
         if session is not None and session.state is SessionState.REGISTERED and session.writing:
-            self.lanes.drain(
-                did,
-                lambda frames: self._deliver_stored(session, frames, None),
-                hold=session.recipient_acks,
-                include_held=False,
-            )
+            self._drain(session, None)
 
     # lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -183,6 +183,7 @@ class Hub:
         """Close sessions, let store lanes finish briefly, stop the backend."""
         await self.close_sessions()
         await stop_task(self._cleanup)
+        await self.uncertain.stop()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(2.0):
                 await self.lanes.idle()
@@ -251,12 +252,42 @@ class Hub:
             self._forget(session)
             self._restore(session, unsent)
             raise
+        self._drain(session, register_id)
+
+    def _drain(self, session: Session, register_id: str | None) -> None:
+        """Hand ``session`` its stored frames (REGISTERED first when ``register_id`` is set).
+
+        Held frames of earlier sessions come first on the session's first drain, and on
+        every drain after one that found the backend unreachable (a later drain is tried
+        then, see :meth:`_drain_later`), so an outage strands none of them.
+        """
+        did = session.did
+        assert did is not None
+        include_held = register_id is not None or session.held_pending
+        if include_held:
+            session.held_pending = False
         self.lanes.drain(
             did,
             lambda frames: self._deliver_stored(session, frames, register_id),
             hold=session.recipient_acks,
-            include_held=True,
+            include_held=include_held,
+            on_unavailable=lambda: self._drain_later(session, include_held),
         )
+
+    def _drain_later(self, session: Session, include_held: bool) -> None:
+        """A drain of ``session`` found the backend unreachable: try again in a while."""
+        if include_held:
+            session.held_pending = True
+        if session.drain_retry is not None or session.closed:
+            return
+        pause = session.drain_pause = min(DRAIN_RETRY_MAX_S, 2 * session.drain_pause or 0.25)
+
+        def again() -> None:
+            session.drain_retry = None
+            if session.state is SessionState.REGISTERED:
+                self._drain(session, None)
+
+        session.drain_retry = asyncio.get_running_loop().call_later(pause, again)
 
     def _deliver_stored(
         self, session: Session, frames: list[tuple[str, str]], register_id: str | None
@@ -264,6 +295,8 @@ class Hub:
         if session.closed:
             return False
         assert session.did is not None
+        if frames and register_id is None:
+            frames = session.not_held_yet(frames)
         first = None
         if register_id is not None:
             first = self.frames.registered(
@@ -431,7 +464,20 @@ class Hub:
         if item.ack_id is None or item.ack_to is None:
             logger.warning("dropped a frame that could not be stored again: %s", message)
             return
+        if code is ErrorCode.INTERNAL_ERROR:
+            self.outcome_unknown(item.ack_to, item.ack_id, error_from_code(code, message))
+            return
         self.spawn(self._refused(item.ack_to, item.ack_id, code, message))
+
+    def outcome_unknown(self, sender: str, message_id: str, error: IoapError) -> None:
+        """Answer INTERNAL_ERROR (outcome unknown): the id is freed unless the frame was taken.
+
+        See :mod:`.uncertain`; the sender sends the same frame again.
+        """
+        self.uncertain.add(sender, message_id)
+        session = self.sessions.get(sender)
+        if session is not None:
+            self.send_control(session, self.frames.error_frame(sender, error, message_id))
 
     async def _refused(self, sender: str, message_id: str, code: ErrorCode, message: str) -> None:
         """A frame was not taken: free its id for a re-send, then answer ERROR ``code``."""

@@ -159,6 +159,10 @@ class InFlight:
             self._timer = None
         return items
 
+    def held_tokens(self) -> set[str]:
+        """The store tokens of the frames in flight that the backend holds."""
+        return {item.held for item, _ in self._items.values() if item.held is not None}
+
     def oldest_age(self) -> float:
         """Seconds since the oldest frame in flight was written (0 when none is)."""
         if not self._items:

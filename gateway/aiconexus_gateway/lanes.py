@@ -5,6 +5,12 @@ store call is appended to the recipient's lane. Draining the store for a newly r
 session goes through the same lane, so frames stored before the session appeared are always
 delivered before frames routed to it live, and per sender-recipient order is kept. Settling
 held frames (acknowledged by their recipient, see :mod:`.inflight`) goes through the lane too.
+
+When the backend is unreachable (a Redis outage), nothing acknowledged is forgotten: held
+frames that could not be settled stay listed here and are settled again (with a growing
+pause, SETTLE_RETRY_S up to SETTLE_RETRY_MAX_S) until the backend takes it, always before the
+recipient's next drain, and a drain never hands them out again meanwhile. A drain that fails
+tells its caller (``on_unavailable``), which tries it again later.
 """
 
 from __future__ import annotations
@@ -36,6 +42,11 @@ StoreOutcome = Callable[[Outgoing, ErrorCode | None, str], None]
 
 _Op = Callable[[], Awaitable[None]]
 
+SETTLE_RETRY_S = 0.5
+"""First pause before held frames that could not be settled are settled again."""
+SETTLE_RETRY_MAX_S = 5.0
+"""Longest pause between two such attempts."""
+
 
 class StoreLanes:
     """One FIFO of store operations per recipient, each run by a short-lived task."""
@@ -52,6 +63,15 @@ class StoreLanes:
         self._observe_store = observe_store
         self._lanes: dict[str, deque[_Op]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._unsettled: dict[str, list[str]] = {}
+        """Per recipient: tokens of acknowledged held frames not yet settled in the backend."""
+        self._settle_pause: dict[str, float] = {}
+        """Per recipient whose settling failed: the pause before the last retry."""
+        self._settle_scheduled: set[str] = set()
+
+    def unsettled(self, recipient: str) -> int:
+        """How many acknowledged held frames of ``recipient`` wait to be settled."""
+        return len(self._unsettled.get(recipient, ()))
 
     def store(self, recipient: str, item: Outgoing) -> None:
         """Store ``item`` for ``recipient`` after everything already in its lane."""
@@ -105,24 +125,31 @@ class StoreLanes:
         *,
         hold: bool,
         include_held: bool,
+        on_unavailable: Callable[[], None] | None = None,
     ) -> None:
         """Take the stored frames of ``recipient`` in lane order and hand them to ``deliver``.
 
         Frames come as (token, frame) pairs. With ``hold`` the backend keeps them (held)
         until :meth:`settle` names their tokens; without, they are settled at once.
-        ``include_held`` puts the frames held from an earlier session first. When
-        ``deliver`` returns False (the session went away meanwhile) they are stored again.
+        ``include_held`` puts the frames held from an earlier session first (never those
+        acknowledged already: those are settled first). When ``deliver`` returns False (the
+        session went away meanwhile) they are stored again. When the backend is unreachable
+        ``deliver`` gets no frames and ``on_unavailable`` is called.
         """
 
         async def op() -> None:
             backend = self._backend
             try:
+                await self._flush_settles(recipient)
                 frames = await backend.hold_stored(recipient, include_held=include_held)
                 if not hold:
                     await self._settle(recipient, [token for token, _ in frames])
             except BackendUnavailableError as exc:
                 logger.warning("cannot drain the store for %s: %s", recipient, exc)
-                frames = []
+                deliver([])
+                if on_unavailable is not None:
+                    on_unavailable()
+                return
             if deliver(frames):
                 return
             held = [token for token, _ in frames if token]
@@ -151,15 +178,48 @@ class StoreLanes:
             self._observe_store(time.perf_counter() - begun)
 
     def settle(self, recipient: str, tokens: list[str]) -> None:
-        """The held frames ``tokens`` of ``recipient`` were acknowledged: drop them for good."""
+        """The held frames ``tokens`` of ``recipient`` were acknowledged: drop them for good.
 
-        async def op() -> None:
-            try:
-                await self._settle(recipient, tokens)
-            except BackendUnavailableError as exc:
-                logger.warning("cannot settle held frames of %s: %s", recipient, exc)
+        Kept (and tried again) until the backend took it.
+        """
+        tokens = [token for token in tokens if token]
+        if not tokens:
+            return
+        self._unsettled.setdefault(recipient, []).extend(tokens)
+        self._submit(recipient, partial(self._settle_or_retry, recipient))
 
-        self._submit(recipient, op)
+    async def _settle_or_retry(self, recipient: str) -> None:
+        try:
+            await self._flush_settles(recipient)
+        except BackendUnavailableError as exc:
+            logger.warning("cannot settle held frames of %s yet: %s", recipient, exc)
+            self._retry_settle(recipient)
+
+    async def _flush_settles(self, recipient: str) -> None:
+        """Settle what waits for ``recipient``; BackendUnavailableError leaves it waiting."""
+        tokens = self._unsettled.get(recipient)
+        if not tokens:
+            return
+        count = len(tokens)
+        await self._backend.settle_held(recipient, tokens[:count])
+        del tokens[:count]
+        if not tokens:
+            self._unsettled.pop(recipient, None)
+            self._settle_pause.pop(recipient, None)
+
+    def _retry_settle(self, recipient: str) -> None:
+        if recipient in self._settle_scheduled:
+            return
+        pause = min(SETTLE_RETRY_MAX_S, 2 * self._settle_pause.get(recipient, SETTLE_RETRY_S / 2))
+        self._settle_pause[recipient] = pause
+        self._settle_scheduled.add(recipient)
+
+        def again() -> None:
+            self._settle_scheduled.discard(recipient)
+            if recipient in self._unsettled:
+                self._submit(recipient, partial(self._settle_or_retry, recipient))
+
+        asyncio.get_running_loop().call_later(pause, again)
 
     async def _settle(self, recipient: str, tokens: list[str]) -> None:
         tokens = [token for token in tokens if token]

@@ -184,9 +184,10 @@ class Router:
                 hub.reject(session, refused, envelope.id)
                 return
         try:
-            fresh = await hub.backend.first_seen(envelope.sender, envelope.id, self.window)
+            fresh = await self._first_seen(envelope.sender, envelope.id)
         except BackendUnavailableError as exc:
             failed = _error(ErrorCode.INTERNAL_ERROR, f"backend unavailable: {exc}")
+            hub.uncertain.add(envelope.sender, envelope.id)  # the marker may have been set
             hub.reject(session, failed, envelope.id)
             return
         if previous is not None and not previous.done():
@@ -267,6 +268,17 @@ class Router:
                     "outcome": outcome,
                 },
             )
+
+    async def _first_seen(self, sender: str, message_id: str) -> bool:
+        """The replay check; a copy of a frame answered INTERNAL_ERROR frees its id first."""
+        backend = self.hub.backend
+        if await backend.first_seen(sender, message_id, self.window):
+            return True
+        uncertain = self.hub.uncertain
+        if (sender, message_id) not in uncertain:
+            return False
+        await uncertain.free(sender, message_id)  # kept when the first copy was taken after all
+        return await backend.first_seen(sender, message_id, self.window)
 
     async def _route(self, session: Session, envelope: Envelope, received: float = 0.0) -> None:
         hub = self.hub

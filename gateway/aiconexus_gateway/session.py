@@ -148,6 +148,9 @@ class Session:
         "close_reason",
         "connected_at",
         "did",
+        "drain_pause",
+        "drain_retry",
+        "held_pending",
         "inflight",
         "leftover",
         "metadata",
@@ -211,6 +214,13 @@ class Session:
         self.recipient_acks = False
         """True when the REGISTER asked for recipient acknowledgements."""
         self.inflight: InFlight | None = None
+        self.held_pending = False
+        """True when held frames of earlier sessions are still to be taken (the backend was
+        unreachable when the session tried)."""
+        self.drain_retry: asyncio.TimerHandle | None = None
+        """The next drain, scheduled while the backend is unreachable."""
+        self.drain_pause = 0.0
+        """The pause before :attr:`drain_retry` (grows while the backend stays unreachable)."""
 
     def advance(self, state: SessionState) -> None:
         """Move to ``state``; RuntimeError for a move the life cycle does not have (a bug)."""
@@ -318,6 +328,13 @@ class Session:
         else:
             self._queue.extend(items)
         self._wakeup.set()
+
+    def not_held_yet(self, frames: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """``frames`` (token, frame) but those this session holds already (queued or in flight)."""
+        held = {item.held for item in self._queue if item.held is not None}
+        if self.inflight is not None:
+            held.update(self.inflight.held_tokens())
+        return [(token, frame) for token, frame in frames if not token or token not in held]
 
     def start_writer(self) -> None:
         """Begin writing queued frames (after REGISTERED and stored frames are in front)."""
@@ -443,6 +460,9 @@ class Session:
             return []
         self.advance(SessionState.CLOSED)
         self.close_reason = reason
+        if self.drain_retry is not None:
+            self.drain_retry.cancel()
+            self.drain_retry = None
         if self.inflight is not None:
             # Nothing written counts until acknowledged: all of it goes back, in order.
             if self._writer is not None:

@@ -203,6 +203,7 @@ class RedisNode:
 
     async def _listen_forever(self) -> None:
         delay = 0.05
+        reconnected = False
         while not self._closing:
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
@@ -216,6 +217,12 @@ class RedisNode:
                 if not self._subscribed.is_set():
                     logger.info("node %s subscribed to Redis at %s", self.node_id, self.url)
                 self._subscribed.set()
+                if reconnected:
+                    # Store notices published while this node was not listening are lost:
+                    # let every local session look at its store again.
+                    for did in list(self._local):
+                        self._stored_available(did)
+                reconnected = True
                 delay = 0.05
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)

@@ -42,6 +42,7 @@ from __future__ import annotations
 __all__ = [
     "CLAIM",
     "FIRST_SEEN",
+    "FORGET",
     "OWNER",
     "RELEASE",
     "REFRESH",
@@ -275,6 +276,18 @@ redis.call('SET', k, 'P' .. mine, 'PX', ARGV[5])
 return 1
 """
 )
+
+FORGET = """
+-- ARGV: prefix, sender:id, node, incarnation -> 1 if the marker was deleted
+-- Only a marker still pending on the calling node goes: one marked handed on ('D') stays, so
+-- a frame stored by a command that timed out (and ran later) is never accepted twice.
+local k = ARGV[1] .. 'seen:' .. ARGV[2]
+if redis.call('GET', k) == 'P' .. ARGV[3] .. '\\n' .. ARGV[4] then
+  redis.call('DEL', k)
+  return 1
+end
+return 0
+"""
 
 SEND = (
     _COMMON

@@ -149,8 +149,10 @@ class Backend(ABC):
     async def forget(self, sender: str, message_id: str) -> None:
         """Drop the record of (sender, id): the frame was refused, its id may be used again.
 
-        Only called after :meth:`first_seen` returned True for that pair. The default keeps
-        the record (the id stays used up).
+        Called after :meth:`first_seen` returned True for that pair (or failed) and the frame
+        was refused or its outcome is unknown (INTERNAL_ERROR). A backend whose calls can
+        time out after taking effect keeps the record of a frame it did hand on or store.
+        The default keeps the record (the id stays used up).
         """
         return
 

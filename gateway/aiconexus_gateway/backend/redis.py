@@ -246,8 +246,13 @@ class RedisBackend(RedisNode, Backend):
         return int(reply) == 1
 
     async def forget(self, sender: str, message_id: str) -> None:
-        """Delete the marker of (sender, id) (its frame was refused)."""
-        await self._pipe.call("DEL", f"{self._p}seen:{replay_marker(sender, message_id)}")
+        """Delete the marker of (sender, id) if still pending on this node (never handed on).
+
+        Its frame was refused, or its outcome was unknown (INTERNAL_ERROR): a store that timed
+        out may still have run, and then the marker says so and stays.
+        """
+        seen = replay_marker(sender, message_id)
+        await self._pipelined_script("FORGET", seen, self.node_id, self._incarnation)
 
     # cross-node delivery --------------------------------------------------------------------
     async def send_to_node(self, node_id: str, recipient: str, frame: str) -> bool:
