@@ -13,7 +13,9 @@ Measured in one run, on loopback only, each target a fresh process:
    (bench/acks.py), and frames/s into the offline store with SQLite vs memory
    (bench/store.py);
 6. end-to-end encrypted payloads (bench/encryption.py): the gateway's per-frame checks in
-   process, its verified frames/s and SDK ``request()`` round trips/s, encrypted vs plain.
+   process, its verified frames/s and SDK ``request()`` round trips/s, encrypted vs plain;
+7. backlogs (bench/backlog.py): frames/s an SDK client drains from a backlog of 20,000
+   stored frames (2,000 with --quick) on each store, as a ratio to live verified routing.
 Every line shows the load generator's own CPU: near 100 % of a core, the generator is the
 bound of that line. Frames are signed before any timing. Usage:
 ``python bench/run.py [--quick] [--json artifacts/bench.json]``.
@@ -37,6 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import acks
+import backlog
 import encryption
 import store
 from cluster import flush, redis_node, redis_server
@@ -54,6 +57,7 @@ AIMS = {
     "rss_kb_per_idle_agent": ("<=", 14.0),
     "redis_two_nodes_per_memory_node": (">=", 0.6),
     "redis_one_node_per_memory_node": (">=", 0.8),
+    **{f"backlog_{store}_per_verified": (">=", 0.5) for store in backlog.STORES},
 }
 
 
@@ -124,6 +128,12 @@ def main() -> int:
     ratios["sqlite_per_memory_store"] = round(sqlite / memory, 3)
     crypto = _encryption(args, lines)
     ratios.update(crypto)
+    drained = backlog.measure(2_000 if args.quick else 20_000)
+    for name in backlog.STORES:
+        rate_of = drained.get(name)
+        ratios[f"backlog_{name}_per_verified"] = (
+            None if rate_of is None else round(rate_of / lines["verified"].frames_per_s, 3)
+        )
     record = {
         "quick": args.quick,
         "machine": {
