@@ -162,6 +162,11 @@ class Router:
                 self.metrics.verify_time.observe(perf_counter() - begun)
                 if not valid:
                     raise _error(ErrorCode.INVALID_SIGNATURE, "signature does not verify")
+        except IoapError as exc:  # nothing verified: counts against the refusal bounds
+            self._count(envelope, "rejected")
+            hub.reject(session, exc, envelope.id, verified=False)
+            return
+        try:
             if envelope.type == MessageType.ACK:
                 self._check_fresh(envelope)
                 ids = recipient_ack_ids(envelope.data["payload"])

@@ -88,6 +88,13 @@ def test_refusal_policy_streak_and_error_budget() -> None:
     policy.accepted(state)
     assert not policy.refused(state, "INVALID_SIGNATURE", now=1.0).close
     assert not policy.refused(state, "RATE_LIMITED", now=1.0).close  # not a streak code
+    unverified = RefusalState()
+    verdicts = [policy.refused(unverified, "UNAUTHORIZED", verified=False, now=2.0) for _ in "abc"]
+    assert [(v.answer, v.close) for v in verdicts] == [(True, False), (True, False), (False, True)]
+    assert policy.refused(RefusalState(), "UNAUTHORIZED", now=2.0).answer  # verified: answered
+    limited = RefusalState()
+    for _ in range(5):  # flow control, not a fault: budgeted, never a streak
+        assert not policy.refused(limited, "RATE_LIMITED", verified=False, now=3.0).close
     off = RefusalPolicy(streak_limit=0, errors_per_s=0)
     fresh = RefusalState()
     assert all(off.refused(fresh, "MALFORMED_MESSAGE").answer for _ in range(1000))
