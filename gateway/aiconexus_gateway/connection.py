@@ -131,6 +131,7 @@ async def serve_connection(
         session_id=uuid.uuid4().hex,
         limit=hub.settings.send_queue_size,
         peer=peer,
+        address=ip,
         on_written=hub.on_written,
         batch_type=SEND_BATCH if SEND_BATCH in (scope.get("extensions") or {}) else None,
         close_timeout=hub.settings.close_timeout,

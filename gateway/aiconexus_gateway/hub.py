@@ -86,6 +86,7 @@ class Hub:
         self.metrics = Metrics()
         self.refusal_log = RefusalLog(logger)
         self.rate_limits = RateLimits.from_settings(settings)
+        self.address_rate_limits = RateLimits.per_address(settings)
         self.ip_limits = IpLimits.from_settings(settings)
         self.refusals = RefusalPolicy.from_settings(settings)
         self.sessions: dict[str, Session] = {}

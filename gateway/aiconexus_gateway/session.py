@@ -130,6 +130,7 @@ class Session:
         "_send",
         "_wakeup",
         "_writer",
+        "address",
         "capabilities",
         "close_code",
         "close_reason",
@@ -154,12 +155,15 @@ class Session:
         session_id: str,
         limit: int,
         peer: str,
+        address: str = "unknown",
         on_written: Callable[[Outgoing], None],
         batch_type: str | None = None,
         close_timeout: float = CLOSE_SEND_TIMEOUT,
     ) -> None:
         self.session_id = session_id
         self.peer = peer
+        self.address = address
+        """The client's address (per-address limits; behind a trusted proxy, the forwarded one)."""
         self.did: str | None = None
         self.capabilities: tuple[str, ...] = ()
         self.metadata: dict[str, Any] = {}

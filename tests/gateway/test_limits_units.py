@@ -50,12 +50,11 @@ def test_buckets_are_bounded_and_zero_turns_limits_off() -> None:
 def test_ip_limits_count_each_stage() -> None:
     """Pre-upgrade TCP, pre-auth and open WebSockets are bounded per address; 0 is off."""
     limits = IpLimits(max_connections=3, max_preauth=2, registrations_per_minute=0)
-    assert limits.tcp_opened("a") is None and limits.tcp_opened("a") is None
-    assert limits.tcp_opened("a") is not None
-    assert limits.tcp_opened("b") is None
-    assert limits.tcp_pending == 3
-    limits.tcp_closed("a")
-    limits.tcp_closed("a")
+    assert limits.head_started("a") == (None, True) and limits.head_started("a") == (None, True)
+    assert limits.head_started("a")[0] is not None
+    assert limits.head_started("b") == (None, True)
+    limits.head_done("a")
+    limits.head_done("a")
     assert limits.ws_opened("a") is None and limits.ws_opened("a") is None
     assert "unauthenticated" in (limits.ws_opened("a") or "")
     limits.ws_authenticated("a")
@@ -66,7 +65,7 @@ def test_ip_limits_count_each_stage() -> None:
     limits.ws_closed("a", authenticated=True)
     assert limits.ws_opened("a") is None
     off = IpLimits(max_connections=0, max_preauth=0, registrations_per_minute=0)
-    assert all(off.ws_opened("a") is None and off.tcp_opened("a") is None for _ in range(500))
+    assert all(off.ws_opened("a") is None and off.head_started("a")[0] is None for _ in range(500))
     assert off.registration_wait_ms("a") == 0
 
 
