@@ -16,7 +16,7 @@ Each connection is also counted per client address (:class:`.iplimits.IpLimits`)
 moment it is made until its request head is complete (a new one over the address's limit is
 closed at once), and in ``tcp_pending`` until it is upgraded or closed. Once the head is
 complete, the request counts against the HTTP budgets of the address it names (see
-:mod:`.app`), the WebSocket against the WebSocket ones; a kept-alive connection waiting for
+:mod:`.http_budget`), the WebSocket against the WebSocket ones; a kept-alive connection waiting for
 its next head counts per address again.
 """
 

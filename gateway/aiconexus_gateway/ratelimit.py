@@ -149,9 +149,10 @@ def check_both(
     """
     now = time.monotonic()
     if agent is not None:
-        wait = agent.check(did, size, count_frame=count_frame, take=False, now=now)
-        if wait:
-            return wait, "agent"
+        only = address is None  # one bucket: take at once
+        wait = agent.check(did, size, count_frame=count_frame, take=only, now=now)
+        if wait or only:
+            return wait, "agent" if wait else ""
     if address is not None:
         wait = address.check(ip, size, count_frame=count_frame, now=now)
         if wait:

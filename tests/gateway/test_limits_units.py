@@ -10,7 +10,7 @@ import pytest
 
 from aiconexus.protocol import MAX_JSON_DEPTH, IoapError, MalformedMessageError, parse_envelope
 from aiconexus_gateway.iplimits import IpLimits
-from aiconexus_gateway.ratelimit import RateLimits
+from aiconexus_gateway.ratelimit import RateLimits, check_both
 from aiconexus_gateway.refusals import RefusalPolicy, RefusalState
 from aiconexus_gateway.register_checks import check_register_payload
 from aiconexus_gateway.router import guess_id
@@ -175,3 +175,17 @@ def test_uncounted_frames_do_not_cost_the_frame_bucket_its_refill() -> None:
     assert limits.check("did", 10, now=0.0) == 0
     assert limits.check("did", 10, count_frame=False, now=0.09) == 0  # an ACK, 90 ms later
     assert limits.check("did", 10, now=0.1) == 0  # 100 ms after the first: the token is back
+
+
+def test_check_both_takes_from_both_or_neither() -> None:
+    """A frame the address refuses takes nothing from the agent's bucket, and the reverse."""
+    agent = RateLimits(frames_per_s=2, bytes_per_s=0, burst_s=1.0)
+    address = RateLimits(frames_per_s=3, bytes_per_s=0, burst_s=1.0)
+    assert check_both(agent, "a", address, "ip", 10) == (0, "")
+    assert check_both(agent, "a", address, "ip", 10) == (0, "")
+    assert check_both(agent, "a", address, "ip", 10)[1] == "agent"  # a's 2 are used up
+    assert check_both(agent, "b", address, "ip", 10) == (0, "")  # the address's third
+    assert check_both(agent, "c", address, "ip", 10)[1] == "address"
+    assert check_both(agent, "c", None, "ip", 10) == (0, "")  # c lost no token above
+    assert check_both(agent, "c", None, "ip", 10) == (0, "")
+    assert check_both(None, "c", address, "other", 10) == (0, "")
