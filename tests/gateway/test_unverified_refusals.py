@@ -9,6 +9,7 @@ like any frame that failed parsing or verification.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from support.client import RawClient, forge
 from support.gateway import StartGateway
@@ -62,11 +63,19 @@ async def test_forged_acks_without_opt_in_are_closed_by_the_streak(
 
 
 async def test_forged_acks_get_at_most_errors_per_s_answers(start_gateway: StartGateway) -> None:
-    """With no streak limit, the same flood gets about ERRORS_PER_S answers a second."""
+    """With no streak limit, the same flood gets about ERRORS_PER_S answers a second.
+
+    A PING after the flood is answered after every ERROR the flood got (one queue, in order).
+    """
     gateway = start_gateway(errors_per_s=5, refusals_before_close=0)
     client = await RawClient.connect(gateway.ws_url)
     for frame in _garbage_acks(client, FLOOD):
         await client.send_text(frame)
-    errors, code = await _errors_until_closed(client, within=1.0)
-    assert code is None
-    assert errors <= 15, errors  # 5 at once, 5 a second after (a loaded machine: a few more)
+    started = time.monotonic()
+    await client.send_message("PING", client.gateway_did, {})
+    errors = 0
+    while (await client.recv()).type != "PONG":
+        errors += 1
+    allowed = 5 + 5 * (time.monotonic() - started) + 5  # the burst, its refill, some slack
+    assert 1 <= errors <= allowed, errors
+    assert client.close_code is None
