@@ -120,6 +120,8 @@ def gateway(*, verify: bool, extra: dict[str, str] | None = None) -> Service:
         # (bench/abuse.py measures the limits at work).
         "RATE_LIMIT_FRAMES_PER_S": str(10**9),
         "RATE_LIMIT_BYTES_PER_S": str(10**12),
+        "RATE_LIMIT_FRAMES_PER_S_PER_IP": "0",
+        "RATE_LIMIT_BYTES_PER_S_PER_IP": "0",
         "MAX_CONNECTIONS_PER_IP": "0",
         "MAX_PREAUTH_PER_IP": "0",
         "MAX_REGISTRATIONS_PER_IP_PER_MINUTE": "0",

@@ -25,6 +25,7 @@ from .auth import require_token
 from .backend import create_backend
 from .backend.base import Backend, BackendUnavailableError
 from .connection import ASGIReceive, serve_connection
+from .http_budget import serve_http
 from .hub import Hub
 from .listing import MAX_CURSOR_LENGTH, PAGE_DEFAULT, PAGE_MAX, agents_page
 from .metrics import CONTENT_TYPE, Gauges, MetricsExporter
@@ -61,7 +62,10 @@ class GatewayApp:
             else:
                 await send({"type": "websocket.close", "code": int(CloseCode.POLICY_VIOLATION)})
             return
-        await self.http(scope, receive, send)
+        if scope["type"] != "http":
+            await self.http(scope, receive, send)  # lifespan
+            return
+        await serve_http(self.hub.ip_limits, self.http, scope, receive, send)
 
 
 def create_app(
@@ -92,7 +96,15 @@ def create_app(
             await stop_task(sampling)
             await hub.stop()
 
-    http = FastAPI(title="AIConexus gateway", version=release, lifespan=lifespan)
+    docs = settings.enable_api_docs
+    http = FastAPI(
+        title="AIConexus gateway",
+        version=release,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     http.include_router(status_router(sampler, auth=status_auth(settings)))
 
     @http.get("/health")

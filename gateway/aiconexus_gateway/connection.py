@@ -133,6 +133,7 @@ async def serve_connection(
         limit_bytes=hub.settings.send_queue_bytes,
         budget=hub.budget,
         peer=peer,
+        address=ip,
         on_written=hub.on_written,
         batch_type=SEND_BATCH if SEND_BATCH in (scope.get("extensions") or {}) else None,
         close_timeout=hub.settings.close_timeout,

@@ -13,8 +13,11 @@ reader task: it costs one ``call_later`` per connection, needs no change to uvic
 the exact moments that matter (connection made, request head complete, upgrade, close).
 
 Each connection is also counted per client address (:class:`.iplimits.IpLimits`) from the
-moment it is made until it is upgraded or closed; a new one over the address's limits is
-closed at once.
+moment it is made until its request head is complete (a new one over the address's limit is
+closed at once), and in ``tcp_pending`` until it is upgraded or closed. Once the head is
+complete, the request counts against the HTTP budgets of the address it names (see
+:mod:`.http_budget`), the WebSocket against the WebSocket ones; a kept-alive connection waiting for
+its next head counts per address again.
 """
 
 from __future__ import annotations
@@ -78,18 +81,32 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         """As uvicorn; then count the connection (or refuse it) and arm the deadline."""
         super().connection_made(transport)
         self._counted_ip: str | None = None
+        self._pending = False
         self._deadline: asyncio.TimerHandle | None = None
         limits, self._header_timeout = limits_of(self.config.loaded_app)
         self._limits = limits
-        ip = self.client[0] if self.client else "unknown"
+        self._ip = self.client[0] if self.client else "unknown"
         if limits is not None:
-            problem = limits.tcp_opened(ip)
-            if problem is not None:
-                _Tally.report("refused")
+            if not self._count_head(limits):
                 transport.abort()
                 return
-            self._counted_ip = ip
+            limits.tcp_opened()
+            self._pending = True
         self._arm()
+
+    def _count_head(self, limits: IpLimits) -> bool:
+        """Count this connection per address while it sends a head; False: over the limit."""
+        problem, per_address = limits.head_started(self._ip)
+        if problem is not None:
+            _Tally.report("refused")
+            return False
+        self._counted_ip = self._ip if per_address else None
+        return True
+
+    def _head_done(self) -> None:
+        if self._counted_ip is not None and self._limits is not None:
+            self._limits.head_done(self._counted_ip)
+            self._counted_ip = None
 
     def _arm(self) -> None:
         if self._deadline is not None:
@@ -109,15 +126,30 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
-        if self._counted_ip is not None and self._limits is not None:
-            self._limits.tcp_closed(self._counted_ip)
-            self._counted_ip = None
+        self._head_done()
+        if self._pending and self._limits is not None:
+            self._limits.tcp_closed()
+            self._pending = False
+
+    def on_headers_complete(self) -> None:
+        """As uvicorn; the head names the client: the per-address head count lets go."""
+        self._head_done()
+        super().on_headers_complete()
 
     def on_response_complete(self) -> None:
-        """As uvicorn; the next request head on a kept-alive connection has a deadline too."""
+        """As uvicorn; the next request head on a kept-alive connection is counted and timed.
+
+        The connection is closed instead when its address is at its limit of connections
+        still sending a head.
+        """
         super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm()
+        if self.transport.is_closing():
+            return
+        limits = self._limits
+        if limits is not None and self._counted_ip is None and not self._count_head(limits):
+            self.transport.close()
+            return
+        self._arm()
 
     def handle_websocket_upgrade(self) -> None:
         """The connection becomes a WebSocket: no longer counted here."""

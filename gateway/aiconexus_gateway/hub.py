@@ -90,6 +90,7 @@ class Hub:
         self.metrics = Metrics()
         self.refusal_log = RefusalLog(logger)
         self.rate_limits = RateLimits.from_settings(settings)
+        self.address_rate_limits = RateLimits.per_address(settings)
         self.ip_limits = IpLimits.from_settings(settings)
         self.refusals = RefusalPolicy.from_settings(settings)
         self.sessions: dict[str, Session] = {}
@@ -430,16 +431,24 @@ class Hub:
 
         self.crypto.sign(GatewayFrames.ack_signing_bytes(envelope), signed)
 
-    def reject(self, session: Session, error: IoapError, correlation_id: str | None) -> None:
+    def reject(
+        self,
+        session: Session,
+        error: IoapError,
+        correlation_id: str | None,
+        *,
+        verified: bool = True,
+    ) -> None:
         """Answer a refused frame with the ERROR of ``error`` (within the ERROR budget).
 
         The session keeps going, unless its frames keep failing parsing or verification
         (:mod:`.refusals`): then it is closed 1008 with the code as the reason.
+        ``verified=False``: the frame was refused before its signature was verified.
         """
         code = str(error.code)
         self.metrics.rejected[code] += 1
         self.refusal_log.note(code, error.message, session=session.session_id, did=session.did)
-        verdict = self.refusals.refused(session.refusals, code)
+        verdict = self.refusals.refused(session.refusals, code, verified=verified)
         if verdict.answer:
             self.send_control(session, self.frames.error_frame(session.did, error, correlation_id))
         else:

@@ -9,6 +9,12 @@ WebSockets by ``MAX_CONNECTIONS_PER_IP``.
 REGISTER attempts per address are a token bucket refilled at
 ``MAX_REGISTRATIONS_PER_IP_PER_MINUTE``. Every limit is off when 0. The defaults let an
 organisation run hundreds of agents behind one address.
+
+A TCP connection counts against its address only until its request head is complete (then
+the head names the client, see :mod:`.proxies`); one from a trusted proxy is not counted per
+address at all before that. Plain HTTP requests and ``/status/events`` streams have budgets
+of their own (``MAX_HTTP_PER_IP``, ``MAX_EVENT_STREAMS_PER_IP``), apart from the WebSocket
+ones, so streams held open cannot lock the address's agents out.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import math
 import time
 from collections import Counter, OrderedDict
 
+from .proxies import TrustedProxies
 from .settings import Settings
 
 __all__ = ["MAX_ADDRESSES", "IpLimits"]
@@ -34,45 +41,79 @@ class IpLimits:
         max_connections: int,
         max_preauth: int,
         registrations_per_minute: int,
+        max_http: int = 0,
+        max_streams: int = 0,
+        trusted: TrustedProxies | None = None,
         max_addresses: int = MAX_ADDRESSES,
     ) -> None:
         self.max_connections = max_connections
         self.max_preauth = max_preauth
         self.registrations_per_minute = registrations_per_minute
+        self.max_http = max_http
+        self.max_streams = max_streams
+        self.trusted = trusted or TrustedProxies()
         self.max_addresses = max_addresses
         self.tcp_pending = 0
         """TCP connections whose HTTP request is not complete or not upgraded (all addresses)."""
         self._tcp: Counter[str] = Counter()
+        self._http: Counter[str] = Counter()
+        self._streams: Counter[str] = Counter()
         self._preauth: Counter[str] = Counter()
         self._open: Counter[str] = Counter()
         self._registrations: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IpLimits:
-        """MAX_CONNECTIONS_PER_IP, MAX_PREAUTH_PER_IP, MAX_REGISTRATIONS_PER_IP_PER_MINUTE."""
+        """The MAX_*_PER_IP* limits and TRUSTED_PROXIES."""
         return cls(
             max_connections=settings.max_connections_per_ip,
             max_preauth=settings.max_preauth_per_ip,
             registrations_per_minute=settings.max_registrations_per_ip_per_minute,
+            max_http=settings.max_http_per_ip,
+            max_streams=settings.max_event_streams_per_ip,
+            trusted=TrustedProxies(settings.trusted_proxies),
         )
 
-    # TCP connections before the WebSocket upgrade ------------------------------------------
-    def tcp_opened(self, ip: str) -> str | None:
-        """Count a new TCP connection; the reason to refuse it (nothing counted), or None.
-
-        Only connections still sending their request head count here (at most
-        ``max_preauth`` per address): the WebSocket stage refuses with a typed close.
-        """
-        if self.max_preauth and self._tcp[ip] >= self.max_preauth:
-            return f"too many connections from this address still sending ({self.max_preauth})"
-        self._tcp[ip] += 1
+    # TCP connections before the request head ----------------------------------------------
+    def tcp_opened(self) -> None:
+        """A TCP connection was made (``tcp_pending`` until it is upgraded or closed)."""
         self.tcp_pending += 1
+
+    def tcp_closed(self) -> None:
+        """A TCP connection counted by :meth:`tcp_opened` ended or became a WebSocket."""
+        self.tcp_pending -= 1
+
+    def head_started(self, ip: str) -> tuple[str | None, bool]:
+        """A connection from ``ip`` waits for a request head: (why it is refused, counted).
+
+        At most ``max_preauth`` per address (the WebSocket stage refuses with a typed close);
+        a trusted proxy's connections are not counted. Nothing is counted when refused.
+        """
+        if ip in self.trusted:
+            return None, False
+        if self.max_preauth and self._tcp[ip] >= self.max_preauth:
+            why = f"too many connections from this address still sending ({self.max_preauth})"
+            return why, False
+        self._tcp[ip] += 1
+        return None, True
+
+    def head_done(self, ip: str) -> None:
+        """A head counted by :meth:`head_started` is complete (or its connection ended)."""
+        _decrement(self._tcp, ip)
+
+    # HTTP requests ------------------------------------------------------------------------
+    def http_opened(self, ip: str, *, stream: bool) -> str | None:
+        """Count an HTTP request (``stream``: an event stream); the reason to refuse it, or None."""
+        counts, limit = (self._streams, self.max_streams) if stream else (self._http, self.max_http)
+        if limit and counts[ip] >= limit:
+            what = "event streams" if stream else "HTTP requests"
+            return f"too many {what} from this address at once ({limit})"
+        counts[ip] += 1
         return None
 
-    def tcp_closed(self, ip: str) -> None:
-        """A counted TCP connection ended or became a WebSocket."""
-        self.tcp_pending -= 1
-        _decrement(self._tcp, ip)
+    def http_closed(self, ip: str, *, stream: bool) -> None:
+        """A counted HTTP request was answered (or its stream ended)."""
+        _decrement(self._streams if stream else self._http, ip)
 
     # WebSocket connections ----------------------------------------------------------------
     def ws_opened(self, ip: str) -> str | None:

@@ -21,7 +21,9 @@ Every condition (``from``, ``to``, ``capability``, ``type``) takes a string or a
 strings and matches when the frame's value is one of them; a rule without a condition
 matches every frame. Rules are tried in file order and the first one that matches decides;
 when none matches, ``default`` decides. A refusal by ``default = "deny"`` is named
-``default``. This module is I/O-free apart from :func:`load_policy` reading the file.
+``default``. ``default`` must be present: a file without it (an empty one too, as left by
+an interrupted write) is refused like any malformed file. This module is I/O-free apart
+from :func:`load_policy` reading the file.
 """
 
 from __future__ import annotations
@@ -146,8 +148,8 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     for key in data:
         if key not in ("default", "rule"):
             raise PolicyError(source, f"unknown key {key!r}", _top_line(lines, key))
-    default = data.get("default", "allow")
-    if default not in _ACTIONS:
+    default = data.get("default")
+    if default is not None and default not in _ACTIONS:
         raise PolicyError(source, 'default must be "allow" or "deny"', _top_line(lines, "default"))
     tables = data.get("rule", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
@@ -158,6 +160,8 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
             rules.append(_rule(table, {r.name for r in rules}))
         except _Problem as problem:
             raise PolicyError(source, problem.text, _rule_line(lines, index, problem.key)) from None
+    if default is None:  # an empty or truncated file must not turn a deny policy into allow
+        raise PolicyError(source, 'no `default`: say default = "allow" or default = "deny"')
     return Policy.compile(rules, default_allow=default == "allow")
 
 

@@ -1,10 +1,12 @@
-"""Per-DID token buckets: frames per second and bytes per second, with a burst allowance.
+"""Token buckets per DID and per client address: frames and bytes per second, with a burst.
 
 The router asks :meth:`RateLimits.check` for every parsed frame of a registered session,
 before the signature is verified, so a refusal costs a dictionary look-up and a little
 arithmetic. A refused frame takes no tokens (and its id is not used up): the client may send
 it again after the ``retry_after_ms`` the refusal names. Buckets are kept per DID (a
-reconnect does not refill them) in a bounded, least-recently-used table.
+reconnect does not refill them) and, in a second table, per client address (all the DIDs of
+one address share it: RATE_LIMIT_FRAMES_PER_S_PER_IP, RATE_LIMIT_BYTES_PER_S_PER_IP), each in
+a bounded, least-recently-used table. :func:`check_both` takes a frame from both or neither.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections import OrderedDict
 
 from .settings import Settings
 
-__all__ = ["MAX_BUCKETS", "RateLimits", "TokenBucket"]
+__all__ = ["MAX_BUCKETS", "RateLimits", "TokenBucket", "check_both"]
 
 MAX_BUCKETS = 100_000
 """Most DIDs whose buckets are remembered; the least recently used are dropped beyond."""
@@ -33,7 +35,7 @@ class TokenBucket:
 
 
 class RateLimits:
-    """Token buckets per DID; a rate of 0 turns that bucket off."""
+    """Token buckets per key (a DID or an address); a rate of 0 turns that bucket off."""
 
     def __init__(
         self,
@@ -59,6 +61,15 @@ class RateLimits:
             burst_s=settings.rate_limit_burst_s,
         )
 
+    @classmethod
+    def per_address(cls, settings: Settings) -> RateLimits:
+        """RATE_LIMIT_FRAMES_PER_S_PER_IP, RATE_LIMIT_BYTES_PER_S_PER_IP, RATE_LIMIT_BURST_S."""
+        return cls(
+            frames_per_s=settings.rate_limit_frames_per_s_per_ip,
+            bytes_per_s=settings.rate_limit_bytes_per_s_per_ip,
+            burst_s=settings.rate_limit_burst_s,
+        )
+
     @property
     def enabled(self) -> bool:
         """False when both rates are 0."""
@@ -68,12 +79,19 @@ class RateLimits:
         return len(self._buckets)
 
     def check(
-        self, did: str, size: int, *, count_frame: bool = True, now: float | None = None
+        self,
+        did: str,
+        size: int,
+        *,
+        count_frame: bool = True,
+        take: bool = True,
+        now: float | None = None,
     ) -> int:
-        """Take one frame of ``size`` bytes from ``did``'s buckets.
+        """Take one frame of ``size`` bytes from the buckets of ``did`` (or of an address).
 
         Returns 0 when the frame may pass (tokens taken), else the milliseconds after which
-        it would (nothing taken). ``count_frame=False`` charges only the bytes bucket.
+        it would (nothing taken). ``count_frame=False`` charges only the bytes bucket;
+        ``take=False`` only asks (nothing is taken either way).
         """
         if now is None:
             now = time.monotonic()
@@ -94,6 +112,8 @@ class RateLimits:
                 wait = max(wait, (need - bucket.bytes) / byte_rate)
         if wait > 0.0:
             return max(1, math.ceil(wait * 1000.0))
+        if not take:
+            return 0
         if frame_rate and count_frame:
             bucket.frames -= 1.0
         if byte_rate:
@@ -111,3 +131,32 @@ class RateLimits:
         else:
             buckets.move_to_end(did)
         return bucket
+
+
+def check_both(
+    agent: RateLimits | None,
+    did: str,
+    address: RateLimits | None,
+    ip: str,
+    size: int,
+    *,
+    count_frame: bool = True,
+) -> tuple[int, str]:
+    """Take one frame from the DID's buckets and the address's, or from neither.
+
+    Returns ``(0, "")`` when it passes, else the milliseconds to wait and which limit
+    refused it (``"agent"`` or ``"address"``). ``None`` stands for a limit that is off.
+    """
+    now = time.monotonic()
+    if agent is not None:
+        only = address is None  # one bucket: take at once
+        wait = agent.check(did, size, count_frame=count_frame, take=only, now=now)
+        if wait or only:
+            return wait, "agent" if wait else ""
+    if address is not None:
+        wait = address.check(ip, size, count_frame=count_frame, now=now)
+        if wait:
+            return wait, "address"
+    if agent is not None:
+        agent.check(did, size, count_frame=count_frame, now=now)
+    return 0, ""

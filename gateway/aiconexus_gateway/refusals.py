@@ -4,6 +4,10 @@ A peer whose frames keep failing parsing or verification is not worth more signe
 after ``REFUSALS_BEFORE_CLOSE`` such refusals in a row its connection is closed (1008, the
 reason naming the code), and no connection gets more than ``ERRORS_PER_S`` ERROR frames per
 second (the refusals beyond are only counted). Every limit is off when 0.
+
+A frame refused before its signature was verified (``verified=False``: an ACK of a session
+that did not opt in, a ``to`` that is not a did:key...) is such a refusal whatever its
+code: nothing proves it came from the agent, and it costs a signed ERROR all the same.
 """
 
 from __future__ import annotations
@@ -68,14 +72,22 @@ class RefusalPolicy:
         """REFUSALS_BEFORE_CLOSE and ERRORS_PER_S."""
         return cls(streak_limit=settings.refusals_before_close, errors_per_s=settings.errors_per_s)
 
-    def refused(self, state: RefusalState, code: str, *, now: float | None = None) -> Verdict:
-        """Record one refusal with ``code``."""
+    def refused(
+        self, state: RefusalState, code: str, *, verified: bool = True, now: float | None = None
+    ) -> Verdict:
+        """Record one refusal with ``code``.
+
+        ``verified=False``: the frame was refused before its signature was verified; it
+        counts against the streak and the budget whatever its code (RATE_LIMITED, the
+        gateway's flow control, counts against the budget only).
+        """
         close = False
-        if code in STREAK_CODES:
+        streak = code in STREAK_CODES or (not verified and code != ErrorCode.RATE_LIMITED.value)
+        if streak:
             state.streak += 1
             close = bool(self.streak_limit) and state.streak >= self.streak_limit
         rate = self.errors_per_s
-        if not rate or code not in BUDGETED_CODES:
+        if not rate or not (streak or code in BUDGETED_CODES):
             return Verdict(True, close)
         if now is None:
             now = time.monotonic()

@@ -47,6 +47,7 @@ from .encryption import PayloadCheck
 from .hub import Hub
 from .inflight import recipient_ack_ids
 from .policy import refusal_message
+from .ratelimit import check_both
 from .session import Outgoing, Session
 
 __all__ = ["GUESS_PARSE_LIMIT", "Router", "guess_id", "utf8_length_over"]
@@ -113,6 +114,9 @@ class Router:
         self.metrics = hub.metrics
         self.debug = logger.isEnabledFor(logging.DEBUG)
         self.limits = hub.rate_limits if hub.rate_limits.enabled else None
+        address = hub.address_rate_limits
+        self.address_limits = address if address.enabled else None
+        self.limited = self.limits is not None or self.address_limits is not None
         self.refusals = hub.refusals
         self.payloads = PayloadCheck(settings, hub.did)
 
@@ -142,14 +146,8 @@ class Router:
             return
         if hub.stopping and envelope.type not in _WHILE_STOPPING:
             return  # draining: not taken (no ACK, no ERROR), sent again after reconnecting
-        if self.limits is not None and session.did is not None:
-            exempt = envelope.type == "ACK" and envelope.recipient == self.gateway_did
-            wait = self.limits.check(session.did, len(text), count_frame=not exempt)
-            if wait:
-                message = f"rate limit exceeded; retry after {wait} ms"
-                limited = _error(ErrorCode.RATE_LIMITED, message, {"retry_after_ms": wait})
-                hub.reject(session, limited, envelope.id)
-                return
+        if self.limited and self._over_rate(session, envelope, len(text)):
+            return
         try:
             self._check_addressing(session, envelope)
             if self.verify:
@@ -162,6 +160,11 @@ class Router:
                 self.metrics.verify_time.observe(perf_counter() - begun)
                 if not valid:
                     raise _error(ErrorCode.INVALID_SIGNATURE, "signature does not verify")
+        except IoapError as exc:  # nothing verified: counts against the refusal bounds
+            self._count(envelope, "rejected")
+            hub.reject(session, exc, envelope.id, verified=False)
+            return
+        try:
             if envelope.type == MessageType.ACK:
                 self._check_fresh(envelope)
                 ids = recipient_ack_ids(envelope.data["payload"])
@@ -201,6 +204,27 @@ class Router:
             self._for_gateway(session, envelope)
             return
         await self._route(session, envelope, received)
+
+    def _over_rate(self, session: Session, envelope: Envelope, size: int) -> bool:
+        """Take the frame from its agent's and its address's buckets, or refuse it (True)."""
+        if session.did is None:
+            return False
+        exempt = envelope.type == "ACK" and envelope.recipient == self.gateway_did
+        wait, scope = check_both(
+            self.limits,
+            session.did,
+            self.address_limits,
+            session.address,
+            size,
+            count_frame=not exempt,
+        )
+        if not wait:
+            return False
+        whose = "rate limit" if scope == "agent" else "rate limit of this address"
+        message = f"{whose} exceeded; retry after {wait} ms"
+        details = {"retry_after_ms": wait, "limit": scope}
+        self.hub.reject(session, _error(ErrorCode.RATE_LIMITED, message, details), envelope.id)
+        return True
 
     def _check_addressing(self, session: Session, envelope: Envelope) -> None:
         """DID_MISMATCH, UNAUTHORIZED (gateway-only type) or MALFORMED_MESSAGE (bad ``to``)."""

@@ -96,7 +96,10 @@ def uvicorn_config(settings: Settings, app: Any, **overrides: Any) -> uvicorn.Co
         "log_config": None,
         "access_log": False,
         "timeout_graceful_shutdown": 3,
-        "proxy_headers": False,
+        # From TRUSTED_PROXIES only, the client is the rightmost X-Forwarded-For entry that
+        # is not a trusted proxy (uvicorn's middleware rewrites the scope's client).
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies) or None,
         "server_header": False,
     }
     options.update(overrides)

@@ -143,6 +143,7 @@ class Session:
         "_send",
         "_wakeup",
         "_writer",
+        "address",
         "capabilities",
         "close_code",
         "close_reason",
@@ -170,6 +171,7 @@ class Session:
         session_id: str,
         limit: int,
         peer: str,
+        address: str = "unknown",
         on_written: Callable[[Outgoing], None],
         batch_type: str | None = None,
         close_timeout: float = CLOSE_SEND_TIMEOUT,
@@ -178,6 +180,8 @@ class Session:
     ) -> None:
         self.session_id = session_id
         self.peer = peer
+        self.address = address
+        """The client's address (per-address limits; behind a trusted proxy, the forwarded one)."""
         self.did: str | None = None
         self.capabilities: tuple[str, ...] = ()
         self.metadata: dict[str, Any] = {}

@@ -6,6 +6,7 @@ values without touching ``os.environ``.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -21,6 +22,7 @@ __all__ = [
     "DEFAULT_KEY_FILE",
     "LIMITS",
     "LOG_FORMATS",
+    "MAX_TRUSTED_PROXIES",
     "MIN_TOKEN_LENGTH",
     "STORAGE_TYPES",
     "STORE_BOUNDS",
@@ -67,6 +69,10 @@ LIMITS = (
     "max_registrations_per_ip_per_minute",
     "rate_limit_frames_per_s",
     "rate_limit_bytes_per_s",
+    "rate_limit_frames_per_s_per_ip",
+    "rate_limit_bytes_per_s_per_ip",
+    "max_http_per_ip",
+    "max_event_streams_per_ip",
     "refusals_before_close",
     "errors_per_s",
     "register_max_capabilities",
@@ -116,7 +122,12 @@ class Settings:
     max_registrations_per_ip_per_minute: int = 600
     rate_limit_frames_per_s: int = 1000
     rate_limit_bytes_per_s: int = 4 * 1024 * 1024
+    rate_limit_frames_per_s_per_ip: int = 5000
+    rate_limit_bytes_per_s_per_ip: int = 16 * _MIB
     rate_limit_burst_s: float = 2.0
+    max_http_per_ip: int = 64
+    max_event_streams_per_ip: int = 8
+    trusted_proxies: tuple[str, ...] = ()
     refusals_before_close: int = 32
     errors_per_s: int = 100
     register_max_capabilities: int = 64
@@ -146,6 +157,7 @@ class Settings:
     agents_token: str | None = None
     metrics_token: str | None = None
     enable_metrics: bool = True
+    enable_api_docs: bool = False
     storage_type: str = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
     node_id: str = ""
@@ -221,6 +233,8 @@ class Settings:
             agents_token=env.token_or_none("AGENTS_TOKEN"),
             metrics_token=env.token_or_none("METRICS_TOKEN"),
             enable_metrics=env.boolean("ENABLE_METRICS", True),
+            enable_api_docs=env.boolean("ENABLE_API_DOCS", False),
+            trusted_proxies=_trusted_proxies(env.text("TRUSTED_PROXIES", "", allow_empty=True)),
             storage_type=env.choice("STORAGE_TYPE", "memory", STORAGE_TYPES),
             redis_url=env.text("REDIS_URL", defaults.redis_url),
             node_id=env.text("NODE_ID", "", allow_empty=True),
@@ -263,6 +277,28 @@ def _encryption_types(raw: str) -> frozenset[str]:
             f"must be none, all-peer or a comma list of {', '.join(sorted(sealable))}; got {raw!r}",
         )
     return names
+
+
+MAX_TRUSTED_PROXIES = 64
+"""Most entries TRUSTED_PROXIES may list."""
+
+
+def _trusted_proxies(raw: str) -> tuple[str, ...]:
+    """TRUSTED_PROXIES: a comma list of addresses or networks (CIDR), normalised; () if blank."""
+    entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
+    if len(entries) > MAX_TRUSTED_PROXIES:
+        raise SettingsError("TRUSTED_PROXIES", f"at most {MAX_TRUSTED_PROXIES} entries")
+    proxies = []
+    for entry in entries:
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(
+                "TRUSTED_PROXIES", f"{entry!r} is not an IP address or network (CIDR)"
+            ) from None
+        single = network.num_addresses == 1
+        proxies.append(str(network.network_address) if single else str(network))
+    return tuple(proxies)
 
 
 class _Env:

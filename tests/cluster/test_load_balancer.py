@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.client import RawClient
+from support.inprocess import InProcessGateway
 from support.ports import free_port
 from support.streams import Inbox, Stream, check_stream, missing
 
@@ -192,3 +194,31 @@ async def test_sigterm_drains_a_node_and_agents_move_without_loss(
     finally:
         for client in clients:
             await client.close()
+
+
+async def test_the_proxy_names_the_client_and_cannot_be_fooled(tmp_path: Path) -> None:
+    """TRUSTED_PROXIES=127.0.0.1 behind the project's nginx: a forged X-Forwarded-For is replaced.
+
+    Every agent here really comes from 127.0.0.1: with MAX_CONNECTIONS_PER_IP=2 the third is
+    refused 1013 whatever address its own header claims.
+    """
+    if NGINX is None:
+        pytest.skip("nginx is not installed")
+    env = {"STORAGE_TYPE": "memory", "TRUSTED_PROXIES": "127.0.0.1", "MAX_CONNECTIONS_PER_IP": "2"}
+    with InProcessGateway(env, tmp_path / "gw") as gateway:
+        nginx = Nginx(tmp_path / "nginx", [gateway.port, gateway.port])
+        nginx.start()
+        try:
+            await eventually(lambda: _lb_health(nginx), within=10, what="nginx answers /health")
+            agents = []
+            for forged in ("203.0.113.1", "203.0.113.2", "203.0.113.3"):
+                client = await RawClient.open(
+                    nginx.ws_url, additional_headers={"X-Forwarded-For": forged}
+                )
+                agents.append(client)
+            await agents[0].read_challenge()
+            await agents[1].read_challenge()
+            assert await agents[2].closed(within=10) == 1013
+            assert "from this address" in (agents[2].ws.close_reason or "")
+        finally:
+            nginx.stop()

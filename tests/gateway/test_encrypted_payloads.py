@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from support.client import RawClient
-from support.gateway import GatewayProcess
+from support.gateway import GatewayProcess, StartGateway
 
 from aiconexus.protocol import SEALABLE_TYPES, Identity, Message, b64url_encode, canonicalize
 from aiconexus_gateway.settings import Settings, SettingsError
@@ -148,3 +148,41 @@ def test_require_encryption_refuses_other_values(raw: str) -> None:
     """Types that are never encrypted, or unknown words, are a settings error."""
     with pytest.raises(SettingsError, match="REQUIRE_ENCRYPTION"):
         Settings.from_env({"REQUIRE_ENCRYPTION": raw})
+
+
+async def test_all_peer_refuses_extra_members_in_unsealable_types(
+    start_gateway: StartGateway,
+) -> None:
+    """all-peer: PING, PONG, REGISTER, UNREGISTER to an agent carry only their schema's members.
+
+    These types cannot be encrypted; a member beyond the schema would carry plaintext to the
+    other agent. Refused ENCRYPTION_REQUIRED (id not used up); the schema alone passes, and
+    the same frames to the gateway are unaffected.
+    """
+    gateway = start_gateway(require_encryption="all-peer")
+    alice = await RawClient.connect(gateway.ws_url)
+    bob = await RawClient.connect(gateway.ws_url)
+    secret = {"note": "the plaintext that must not travel"}
+    MEMBERS = {
+        "PING": ["sequence"],
+        "PONG": ["sequence"],
+        "REGISTER": ["capabilities", "metadata", "nonce", "public_key", "recipient_acks"],
+        "UNREGISTER": ["reason"],
+    }
+    schema: dict[str, dict[str, Any]] = {
+        "PING": {"sequence": 7},
+        "PONG": {"sequence": 7},
+        "REGISTER": {"nonce": "n", "capabilities": [], "metadata": {}},
+        "UNREGISTER": {"reason": "done"},
+    }
+    for kind, payload in schema.items():
+        leaking = await alice.send_message(kind, bob.did, {**payload, **secret})
+        error = await alice.expect_error("ENCRYPTION_REQUIRED", leaking.id)
+        assert kind in error.payload["message"] and "note" not in error.payload["message"]
+        assert error.payload["details"] == {"members": MEMBERS[kind]}
+        clean = await alice.send_message(kind, bob.did, payload, id=leaking.id)
+        assert Message.parse(await bob.recv_text()).id == clean.id
+        assert await alice.expect_acks(1) == {clean.id: "delivered"}
+    assert alice.gateway_did is not None
+    await alice.send_message("PING", alice.gateway_did, {"sequence": 1, **secret})
+    await alice.expect("PONG")

@@ -10,7 +10,7 @@ import pytest
 
 from aiconexus.protocol import MAX_JSON_DEPTH, IoapError, MalformedMessageError, parse_envelope
 from aiconexus_gateway.iplimits import IpLimits
-from aiconexus_gateway.ratelimit import RateLimits
+from aiconexus_gateway.ratelimit import RateLimits, check_both
 from aiconexus_gateway.refusals import RefusalPolicy, RefusalState
 from aiconexus_gateway.register_checks import check_register_payload
 from aiconexus_gateway.router import guess_id
@@ -50,12 +50,11 @@ def test_buckets_are_bounded_and_zero_turns_limits_off() -> None:
 def test_ip_limits_count_each_stage() -> None:
     """Pre-upgrade TCP, pre-auth and open WebSockets are bounded per address; 0 is off."""
     limits = IpLimits(max_connections=3, max_preauth=2, registrations_per_minute=0)
-    assert limits.tcp_opened("a") is None and limits.tcp_opened("a") is None
-    assert limits.tcp_opened("a") is not None
-    assert limits.tcp_opened("b") is None
-    assert limits.tcp_pending == 3
-    limits.tcp_closed("a")
-    limits.tcp_closed("a")
+    assert limits.head_started("a") == (None, True) and limits.head_started("a") == (None, True)
+    assert limits.head_started("a")[0] is not None
+    assert limits.head_started("b") == (None, True)
+    limits.head_done("a")
+    limits.head_done("a")
     assert limits.ws_opened("a") is None and limits.ws_opened("a") is None
     assert "unauthenticated" in (limits.ws_opened("a") or "")
     limits.ws_authenticated("a")
@@ -66,7 +65,7 @@ def test_ip_limits_count_each_stage() -> None:
     limits.ws_closed("a", authenticated=True)
     assert limits.ws_opened("a") is None
     off = IpLimits(max_connections=0, max_preauth=0, registrations_per_minute=0)
-    assert all(off.ws_opened("a") is None and off.tcp_opened("a") is None for _ in range(500))
+    assert all(off.ws_opened("a") is None and off.head_started("a")[0] is None for _ in range(500))
     assert off.registration_wait_ms("a") == 0
 
 
@@ -88,6 +87,13 @@ def test_refusal_policy_streak_and_error_budget() -> None:
     policy.accepted(state)
     assert not policy.refused(state, "INVALID_SIGNATURE", now=1.0).close
     assert not policy.refused(state, "RATE_LIMITED", now=1.0).close  # not a streak code
+    unverified = RefusalState()
+    verdicts = [policy.refused(unverified, "UNAUTHORIZED", verified=False, now=2.0) for _ in "abc"]
+    assert [(v.answer, v.close) for v in verdicts] == [(True, False), (True, False), (False, True)]
+    assert policy.refused(RefusalState(), "UNAUTHORIZED", now=2.0).answer  # verified: answered
+    limited = RefusalState()
+    for _ in range(5):  # flow control, not a fault: budgeted, never a streak
+        assert not policy.refused(limited, "RATE_LIMITED", verified=False, now=3.0).close
     off = RefusalPolicy(streak_limit=0, errors_per_s=0)
     fresh = RefusalState()
     assert all(off.refused(fresh, "MALFORMED_MESSAGE").answer for _ in range(1000))
@@ -169,3 +175,17 @@ def test_uncounted_frames_do_not_cost_the_frame_bucket_its_refill() -> None:
     assert limits.check("did", 10, now=0.0) == 0
     assert limits.check("did", 10, count_frame=False, now=0.09) == 0  # an ACK, 90 ms later
     assert limits.check("did", 10, now=0.1) == 0  # 100 ms after the first: the token is back
+
+
+def test_check_both_takes_from_both_or_neither() -> None:
+    """A frame the address refuses takes nothing from the agent's bucket, and the reverse."""
+    agent = RateLimits(frames_per_s=2, bytes_per_s=0, burst_s=1.0)
+    address = RateLimits(frames_per_s=3, bytes_per_s=0, burst_s=1.0)
+    assert check_both(agent, "a", address, "ip", 10) == (0, "")
+    assert check_both(agent, "a", address, "ip", 10) == (0, "")
+    assert check_both(agent, "a", address, "ip", 10)[1] == "agent"  # a's 2 are used up
+    assert check_both(agent, "b", address, "ip", 10) == (0, "")  # the address's third
+    assert check_both(agent, "c", address, "ip", 10)[1] == "address"
+    assert check_both(agent, "c", None, "ip", 10) == (0, "")  # c lost no token above
+    assert check_both(agent, "c", None, "ip", 10) == (0, "")
+    assert check_both(None, "c", address, "other", 10) == (0, "")

@@ -19,6 +19,7 @@ from support.gateway import GatewayProcess, gateway_script
 from support.inprocess import InProcessGateway
 
 from aiconexus.protocol import Identity
+from aiconexus_gateway.policy import PolicyError, load_policy
 
 MALLORY = Identity.generate()
 ACCOUNTANT = Identity.generate()
@@ -237,3 +238,30 @@ async def test_sighup_reaches_every_worker(tmp_path: Path) -> None:
                 await client.expect_error("UNAUTHORIZED", sent.id)
         finally:
             gateway.stop()
+
+
+async def test_a_file_without_default_is_refused_at_reload(tmp_path: Path) -> None:
+    """SIGHUP with a 0-byte file, or rules but no ``default``: refused, the deny policy stays."""
+    deny = 'default = "deny"\n[[rule]]\nname = "join"\naction = "allow"\ntype = "REGISTER"\n'
+    gateway = _start(tmp_path, deny)
+    try:
+        alice = await RawClient.connect(gateway.ws_url)
+        bob = await RawClient.connect(gateway.ws_url)
+        no_default = '[[rule]]\nname = "ice"\naction = "deny"\ntype = "ICE_CANDIDATE"\n'
+        for attempt, text in enumerate(("", no_default), start=1):
+            (tmp_path / "policy.toml").write_text(text)
+            gateway.hangup()
+            _wait_for_count(gateway, "policy reload failed", attempt)
+            assert "no `default`" in gateway.log(), gateway.log()[-2000:]
+            message = await _refused(alice, bob.did, "OFFER", {"sdp": "v=0"})
+            assert message == 'refused by access policy rule "default"'
+    finally:
+        gateway.stop()
+
+
+def test_a_file_without_default_stops_the_start(tmp_path: Path) -> None:
+    """An empty POLICY_FILE at start: PolicyError, as for any malformed file."""
+    path = tmp_path / "policy.toml"
+    path.write_text("")
+    with pytest.raises(PolicyError, match="no `default`"):
+        load_policy(path)

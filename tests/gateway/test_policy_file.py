@@ -49,12 +49,13 @@ capability = ["billing", "audit"]
 def test_types_are_indexed() -> None:
     """A rule with ``type`` matches only those types; one without matches every type."""
     policy = parse_policy(
+        'default = "allow"\n'
         '[[rule]]\nname = "no-exec"\naction = "deny"\ntype = ["EXEC_REQUEST", "REGISTER"]\n'
     )
     assert policy.decide(A, B, (), "EXEC_REQUEST") == "no-exec"
     assert policy.decide(A, B, (), "REGISTER") == "no-exec"
     assert policy.decide(A, B, (), "EXEC_RESPONSE") is None
-    assert parse_policy("").decide(A, B, (), "OFFER") is None
+    assert parse_policy('default = "allow"').decide(A, B, (), "OFFER") is None
 
 
 @pytest.mark.parametrize(

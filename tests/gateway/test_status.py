@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -11,7 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from support.client import RawClient
-from support.gateway import GatewayProcess
+from support.gateway import GatewayProcess, StartGateway
 from support.inprocess import InProcessGateway
 from support.redis_server import redis_or_skip
 
@@ -99,3 +101,37 @@ async def test_nodes_of_a_redis_cluster_are_listed(tmp_path: Path) -> None:
         ):
             (_, history), _ = _events(second, 2)
     assert history["nodes"] == ["n-a", "n-b"]
+
+
+def _script_hashes(page: str) -> set[str]:
+    """The CSP source of each inline script of ``page``: 'sha256-<base64 of its text>'."""
+    scripts = re.findall(r"<script>(.*?)</script>", page, re.DOTALL)
+    assert scripts
+    return {
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
+        for s in scripts
+    }
+
+
+async def test_the_page_runs_only_its_own_script(gateway: GatewayProcess) -> None:
+    """CSP: scripts by hash, never 'unsafe-inline'; the hash is that of the page's script."""
+    page = gateway.get("/status")
+    policy = [part.split() for part in page.headers["content-security-policy"].split(";")]
+    directives = {words[0]: set(words[1:]) for words in policy if words}
+    sources = directives["script-src"]
+    assert "'unsafe-inline'" not in sources
+    assert sources == _script_hashes(page.text)
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+async def test_api_docs_are_off_by_default(gateway: GatewayProcess, path: str) -> None:
+    """/docs, /redoc and /openapi.json are not served unless ENABLE_API_DOCS is set."""
+    assert gateway.get(path).status_code == 404
+
+
+async def test_api_docs_can_be_turned_on(start_gateway: StartGateway) -> None:
+    """ENABLE_API_DOCS=true serves them."""
+    gateway = start_gateway(enable_api_docs=True)
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert gateway.get(path).status_code == 200, path
+    assert "/agents" in gateway.get("/openapi.json").json()["paths"]
