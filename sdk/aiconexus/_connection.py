@@ -243,6 +243,8 @@ class Connection:
                 self._deliver(outcome.message)
             case Action.RATE_LIMITED if outcome.entry is not None:
                 self._writer.hold(outcome.entry, outcome.hold_s)
+            case Action.SETTLED | Action.ACCEPTED:
+                self._writer.answered(outcome.answered)
             case Action.REPORTED:
                 self._logger.warning("the gateway reported %s", outcome.detail)
         if outcome.receipt is not None and self._receipts is not None:
