@@ -121,7 +121,8 @@ class Dispatcher:
         pongs: ReplyWaiters,
         keys: KeyAgreement | None = None,
     ) -> None:
-        self._inbound = inbound
+        self.inbound = inbound
+        """The checks of inbound frames (its duplicate memory is read and edited too)."""
         self._keys = keys  # opens encrypted payloads (PROTOCOL.md 8.10); None: left sealed
         self._outbox = outbox
         self._replies = replies
@@ -142,7 +143,7 @@ class Dispatcher:
         except IoapError as exc:
             return Outcome(Action.DROP, detail=f"a malformed frame: {exc}")
         receipt = None if message.from_ == gateway_did else message.id
-        problem = self._inbound.check(message, gateway_did, now, monotonic_now)
+        problem = self.inbound.check(message, gateway_did, now, monotonic_now)
         if problem is not None:
             detail = f"{message.type} {message.id} from {message.from_}: {problem}"
             return Outcome(Action.DROP, message, receipt, detail)
