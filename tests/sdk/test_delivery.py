@@ -72,20 +72,8 @@ async def test_request_acknowledges_the_response_before_it_exits(
     key = tmp_path / "asker.key"
     asker = cli("keygen", "--out", str(key)).stdout.strip()
     async with GatewayClient(gateway.url, Identity.generate(), **fast_options()) as worker:
-        asking = asyncio.create_task(
-            asyncio.to_thread(
-                cli,
-                "request",
-                "--key",
-                str(key),
-                "--to",
-                worker.did,
-                "--args",
-                '{"n": 1}',
-                "--gateway",
-                gateway.url,
-            )  # fmt: skip
-        )
+        command = ("request", "--key", str(key), "--to", worker.did, "--args", '{"n": 1}')
+        asking = asyncio.create_task(asyncio.to_thread(cli, *command, "--gateway", gateway.url))
         async with asyncio.timeout(20):
             request = await worker.recv()
         assert request.from_ == asker
