@@ -181,10 +181,8 @@ class Writer:
             self._pump_task = asyncio.get_running_loop().create_task(self._pump_quietly(session))
 
     async def _pump_quietly(self, session: Session) -> None:
-        with contextlib.suppress(ConnectionClosed):
+        with contextlib.suppress(ConnectionClosed):  # the reader notices; the next session writes
             await self._pump(session)
-        if self._todo and self.window.has_room(len(self._in_flight)):
-            self._kick()  # entries were added while the lock was held
 
     async def _write(self, session: Session, entry: OutboxEntry) -> None:
         message = entry.message
