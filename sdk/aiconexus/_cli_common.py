@@ -103,8 +103,11 @@ def no_gateway_at(url: str, detail: str) -> FailureError:
 
 
 def one_shot_client(url: str, identity: Identity) -> GatewayClient:
-    """A client for one command: no reconnection, a short open timeout."""
+    """A client for one command: no reconnection, a short open timeout.
+
+    It acknowledges only the frames the command reads (others stay with the gateway).
+    """
     try:
-        return GatewayClient(url, identity, reconnect=False, open_timeout_s=5.0)
+        return GatewayClient(url, identity, reconnect=False, open_timeout_s=5.0, ack_when="taken")
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -13,6 +13,7 @@ recipient acknowledgements, frames from other agents are acknowledged as they ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -22,8 +23,10 @@ from websockets.exceptions import ConnectionClosed
 
 from aiconexus._dialer import Dialer
 from aiconexus._dispatch import Action, Dispatcher, Outcome
+from aiconexus._inbox import Inbox
 from aiconexus._pending import Outbox, OutboxEntry, ReplyWaiters
 from aiconexus._receipts import Receipts
+from aiconexus._received_log import ReceivedLog
 from aiconexus._session import Session
 from aiconexus._writer import Writer
 from aiconexus.backoff import Backoff
@@ -44,9 +47,11 @@ class Connection:
     Collaborators, all passed in: the ``dialer`` opens sessions, the ``dispatcher`` decides
     about inbound frames, the ``outbox`` holds the sends awaiting an ACK (the connection's
     writer writes it on each new session), ``pongs`` the PINGs awaiting the gateway;
-    ``deliver`` takes frames for ``recv()``, ``on_state`` hears every state change and
-    ``on_close`` the final error, once. Raises ValueError when ``heartbeat_interval_s`` (None:
-    the gateway's) is not positive.
+    the ``inbox`` keeps frames for the readers, ``on_state`` hears every state change and
+    ``on_close`` the final error, once. A frame is acknowledged to the gateway (and written
+    to the duplicate ``memory``, if any) when it is put in the inbox, or with
+    ``ack_on_take`` only when a reader takes it (:meth:`taken`). Raises ValueError when
+    ``heartbeat_interval_s`` (None: the gateway's) is not positive.
     """
 
     def __init__(
@@ -57,7 +62,9 @@ class Connection:
         *,
         outbox: Outbox,
         pongs: ReplyWaiters,
-        deliver: Callable[[Message], None],
+        inbox: Inbox,
+        ack_on_take: bool = False,
+        memory: ReceivedLog | None = None,
         on_state: Callable[[ConnectionState], None],
         on_close: Callable[[ClientClosedError], None],
         reconnect: bool,
@@ -74,7 +81,10 @@ class Connection:
         self._dispatcher = dispatcher
         self._outbox = outbox
         self._pongs = pongs
-        self._deliver = deliver
+        self._inbox = inbox
+        self._ack_on_take = ack_on_take
+        self._memory = memory
+        self._warned_full = False
         self._on_state = on_state
         self._on_close = on_close
         self._reconnect = reconnect
@@ -134,6 +144,10 @@ class Connection:
             return
         self._closing = True
         session = self.session
+        if self._receipts is not None:
+            with contextlib.suppress(ConnectionClosed, TimeoutError):
+                async with asyncio.timeout(2.0):
+                    await self._receipts.flush()
         if session is not None and self._writer.online.is_set():
             bye = Message.create(self._identity, MessageType.UNREGISTER, session.gateway_did, {})
             try:
@@ -234,19 +248,56 @@ class Connection:
         )
         if outcome.action is Action.VERIFIED and outcome.message is not None:
             outcome = self._take_in(outcome.message, session)
+        message = outcome.message
         match outcome.action:
-            case Action.DROP if outcome.message is None:
+            case Action.DROP if message is None:
                 self._logger.warning("dropped %s from %s", outcome.detail, session.url)
-            case Action.DROP:
+            case Action.DROP if message is not None:
                 self._logger.warning("dropped %s", outcome.detail)
-            case Action.DELIVER if outcome.message is not None:
-                self._deliver(outcome.message)
+                if self._inbox.holds(message.from_, message.id):
+                    return  # a copy of a frame still waiting: acknowledged when taken
+            case Action.DELIVER if message is not None:
+                if not self._inbox.put(message):
+                    self._refuse(message)
+                    return
+                if self._ack_on_take:
+                    return
+                self._remember(message)
+            case Action.REPLY if message is not None:
+                self._remember(message)
             case Action.RATE_LIMITED if outcome.entry is not None:
                 self._writer.hold(outcome.entry, outcome.hold_s)
+            case Action.SETTLED | Action.ACCEPTED:
+                self._writer.answered(outcome.answered)
             case Action.REPORTED:
                 self._logger.warning("the gateway reported %s", outcome.detail)
         if outcome.receipt is not None and self._receipts is not None:
             self._receipts.note(outcome.receipt)  # taken in (or dropped for good): acknowledge
+
+    def _refuse(self, message: Message) -> None:
+        """The inbox is full: neither keep nor acknowledge ``message``; its copy is wanted."""
+        self._dispatcher.inbound.forget(message.from_, message.id)
+        if not self._warned_full:
+            self._warned_full = True
+            self._logger.warning(
+                "%d received frames wait for a reader; frames are left with the gateway "
+                "until they are read",
+                self._inbox.limit,
+            )
+
+    def _remember(self, message: Message) -> None:
+        if self._memory is not None:
+            self._memory.add(message.from_, message.id, time.time())
+
+    def taken(self, message: Message) -> None:
+        """A reader took ``message`` from the inbox: acknowledge it now if not done already."""
+        self._warned_full = False
+        if not self._ack_on_take:
+            return
+        self._remember(message)
+        if self._receipts is not None:
+            self._receipts.note(message.id)
+        # Between sessions: the gateway delivers it again; the copy is dropped and acknowledged.
 
     def _take_in(self, message: Message, session: Session) -> Outcome:
         """Take in a verified inbound frame: settle what it answers or route it to ``recv()``.
@@ -315,6 +366,8 @@ class Connection:
         if self._close_reason is None:
             self._close_reason = reason
         self._writer.stop()
+        if self._memory is not None:
+            self._memory.close()
         error = self.closed_error()
         self._outbox.reject_all(error)
         self._pongs.fail_all(error)

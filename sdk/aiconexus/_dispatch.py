@@ -62,6 +62,9 @@ class Action(StrEnum):
     """A PONG (or ERROR) from the gateway answered a PING of the heartbeat or ``ping()``."""
     RATE_LIMITED = "rate_limited"
     """The gateway refused ``entry`` as RATE_LIMITED: write nothing for ``hold_s``, then again."""
+    ACCEPTED = "accepted"
+    """A re-sent copy of ``entry`` was REPLAY_DETECTED: the gateway took an earlier copy
+    written on this connection, whose ACK or ERROR is still to come."""
     REPORTED = "reported"
     """An ERROR from the gateway that answers nothing awaited: log ``detail``."""
     IGNORED = "ignored"
@@ -83,6 +86,8 @@ class Outcome:
     """RATE_LIMITED: the refused send, written again (with those after it) after the hold."""
     hold_s: float = 0.0
     """RATE_LIMITED: seconds to write nothing."""
+    answered: tuple[OutboxEntry, ...] = ()
+    """SETTLED, ACCEPTED: the sends the gateway answered (for the send window)."""
 
 
 def error_of(message: Message) -> IoapError:
@@ -116,7 +121,8 @@ class Dispatcher:
         pongs: ReplyWaiters,
         keys: KeyAgreement | None = None,
     ) -> None:
-        self._inbound = inbound
+        self.inbound = inbound
+        """The checks of inbound frames (its duplicate memory is read and edited too)."""
         self._keys = keys  # opens encrypted payloads (PROTOCOL.md 8.10); None: left sealed
         self._outbox = outbox
         self._replies = replies
@@ -137,7 +143,7 @@ class Dispatcher:
         except IoapError as exc:
             return Outcome(Action.DROP, detail=f"a malformed frame: {exc}")
         receipt = None if message.from_ == gateway_did else message.id
-        problem = self._inbound.check(message, gateway_did, now, monotonic_now)
+        problem = self.inbound.check(message, gateway_did, now, monotonic_now)
         if problem is not None:
             detail = f"{message.type} {message.id} from {message.from_}: {problem}"
             return Outcome(Action.DROP, message, receipt, detail)
@@ -159,8 +165,13 @@ class Dispatcher:
     def _from_gateway(self, message: Message) -> Outcome:
         payload = message.payload
         if message.type == MessageType.ACK and payload["status"] != "received":
-            settled = [i for i in payload["ids"] if self._outbox.acknowledge(i, payload["status"])]
-            return Outcome(Action.SETTLED if settled else Action.IGNORED, message)
+            settled = []
+            for message_id in payload["ids"]:
+                acked = self._outbox.get(message_id)
+                if acked is not None and self._outbox.acknowledge(message_id, payload["status"]):
+                    settled.append(acked)
+            action = Action.SETTLED if settled else Action.IGNORED
+            return Outcome(action, message, answered=tuple(settled))
         if message.type == MessageType.PONG:
             answered = self._pongs.resolve(message)
             return Outcome(Action.PING_ANSWERED if answered else Action.IGNORED, message)
@@ -171,6 +182,9 @@ class Dispatcher:
         entry = self._outbox.get(answered_id) if answered_id else None
         if entry is not None:
             if error.code == ErrorCode.REPLAY_DETECTED and entry.attempts > 1:
+                if not entry.resumed:  # an earlier copy on this connection: its ACK will come
+                    entry.accepted = True
+                    return Outcome(Action.ACCEPTED, message, entry=entry, answered=(entry,))
                 # Accepted on an earlier connection whose ACK was lost.
                 self._outbox.acknowledge(entry.message.id, "queued")
             elif error.code == ErrorCode.RATE_LIMITED:
@@ -179,7 +193,9 @@ class Dispatcher:
                 )
             else:
                 self._outbox.reject(entry.message.id, error)
-            return Outcome(Action.SETTLED, message, detail=str(error))
+            return Outcome(Action.SETTLED, message, detail=str(error), answered=(entry,))
         if answered_id is not None and self._pongs.fail(answered_id, error):
             return Outcome(Action.PING_ANSWERED, message, detail=str(error))
+        if error.code == ErrorCode.REPLAY_DETECTED:  # a re-sent copy of a frame settled since
+            return Outcome(Action.IGNORED, message, detail=str(error))
         return Outcome(Action.REPORTED, message, detail=str(error))

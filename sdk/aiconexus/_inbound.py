@@ -73,3 +73,11 @@ class InboundFilter:
         if not self._seen.check_and_add(message.from_, message.id, monotonic_now):
             return "duplicate of a frame already received"
         return None
+
+    def remember(self, sender: str, message_id: str, monotonic_now: float) -> None:
+        """Treat ``(sender, message_id)`` as received (read back from the duplicate memory)."""
+        self._seen.check_and_add(sender, message_id, monotonic_now)
+
+    def forget(self, sender: str, message_id: str) -> None:
+        """Accept ``(sender, message_id)`` again: the frame was not kept, its copy is wanted."""
+        self._seen.discard(sender, message_id)

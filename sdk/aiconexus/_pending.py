@@ -28,7 +28,16 @@ class OutboxEntry:
     attempts: int = 0
     """How many times the frame was written to a connection."""
     written_on: int = field(default=-1)
-    """Number of the connection it was last written to (-1: never written)."""
+    """Number of the connection it was last written to (-1: not written on this one)."""
+    seq: int = 0
+    """Position in the outbox: frames are written in this order."""
+    written_at: float = 0.0
+    """Loop time of the last write."""
+    accepted: bool = False
+    """The gateway took a copy written on this connection (a re-send was REPLAY_DETECTED):
+    its ACK or ERROR is on the way; it is not written again on this connection."""
+    resumed: bool = False
+    """It was written on an earlier connection (whose answer may have been lost)."""
 
 
 class Outbox:
@@ -40,6 +49,7 @@ class Outbox:
 
     def __init__(self) -> None:
         self._entries: dict[str, OutboxEntry] = {}
+        self._added = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -52,7 +62,8 @@ class Outbox:
         if message.id in self._entries:
             raise ValueError(f"a message with id {message.id!r} is already awaiting its ACK")
         future: asyncio.Future[DeliveryStatus] = asyncio.get_running_loop().create_future()
-        entry = OutboxEntry(message=message, future=future)
+        self._added += 1
+        entry = OutboxEntry(message=message, future=future, seq=self._added)
         self._entries[message.id] = entry
         return entry
 

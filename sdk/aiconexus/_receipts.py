@@ -58,6 +58,11 @@ class Receipts:
         finally:
             self._task = None
 
+    async def flush(self) -> None:
+        """Return once every id noted so far was written (or the connection closed)."""
+        while self._task is not None:
+            await asyncio.wait({self._task})
+
     async def close(self) -> None:
         """Stop sending (the session ended)."""
         task = self._task

@@ -3,21 +3,26 @@
 Every frame sent stays in the :class:`~aiconexus._pending.Outbox` until the gateway
 acknowledges it. On each new session the :class:`Writer` writes every entry again, oldest
 first, with its original id (re-signed with a new timestamp when older than the clock skew
-allowance), and only then goes online; while online, a new entry is written at once. The
-gateway's RATE_LIMITED holds all writing for a while, and a close 1009 fails the frame that
-was too big instead of re-sending it forever.
+allowance), and only then goes online; while online, a new entry is written at once, as
+long as the send window (:mod:`aiconexus._window`) has room. The gateway's RATE_LIMITED
+holds all writing for a while and shrinks the window, a frame left unanswered while nothing
+else is answered is written again under its id, and a close 1009 fails the frame that was
+too big instead of re-sending it forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from websockets.exceptions import ConnectionClosed
 
 from aiconexus._pending import Outbox, OutboxEntry
 from aiconexus._session import Session
+from aiconexus._window import RetransmitTimer, SendWindow
 from aiconexus.protocol import (
     MAX_JSON_DEPTH,
     CloseCode,
@@ -45,7 +50,16 @@ def check_outgoing(message: Message, max_message_size: int) -> None:
 
 
 class Writer:
-    """Writes the outbox and control frames to one session at a time, under one lock."""
+    """Writes the outbox and control frames to one session at a time, under one lock.
+
+    Frames are written oldest first, as many at once as the :class:`SendWindow` allows
+    (any number until the gateway pushes back). Each answer from the gateway (ACK or ERROR)
+    reported with :meth:`answered` frees a place and grows the window. RATE_LIMITED
+    (:meth:`hold`) shrinks the window, waits, and writes the refused frame and those after
+    it again; a frame left unanswered for the :class:`RetransmitTimer`'s delay while no
+    other is answered either is written again under its id (the gateway's replay check
+    makes that safe: a copy of a frame it took is answered REPLAY_DETECTED).
+    """
 
     def __init__(self, identity: Identity, outbox: Outbox, *, resign_after_s: float) -> None:
         self._identity = identity
@@ -56,66 +70,119 @@ class Writer:
         """Set once the outbox was written to the current session (frames flow)."""
         self.session: Session | None = None
         """The current session (None between sessions)."""
+        self.window = SendWindow()
+        """How many frames may await an answer at once (kept across sessions)."""
+        self.timer = RetransmitTimer()
+        """When an unanswered frame is written again (kept across sessions)."""
         self._number = 0
         self._resume_at = 0.0
         """Loop time before which nothing is written (the gateway answered RATE_LIMITED)."""
-        self._resender: asyncio.Task[None] | None = None
+        self._kick_at = 0.0
+        self._todo: list[tuple[int, str]] = []
+        """Heap of (seq, id) of entries to write on this session."""
+        self._in_flight: dict[str, OutboxEntry] = {}
+        """Entries written on this session and not answered yet."""
+        self._quiet_since = 0.0
+        self._busy = asyncio.Event()
+        self._pump_task: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
         self._stopped = False
+
+    @property
+    def in_flight(self) -> int:
+        """Frames written on this session that the gateway has not answered yet."""
+        return len(self._in_flight)
 
     def begin(self, session: Session) -> None:
         """Write to ``session`` from now on (call :meth:`flush` to go online)."""
         self._number += 1
         self.session = session
+        self._in_flight.clear()
+        self._busy.clear()
+        self._todo = []
+        for entry in self._outbox.entries():
+            entry.resumed = entry.resumed or entry.attempts > 0
+            entry.accepted = False
+            self._todo.append((entry.seq, entry.message.id))
+        heapq.heapify(self._todo)
+        self._watchdog = asyncio.get_running_loop().create_task(self._watch(session))
 
     def end(self) -> None:
         """The session ended: go offline; what was not acknowledged waits for the next one."""
         self.online.clear()
         self.session = None
+        for task in (self._watchdog, self._pump_task):
+            if task is not None:
+                task.cancel()
 
     def stop(self) -> None:
         """The client is closing: write nothing more."""
         self._stopped = True
-        self.online.clear()
-        if self._resender is not None:
-            self._resender.cancel()
+        self.end()
 
     async def flush(self, session: Session) -> None:
-        """Write every frame not yet written on this session, oldest first; go online.
+        """Write the frames not yet written on this session (as the window allows); go online.
 
         Raises ``ConnectionClosed`` when the connection drops meanwhile.
         """
-        async with self._lock:
-            while True:
-                todo = [e for e in self._outbox.entries() if e.written_on != self._number]
-                if not todo:
-                    break
-                for entry in todo:
-                    if entry.message.id in self._outbox:
-                        await self._write(session, entry)
-            self.online.set()
+        await self._pump(session)
+        self.online.set()
 
     async def write(self, entry: OutboxEntry) -> None:
-        """Write ``entry`` now if online and not on hold; else the next flush writes it."""
-        if not self.online.is_set():
+        """Write ``entry`` now if online, not on hold and the window allows; else later."""
+        heapq.heappush(self._todo, (entry.seq, entry.message.id))
+        session = self.session
+        if session is None or not self.online.is_set():
             return
-        async with self._lock:
-            session = self.session
-            if (
-                session is None
-                or not self.online.is_set()
-                or asyncio.get_running_loop().time() < self._resume_at
-                or entry.written_on == self._number
-                or entry.message.id not in self._outbox
-            ):
-                return
-            # On a closed connection the reader notices; the frame is written again later.
-            with contextlib.suppress(ConnectionClosed):
-                await self._write(session, entry)
+        # On a closed connection the reader notices; the frame is written again later.
+        with contextlib.suppress(ConnectionClosed):
+            await self._pump(session)
 
     async def send(self, session: Session, message: Message) -> None:
         """Write a control frame (PING, UNREGISTER) to ``session`` between outbox writes."""
         async with self._lock:
             await session.connection.send(message.to_json())
+
+    async def _pump(self, session: Session) -> None:
+        """Write entries of the heap, oldest first, while the window has room."""
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            while self._todo and session is self.session and not self._stopped:
+                if loop.time() < self._resume_at:
+                    if self._kick_at != self._resume_at:
+                        self._kick_at = self._resume_at
+                        loop.call_at(self._resume_at, self._kick)
+                    return
+                if not self.window.has_room(len(self._in_flight)):
+                    self._forget_abandoned()
+                    if not self.window.has_room(len(self._in_flight)):
+                        return
+                _, message_id = heapq.heappop(self._todo)
+                entry = self._outbox.get(message_id)
+                if entry is None or entry.written_on == self._number or entry.accepted:
+                    continue
+                if not self._in_flight:
+                    self._quiet_since = loop.time()
+                    self._busy.set()
+                self._in_flight[message_id] = entry
+                await self._write(session, entry)
+
+    def _forget_abandoned(self) -> None:
+        """Free the places of frames whose senders stopped waiting (timeout, cancel)."""
+        for message_id in [i for i in self._in_flight if i not in self._outbox]:
+            del self._in_flight[message_id]
+
+    def _kick(self) -> None:
+        """Pump soon, from code that cannot await (an answer, the end of a hold)."""
+        session = self.session
+        if session is None or self._stopped or not self._todo:
+            return
+        if self._pump_task is None or self._pump_task.done():
+            self._pump_task = asyncio.get_running_loop().create_task(self._pump_quietly(session))
+
+    async def _pump_quietly(self, session: Session) -> None:
+        with contextlib.suppress(ConnectionClosed):  # the reader notices; the next session writes
+            await self._pump(session)
 
     async def _write(self, session: Session, entry: OutboxEntry) -> None:
         message = entry.message
@@ -132,38 +199,69 @@ class Writer:
             self._outbox.replace(message)
         entry.attempts += 1
         entry.written_on = self._number
+        entry.written_at = asyncio.get_running_loop().time()
         await session.connection.send(message.to_json())
 
-    # -- refusals that are not the frame's fault or that a re-send cannot mend --------------
+    # -- answers -----------------------------------------------------------------------------
+    def answered(self, entries: Sequence[OutboxEntry]) -> None:
+        """The gateway answered ``entries`` (ACK, ERROR, or REPLAY_DETECTED of a re-send)."""
+        now = asyncio.get_running_loop().time()
+        for entry in entries:
+            if self._in_flight.pop(entry.message.id, None) is None:
+                continue
+            if entry.attempts == 1:
+                self.timer.sample(now - entry.written_at)
+            self.timer.progressed()
+            self.window.on_answered()
+        if entries:
+            self._quiet_since = now
+        if not self._in_flight:
+            self._busy.clear()
+        self._kick()
+
     def hold(self, entry: OutboxEntry, delay_s: float) -> None:
         """RATE_LIMITED: write nothing for ``delay_s``, then ``entry`` and those after it again.
 
         Frames written after ``entry`` on this session were probably refused too (some
-        without an ERROR); one that was accepted after all is answered REPLAY_DETECTED on
-        the re-send, which counts as its ACK.
+        without an ERROR, past the gateway's ERROR budget); one that was accepted after all
+        is answered REPLAY_DETECTED on the re-send, and then awaits its ACK.
         """
         loop = asyncio.get_running_loop()
         self._resume_at = max(self._resume_at, loop.time() + delay_s)
-        later = False
-        for candidate in self._outbox.entries():
-            later = later or candidate is entry
-            if later and candidate.written_on == self._number:
-                candidate.written_on = -1
-        if self._resender is None or self._resender.done():
-            self._resender = asyncio.create_task(self._resend_when_allowed())
+        self.window.on_refused()
+        self._quiet_since = loop.time()
+        self._write_again([e for e in self._in_flight.values() if e.seq >= entry.seq])
+        if entry.written_on == self._number:  # written again already, refused again
+            self._write_again([entry])
+        if self._kick_at != self._resume_at:
+            self._kick_at = self._resume_at
+            loop.call_at(self._resume_at, self._kick)
 
-    async def _resend_when_allowed(self) -> None:
+    def _write_again(self, entries: Sequence[OutboxEntry]) -> None:
+        for entry in entries:
+            self._in_flight.pop(entry.message.id, None)
+            entry.written_on = -1
+            heapq.heappush(self._todo, (entry.seq, entry.message.id))
+        if not self._in_flight:
+            self._busy.clear()
+
+    async def _watch(self, session: Session) -> None:
+        """Write again what stays unanswered while nothing is answered (see the class doc)."""
         loop = asyncio.get_running_loop()
-        for _ in range(100):  # the hold may be extended while we wait
-            wait = self._resume_at - loop.time()
-            if wait <= 0:
-                break
-            await asyncio.sleep(wait)
-        session = self.session
-        if session is None or not self.online.is_set() or self._stopped:
-            return  # the next session writes everything pending anyway
-        with contextlib.suppress(ConnectionClosed):
-            await self.flush(session)
+        while session is self.session:
+            await self._busy.wait()
+            deadline = max(self._quiet_since, self._resume_at) + self.timer.timeout_s
+            if loop.time() < deadline:
+                await asyncio.sleep(deadline - loop.time())
+                continue
+            if not self._in_flight:
+                self._busy.clear()
+                continue
+            self.timer.expired()
+            self.window.on_refused()
+            self._quiet_since = loop.time()
+            self._write_again(list(self._in_flight.values()))
+            self._kick()
 
     def fail_largest_written(self, reason: str) -> None:
         """Close 1009: the largest frame written on this session was too big; fail it.

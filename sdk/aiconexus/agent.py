@@ -26,9 +26,16 @@ carrying only the exception's message (the traceback stays in the local log), an
 type that is not itself a reply with an ERROR ``INTERNAL_ERROR``.
 
 Without a handler: PING gets a PONG, EXEC_REQUEST an EXEC_RESPONSE with status ``error``,
-an opening INTENT an INTENT with status ``unsupported``; anything else is logged and dropped.
-Automatic answers are never sent to frames that are themselves replies, so two agents
-cannot bounce answers back and forth.
+an opening INTENT an INTENT with status ``unsupported``. A frame of any other type waits in
+the client, not acknowledged to the gateway, for a handler of its type to be attached (so a
+handler attached after ``connect()`` still gets what was stored while the agent was away);
+at most :data:`MAX_UNHANDLED` frames wait, none longer than ``handler_wait_s`` (10 s):
+past either bound the oldest is logged and dropped. Automatic answers are never sent to
+frames that are themselves replies, so two agents cannot bounce answers back and forth.
+
+An agent's client acknowledges a frame to the gateway when the agent takes it to handle
+(``ack_when="taken"``, see :class:`~aiconexus.GatewayClient`): the sender's ``delivered``
+then means a handler (or an automatic answer) got it.
 """
 
 from __future__ import annotations
@@ -47,7 +54,10 @@ from aiconexus.errors import ClientClosedError
 from aiconexus.protocol import ErrorCode, Identity, IoapError, Message, MessageType
 from aiconexus.state import ConnectionState
 
-__all__ = ["Agent", "Handler"]
+__all__ = ["MAX_UNHANDLED", "Agent", "Handler"]
+
+MAX_UNHANDLED = 256
+"""Most received frames that wait for a handler of their type to be attached."""
 
 Handler = Callable[[Message], Awaitable[Any]]
 """An ``async`` function taking the verified Message; see the module docs for its result."""
@@ -67,6 +77,8 @@ class Agent:
     ``client_options`` are passed to :class:`~aiconexus.GatewayClient` (``gateway_did``,
     ``backoff``, ``heartbeat_interval_s``, ``encrypt`` ...). ``max_concurrency`` bounds how
     many handlers run at once; use 1 to handle messages strictly one after another.
+    ``handler_wait_s`` bounds how long a frame of a type without a handler waits for one
+    (see the module docs).
 
     Handlers get encrypted messages decrypted (``msg.encrypted`` True); the answers sent for
     them are encrypted when the message answered was (PROTOCOL.md 8.10).
@@ -80,10 +92,14 @@ class Agent:
         metadata: Mapping[str, Any] | None = None,
         max_concurrency: int = 64,
         logger: logging.Logger | None = None,
+        handler_wait_s: float = 10.0,
         **client_options: Any,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
+        if not handler_wait_s >= 0:
+            raise ValueError("handler_wait_s must be >= 0")
+        self.handler_wait_s = handler_wait_s
         self.identity = identity
         self.capabilities = list(capabilities)
         self.metadata = dict(metadata or {})
@@ -122,6 +138,8 @@ class Agent:
             if not inspect.iscoroutinefunction(candidate):
                 raise TypeError("a handler must be an `async def` function")
             self._handlers[message_type] = handler
+            if self._client is not None:
+                self._client._readers_changed()  # frames waiting for it may go now
             return handler
 
         return register
@@ -131,7 +149,7 @@ class Agent:
         self, url: str | Sequence[str], **client_options: Any
     ) -> AsyncIterator[GatewayClient]:
         """Connect and serve handlers in the background while the ``async with`` body runs."""
-        options = {**self._client_options, **client_options}
+        options = {"ack_when": "taken", **self._client_options, **client_options}
         client = GatewayClient(
             url, self.identity, capabilities=self.capabilities, metadata=self.metadata, **options
         )
@@ -218,8 +236,14 @@ class Agent:
         slots = asyncio.Semaphore(self.max_concurrency)
         running: set[asyncio.Task[None]] = set()
         try:
-            async for message in client:
+            while True:
                 await slots.acquire()
+                message = await client._take(
+                    self._takes, keep_at_most=MAX_UNHANDLED, keep_for_s=self.handler_wait_s
+                )
+                if message is None:
+                    slots.release()
+                    break
                 task = asyncio.create_task(self._handle(client, message))
                 running.add(task)
                 task.add_done_callback(running.discard)
@@ -228,6 +252,13 @@ class Agent:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+
+    def _takes(self, message: Message) -> bool:
+        """True when a handler, or an automatic answer, is there for ``message``."""
+        return message.type in self._handlers or (
+            message.type in (MessageType.PING, MessageType.EXEC_REQUEST)
+            or (message.type == MessageType.INTENT and message.correlation_id is None)
+        )
 
     async def _handle(self, client: GatewayClient, message: Message) -> None:
         handler = self._handlers.get(message.type)
@@ -256,7 +287,7 @@ class Agent:
                 return message.exec_response(me, error="no handler for EXEC_REQUEST")
             if message.type == MessageType.INTENT and not is_reply:
                 return message.reply(me, MessageType.INTENT, {"status": "unsupported"})
-            self._logger.debug("no handler for %s %s; dropped", message.type, message.id)
+            self._logger.warning("no handler for %s %s; dropped", message.type, message.id)
             return None
         result = await handler(message)
         if message.type == MessageType.EXEC_REQUEST:

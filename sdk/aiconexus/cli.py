@@ -363,7 +363,9 @@ def _listen(args: argparse.Namespace) -> int:
 
 async def _listen_async(args: argparse.Namespace, identity: Identity) -> int:
     try:
-        client = GatewayClient(args.gateway, identity, capabilities=args.capability)
+        client = GatewayClient(
+            args.gateway, identity, capabilities=args.capability, ack_when="taken"
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     try:

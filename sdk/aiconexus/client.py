@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
@@ -25,7 +27,9 @@ from aiconexus._dialer import Dialer
 from aiconexus._dispatch import Dispatcher, error_of
 from aiconexus._e2e import wants_encryption
 from aiconexus._inbound import InboundFilter
+from aiconexus._inbox import DEFAULT_MAX_PENDING, Inbox
 from aiconexus._pending import DeliveryStatus, Outbox, ReplyWaiters
+from aiconexus._received_log import ReceivedLog
 from aiconexus._session import SessionOptions
 from aiconexus._writer import check_outgoing
 from aiconexus.backoff import Backoff
@@ -49,6 +53,7 @@ from aiconexus.retry import RetryPolicy, default_retry_policy
 from aiconexus.state import ConnectionState, StateListener, StateListeners
 
 __all__ = [
+    "AckWhen",
     "ConnectionState",
     "DeliveryStatus",
     "GatewayClient",
@@ -56,6 +61,9 @@ __all__ = [
     "StateListener",
 ]
 
+
+AckWhen = Literal["received", "taken"]
+"""When a received frame is acknowledged to the gateway: in the inbox, or read from it."""
 
 OfflinePolicy = Literal["wait", "fail"]
 """What ``request()`` does when the gateway queues it for a recipient that is not connected."""
@@ -88,6 +96,19 @@ class GatewayClient:
     * ``encrypt`` (False): seal the payload of every frame this client sends of a type that
       may be encrypted, end to end for its recipient (PROTOCOL.md 8.10); ``encrypt=`` on one
       call wins. Received encrypted frames are decrypted whatever this option says.
+    * ``max_pending`` (10,000): most received frames kept for ``recv()``. Beyond it a frame
+      is neither kept nor acknowledged: the gateway keeps it and delivers it again in a
+      later session (a warning is logged once until a frame is read).
+    * ``ack_when`` (``"received"``): acknowledge a frame to the gateway when it is put in
+      this client's inbox; ``"taken"``: only when ``recv()`` (or ``async for``) returns it,
+      so frames nobody read when the client closes stay with the gateway, which delivers
+      them again. Answers awaited by ``request()`` and ``ping(to)`` are acknowledged at once.
+    * ``duplicate_memory`` (True): remember, in a file, the ids of the frames acknowledged,
+      so that a copy the gateway delivers again after a restart of this process is dropped
+      rather than received twice. True: the file ``<key file>.received`` beside the key
+      file of an identity made by :meth:`~aiconexus.Identity.load` (in memory only for
+      other identities); a path: that file; False: in memory only. At most 10,000 ids,
+      each kept for ``max_message_age_s``.
     """
 
     def __init__(
@@ -113,14 +134,20 @@ class GatewayClient:
         recipient_acks: bool = True,
         retry_policy: RetryPolicy = default_retry_policy,
         encrypt: bool = False,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        ack_when: AckWhen = "received",
+        duplicate_memory: bool | str | os.PathLike[str] = True,
     ) -> None:
+        if ack_when not in ("received", "taken"):
+            raise ValueError(f"ack_when must be 'received' or 'taken', not {ack_when!r}")
         self._identity = identity
         self._encrypt = encrypt
         self._logger = logger or logging.getLogger("aiconexus.client")
         self._listeners = StateListeners(self._logger, on_state_change)
         self._outbox = Outbox()
         self._replies = ReplyWaiters()
-        self._inbox: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._inbox = Inbox(max_pending)
+        self._memory = _memory_of(identity, duplicate_memory, max_message_age_s + clock_skew_s)
         options = SessionOptions(
             capabilities=list(capabilities),
             metadata=dict(metadata or {}),
@@ -147,13 +174,16 @@ class GatewayClient:
         dispatcher = Dispatcher(
             inbound, outbox=self._outbox, replies=self._replies, pongs=pongs, keys=identity
         )
+        self._inbound = inbound
         self._connection = Connection(
             identity,
             dialer,
             dispatcher,
             outbox=self._outbox,
             pongs=pongs,
-            deliver=self._inbox.put_nowait,
+            inbox=self._inbox,
+            ack_on_take=ack_when == "taken",
+            memory=self._memory,
             on_state=self._listeners.notify,
             on_close=self._on_close,
             reconnect=reconnect,
@@ -227,6 +257,10 @@ class GatewayClient:
         ``retry_on_start``), or the protocol error when the gateway refuses the REGISTER.
         A client connects once; make a new one to connect again after :meth:`close`.
         """
+        if self._memory is not None and not self._connection.started:
+            now = time.monotonic()
+            for sender, message_id in self._memory.open(time.time()):
+                self._inbound.remember(sender, message_id, now)
         await self._connection.connect()
 
     async def close(self) -> None:
@@ -243,7 +277,7 @@ class GatewayClient:
     def _on_close(self, error: ClientClosedError) -> None:
         """The connection closed for good: fail waiting requests, end ``recv()`` once drained."""
         self._replies.fail_all(error)
-        self._inbox.put_nowait(None)
+        self._inbox.close()
 
     # -- sending -----------------------------------------------------------------------------
     async def send(
@@ -421,13 +455,29 @@ class GatewayClient:
     # -- receiving ---------------------------------------------------------------------------
     async def recv(self) -> Message:
         """The next verified incoming message; ClientClosedError once closed and drained."""
+        message = await self._take()
+        if message is None:
+            raise self._connection.closed_error()
+        return message
+
+    async def _take(
+        self,
+        accept: Callable[[Message], bool] | None = None,
+        *,
+        keep_at_most: int | None = None,
+        keep_for_s: float | None = None,
+    ) -> Message | None:
+        """The oldest received frame ``accept`` takes (see ``Inbox.get``); None once closed."""
         if not self._connection.started:
             raise self._connection.closed_error()
-        item = await self._inbox.get()
-        if item is None:
-            self._inbox.put_nowait(None)
-            raise self._connection.closed_error()
-        return item
+        message = await self._inbox.get(accept, keep_at_most=keep_at_most, keep_for_s=keep_for_s)
+        if message is not None:
+            self._connection.taken(message)
+        return message
+
+    def _readers_changed(self) -> None:
+        """What a selective reader accepts changed (a handler was attached): look again."""
+        self._inbox.wake()
 
     def __aiter__(self) -> GatewayClient:
         return self
@@ -437,3 +487,17 @@ class GatewayClient:
             return await self.recv()
         except ClientClosedError:
             raise StopAsyncIteration from None
+
+
+def _memory_of(
+    identity: Identity, option: bool | str | os.PathLike[str], keep_s: float
+) -> ReceivedLog | None:
+    """The duplicate memory file the ``duplicate_memory`` option names (None: none)."""
+    if option is False:
+        return None
+    if option is True:
+        key_file = identity.key_file
+        if key_file is None:
+            return None
+        option = key_file.with_name(key_file.name + ".received")
+    return ReceivedLog(Path(option), keep_s=keep_s)

@@ -159,18 +159,32 @@ async def test_an_ack_settles_with_its_status() -> None:
 
 
 async def test_replay_detected_after_a_resend_counts_as_accepted() -> None:
-    """REPLAY_DETECTED for a frame written before resolves ``queued``; on a first write it fails."""
+    """REPLAY_DETECTED for a frame written on an earlier connection resolves ``queued``.
+
+    On a first write it fails the send; for a copy re-sent on the same connection it marks
+    the send accepted (its ACK is still to come) without settling it.
+    """
     client = Client()
     resent = Message.create(ME, MessageType.OFFER, PEER.did, {"sdp": "a"})
     fresh = Message.create(ME, MessageType.OFFER, PEER.did, {"sdp": "b"})
+    again = Message.create(ME, MessageType.OFFER, PEER.did, {"sdp": "c"})
     resent_entry, fresh_entry = client.outbox.add(resent), client.outbox.add(fresh)
-    resent_entry.attempts, fresh_entry.attempts = 2, 1
+    again_entry = client.outbox.add(again)
+    resent_entry.attempts, fresh_entry.attempts, again_entry.attempts = 2, 1, 2
+    resent_entry.resumed = True
     for message in (resent, fresh):
         outcome = client.receive(gateway_error("REPLAY_DETECTED", message.id))
         assert outcome.action is Action.SETTLED
     assert resent_entry.future.result() == "queued"
     with pytest.raises(ReplayDetectedError):
         fresh_entry.future.result()
+    outcome = client.receive(gateway_error("REPLAY_DETECTED", again.id))
+    assert outcome.action is Action.ACCEPTED and outcome.answered == (again_entry,)
+    assert again_entry.accepted and not again_entry.future.done()
+    client.receive(from_gateway(MessageType.ACK, {"status": "delivered", "ids": [again.id]}))
+    assert again_entry.future.result() == "delivered"
+    late = client.receive(gateway_error("REPLAY_DETECTED", again.id))
+    assert late.action is Action.IGNORED
 
 
 async def test_an_error_for_a_send_fails_it() -> None:

@@ -15,6 +15,7 @@ import pytest
 from aiconexus import Identity, Message, MessageTooLargeError, MessageType, format_timestamp
 from aiconexus._pending import Outbox
 from aiconexus._session import Session
+from aiconexus._window import INITIAL_WINDOW, MIN_RTO_S
 from aiconexus._writer import Writer, check_outgoing
 
 ME = Identity.from_seed(b"1" * 32)
@@ -106,6 +107,54 @@ async def test_nothing_is_written_while_offline_or_on_hold() -> None:
     async with asyncio.timeout(5):
         await wire.wait_for(3)
     assert [m.id for m in wire.written] == [early.message.id, early.message.id, late.message.id]
+    writer.stop()
+
+
+async def test_a_frame_left_unanswered_is_written_again_under_its_id() -> None:
+    """No answer to anything for the re-send delay: the frame is written again, same id."""
+    outbox, wire = Outbox(), Wire()
+    writer = Writer(ME, outbox, resign_after_s=60.0)
+    writer.timer.sample(0.0)  # a fast gateway: the shortest delay
+    entry = outbox.add(offer(0))
+    current = session(wire)
+    writer.begin(current)
+    await writer.flush(current)
+    async with asyncio.timeout(5):
+        await wire.wait_for(2)
+    assert [m.id for m in wire.written] == [entry.message.id] * 2
+    assert writer.window.limit == INITIAL_WINDOW
+    outbox.acknowledge(entry.message.id, "delivered")
+    writer.answered([entry])
+    assert writer.in_flight == 0
+    await asyncio.sleep(MIN_RTO_S * 2)
+    assert len(wire.written) == 2
+    writer.stop()
+
+
+async def test_after_rate_limited_the_window_starts_small_and_grows_with_each_ack() -> None:
+    """After the hold: INITIAL_WINDOW frames, then twice as many per round of ACKs."""
+    outbox, wire = Outbox(), Wire()
+    writer = Writer(ME, outbox, resign_after_s=60.0)
+    entries = [outbox.add(offer(n)) for n in range(20)]
+    current = session(wire)
+    writer.begin(current)
+    await writer.flush(current)
+    assert len(wire.written) == 20  # unbounded until the gateway pushes back
+    writer.hold(entries[0], 0.01)
+    async with asyncio.timeout(5):
+        await wire.wait_for(20 + INITIAL_WINDOW)
+    await asyncio.sleep(0.05)
+    resent = [m.id for m in wire.written[20:]]
+    assert resent == [e.message.id for e in entries[:INITIAL_WINDOW]]
+    first_round = entries[:INITIAL_WINDOW]
+    for entry in first_round:
+        outbox.acknowledge(entry.message.id, "delivered")
+    writer.answered(first_round)
+    async with asyncio.timeout(5):
+        await wire.wait_for(20 + 3 * INITIAL_WINDOW)
+    await asyncio.sleep(0.05)
+    resent = [m.id for m in wire.written[20:]]
+    assert resent == [e.message.id for e in entries[: 3 * INITIAL_WINDOW]]
     writer.stop()
 
 

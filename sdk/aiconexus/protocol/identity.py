@@ -22,12 +22,18 @@ logger = logging.getLogger("aiconexus.identity")
 class Identity:
     """An Ed25519 key pair and its did:key. Create with generate(), from_seed() or load()."""
 
-    __slots__ = ("_agreement_key", "_did", "_signing_key")
+    __slots__ = ("_agreement_key", "_did", "_key_file", "_signing_key")
 
     def __init__(self, signing_key: SigningKey) -> None:
         self._signing_key = signing_key
         self._did = did_from_public_key(bytes(signing_key.verify_key))
         self._agreement_key: bytes | None = None
+        self._key_file: Path | None = None
+
+    @property
+    def key_file(self) -> Path | None:
+        """The file :meth:`load` read this identity from (None for other identities)."""
+        return self._key_file
 
     @classmethod
     def generate(cls) -> Identity:
@@ -65,6 +71,7 @@ class Identity:
                 mode,
                 path,
             )
+        identity._key_file = Path(path)
         return identity
 
     def save(self, path: str | os.PathLike[str]) -> None:

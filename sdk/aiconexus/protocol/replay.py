@@ -34,6 +34,10 @@ class ReplayWindow:
             self._seen.popitem(last=False)
         return True
 
+    def discard(self, sender: str, message_id: str) -> None:
+        """Forget the pair (it may be accepted again)."""
+        self._seen.pop((sender, message_id), None)
+
     def _expire(self, now: float) -> None:
         seen = self._seen
         while seen:

@@ -1,0 +1,159 @@
+"""Received frames are acknowledged only once something took them, and taken once.
+
+Real gateways, the real CLI: a command that stops after N frames acknowledges those N and
+no other; frames wait in the client for a handler attached late, or for a reader, up to a
+bound; the duplicate memory outlives the receiving client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from support.client import RawClient
+
+from aiconexus import Agent, GatewayClient, Identity, Message
+
+from .conftest import fast_options
+from .test_cli import CLI, cli
+
+
+async def _listen(url: str, key: Path, count: int) -> asyncio.subprocess.Process:
+    """Start ``aiconexus listen --count`` and return once it is registered."""
+    process = await asyncio.create_subprocess_exec(
+        CLI, "listen", "--key", str(key), "--count", str(count), "--gateway", url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=dict(os.environ),
+    )  # fmt: skip
+    assert process.stderr is not None
+    async with asyncio.timeout(20):
+        line = await process.stderr.readline()
+    assert b"listening as" in line, line
+    return process
+
+
+async def test_listen_count_acknowledges_what_it_printed_and_nothing_else(
+    gateway_factory: Any, tmp_path: Path
+) -> None:
+    """`listen --count 1`: its frame is `delivered`; one stored behind it comes again later."""
+    gateway = gateway_factory()
+    key = tmp_path / "bob.key"
+    Identity.generate().save(key)
+    bob = Identity.load(key)
+    async with GatewayClient(gateway.url, Identity.generate(), **fast_options()) as alice:
+        listener = await _listen(gateway.url, key, 1)
+        status = await alice.send(bob.did, "INTENT", {"query": "live"}, timeout=15)
+        stdout, _ = await asyncio.wait_for(listener.communicate(), 20)
+        assert listener.returncode == 0
+        assert status == "delivered"
+        assert [Message.parse(line).payload for line in stdout.decode().splitlines()] == [
+            {"query": "live"}
+        ]
+        # Two stored frames, a command that takes one: the other stays with the gateway.
+        for query in ("first", "second"):
+            assert await alice.send(bob.did, "INTENT", {"query": query}, timeout=5) == "queued"
+        listener = await _listen(gateway.url, key, 1)
+        stdout, _ = await asyncio.wait_for(listener.communicate(), 20)
+        assert Message.parse(stdout.decode()).payload == {"query": "first"}
+        async with GatewayClient(gateway.url, Identity.load(key), **fast_options()) as again:
+            async with asyncio.timeout(10):
+                assert (await again.recv()).payload == {"query": "second"}
+            assert await alice.send(bob.did, "INTENT", {"query": "third"}, timeout=5)
+            async with asyncio.timeout(10):
+                assert (await again.recv()).payload == {"query": "third"}
+
+
+async def test_request_acknowledges_the_response_before_it_exits(
+    gateway_factory: Any, tmp_path: Path
+) -> None:
+    """`aiconexus request`: the responder's EXEC_RESPONSE is answered `delivered`."""
+    gateway = gateway_factory()
+    key = tmp_path / "asker.key"
+    asker = cli("keygen", "--out", str(key)).stdout.strip()
+    async with GatewayClient(gateway.url, Identity.generate(), **fast_options()) as worker:
+        command = ("request", "--key", str(key), "--to", worker.did, "--args", '{"n": 1}')
+        asking = asyncio.create_task(asyncio.to_thread(cli, *command, "--gateway", gateway.url))
+        async with asyncio.timeout(20):
+            request = await worker.recv()
+        assert request.from_ == asker
+        response = request.exec_response(worker.identity, {"n": 2})
+        assert await worker.send_message(response, timeout=15) == "delivered"
+        done = await asyncio.wait_for(asking, 30)
+    assert done.returncode == 0, done.stderr
+    assert Message.parse(done.stdout).payload["result"] == {"n": 2}
+
+
+async def test_a_handler_attached_after_connect_gets_the_stored_frames(
+    gateway_factory: Any,
+) -> None:
+    """Frames stored while the agent was away wait for the OFFER handler attached late."""
+    gateway = gateway_factory()
+    agent = Agent(Identity.generate(), **fast_options())
+    async with GatewayClient(gateway.url, Identity.generate(), **fast_options()) as alice:
+        for n in range(3):
+            assert await alice.send(agent.did, "OFFER", {"sdp": f"v{n}"}, timeout=5) == "queued"
+        got: list[str] = []
+        three = asyncio.Event()
+        async with agent.connect(gateway.url):
+            await alice.ping(agent.did, timeout=10)  # the stored frames came before its PONG
+
+            @agent.on("OFFER")
+            async def on_offer(message: Message) -> None:
+                got.append(message.payload["sdp"])
+                if len(got) == 3:
+                    three.set()
+
+            await asyncio.wait_for(three.wait(), 10)
+            status = await alice.send(agent.did, "OFFER", {"sdp": "live"}, timeout=10)
+    assert sorted(got[:3]) == ["v0", "v1", "v2"]
+    assert status == "delivered"
+
+
+async def test_frames_past_the_inbox_bound_stay_with_the_gateway(gateway_factory: Any) -> None:
+    """max_pending=2: two frames kept, three left unacknowledged and delivered next session."""
+    gateway = gateway_factory()
+    bob = Identity.generate()
+    options = fast_options(duplicate_memory=False)
+    async with GatewayClient(gateway.url, Identity.generate(), **options) as alice:
+        async with GatewayClient(gateway.url, bob, max_pending=2, **options) as first:
+            sends = [
+                asyncio.create_task(alice.send(bob.did, "INTENT", {"query": f"q{n}"}))
+                for n in range(5)
+            ]
+            kept = await asyncio.wait_for(asyncio.gather(*sends[:2]), 10)
+            assert kept == ["delivered", "delivered"]
+            assert [(await first.recv()).payload["query"] for _ in range(2)] == ["q0", "q1"]
+        assert await asyncio.wait_for(asyncio.gather(*sends[2:]), 10) == ["queued"] * 3
+        async with GatewayClient(gateway.url, bob, **options) as second:
+            async with asyncio.timeout(10):
+                rest = [(await second.recv()).payload["query"] for _ in range(3)]
+    assert rest == ["q2", "q3", "q4"]
+
+
+async def test_the_duplicate_memory_outlives_the_receiving_client(
+    gateway_factory: Any, tmp_path: Path
+) -> None:
+    """A frame taken through one gateway and delivered again by another reaches user code once.
+
+    The same frame (same id) is stored for bob at two gateways, as after a failover. A client
+    object of bob's takes it from the first and closes; a new one (same key file, so the
+    same memory file beside it) drops the copy the second delivers, and reads the next frame.
+    """
+    first_gateway, second_gateway = gateway_factory(), gateway_factory()
+    key = tmp_path / "bob.key"
+    Identity.generate().save(key)
+    bob_did = Identity.load(key).did
+    alice = Identity.generate()
+    senders = [await RawClient.connect(g.url, alice) for g in (first_gateway, second_gateway)]
+    frame = Message.create(alice, "INTENT", bob_did, {"query": "once"})
+    for sender in senders:
+        await sender.send_text(frame.to_json())
+        assert await sender.expect_acks(1) == {frame.id: "queued"}
+    async with GatewayClient(first_gateway.url, Identity.load(key), **fast_options()) as bob:
+        async with asyncio.timeout(10):
+            assert (await bob.recv()).id == frame.id
+    async with GatewayClient(second_gateway.url, Identity.load(key), **fast_options()) as bob:
+        await senders[1].send_message("INTENT", bob_did, {"query": "next"})
+        async with asyncio.timeout(10):
+            assert (await bob.recv()).payload == {"query": "next"}
