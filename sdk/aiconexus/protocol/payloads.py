@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .constants import MessageType
+from .constants import MAX_CAPABILITIES, MessageType
 from .errors import MalformedMessageError
 
 __all__ = [
@@ -37,7 +37,7 @@ class RegisterPayload(_Payload):
     """REGISTER: answer to the gateway's CHALLENGE."""
 
     nonce: str = Field(min_length=1, max_length=256)
-    capabilities: list[str] = Field(default_factory=list, max_length=256)
+    capabilities: list[str] = Field(default_factory=list, max_length=MAX_CAPABILITIES)
     metadata: dict[str, Any] = Field(default_factory=dict)
     public_key: str | None = None
 
