@@ -3,7 +3,7 @@
 A key is usable when it is what libsodium's verification accepts as a public key: the
 canonical encoding (``y`` below p = 2^255 - 19) of a point on the edwards25519 curve that is
 not of small order. No signature verifies under any other key with libsodium's rules
-(PROTOCOL.md 5.1), so frames addressed to such a key could never be read by an owner and
+(PROTOCOL.md 5.4), so frames addressed to such a key could never be read by an owner and
 are refused. Every key made from a seed is usable.
 
 Canonical form and small order are decided here: the eight points of small order have five
