@@ -25,6 +25,7 @@ from .auth import require_token
 from .backend import create_backend
 from .backend.base import Backend, BackendUnavailableError
 from .connection import ASGIReceive, serve_connection
+from .head import serve_head
 from .hub import Hub
 from .listing import MAX_CURSOR_LENGTH, PAGE_DEFAULT, PAGE_MAX, agents_page
 from .metrics import CONTENT_TYPE, Gauges, MetricsExporter
@@ -60,6 +61,9 @@ class GatewayApp:
                 await serve_connection(self.hub, self.router, scope, receive, send)
             else:
                 await send({"type": "websocket.close", "code": int(CloseCode.POLICY_VIOLATION)})
+            return
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            await serve_head(self.http, scope, receive, send)
             return
         await self.http(scope, receive, send)
 
