@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import resource
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -169,3 +171,35 @@ def test_uncounted_frames_do_not_cost_the_frame_bucket_its_refill() -> None:
     assert limits.check("did", 10, now=0.0) == 0
     assert limits.check("did", 10, count_frame=False, now=0.09) == 0  # an ACK, 90 ms later
     assert limits.check("did", 10, now=0.1) == 0  # 100 ms after the first: the token is back
+
+
+def _check_under_hard_limit(hard: int, max_connections: int) -> str:
+    """Stderr of check_open_files(max_connections) in a process whose hard limit is ``hard``."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+
+    code = (
+        "import logging, sys; logging.basicConfig(stream=sys.stderr, level=logging.INFO)\n"
+        "from aiconexus_gateway.server import check_open_files\n"
+        f"print(check_open_files({max_connections}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], preexec_fn=limit, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip() + "\n" + done.stderr
+
+
+@pytest.mark.skipif(
+    resource.getrlimit(resource.RLIMIT_NOFILE)[1] not in (resource.RLIM_INFINITY,)
+    and resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 20_000,
+    reason="needs a hard open-file limit of at least 20,000",
+)
+def test_default_start_under_a_hard_limit_of_20000_does_not_warn() -> None:
+    """The default MAX_CONNECTIONS=10000 fits 20,000 files: raised to it, an INFO, no WARNING."""
+    output = _check_under_hard_limit(20_000, Settings().max_connections)
+    assert output.startswith("20000\n")
+    assert "WARNING" not in output and "room for" in output
+    short = _check_under_hard_limit(5_000, Settings().max_connections)
+    assert "WARNING" in short and "MAX_CONNECTIONS=10000" in short
