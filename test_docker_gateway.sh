@@ -196,10 +196,14 @@ scenario_7() {
 
 scenario_8() {
     local did_before did_after
-    # The image's own default: no STORAGE_TYPE from the test, so SQLite at /data/gateway.db.
-    printf '%s\n' "services:" "  gateway:" "    environment:" \
-        "      STORAGE_TYPE: !reset null" "      REDIS_URL: !reset null" \
-        >"$WORK_DIR/sqlite-override.yml"
+    # The image's own default: the test's environment without STORAGE_TYPE and REDIS_URL,
+    # so SQLite at /data/gateway.db (`!override`: Compose merges environment maps otherwise).
+    {
+        printf '%s\n' "services:" "  gateway:" "    environment: !override" \
+            '      PYTHONUNBUFFERED: "1"' '      LOG_LEVEL: INFO' \
+            "      GATEWAY_PORT: \"$GATEWAY_PORT\""
+        [[ "$TEST_NETWORK" == bridge ]] || printf '%s\n' "      GATEWAY_HOST: 127.0.0.1"
+    } >"$WORK_DIR/sqlite-override.yml"
     export COMPOSE_FILES="$COMPOSE_FILES:$WORK_DIR/sqlite-override.yml"
     compose up -d --wait --wait-timeout "$HEALTH_TIMEOUT" gateway
     did_before="$(smoke health --backend sqlite | tail -n 1)"
