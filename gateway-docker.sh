@@ -40,6 +40,8 @@ Environment:
   COMPOSE_PROFILES, COMPOSE_PROJECT_NAME   passed to Compose as usual
   GATEWAY_IMAGE     image name (default aiconexus-gateway:latest)
   GATEWAY_PORT, GATEWAY_PUBLISH_PORT, LOG_LEVEL   see docker-compose.gateway.yml
+  GATEWAY_NOFILE    open files of the container (default 65536, or this shell's hard
+                    limit when lower)
   HEALTH_URL        URL that 'health' reads
                     (default http://127.0.0.1:\${GATEWAY_PUBLISH_PORT:-\${GATEWAY_PORT:-8000}}/health)
   HEALTH_TIMEOUT    seconds 'start' and 'restart' wait for health (default 60)
@@ -100,6 +102,18 @@ require_docker() {
     docker info >/dev/null 2>&1 ||
         die "cannot reach the Docker engine${DOCKER_HOST:+ at $DOCKER_HOST}; is dockerd running and may you use it?"
     resolve_compose_files
+    adapt_nofile
+}
+
+# The compose files give the gateway GATEWAY_NOFILE open files (default 65536); a container
+# cannot get more than the engine has, and an engine started by hand has this shell's hard
+# limit ("error setting rlimits" otherwise). Ask for no more than that limit.
+adapt_nofile() {
+    local hard
+    hard="$(ulimit -Hn)"
+    if [[ -z "${GATEWAY_NOFILE:-}" && "$hard" != unlimited ]] && ((hard < 65536)); then
+        export GATEWAY_NOFILE="$hard"
+    fi
 }
 
 compose() { docker compose "${COMPOSE_ARGS[@]}" "$@"; }

@@ -27,6 +27,7 @@ readonly SCRIPT_DIR
 
 # shellcheck source=scripts/lib/docker-test-common.sh
 source "$SCRIPT_DIR/scripts/lib/docker-test-common.sh" "$@"
+adapt_nofile
 
 # Four distinct free ports on 127.0.0.1, from one process so that they cannot repeat.
 read -r REDIS_PORT NODE1_PORT NODE2_PORT LB_PORT < <("$PYTHON" -c 'import socket

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # End-to-end test of the Docker deployment of the gateway, on a real Docker engine.
 #
-#   ./test_docker_gateway.sh            run the eight scenarios, then a summary; exit 1 if any fails
+#   ./test_docker_gateway.sh            run the nine scenarios, then a summary; exit 1 if any fails
 #   ./test_docker_gateway.sh help
 #
 # Scenarios: (1) build the image; (2) start it with Compose (healthy, uid 1000); (3) /health
 # and /agents; (4) the start-up log line, on stdout and in /logs; (5) two SDK clients register;
 # (6) OFFER/ANSWER and EXEC_REQUEST/EXEC_RESPONSE; (7) restart: same gateway DID (key on the
 # /data volume) and a message queued for an offline agent before the restart is delivered
-# after it (offline store in the Redis service of the `redis` profile); (8) a clean SIGTERM
-# stop, then cleanup leaves no container, volume or image of the test behind. A summary with
-# one line each follows.
+# after it (offline store in the Redis service of the `redis` profile); (8) the same with the
+# image's default store, SQLite on the /data volume; (9) a clean SIGTERM stop, then cleanup
+# leaves no container, volume or image of the test behind. A summary with one line each
+# follows: a scenario that could not run (its prerequisite failed) is "skipped", not "failed".
 #
 # Everything runs under its own Compose project name, image tag and free ports, so it does
 # not touch a gateway you already run, and without the settings of an .env.gateway you keep
@@ -19,6 +20,8 @@
 #                  networking, 127.0.0.1 only); auto picks host when the engine has no
 #                  bridge network (as in CI)
 #   PYTHON         Python with the SDK installed (default: .venv/bin/python)
+#   GATEWAY_NOFILE open files of the gateway container (default: 65536, or this shell's hard
+#                  limit when lower: an engine started from it allows no more)
 #   KEEP=1         leave the stack running at the end (for debugging)
 #   HEALTH_TIMEOUT seconds to wait for health (default 90)
 set -euo pipefail
@@ -37,6 +40,8 @@ s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
+
+adapt_nofile
 
 TEST_NETWORK="${TEST_NETWORK:-auto}"
 if [[ "$TEST_NETWORK" == auto ]]; then
@@ -190,6 +195,29 @@ scenario_7() {
 }
 
 scenario_8() {
+    local did_before did_after
+    # The image's own default: the test's environment without STORAGE_TYPE and REDIS_URL,
+    # so SQLite at /data/gateway.db (`!override`: Compose merges environment maps otherwise).
+    {
+        printf '%s\n' "services:" "  gateway:" "    environment: !override" \
+            '      PYTHONUNBUFFERED: "1"' '      LOG_LEVEL: INFO' \
+            "      GATEWAY_PORT: \"$GATEWAY_PORT\""
+        [[ "$TEST_NETWORK" == bridge ]] || printf '%s\n' "      GATEWAY_HOST: 127.0.0.1"
+    } >"$WORK_DIR/sqlite-override.yml"
+    export COMPOSE_FILES="$COMPOSE_FILES:$WORK_DIR/sqlite-override.yml"
+    compose up -d --wait --wait-timeout "$HEALTH_TIMEOUT" gateway
+    did_before="$(smoke health --backend sqlite | tail -n 1)"
+    pass "gateway recreated with the image's default store (/health backend: sqlite)"
+    smoke store --state "$WORK_DIR/stored-sqlite.json"
+    gw restart
+    did_after="$(smoke health --backend sqlite | tail -n 1)"
+    [[ "$did_after" == "$did_before" ]] || fail "gateway DID changed: $did_before -> $did_after"
+    smoke fetch --state "$WORK_DIR/stored-sqlite.json"
+    docker exec "$(gateway_id)" test -s /data/gateway.db || fail "no /data/gateway.db"
+    pass "message stored in SQLite before the restart was delivered after it"
+}
+
+scenario_9() {
     local id started elapsed exit_code leftover problems=0
     id="$(gateway_id)"
     if [[ -n "$id" ]]; then
@@ -231,12 +259,13 @@ NAMES=(
     "start-up line in the logs"
     "two SDK clients connect and register"
     "OFFER/ANSWER and EXEC_REQUEST/EXEC_RESPONSE"
-    "restart: same DID, stored message delivered"
+    "restart: same DID, stored message delivered (Redis)"
+    "restart: stored message delivered (SQLite, the image's default)"
     "clean stop and cleanup"
 )
 run_scenario 1
 if [[ "${RESULTS[1]}" == PASS ]]; then run_scenario 2; else skip_scenario 2 "no image"; fi
-for n in 3 4 5 6 7; do
+for n in 3 4 5 6 7 8; do
     if [[ "${RESULTS[2]}" == PASS ]]; then
         run_scenario "$n"
     else
@@ -244,9 +273,11 @@ for n in 3 4 5 6 7; do
     fi
 done
 if [[ "${RESULTS[1]}" == PASS && "${KEEP:-0}" != 1 ]]; then
-    run_scenario 8
+    run_scenario 9
+elif [[ "${KEEP:-0}" == 1 ]]; then
+    skip_scenario 9 "KEEP=1"
 else
-    skip_scenario 8 "${KEEP:+KEEP=1 }nothing to clean up"
+    skip_scenario 9 "nothing to clean up"
 fi
 
 # ---- summary

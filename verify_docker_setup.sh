@@ -77,6 +77,7 @@ fi
 
 echo "Docker:"
 docker_ok=0
+no_bridge=0
 if ! command -v docker >/dev/null 2>&1; then
     meh "docker CLI not found (see DOCKER_GATEWAY.md, Prerequisites)"
 else
@@ -84,6 +85,15 @@ else
     if docker info >/dev/null 2>&1; then
         good "engine reachable${DOCKER_HOST:+ at $DOCKER_HOST}"
         docker_ok=1
+        # docker-compose.gateway.yml builds and runs on the default bridge network; an
+        # engine started with --bridge=none has none, and `build` fails with "network
+        # bridge not found". The host-networking override (docker-compose.ci.yml) applies.
+        if docker network inspect bridge >/dev/null 2>&1; then
+            good "default bridge network present"
+        else
+            no_bridge=1
+            meh "the engine has no default bridge network (dockerd --bridge=none): './gateway-docker.sh build' and 'start' as they stand fail with 'network bridge not found'. Fix: use host networking, GATEWAY_PORT=8000 COMPOSE_OVERRIDE=docker-compose.ci.yml before each ./gateway-docker.sh command (listens on 127.0.0.1:GATEWAY_PORT), as the next steps below show; or give the engine its bridge back (start dockerd without --bridge=none)"
+        fi
     else
         meh "cannot reach the Docker engine${DOCKER_HOST:+ at $DOCKER_HOST} (is dockerd running?)"
     fi
@@ -109,9 +119,19 @@ if ((errors > 0)); then
     exit 1
 fi
 printf '%sSetup complete%s (%d warning(s)). Next steps:\n' "$C_GREEN" "$C_OFF" "$warnings"
-printf '%s\n' \
-    "  ./gateway-docker.sh build     build the image" \
-    "  ./gateway-docker.sh start     start it and wait until healthy (ws://127.0.0.1:8000/ws)" \
-    "  ./gateway-docker.sh health    check GET /health" \
-    "  ./test_docker_gateway.sh      run the end-to-end test (needs 'make install' for the SDK)" \
-    "See DOCKER_GATEWAY.md for configuration, TLS and production."
+if ((no_bridge)); then
+    host="GATEWAY_PORT=8000 COMPOSE_OVERRIDE=docker-compose.ci.yml"
+    printf '%s\n' \
+        "  (host networking: this engine has no bridge network)" \
+        "  $host ./gateway-docker.sh build     build the image" \
+        "  $host ./gateway-docker.sh start     start it (ws://127.0.0.1:8000/ws)" \
+        "  $host ./gateway-docker.sh health    check GET /health" \
+        "  ./test_docker_gateway.sh      run the end-to-end test (picks host networking itself)"
+else
+    printf '%s\n' \
+        "  ./gateway-docker.sh build     build the image" \
+        "  ./gateway-docker.sh start     start it and wait until healthy (ws://127.0.0.1:8000/ws)" \
+        "  ./gateway-docker.sh health    check GET /health" \
+        "  ./test_docker_gateway.sh      run the end-to-end test (needs 'make install' for the SDK)"
+fi
+echo "See DOCKER_GATEWAY.md for configuration, TLS and production."

@@ -42,6 +42,9 @@ def cmd_health(args: argparse.Namespace) -> None:
     did = body.get("did", "")
     check(isinstance(did, str) and did.startswith("did:key:z"), "/health carries a did:key")
     check(isinstance(body.get("version"), str), f"/health version is {body.get('version')!r}")
+    if args.backend:
+        backend = body.get("backend")
+        check(backend == args.backend, f"/health backend is {backend!r}, not {args.backend!r}")
     print(did)
 
 
@@ -168,6 +171,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     where.add_argument("--base", help="gateway base URL, e.g. https://127.0.0.1:8443")
     parser.add_argument("--state", default="", help="state file for store/fetch")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per wait")
+    parser.add_argument("--backend", default="", help="health: the backend /health must report")
     args = parser.parse_args(argv)
     args.http = args.base.rstrip("/") if args.base else f"http://127.0.0.1:{args.port}"
     args.url = "ws" + args.http.removeprefix("http") + "/ws"

@@ -25,6 +25,7 @@ from .auth import require_token
 from .backend import create_backend
 from .backend.base import Backend, BackendUnavailableError
 from .connection import ASGIReceive, serve_connection
+from .head import serve_head
 from .http_budget import serve_http
 from .hub import Hub
 from .listing import MAX_CURSOR_LENGTH, PAGE_DEFAULT, PAGE_MAX, agents_page
@@ -65,7 +66,16 @@ class GatewayApp:
         if scope["type"] != "http":
             await self.http(scope, receive, send)  # lifespan
             return
-        await serve_http(self.hub.ip_limits, self.http, scope, receive, send)
+        await serve_http(self.hub.ip_limits, self._serve_http, scope, receive, send)
+
+    async def _serve_http(
+        self, scope: MutableMapping[str, Any], receive: ASGIReceive, send: ASGISend
+    ) -> None:
+        """An HTTP request within its address's budget: ``HEAD`` is answered as ``GET``."""
+        if scope["method"] == "HEAD":
+            await serve_head(self.http, scope, receive, send)
+        else:
+            await self.http(scope, receive, send)
 
 
 def create_app(

@@ -240,7 +240,7 @@ class Router:
         if recipient is None:
             raise _error(ErrorCode.MALFORMED_MESSAGE, "to must name the recipient")
         if self.validate_dids and recipient != self.gateway_did and not is_valid_did(recipient):
-            raise _error(ErrorCode.MALFORMED_MESSAGE, "to is not a well-formed did:key")
+            raise _error(ErrorCode.MALFORMED_MESSAGE, "to is not a did:key of a usable Ed25519 key")
 
     def _check_content(self, envelope: Envelope) -> None:
         """CLOCK_SKEW, then MALFORMED_MESSAGE for a payload that does not fit its type.

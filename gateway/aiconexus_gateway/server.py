@@ -54,20 +54,27 @@ SPARE_FILES = 64
 
 
 def check_open_files(max_connections: int) -> int:
-    """Raise the soft RLIMIT_NOFILE to what MAX_CONNECTIONS needs, where allowed; warn if short.
+    """Raise the soft RLIMIT_NOFILE towards what MAX_CONNECTIONS needs; warn only if it bites.
 
+    The gateway asks for two files per connection (the WebSocket and as many connections
+    still in their handshake) plus :data:`SPARE_FILES`, up to the hard limit. It warns only
+    when even MAX_CONNECTIONS WebSockets would not fit (then connections fail before the
+    limit refuses them cleanly); with less room for handshakes than asked it says so at INFO.
     Returns the soft limit in force afterwards.
     """
-    needed = FILES_PER_CONNECTION * max_connections + SPARE_FILES
+    wanted = FILES_PER_CONNECTION * max_connections + SPARE_FILES
+    needed = max_connections + SPARE_FILES
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
             soft = target
         except (ValueError, OSError) as exc:
             logger.warning("could not raise the open-file limit to %d: %s", target, exc)
-    if soft != resource.RLIM_INFINITY and soft < needed:
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return int(soft)
+    if soft < needed:
         logger.warning(
             "open-file limit %d is below the %d that MAX_CONNECTIONS=%d needs: at the limit "
             "new connections fail; raise `ulimit -n` (Docker: ulimits: nofile) or lower "
@@ -75,6 +82,15 @@ def check_open_files(max_connections: int) -> int:
             soft,
             needed,
             max_connections,
+        )
+    else:
+        logger.info(
+            "open-file limit %d: MAX_CONNECTIONS=%d fit, with room for %d connections still "
+            "in their handshake (%d asked for)",
+            soft,
+            max_connections,
+            soft - needed,
+            wanted - needed,
         )
     return int(soft)
 

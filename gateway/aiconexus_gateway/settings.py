@@ -13,7 +13,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from aiconexus.protocol import DEFAULT_MAX_MESSAGE_SIZE, SEALABLE_TYPES, SUBPROTOCOL
+from aiconexus.protocol import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    MAX_CAPABILITIES,
+    SEALABLE_TYPES,
+    SUBPROTOCOL,
+)
 
 from .errors import GatewayError
 
@@ -130,7 +135,7 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     refusals_before_close: int = 32
     errors_per_s: int = 100
-    register_max_capabilities: int = 64
+    register_max_capabilities: int = MAX_CAPABILITIES
     register_max_capability_length: int = 128
     register_max_metadata_bytes: int = 16384
     register_max_metadata_depth: int = 8

@@ -45,6 +45,18 @@ docker compose version >/dev/null 2>&1 || die "Docker Compose v2 ('docker compos
 docker info >/dev/null 2>&1 || die "cannot reach the Docker engine${DOCKER_HOST:+ at $DOCKER_HOST}"
 [[ -x "$PYTHON" ]] || die "no Python with the SDK at $PYTHON (run 'make install' or set PYTHON)"
 
+# Open files: the compose files ask for GATEWAY_NOFILE (default 65536), and a container may not
+# raise its limit above the engine's own. An engine started by hand inherits this shell's hard
+# limit (20,000 on some hosts), so ask for no more than that (as scripts/ci/docker-checks.sh).
+adapt_nofile() {
+    local hard
+    hard="$(ulimit -Hn)"
+    if [[ -z "${GATEWAY_NOFILE:-}" && "$hard" != unlimited ]] && ((hard < 65536)); then
+        export GATEWAY_NOFILE="$hard"
+        note "open files: GATEWAY_NOFILE=$hard (this shell's hard limit; the compose default is 65536)"
+    fi
+}
+
 # Scenarios: the caller fills NAMES (index 0 empty, then one name per scenario) and defines
 # scenario_1, scenario_2, ...; each runs in a subshell with `set -e`, so its first failing
 # assertion fails it alone. The summary that follows is not counted as a scenario.
@@ -69,18 +81,20 @@ skip_scenario() {
     RESULTS[$1]=SKIP
 }
 
-# After the scenarios: one line per scenario, then "N passed, M failed"; fails if any did.
+# After the scenarios: one line per scenario, then "N passed, M failed, K skipped"; fails if
+# any failed. A scenario that did not run (its prerequisite failed, or KEEP=1) is skipped,
+# not failed: the failure that caused it is counted once, where it happened.
 summarize() {
-    local total=${#NAMES[@]} failed=0 n colour
+    local total=${#NAMES[@]} passed=0 failed=0 skipped=0 n colour
     printf '\n%s== summary of %d scenarios%s (%ds)\n' "$C_BOLD" "$((total - 1))" "$C_OFF" "$SECONDS"
     for ((n = 1; n < total; n++)); do
         case "${RESULTS[n]:-FAIL}" in
-            PASS) colour="$C_GREEN" ;;
-            SKIP) colour="$C_YELLOW" failed=$((failed + 1)) ;;
+            PASS) colour="$C_GREEN" passed=$((passed + 1)) ;;
+            SKIP) colour="$C_YELLOW" skipped=$((skipped + 1)) ;;
             *) colour="$C_RED" failed=$((failed + 1)) ;;
         esac
         printf '  %s%-4s%s  %d. %s\n' "$colour" "${RESULTS[n]:-FAIL}" "$C_OFF" "$n" "${NAMES[$n]}"
     done
-    printf '%d passed, %d failed\n' "$((total - 1 - failed))" "$failed"
+    printf '%d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped"
     ((failed == 0))
 }

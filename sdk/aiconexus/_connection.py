@@ -35,7 +35,10 @@ from aiconexus.protocol import CloseCode, Identity, Message, MessageType
 from aiconexus.retry import RetryPolicy
 from aiconexus.state import ConnectionState
 
-__all__ = ["STABLE_SESSION_S", "Connection"]
+__all__ = ["STABLE_SESSION_S", "UNREGISTER_WAIT_S", "Connection"]
+
+UNREGISTER_WAIT_S = 2.0
+"""Longest wait for UNREGISTER to be written, then for the gateway's close that answers it."""
 
 STABLE_SESSION_S = 10.0
 """A session that lasted this long resets the backoff; shorter ones keep it growing."""
@@ -151,10 +154,15 @@ class Connection:
         if session is not None and self._writer.online.is_set():
             bye = Message.create(self._identity, MessageType.UNREGISTER, session.gateway_did, {})
             try:
-                async with asyncio.timeout(2.0):
+                async with asyncio.timeout(UNREGISTER_WAIT_S):
                     await self._writer.send(session, bye)
             except (ConnectionClosed, TimeoutError):
                 pass
+            else:
+                # PROTOCOL.md 7.4: the gateway answers UNREGISTER by closing (1000
+                # "unregistered"); closing first could cut the UNREGISTER off unread.
+                if self._supervisor is not None:
+                    await asyncio.wait({self._supervisor}, timeout=UNREGISTER_WAIT_S)
         self._writer.stop()
         if self._supervisor is not None:
             self._supervisor.cancel()
@@ -162,9 +170,14 @@ class Connection:
         self._finish(ClientClosedError("the client was closed"))
 
     async def wait_closed(self) -> BaseException | None:
-        """Wait until closed; return why (None after :meth:`close`)."""
+        """Wait until closed; return why (None after :meth:`close`).
+
+        Cancelling the wait leaves the session alone (``asyncio.wait``, not ``gather``, which
+        would cancel the supervisor too and close the socket before :meth:`close` could send
+        UNREGISTER).
+        """
         if self._supervisor is not None:
-            await asyncio.gather(self._supervisor, return_exceptions=True)
+            await asyncio.wait({self._supervisor})
         reason = self._close_reason
         return None if type(reason) is ClientClosedError else reason
 

@@ -131,6 +131,7 @@ fake_docker_states() {
     cat >"$FAKE_BIN/docker" <<'FAKE'
 #!/bin/bash
 printf '%s\n' "$*" >>"$FAKE_LOG"
+[[ "$1" == compose ]] && printf 'GATEWAY_NOFILE=%s\n' "${GATEWAY_NOFILE:-}" >>"$FAKE_LOG"
 case "$1" in
     inspect)
         line="$(head -n 1 "$FAKE_STATES")"
@@ -191,4 +192,16 @@ FAKE
     [[ "$output" == *"containers still present after 'cleanup': feedc0ffee"* ]]
     [[ "$output" != *"cleaned up"* ]]
     grep -q -- "--profile \* down --volumes --remove-orphans" "$FAKE_LOG"
+}
+
+@test "start asks for no more open files than this shell's hard limit" {
+    fake_docker_states
+    printf '%s\n' "running healthy 0" >"$FAKE_STATES"
+    PATH="$FAKE_BIN:$PATH" HEALTH_POLL=0.01 run bash -c "ulimit -Hn 20000; '$SCRIPT' start"
+    [ "$status" -eq 0 ]
+    grep -q "^GATEWAY_NOFILE=20000$" "$FAKE_LOG"
+    : >"$FAKE_LOG"
+    PATH="$FAKE_BIN:$PATH" HEALTH_POLL=0.01 GATEWAY_NOFILE=4096 run bash -c "ulimit -Hn 20000; '$SCRIPT' start"
+    grep -q "^GATEWAY_NOFILE=4096$" "$FAKE_LOG"
+    ! grep -q "^GATEWAY_NOFILE=20000$" "$FAKE_LOG"
 }

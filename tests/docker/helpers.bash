@@ -15,7 +15,8 @@ common_setup() {
 }
 
 # A fake `docker` that records its arguments in $FAKE_LOG. FAKE_COMPOSE=fail makes
-# `docker compose version` fail; FAKE_INFO=fail makes `docker info` fail.
+# `docker compose version` fail; FAKE_INFO=fail makes `docker info` fail; FAKE_BRIDGE=none
+# makes `docker network inspect bridge` fail (an engine started with --bridge=none).
 fake_docker() {
     cat >"$FAKE_BIN/docker" <<'FAKE'
 #!/bin/bash
@@ -23,6 +24,7 @@ printf '%s\n' "$*" >>"$FAKE_LOG"
 case "$1 ${2:-}" in
     "compose version") [[ "${FAKE_COMPOSE:-ok}" == ok ]] || exit 1; echo "Docker Compose version v2.99.0" ;;
     "info "*) [[ "${FAKE_INFO:-ok}" == ok ]] || exit 1 ;;
+    "network inspect") [[ "${FAKE_BRIDGE:-ok}" == ok ]] || exit 1 ;;
     "--version "*) echo "Docker version 99.0.0" ;;
 esac
 exit 0

@@ -12,8 +12,9 @@ setup() {
 @test "help describes the scenarios and exits 0" {
     run "$REPO/test_docker_gateway.sh" help
     [ "$status" -eq 0 ]
-    [[ "$output" == *"run the eight scenarios, then a summary"* ]]
-    [[ "$output" == *"(8) a clean"* && "$output" != *"(9)"* ]]
+    [[ "$output" == *"run the nine scenarios, then a summary"* ]]
+    [[ "$output" == *"(8) the same with the"* && "$output" == *"SQLite"* ]]
+    [[ "$output" == *"(9) a clean"* && "$output" != *"(10)"* ]]
     [[ "$output" == *"TEST_NETWORK"* ]]
     run "$REPO/test_docker_cluster.sh" help
     [ "$status" -eq 0 ]
@@ -65,4 +66,34 @@ setup() {
     [ "$status" -eq 1 ]
     [[ "$output" == *"TEST_NETWORK must be host, bridge or auto"* ]]
     ! grep -q "compose.*up" "$FAKE_LOG"
+}
+
+# The shared library, sourced as the scripts source it (a fake docker, /bin/true as Python).
+lib() {
+    PATH="$FAKE_BIN:$PATH" PYTHON=/bin/true SCRIPT_PATH="$REPO/test_docker_gateway.sh" \
+        SCRIPT_DIR="$REPO" bash -c "source '$REPO/scripts/lib/docker-test-common.sh'; $1"
+}
+
+@test "a skipped scenario is reported as skipped, not failed, and does not fail the run" {
+    fake_docker
+    run lib 'NAMES=("" one two three); scenario_1() { true; }; run_scenario 1
+        skip_scenario 2 "KEEP=1"; scenario_3() { true; }; run_scenario 3; summarize'
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"skipped: KEEP=1"* ]]
+    [[ "$output" == *"2 passed, 0 failed, 1 skipped"* ]]
+    run lib 'NAMES=("" one two); scenario_1() { false; }; run_scenario 1
+        skip_scenario 2 "no image"; summarize'
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"0 passed, 1 failed, 1 skipped"* ]]
+}
+
+@test "the open-file limit follows a hard limit below the compose default" {
+    fake_docker
+    run lib 'ulimit -Hn 20000; unset GATEWAY_NOFILE; adapt_nofile; echo "nofile=$GATEWAY_NOFILE"'
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"nofile=20000"* ]]
+    run lib 'ulimit -Hn 20000; GATEWAY_NOFILE=4096; adapt_nofile; echo "nofile=$GATEWAY_NOFILE"'
+    [[ "$output" == *"nofile=4096"* ]]
+    grep -q "^adapt_nofile" "$REPO/test_docker_gateway.sh"
+    grep -q "^adapt_nofile" "$REPO/test_docker_cluster.sh"
 }

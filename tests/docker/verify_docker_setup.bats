@@ -52,3 +52,17 @@ setup() {
     [ "$status" -eq 2 ]
     [[ "$output" == *"Usage: verify_docker_setup.sh"* ]]
 }
+
+@test "an engine without the default bridge: a warning naming the host-networking fix" {
+    fake_docker
+    PATH="$FAKE_BIN:$PATH" FAKE_BRIDGE=none run "$REPO/verify_docker_setup.sh"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"no default bridge network"* ]]
+    [[ "$output" == *"network bridge not found"* ]]
+    [[ "$output" == *"GATEWAY_PORT=8000 COMPOSE_OVERRIDE=docker-compose.ci.yml ./gateway-docker.sh build"* ]]
+    grep -q "^network inspect bridge" "$FAKE_LOG"
+    PATH="$FAKE_BIN:$PATH" run "$REPO/verify_docker_setup.sh"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"default bridge network present"* ]]
+    [[ "$output" != *"COMPOSE_OVERRIDE=docker-compose.ci.yml ./gateway-docker.sh build"* ]]
+}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import resource
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -189,3 +191,35 @@ def test_check_both_takes_from_both_or_neither() -> None:
     assert check_both(agent, "c", None, "ip", 10) == (0, "")  # c lost no token above
     assert check_both(agent, "c", None, "ip", 10) == (0, "")
     assert check_both(None, "c", address, "other", 10) == (0, "")
+
+
+def _check_under_hard_limit(hard: int, max_connections: int) -> str:
+    """Stderr of check_open_files(max_connections) in a process whose hard limit is ``hard``."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+
+    code = (
+        "import logging, sys; logging.basicConfig(stream=sys.stderr, level=logging.INFO)\n"
+        "from aiconexus_gateway.server import check_open_files\n"
+        f"print(check_open_files({max_connections}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], preexec_fn=limit, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip() + "\n" + done.stderr
+
+
+@pytest.mark.skipif(
+    resource.getrlimit(resource.RLIMIT_NOFILE)[1] not in (resource.RLIM_INFINITY,)
+    and resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 20_000,
+    reason="needs a hard open-file limit of at least 20,000",
+)
+def test_default_start_under_a_hard_limit_of_20000_does_not_warn() -> None:
+    """The default MAX_CONNECTIONS=10000 fits 20,000 files: raised to it, an INFO, no WARNING."""
+    output = _check_under_hard_limit(20_000, Settings().max_connections)
+    assert output.startswith("20000\n")
+    assert "WARNING" not in output and "room for" in output
+    short = _check_under_hard_limit(5_000, Settings().max_connections)
+    assert "WARNING" in short and "MAX_CONNECTIONS=10000" in short

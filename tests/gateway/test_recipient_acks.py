@@ -196,3 +196,16 @@ async def test_sigterm_drains_in_flight_frames_then_closes_1001(
     assert await asyncio.to_thread(gw.process.wait, 10) == 0
     line = gw.wait_for_log("drained sessions=2 ")
     assert "stored=0" in line
+
+
+async def test_a_frame_to_oneself_needs_the_recipient_ack(gateway: GatewayProcess) -> None:
+    """PROTOCOL.md 8.8: a frame to one's own DID is in flight until acknowledged."""
+    carol = await acking_client(gateway.ws_url)
+    sent = await carol.send_message("OFFER", carol.did, {"sdp": "v=0"})
+    assert await carol.recv_text() == sent.to_json()
+    ping = await carol.send_message("PING", carol.gateway_did, {"sequence": 1})
+    pong = await carol.expect("PONG")  # no ACK delivered before carol acknowledged
+    assert pong.correlation_id == ping.id
+    await acknowledge(carol, sent.id)
+    assert await carol.expect_acks(1) == {sent.id: "delivered"}
+    await carol.close()

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 from websockets.asyncio.client import connect as websocket_connect
 from websockets.exceptions import ConnectionClosed
@@ -35,6 +36,7 @@ __all__ = [
     "did_from_public_key",
     "now_timestamp",
     "public_key_from_did",
+    "verify_ed25519",
     "verify_frame",
 ]
 
@@ -231,6 +233,21 @@ def build_frame(
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
 
 
+def verify_ed25519(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """True if ``signature`` verifies with libsodium's rules (PROTOCOL.md 5.4).
+
+    S below the group order; the key and R canonical and not of small order. (A ZIP-215
+    verifier would accept forgeries.)
+    """
+    if len(public_key) != 32 or len(signature) != 64:
+        return False
+    try:
+        VerifyKey(public_key).verify(message, signature)
+    except BadSignatureError:
+        return False
+    return True
+
+
 def verify_frame(frame: str) -> dict[str, Any]:
     """Parse a received frame and check its signature; returns the envelope, ValueError if bad."""
     envelope = json.loads(frame, object_pairs_hook=_reject_duplicates)
@@ -238,7 +255,10 @@ def verify_frame(frame: str) -> dict[str, Any]:
         raise ValueError("not a signed envelope")
     unsigned = {key: value for key, value in envelope.items() if key != "signature"}
     signature = b64url_decode(envelope["signature"])
-    VerifyKey(public_key_from_did(envelope["from"])).verify(canonical_json(unsigned), signature)
+    if not verify_ed25519(
+        public_key_from_did(envelope["from"]), canonical_json(unsigned), signature
+    ):
+        raise BadSignatureError("signature does not verify")
     return envelope
 
 

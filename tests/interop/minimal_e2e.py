@@ -36,7 +36,9 @@ __all__ = [
     "hchacha20",
     "hkdf_sha256",
     "open_envelope",
+    "parse_plaintext",
     "seal",
+    "shared_secret",
     "x25519_public_from_did",
     "x25519_secret_from_seed",
     "xchacha20poly1305_decrypt",
@@ -46,6 +48,8 @@ __all__ = [
 ALG = "X25519-HKDF-SHA256-XC20P"
 P = 2**255 - 19
 MASK32 = 0xFFFFFFFF
+MAX_DEPTH = 32  # 8.7: the envelope is level 1, so a payload (level 2) nests at most 31 levels
+MAX_CONTAINERS = 16384  # 8.7: objects and arrays, counted in the plaintext alone (8.10)
 
 
 def x25519_public_from_did(did: str) -> bytes:
@@ -138,7 +142,7 @@ def seal(
     nonce = nonce or os.urandom(24)
     epk = crypto_scalarmult_base(esk)
     rpk = x25519_public_from_did(routing["to"])
-    key = hkdf_sha256(crypto_scalarmult(esk, rpk), epk + rpk, ALG.encode())
+    key = hkdf_sha256(shared_secret(esk, rpk), epk + rpk, ALG.encode())
     ct = xchacha20poly1305_encrypt(key, nonce, canonical_json(payload), associated_data(routing))
     return {
         "enc": {
@@ -148,6 +152,47 @@ def seal(
             "ct": b64url_encode(ct),
         }
     }
+
+
+def shared_secret(secret: bytes, public: bytes) -> bytes:
+    """X25519; an all-zero result (a low-order ``public``) is refused, by senders and recipients."""
+    try:
+        shared = crypto_scalarmult(secret, public)
+    except RuntimeError:  # PyNaCl's own refusal of the all-zero result
+        shared = bytes(32)
+    if shared == bytes(32):
+        raise ValueError("all-zero shared secret")
+    return shared
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate JSON keys in the plaintext")
+    return result
+
+
+def parse_plaintext(plain: bytes) -> dict[str, Any]:
+    """The decrypted payload: strict JSON, an object, within the bounds of 8.7 from level 2."""
+    value = json.loads(plain.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    if not isinstance(value, dict):
+        raise ValueError("the plaintext is not a JSON object")
+    layer: list[Any] = [value]
+    depth, containers = 2, 0
+    while layer:
+        if depth > MAX_DEPTH:
+            raise ValueError(f"the plaintext nests deeper than level {MAX_DEPTH}")
+        containers += len(layer)
+        if containers > MAX_CONTAINERS:
+            raise ValueError(f"the plaintext holds more than {MAX_CONTAINERS} objects/arrays")
+        layer = [
+            child
+            for node in layer
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+        depth += 1
+    return value
 
 
 def open_envelope(keys: Keypair, envelope: dict[str, Any]) -> dict[str, Any]:
@@ -160,11 +205,8 @@ def open_envelope(keys: Keypair, envelope: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("wrong epk or nonce length")
     secret = x25519_secret_from_seed(bytes(keys.signing_key))
     rpk = x25519_public_from_did(envelope["to"])
-    key = hkdf_sha256(crypto_scalarmult(secret, epk), epk + rpk, ALG.encode())
+    key = hkdf_sha256(shared_secret(secret, epk), epk + rpk, ALG.encode())
     plain = xchacha20poly1305_decrypt(
         key, nonce, b64url_decode(enc["ct"]), associated_data(envelope)
     )
-    value = json.loads(plain.decode("utf-8"))
-    if not isinstance(value, dict):
-        raise ValueError("the plaintext is not a JSON object")
-    return value
+    return parse_plaintext(plain)

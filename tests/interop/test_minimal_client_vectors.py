@@ -18,12 +18,14 @@ from interop.minimal_client import (
     canonical_json,
     did_from_public_key,
     public_key_from_did,
+    verify_ed25519,
     verify_frame,
 )
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 ENVELOPES = json.loads((VECTORS / "envelopes.json").read_text(encoding="utf-8"))
 DID_VECTORS = json.loads((VECTORS / "did-key-ed25519.json").read_text(encoding="utf-8"))
+EDGES = json.loads((VECTORS / "ed25519-edges.json").read_text(encoding="utf-8"))
 JCS_NAMES = sorted(path.name for path in (VECTORS / "jcs" / "input").glob("*.json"))
 
 
@@ -112,3 +114,24 @@ def test_duplicate_keys_refused() -> None:
     frame = json.dumps(ENVELOPES["envelopes"][0]["envelope"])
     with pytest.raises(ValueError, match="duplicate"):
         verify_frame(frame[:-1] + ', "version": "1.0"}')
+
+
+@pytest.mark.parametrize("case", EDGES["cases"], ids=lambda case: case["name"])
+def test_zip215_edge_cases_refused(case: dict[str, str]) -> None:
+    """Small-order keys and R, non-canonical encodings: refused, as IoAP requires."""
+    assert case["result"] == "invalid"
+    assert not verify_ed25519(
+        bytes.fromhex(case["public_key"]),
+        bytes.fromhex(case["message"]),
+        bytes.fromhex(case["signature"]),
+    )
+
+
+def test_forged_identity_point_envelope_refused() -> None:
+    """The REGISTER 'signed' with R = identity, S = 0 by the identity point's did:key."""
+    envelope = EDGES["forged_envelope"]["envelope"]
+    assert canonical_json({k: v for k, v in envelope.items() if k != "signature"}) == (
+        EDGES["forged_envelope"]["signing_input"].encode()
+    )
+    with pytest.raises(BadSignatureError):
+        verify_frame(json.dumps(envelope))

@@ -10,7 +10,9 @@ import pytest
 from nacl.bindings import crypto_scalarmult, crypto_scalarmult_base
 from nacl.exceptions import CryptoError
 from support.gateway import GatewayProcess
+from support.sealing import LOW_ORDER_X25519, craft_sealed
 
+from aiconexus.protocol import Identity
 from interop.minimal_client import Keypair, MinimalClient, build_frame, canonical_json, verify_frame
 from interop.minimal_e2e import (
     ALG,
@@ -133,3 +135,21 @@ async def test_encrypted_exec_round_trip_through_the_gateway(gateway: GatewayPro
     assert open_envelope(alice.keys, answer) == {"status": "success", "result": 42}
     await alice.close()
     await bob.close()
+
+
+def test_minimal_client_refuses_what_recipients_must_refuse() -> None:
+    """All-zero shared secret, nesting past level 32, >16384 containers, duplicate names."""
+    sender = Identity.from_seed(bytes.fromhex(KEYS["a"]["seed"]))
+    recipient = Identity.from_seed(bytes.fromhex(KEYS["b"]["seed"]))
+    deep = ('{"context":' + "[" * 30 + "]" * 30 + "}").encode()  # 31 levels from the payload
+    wide = ('{"context":[' + ",".join(["{}"] * 16382) + "]}").encode()  # 16384 containers
+    assert open_envelope(keypair("b"), craft_sealed(sender, recipient, deep))
+    assert open_envelope(keypair("b"), craft_sealed(sender, recipient, wide))
+    for envelope in (
+        craft_sealed(sender, recipient, b'{"query":"q"}', epk=LOW_ORDER_X25519),
+        craft_sealed(sender, recipient, deep.replace(b"[", b"[[", 1).replace(b"]", b"]]", 1)),
+        craft_sealed(sender, recipient, wide.replace(b"[{}", b"[{},{}", 1)),
+        craft_sealed(sender, recipient, b'{"query":"a","query":"b"}'),
+    ):
+        with pytest.raises((ValueError, CryptoError)):
+            open_envelope(keypair("b"), envelope)

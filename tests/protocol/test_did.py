@@ -19,6 +19,7 @@ from aiconexus.protocol import (
     public_key_from_did,
     public_key_from_text,
 )
+from aiconexus.protocol.edwards import is_usable_public_key
 
 _SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "did-key-ed25519.json"
 _LOCAL = Path(__file__).resolve().parents[1] / "vectors" / "did-key-ed25519.json"
@@ -62,11 +63,11 @@ def test_non_standard_forms_rejected(bad: str) -> None:
 
 @given(st.binary(min_size=32, max_size=32))
 def test_round_trip(public_key: bytes) -> None:
-    """Any 32-byte key survives DID encoding and decoding."""
+    """Any 32-byte key survives DID encoding and decoding; valid when the key is usable."""
     did = did_from_public_key(public_key)
     assert did.startswith("did:key:z6Mk")
     assert public_key_from_did(did) == public_key
-    assert is_valid_did(did)
+    assert is_valid_did(did) == is_usable_public_key(public_key)
 
 
 def test_public_key_text_forms() -> None:

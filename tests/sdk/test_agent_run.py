@@ -37,6 +37,10 @@ async def test_sigterm_stops_run_and_the_previous_handler_is_restored(
         assert f"agent {agent.did} stopped on SIGTERM: unregistered from {gateway.url}" in (
             caplog.text
         )
+        # the gateway tells the same story: UNREGISTER was read before the socket closed
+        ended = f"disconnected reason=unregistered did={agent.did}"
+        await asyncio.to_thread(gateway.wait_for_log, ended)
+        assert f"disconnected reason=disconnected did={agent.did}" not in gateway.log()
         assert signal.getsignal(signal.SIGTERM) is mine
         assert seen == []
     finally:

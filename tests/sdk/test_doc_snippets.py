@@ -106,3 +106,48 @@ def test_the_other_blocks_run(gateway: GatewayProcess, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     printed = [line.split(": ")[1] for line in result.stdout.splitlines()]
     assert printed == ["connecting", "connected", "closed"]
+
+
+def _bash_blocks(name: str) -> list[str]:
+    text = (ROOT / name).read_text(encoding="utf-8")
+    return re.findall(r"^```bash\n(.*?)^```$", text, flags=re.S | re.M)
+
+
+def _inline_commands(name: str) -> list[str]:
+    text = (ROOT / name).read_text(encoding="utf-8")
+    prose = re.sub(r"^```.*?^```$", "", text, flags=re.S | re.M)
+    return re.findall(r"`((?:\S*/)?(?:aiconexus|python) [^`]*)`", prose)
+
+
+@pytest.mark.parametrize("name", ["README.md", "SDK_USAGE.md"])
+def test_commands_say_where_make_install_put_them(name: str) -> None:
+    """``aiconexus ...`` and ``python ...`` run from .venv: prefixed, or after activating it."""
+    for block in _bash_blocks(name):
+        lines = [line.strip() for line in block.splitlines()]
+        activated = False
+        for line in lines:
+            activated = activated or line.startswith("source .venv/bin/activate")
+            if re.match(r"(aiconexus|python) ", line):
+                assert activated, f"{name}: {line!r} without .venv/bin/ or activating .venv"
+    if name == "README.md":
+        for command in _inline_commands(name):
+            assert command.startswith(".venv/bin/"), f"README.md: `{command}`"
+    else:
+        text = (ROOT / name).read_text(encoding="utf-8")
+        assert text.index(".venv/bin/aiconexus") < text.index("`aiconexus ")
+
+
+def test_readme_says_how_to_change_the_port_and_make_honours_it() -> None:
+    """README's two commands name ``make run PORT=9000``; make passes it to the gateway."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Two commands", 1)[1].split("\n## ", 1)[0]
+    assert "make run PORT=9000" in section and ".venv/bin/python" in readme
+    dry = subprocess.run(
+        ["make", "-n", "-o", "install", "run", "PORT=9000"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "aiconexus-gateway" in dry.stdout and "--port 9000" in dry.stdout

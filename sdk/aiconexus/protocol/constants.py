@@ -9,6 +9,7 @@ __all__ = [
     "DEFAULT_CLOCK_SKEW_S",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "GATEWAY_TYPES",
+    "MAX_CAPABILITIES",
     "MAX_ID_LENGTH",
     "PEER_TYPES",
     "PROTOCOL_VERSION",
@@ -28,6 +29,9 @@ DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024
 
 MAX_ID_LENGTH = 128
 """Longest allowed message ``id``."""
+
+MAX_CAPABILITIES = 64
+"""Most entries a REGISTER's ``capabilities`` may hold (PROTOCOL.md 6.1); a gateway may lower it."""
 
 DEFAULT_CLOCK_SKEW_S = 300.0
 """Default largest distance between a frame's timestamp and the receiver's clock, in seconds."""

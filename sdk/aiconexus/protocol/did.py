@@ -7,6 +7,7 @@ import binascii
 import re
 from functools import lru_cache
 
+from .edwards import is_usable_public_key
 from .errors import MalformedMessageError
 
 __all__ = [
@@ -90,14 +91,19 @@ def public_key_from_did(did: str) -> bytes:
 
 
 def is_valid_did(did: object) -> bool:
-    """True if ``did`` is a well-formed Ed25519 did:key."""
+    """True if ``did`` is a well-formed Ed25519 did:key whose key someone can own.
+
+    The key must be a usable Ed25519 public key (:func:`~.edwards.is_usable_public_key`:
+    canonical, on the curve, not of small order); a DID of any other 32 bytes is refused,
+    since no signature from it would ever verify (PROTOCOL.md 3.3).
+    """
     if not isinstance(did, str) or not _DID_SHAPE.fullmatch(did):
         return False
     try:
-        public_key_from_did(did)
+        key = public_key_from_did(did)
     except MalformedMessageError:
         return False
-    return True
+    return is_usable_public_key(key)
 
 
 def public_key_from_text(text: str) -> bytes:

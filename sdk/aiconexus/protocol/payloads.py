@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .constants import MessageType
+from .constants import MAX_CAPABILITIES, MessageType
 from .errors import MalformedMessageError
 
 __all__ = [
@@ -37,7 +37,7 @@ class RegisterPayload(_Payload):
     """REGISTER: answer to the gateway's CHALLENGE."""
 
     nonce: str = Field(min_length=1, max_length=256)
-    capabilities: list[str] = Field(default_factory=list, max_length=256)
+    capabilities: list[str] = Field(default_factory=list, max_length=MAX_CAPABILITIES)
     metadata: dict[str, Any] = Field(default_factory=dict)
     public_key: str | None = None
 
@@ -90,7 +90,12 @@ class IntentPayload(_Payload):
 
 
 class ExecRequestPayload(_Payload):
-    """EXEC_REQUEST: ask the recipient to execute something with ``args``."""
+    """EXEC_REQUEST: ask the recipient to execute something with ``args``.
+
+    ``timeout_ms``: how long after the request's timestamp the requester waits for the last
+    answer; ``stream``: several EXEC_RESPONSEs are welcome, all but the last with ``more``
+    (PROTOCOL.md 6.1).
+    """
 
     args: dict[str, Any]
     timeout_ms: int | None = Field(default=None, ge=0)
@@ -98,12 +103,13 @@ class ExecRequestPayload(_Payload):
 
 
 class ExecResponsePayload(_Payload):
-    """EXEC_RESPONSE: the outcome of an EXEC_REQUEST."""
+    """EXEC_RESPONSE: the outcome of an EXEC_REQUEST (``more``: a streamed part, not the last)."""
 
     status: Literal["success", "error"]
     result: Any = None
     error: Any = None
     execution_time_ms: float | None = Field(default=None, ge=0)
+    more: bool | None = None
 
 
 class ErrorPayload(_Payload):
