@@ -267,6 +267,9 @@ class Connection:
                 self._remember(message)
             case Action.RATE_LIMITED if outcome.entry is not None:
                 self._writer.hold(outcome.entry, outcome.hold_s)
+            case Action.UNCERTAIN if outcome.entry is not None:
+                self._logger.debug("%s; writing it again in %gs", outcome.detail, outcome.hold_s)
+                self._writer.hold(outcome.entry, outcome.hold_s)
             case Action.SETTLED | Action.ACCEPTED:
                 self._writer.answered(outcome.answered)
             case Action.REPORTED:

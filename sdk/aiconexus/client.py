@@ -299,6 +299,8 @@ class GatewayClient:
         (``UnknownAgentError``, ``QueueFullError``, ``RateLimitedError`` ...),
         :class:`~aiconexus.ClientClosedError` if the client closes first, and ``TimeoutError``
         after ``timeout`` seconds (default: wait through reconnections as long as it takes).
+        ``INTERNAL_ERROR`` (outcome unknown) is not raised: the frame is written again, same
+        id, after a pause, until the gateway takes it or says it took the first copy.
         """
         message_type = MessageType(type)
         if message_type not in SENDABLE_TYPES:
