@@ -67,7 +67,7 @@ async def test_listen_count_acknowledges_what_it_printed_and_nothing_else(
 async def test_request_acknowledges_the_response_before_it_exits(
     gateway_factory: Any, tmp_path: Path
 ) -> None:
-    """`aiconexus request`: the responder's EXEC_RESPONSE is answered `delivered`."""
+    """`aiconexus request`: the EXEC_RESPONSE is `delivered`, and not delivered again."""
     gateway = gateway_factory()
     key = tmp_path / "asker.key"
     asker = cli("keygen", "--out", str(key)).stdout.strip()
@@ -82,6 +82,9 @@ async def test_request_acknowledges_the_response_before_it_exits(
         done = await asyncio.wait_for(asking, 30)
     assert done.returncode == 0, done.stderr
     assert Message.parse(done.stdout).payload["result"] == {"n": 2}
+    # Acknowledged before the command unregistered: nothing waits for the asker's next session.
+    again = await RawClient.connect(gateway.url, Identity.load(key))
+    assert again.registered is not None and again.registered.payload["queued"] == 0
 
 
 async def test_a_handler_attached_after_connect_gets_the_stored_frames(
