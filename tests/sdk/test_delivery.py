@@ -20,10 +20,10 @@ from .conftest import fast_options
 from .test_cli import CLI, cli
 
 
-async def _listen(url: str, key: Path, count: int) -> asyncio.subprocess.Process:
+async def _listen(url: str, key: Path, count: int, *extra: str) -> asyncio.subprocess.Process:
     """Start ``aiconexus listen --count`` and return once it is registered."""
     process = await asyncio.create_subprocess_exec(
-        CLI, "listen", "--key", str(key), "--count", str(count), "--gateway", url,
+        CLI, "listen", "--key", str(key), "--count", str(count), *extra, "--gateway", url,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=dict(os.environ),
     )  # fmt: skip
     assert process.stderr is not None
@@ -50,6 +50,7 @@ async def test_listen_count_acknowledges_what_it_printed_and_nothing_else(
         assert [Message.parse(line).payload for line in stdout.decode().splitlines()] == [
             {"query": "live"}
         ]
+        assert key.with_name("bob.key.received").exists()  # the duplicate memory file
         # Two stored frames, a command that takes one: the other stays with the gateway.
         for query in ("first", "second"):
             assert await alice.send(bob.did, "INTENT", {"query": query}, timeout=5) == "queued"
@@ -62,6 +63,22 @@ async def test_listen_count_acknowledges_what_it_printed_and_nothing_else(
             assert await alice.send(bob.did, "INTENT", {"query": "third"}, timeout=5)
             async with asyncio.timeout(10):
                 assert (await again.recv()).payload == {"query": "third"}
+
+
+async def test_listen_without_duplicate_memory_leaves_no_file(
+    gateway_factory: Any, tmp_path: Path
+) -> None:
+    """`listen --no-duplicate-memory` prints and acknowledges, and writes no `KEY.received`."""
+    gateway = gateway_factory()
+    key = tmp_path / "bob.key"
+    Identity.generate().save(key)
+    async with GatewayClient(gateway.url, Identity.generate(), **fast_options()) as alice:
+        listener = await _listen(gateway.url, key, 1, "--no-duplicate-memory")
+        status = await alice.send(Identity.load(key).did, "INTENT", {"query": "q"}, timeout=15)
+        stdout, _ = await asyncio.wait_for(listener.communicate(), 20)
+    assert (listener.returncode, status) == (0, "delivered")
+    assert Message.parse(stdout.decode()).payload == {"query": "q"}
+    assert not key.with_name("bob.key.received").exists()
 
 
 async def test_request_acknowledges_the_response_before_it_exits(
