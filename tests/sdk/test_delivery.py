@@ -14,7 +14,7 @@ from typing import Any
 
 from support.client import RawClient
 
-from aiconexus import Agent, GatewayClient, Identity, Message
+from aiconexus import Agent, ConnectionState, GatewayClient, Identity, Message
 
 from .conftest import fast_options
 from .test_cli import CLI, cli
@@ -177,3 +177,42 @@ async def test_the_duplicate_memory_outlives_the_receiving_client(
         await senders[1].send_message("INTENT", bob_did, {"query": "next"})
         async with asyncio.timeout(10):
             assert (await bob.recv()).payload == {"query": "next"}
+
+
+async def test_an_agent_busy_past_the_ack_timeout_is_not_a_slow_consumer(
+    gateway_factory: Any,
+) -> None:
+    """One handler slot busy past ACK_TIMEOUT: the gateway keeps the session.
+
+    The frame waiting behind the busy handler is acknowledged after ``ack_within_s`` and
+    handled once the handler is free.
+    """
+    gateway = gateway_factory(ACK_TIMEOUT="1.5")
+    states: list[ConnectionState] = []
+    agent = Agent(
+        Identity.generate(),
+        max_concurrency=1,
+        ack_within_s=0.5,
+        on_state_change=states.append,
+        **fast_options(),
+    )
+    release, both = asyncio.Event(), asyncio.Event()
+    handled: list[str] = []
+
+    @agent.on("INTENT")
+    async def busy(message: Message) -> None:
+        handled.append(message.payload["query"])
+        if len(handled) == 2:
+            both.set()
+        await release.wait()
+
+    alice = GatewayClient(gateway.url, Identity.generate(), **fast_options())
+    async with alice, agent.connect(gateway.url):
+        first = await alice.send(agent.did, "INTENT", {"query": "a"}, timeout=10)
+        second = await alice.send(agent.did, "INTENT", {"query": "b"}, timeout=10)
+        await asyncio.sleep(2.5)  # past ACK_TIMEOUT with the only handler busy
+        assert ConnectionState.RECONNECTING not in states
+        release.set()
+        await asyncio.wait_for(both.wait(), 10)
+    assert (first, second) == ("delivered", "delivered")
+    assert handled == ["a", "b"]
