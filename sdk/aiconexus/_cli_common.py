@@ -102,12 +102,22 @@ def no_gateway_at(url: str, detail: str) -> FailureError:
     )
 
 
-def one_shot_client(url: str, identity: Identity) -> GatewayClient:
+def one_shot_client(
+    url: str, identity: Identity, *, duplicate_memory: bool = True
+) -> GatewayClient:
     """A client for one command: no reconnection, a short open timeout.
 
-    It acknowledges only the frames the command reads (others stay with the gateway).
+    It acknowledges only the frames the command reads (others stay with the gateway);
+    ``duplicate_memory``: keep the ids of acknowledged frames in the file beside the key.
     """
     try:
-        return GatewayClient(url, identity, reconnect=False, open_timeout_s=5.0, ack_when="taken")
+        return GatewayClient(
+            url,
+            identity,
+            reconnect=False,
+            open_timeout_s=5.0,
+            ack_when="taken",
+            duplicate_memory=duplicate_memory,
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -35,13 +35,17 @@ from aiconexus.protocol import CloseCode, Identity, Message, MessageType
 from aiconexus.retry import RetryPolicy
 from aiconexus.state import ConnectionState
 
-__all__ = ["STABLE_SESSION_S", "UNREGISTER_WAIT_S", "Connection"]
+__all__ = ["DEFAULT_ACK_WITHIN_S", "STABLE_SESSION_S", "UNREGISTER_WAIT_S", "Connection"]
 
 UNREGISTER_WAIT_S = 2.0
 """Longest wait for UNREGISTER to be written, then for the gateway's close that answers it."""
 
 STABLE_SESSION_S = 10.0
 """A session that lasted this long resets the backoff; shorter ones keep it growing."""
+DEFAULT_ACK_WITHIN_S = 10.0
+"""With ``ack_on_take``: a frame left in the inbox this long is acknowledged anyway (well
+below the gateway's default ``ACK_TIMEOUT`` of 30 s, past which it closes a recipient that
+leaves a frame unacknowledged as a slow consumer)."""
 
 
 class Connection:
@@ -53,8 +57,9 @@ class Connection:
     the ``inbox`` keeps frames for the readers, ``on_state`` hears every state change and
     ``on_close`` the final error, once. A frame is acknowledged to the gateway (and written
     to the duplicate ``memory``, if any) when it is put in the inbox, or with
-    ``ack_on_take`` only when a reader takes it (:meth:`taken`). Raises ValueError when
-    ``heartbeat_interval_s`` (None: the gateway's) is not positive.
+    ``ack_on_take`` only when a reader takes it (:meth:`taken`) or when it has waited
+    ``ack_within_s`` in the inbox, whichever comes first. Raises ValueError when
+    ``heartbeat_interval_s`` (None: the gateway's) or ``ack_within_s`` is not positive.
     """
 
     def __init__(
@@ -67,6 +72,7 @@ class Connection:
         pongs: ReplyWaiters,
         inbox: Inbox,
         ack_on_take: bool = False,
+        ack_within_s: float = DEFAULT_ACK_WITHIN_S,
         memory: ReceivedLog | None = None,
         on_state: Callable[[ConnectionState], None],
         on_close: Callable[[ClientClosedError], None],
@@ -79,6 +85,8 @@ class Connection:
     ) -> None:
         if heartbeat_interval_s is not None and heartbeat_interval_s <= 0:
             raise ValueError("heartbeat_interval_s must be > 0")
+        if not ack_within_s > 0:
+            raise ValueError("ack_within_s must be > 0")
         self._identity = identity
         self._dialer = dialer
         self._dispatcher = dispatcher
@@ -86,6 +94,9 @@ class Connection:
         self._pongs = pongs
         self._inbox = inbox
         self._ack_on_take = ack_on_take
+        self._ack_within_s = ack_within_s
+        self._acked_early: set[tuple[str, str]] = set()
+        """Frames in the inbox acknowledged on this session before a reader took them."""
         self._memory = memory
         self._warned_full = False
         self._on_state = on_state
@@ -210,8 +221,10 @@ class Connection:
         self._writer.begin(session)
         self.last_session = session
         self._receipts = Receipts(session, self._identity) if session.recipient_acks else None
+        self._acked_early.clear()
         reader = asyncio.create_task(self._read(session))
         heartbeat = asyncio.create_task(self._heartbeat(session))
+        overdue = asyncio.create_task(self._ack_overdue(self._receipts))
         try:
             try:
                 await self._writer.flush(session)
@@ -226,7 +239,8 @@ class Connection:
             self._writer.end()
             reader.cancel()
             heartbeat.cancel()
-            await asyncio.gather(reader, heartbeat, return_exceptions=True)
+            overdue.cancel()
+            await asyncio.gather(reader, heartbeat, overdue, return_exceptions=True)
             if self._receipts is not None:
                 await self._receipts.close()
                 self._receipts = None
@@ -280,6 +294,9 @@ class Connection:
                 self._remember(message)
             case Action.RATE_LIMITED if outcome.entry is not None:
                 self._writer.hold(outcome.entry, outcome.hold_s)
+            case Action.UNCERTAIN if outcome.entry is not None:
+                self._logger.debug("%s; writing it again in %gs", outcome.detail, outcome.hold_s)
+                self._writer.hold(outcome.entry, outcome.hold_s)
             case Action.SETTLED | Action.ACCEPTED:
                 self._writer.answered(outcome.answered)
             case Action.REPORTED:
@@ -307,10 +324,31 @@ class Connection:
         self._warned_full = False
         if not self._ack_on_take:
             return
+        key = (message.from_, message.id)
+        if key in self._acked_early:
+            self._acked_early.discard(key)
+            return
         self._remember(message)
         if self._receipts is not None:
             self._receipts.note(message.id)
         # Between sessions: the gateway delivers it again; the copy is dropped and acknowledged.
+
+    async def _ack_overdue(self, receipts: Receipts | None) -> None:
+        """With ``ack_on_take``: acknowledge frames that waited ``ack_within_s`` untaken.
+
+        They stay in the inbox for a reader; the gateway would otherwise close the session
+        as a slow consumer and deliver them again, over and over while the reader is busy.
+        """
+        if receipts is None or not self._ack_on_take:
+            return
+        while True:
+            await asyncio.sleep(self._ack_within_s / 4)
+            for message in self._inbox.arrived_before(time.monotonic() - self._ack_within_s):
+                key = (message.from_, message.id)
+                if key not in self._acked_early:
+                    self._acked_early.add(key)
+                    self._remember(message)
+                    receipts.note(message.id)
 
     def _take_in(self, message: Message, session: Session) -> Outcome:
         """Take in a verified inbound frame: settle what it answers or route it to ``recv()``.

@@ -32,10 +32,13 @@ from aiconexus.protocol.sealed import KeyAgreement
 __all__ = [
     "DEFAULT_RETRY_AFTER_S",
     "MAX_RETRY_AFTER_S",
+    "MAX_UNCERTAIN_RESEND_S",
+    "UNCERTAIN_RESEND_S",
     "Action",
     "Dispatcher",
     "Outcome",
     "error_of",
+    "resend_after_s",
     "retry_after_s",
 ]
 
@@ -43,6 +46,10 @@ DEFAULT_RETRY_AFTER_S = 1.0
 """How long to hold sends after RATE_LIMITED when the ERROR names no ``retry_after_ms``."""
 MAX_RETRY_AFTER_S = 60.0
 """Longest hold after RATE_LIMITED, whatever the ERROR says."""
+UNCERTAIN_RESEND_S = 0.25
+"""Pause before a frame answered INTERNAL_ERROR is written again (doubled each time)."""
+MAX_UNCERTAIN_RESEND_S = 5.0
+"""Longest pause before a frame answered INTERNAL_ERROR is written again."""
 
 
 class Action(StrEnum):
@@ -62,6 +69,9 @@ class Action(StrEnum):
     """A PONG (or ERROR) from the gateway answered a PING of the heartbeat or ``ping()``."""
     RATE_LIMITED = "rate_limited"
     """The gateway refused ``entry`` as RATE_LIMITED: write nothing for ``hold_s``, then again."""
+    UNCERTAIN = "uncertain"
+    """The gateway answered ``entry`` INTERNAL_ERROR (outcome unknown, PROTOCOL.md 8.2): write
+    it again, same id, after ``hold_s``; never under a new id."""
     ACCEPTED = "accepted"
     """A re-sent copy of ``entry`` was REPLAY_DETECTED: the gateway took an earlier copy
     written on this connection, whose ACK or ERROR is still to come."""
@@ -83,9 +93,10 @@ class Outcome:
     detail: str = ""
     """Why the frame was dropped, or the error the gateway reported."""
     entry: OutboxEntry | None = None
-    """RATE_LIMITED: the refused send, written again (with those after it) after the hold."""
+    """RATE_LIMITED: the refused send, written again (with those after it) after the hold;
+    UNCERTAIN: the send to write again."""
     hold_s: float = 0.0
-    """RATE_LIMITED: seconds to write nothing."""
+    """RATE_LIMITED: seconds to write nothing; UNCERTAIN: seconds before writing it again."""
     answered: tuple[OutboxEntry, ...] = ()
     """SETTLED, ACCEPTED: the sends the gateway answered (for the send window)."""
 
@@ -103,6 +114,15 @@ def retry_after_s(error: IoapError) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
         return min(float(value) / 1000.0, MAX_RETRY_AFTER_S)
     return DEFAULT_RETRY_AFTER_S
+
+
+def resend_after_s(times: int) -> float:
+    """Pause before writing again a frame answered INTERNAL_ERROR ``times`` times (>= 1).
+
+    >>> [resend_after_s(n) for n in (1, 2, 3, 6, 7, 50)]
+    [0.25, 0.5, 1.0, 5.0, 5.0, 5.0]
+    """
+    return min(MAX_UNCERTAIN_RESEND_S, UNCERTAIN_RESEND_S * 2.0 ** min(max(times, 1) - 1, 30))
 
 
 class Dispatcher:
@@ -182,11 +202,20 @@ class Dispatcher:
         entry = self._outbox.get(answered_id) if answered_id else None
         if entry is not None:
             if error.code == ErrorCode.REPLAY_DETECTED and entry.attempts > 1:
-                if not entry.resumed:  # an earlier copy on this connection: its ACK will come
+                if not entry.resumed and not entry.uncertain:
+                    # An earlier copy on this connection was taken: its ACK will come.
                     entry.accepted = True
                     return Outcome(Action.ACCEPTED, message, entry=entry, answered=(entry,))
-                # Accepted on an earlier connection whose ACK was lost.
+                # Taken on an earlier connection whose ACK was lost, or taken after all by a
+                # copy answered INTERNAL_ERROR (whose ACK will never come): it was accepted.
                 self._outbox.acknowledge(entry.message.id, "queued")
+            elif error.code == ErrorCode.INTERNAL_ERROR:
+                entry.uncertain += 1
+                entry.accepted = False
+                hold_s = resend_after_s(entry.uncertain)
+                return Outcome(
+                    Action.UNCERTAIN, message, detail=str(error), entry=entry, hold_s=hold_s
+                )
             elif error.code == ErrorCode.RATE_LIMITED:
                 return Outcome(
                     Action.RATE_LIMITED, message, entry=entry, hold_s=retry_after_s(error)

@@ -53,6 +53,15 @@ class Inbox:
         self._changed.set()
         return True
 
+    def arrived_before(self, moment: float) -> list[Message]:
+        """The waiting frames put here before ``moment`` (``time.monotonic()``), oldest first."""
+        found = []
+        for arrived, message in self._frames:
+            if arrived >= moment:
+                break
+            found.append(message)
+        return found
+
     def wake(self) -> None:
         """Make waiting readers look again (what they accept changed)."""
         self._changed.set()

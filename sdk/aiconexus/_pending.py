@@ -38,6 +38,9 @@ class OutboxEntry:
     its ACK or ERROR is on the way; it is not written again on this connection."""
     resumed: bool = False
     """It was written on an earlier connection (whose answer may have been lost)."""
+    uncertain: int = 0
+    """How many times the gateway answered INTERNAL_ERROR (outcome unknown): the frame is
+    written again, same id, and a REPLAY_DETECTED to a later copy means it was taken."""
 
 
 class Outbox:

@@ -5,9 +5,10 @@ acknowledges it. On each new session the :class:`Writer` writes every entry agai
 first, with its original id (re-signed with a new timestamp when older than the clock skew
 allowance), and only then goes online; while online, a new entry is written at once, as
 long as the send window (:mod:`aiconexus._window`) has room. The gateway's RATE_LIMITED
-holds all writing for a while and shrinks the window, a frame left unanswered while nothing
-else is answered is written again under its id, and a close 1009 fails the frame that was
-too big instead of re-sending it forever.
+(and INTERNAL_ERROR, outcome unknown) holds all writing for a while, shrinks the window and
+writes the refused frame and those after it again under their ids, a frame left unanswered
+while nothing else is answered is written again under its id, and a close 1009 fails the
+frame that was too big instead of re-sending it forever.
 """
 
 from __future__ import annotations
@@ -221,6 +222,9 @@ class Writer:
 
     def hold(self, entry: OutboxEntry, delay_s: float) -> None:
         """RATE_LIMITED: write nothing for ``delay_s``, then ``entry`` and those after it again.
+
+        Also for INTERNAL_ERROR (outcome unknown): ``entry`` is written again under its id,
+        and those after it too, so that the recipient still gets them in order.
 
         Frames written after ``entry`` on this session were probably refused too (some
         without an ERROR, past the gateway's ERROR budget); one that was accepted after all

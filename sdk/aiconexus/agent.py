@@ -35,7 +35,9 @@ frames that are themselves replies, so two agents cannot bounce answers back and
 
 An agent's client acknowledges a frame to the gateway when the agent takes it to handle
 (``ack_when="taken"``, see :class:`~aiconexus.GatewayClient`): the sender's ``delivered``
-then means a handler (or an automatic answer) got it.
+then means a handler (or an automatic answer) got it, or that the frame waited
+``ack_within_s`` (10 s) for a free handler slot: then it is acknowledged anyway, so that
+handlers busy for long do not make the gateway close the session as a slow consumer.
 """
 
 from __future__ import annotations

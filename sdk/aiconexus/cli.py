@@ -8,8 +8,10 @@
     aiconexus send --key FILE --to DID --type TYPE --payload JSON|@FILE|- [--encrypt]
                    [--gateway URL]
     aiconexus request --to DID [--args JSON|@FILE|-] [--key FILE] [--timeout S]
-                      [--if-offline wait|fail] [--encrypt] [--gateway URL]
-    aiconexus listen [--key FILE] [--capability C ...] [--count N] [--gateway URL]
+                      [--if-offline wait|fail] [--encrypt] [--no-duplicate-memory]
+                      [--gateway URL]
+    aiconexus listen [--key FILE] [--capability C ...] [--count N] [--no-duplicate-memory]
+                     [--gateway URL]
     aiconexus ping [--gateway URL] [--count N]
     aiconexus --version
 
@@ -17,7 +19,9 @@ The gateway URL defaults to ``$AICONEXUS_GATEWAY``, else ``ws://127.0.0.1:8000/w
 file to ``~/.aiconexus/identity.key``; the token for a gateway that protects its directory
 (AGENTS_TOKEN) to ``$AICONEXUS_AGENTS_TOKEN``. ``--encrypt`` seals the payload for the
 recipient (PROTOCOL.md 8.10); ``request`` and ``listen`` print frames as received, an
-encrypted one with its payload decrypted (its signature covers the encrypted form). Exit
+encrypted one with its payload decrypted (its signature covers the encrypted form); they keep
+the ids of the frames they acknowledged in ``KEY.received`` beside the key file, so that a
+copy delivered again is not printed twice (``--no-duplicate-memory``: in memory only). Exit
 status: 0 success, 1 the gateway is unreachable or refused (or the request failed), 2 bad
 arguments.
 """
@@ -144,6 +148,7 @@ def _parser() -> argparse.ArgumentParser:
         help="when the recipient is not connected: wait for it (default) or fail at once",
     )
     request.add_argument("--encrypt", action="store_true", help=encrypt_help)
+    _add_memory_option(request)
     request.add_argument("--gateway", default=gateway, help=gateway_help)
 
     listen = commands.add_parser(
@@ -154,12 +159,22 @@ def _parser() -> argparse.ArgumentParser:
         "--capability", action="append", default=[], help="capability to register (repeatable)"
     )
     listen.add_argument("--count", type=int, help="stop after N frames (default: until Ctrl-C)")
+    _add_memory_option(listen)
     listen.add_argument("--gateway", default=gateway, help=gateway_help)
 
     ping = commands.add_parser("ping", help="register with a throwaway key and PING the gateway")
     ping.add_argument("--gateway", default=gateway, help=gateway_help)
     ping.add_argument("--count", type=int, default=1, help="number of PINGs (default 1)")
     return parser
+
+
+def _add_memory_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--no-duplicate-memory",
+        dest="duplicate_memory",
+        action="store_false",
+        help="do not keep the ids of acknowledged frames in KEY.received (memory only)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -322,7 +337,7 @@ def _request(args: argparse.Namespace) -> int:
 async def _request_async(
     args: argparse.Namespace, identity: Identity, request_args: dict[str, Any]
 ) -> int:
-    client = one_shot_client(args.gateway, identity)
+    client = one_shot_client(args.gateway, identity, duplicate_memory=args.duplicate_memory)
     try:
         async with client:
             response = await client.request(
@@ -364,7 +379,11 @@ def _listen(args: argparse.Namespace) -> int:
 async def _listen_async(args: argparse.Namespace, identity: Identity) -> int:
     try:
         client = GatewayClient(
-            args.gateway, identity, capabilities=args.capability, ack_when="taken"
+            args.gateway,
+            identity,
+            capabilities=args.capability,
+            ack_when="taken",
+            duplicate_memory=args.duplicate_memory,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

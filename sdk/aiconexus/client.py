@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from aiconexus._connection import Connection
+from aiconexus._connection import DEFAULT_ACK_WITHIN_S, Connection
 from aiconexus._dialer import Dialer
 from aiconexus._dispatch import Dispatcher, error_of
 from aiconexus._e2e import wants_encryption
@@ -103,6 +103,10 @@ class GatewayClient:
       this client's inbox; ``"taken"``: only when ``recv()`` (or ``async for``) returns it,
       so frames nobody read when the client closes stay with the gateway, which delivers
       them again. Answers awaited by ``request()`` and ``ping(to)`` are acknowledged at once.
+    * ``ack_within_s`` (10): with ``ack_when="taken"``, a frame left in the inbox this long
+      is acknowledged anyway (it stays there for a reader). Keep it below the gateway's
+      ``ACK_TIMEOUT`` (30 s by default), past which the gateway closes a recipient that
+      leaves a frame unacknowledged as a slow consumer.
     * ``duplicate_memory`` (True): remember, in a file, the ids of the frames acknowledged,
       so that a copy the gateway delivers again after a restart of this process is dropped
       rather than received twice. True: the file ``<key file>.received`` beside the key
@@ -136,6 +140,7 @@ class GatewayClient:
         encrypt: bool = False,
         max_pending: int = DEFAULT_MAX_PENDING,
         ack_when: AckWhen = "received",
+        ack_within_s: float = DEFAULT_ACK_WITHIN_S,
         duplicate_memory: bool | str | os.PathLike[str] = True,
     ) -> None:
         if ack_when not in ("received", "taken"):
@@ -183,6 +188,7 @@ class GatewayClient:
             pongs=pongs,
             inbox=self._inbox,
             ack_on_take=ack_when == "taken",
+            ack_within_s=ack_within_s,
             memory=self._memory,
             on_state=self._listeners.notify,
             on_close=self._on_close,
@@ -299,6 +305,8 @@ class GatewayClient:
         (``UnknownAgentError``, ``QueueFullError``, ``RateLimitedError`` ...),
         :class:`~aiconexus.ClientClosedError` if the client closes first, and ``TimeoutError``
         after ``timeout`` seconds (default: wait through reconnections as long as it takes).
+        ``INTERNAL_ERROR`` (outcome unknown) is not raised: the frame is written again, same
+        id, after a pause, until the gateway takes it or says it took the first copy.
         """
         message_type = MessageType(type)
         if message_type not in SENDABLE_TYPES:

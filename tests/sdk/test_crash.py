@@ -115,12 +115,12 @@ async def test_sigkill_of_the_gateway_loses_no_acknowledged_frame(
 async def test_redis_restarts_lose_no_acknowledged_frame(tmp_path: Path) -> None:
     """Redis (append-only, fsync always) SIGKILLed and restarted mid-stream, several times.
 
-    Frames sent while Redis is down are refused (ERROR, not acknowledged); every frame that
-    was ACKed arrives exactly once and in order, including those queued for carol.
+    Frames sent while Redis is down are answered INTERNAL_ERROR and sent again by the SDK
+    (same id); every frame that was ACKed arrives exactly once and in order, including those
+    queued for carol.
     """
     rng = random.Random(7)
     with redis_or_skip(appendonly=True) as redis:
-        # Every frame sent while Redis is down is refused (INTERNAL_ERROR, always answered).
         env = {"STORAGE_TYPE": "redis", "REDIS_URL": redis.url_of(1)}
         with ForkedGateway(env, tmp_path) as gateway:
             await asyncio.to_thread(gateway.start)

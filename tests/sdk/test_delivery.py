@@ -14,16 +14,16 @@ from typing import Any
 
 from support.client import RawClient
 
-from aiconexus import Agent, GatewayClient, Identity, Message
+from aiconexus import Agent, ConnectionState, GatewayClient, Identity, Message
 
 from .conftest import fast_options
 from .test_cli import CLI, cli
 
 
-async def _listen(url: str, key: Path, count: int) -> asyncio.subprocess.Process:
+async def _listen(url: str, key: Path, count: int, *extra: str) -> asyncio.subprocess.Process:
     """Start ``aiconexus listen --count`` and return once it is registered."""
     process = await asyncio.create_subprocess_exec(
-        CLI, "listen", "--key", str(key), "--count", str(count), "--gateway", url,
+        CLI, "listen", "--key", str(key), "--count", str(count), *extra, "--gateway", url,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=dict(os.environ),
     )  # fmt: skip
     assert process.stderr is not None
@@ -50,6 +50,7 @@ async def test_listen_count_acknowledges_what_it_printed_and_nothing_else(
         assert [Message.parse(line).payload for line in stdout.decode().splitlines()] == [
             {"query": "live"}
         ]
+        assert key.with_name("bob.key.received").exists()  # the duplicate memory file
         # Two stored frames, a command that takes one: the other stays with the gateway.
         for query in ("first", "second"):
             assert await alice.send(bob.did, "INTENT", {"query": query}, timeout=5) == "queued"
@@ -64,10 +65,26 @@ async def test_listen_count_acknowledges_what_it_printed_and_nothing_else(
                 assert (await again.recv()).payload == {"query": "third"}
 
 
+async def test_listen_without_duplicate_memory_leaves_no_file(
+    gateway_factory: Any, tmp_path: Path
+) -> None:
+    """`listen --no-duplicate-memory` prints and acknowledges, and writes no `KEY.received`."""
+    gateway = gateway_factory()
+    key = tmp_path / "bob.key"
+    Identity.generate().save(key)
+    async with GatewayClient(gateway.url, Identity.generate(), **fast_options()) as alice:
+        listener = await _listen(gateway.url, key, 1, "--no-duplicate-memory")
+        status = await alice.send(Identity.load(key).did, "INTENT", {"query": "q"}, timeout=15)
+        stdout, _ = await asyncio.wait_for(listener.communicate(), 20)
+    assert (listener.returncode, status) == (0, "delivered")
+    assert Message.parse(stdout.decode()).payload == {"query": "q"}
+    assert not key.with_name("bob.key.received").exists()
+
+
 async def test_request_acknowledges_the_response_before_it_exits(
     gateway_factory: Any, tmp_path: Path
 ) -> None:
-    """`aiconexus request`: the responder's EXEC_RESPONSE is answered `delivered`."""
+    """`aiconexus request`: the EXEC_RESPONSE is `delivered`, and not delivered again."""
     gateway = gateway_factory()
     key = tmp_path / "asker.key"
     asker = cli("keygen", "--out", str(key)).stdout.strip()
@@ -82,6 +99,9 @@ async def test_request_acknowledges_the_response_before_it_exits(
         done = await asyncio.wait_for(asking, 30)
     assert done.returncode == 0, done.stderr
     assert Message.parse(done.stdout).payload["result"] == {"n": 2}
+    # Acknowledged before the command unregistered: nothing waits for the asker's next session.
+    again = await RawClient.connect(gateway.url, Identity.load(key))
+    assert again.registered is not None and again.registered.payload["queued"] == 0
 
 
 async def test_a_handler_attached_after_connect_gets_the_stored_frames(
@@ -157,3 +177,42 @@ async def test_the_duplicate_memory_outlives_the_receiving_client(
         await senders[1].send_message("INTENT", bob_did, {"query": "next"})
         async with asyncio.timeout(10):
             assert (await bob.recv()).payload == {"query": "next"}
+
+
+async def test_an_agent_busy_past_the_ack_timeout_is_not_a_slow_consumer(
+    gateway_factory: Any,
+) -> None:
+    """One handler slot busy past ACK_TIMEOUT: the gateway keeps the session.
+
+    The frame waiting behind the busy handler is acknowledged after ``ack_within_s`` and
+    handled once the handler is free.
+    """
+    gateway = gateway_factory(ACK_TIMEOUT="1.5")
+    states: list[ConnectionState] = []
+    agent = Agent(
+        Identity.generate(),
+        max_concurrency=1,
+        ack_within_s=0.5,
+        on_state_change=states.append,
+        **fast_options(),
+    )
+    release, both = asyncio.Event(), asyncio.Event()
+    handled: list[str] = []
+
+    @agent.on("INTENT")
+    async def busy(message: Message) -> None:
+        handled.append(message.payload["query"])
+        if len(handled) == 2:
+            both.set()
+        await release.wait()
+
+    alice = GatewayClient(gateway.url, Identity.generate(), **fast_options())
+    async with alice, agent.connect(gateway.url):
+        first = await alice.send(agent.did, "INTENT", {"query": "a"}, timeout=10)
+        second = await alice.send(agent.did, "INTENT", {"query": "b"}, timeout=10)
+        await asyncio.sleep(2.5)  # past ACK_TIMEOUT with the only handler busy
+        assert ConnectionState.RECONNECTING not in states
+        release.set()
+        await asyncio.wait_for(both.wait(), 10)
+    assert (first, second) == ("delivered", "delivered")
+    assert handled == ["a", "b"]

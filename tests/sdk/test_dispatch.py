@@ -187,6 +187,56 @@ async def test_replay_detected_after_a_resend_counts_as_accepted() -> None:
     assert late.action is Action.IGNORED
 
 
+async def test_internal_error_writes_the_same_frame_again_after_a_growing_pause() -> None:
+    """INTERNAL_ERROR (outcome unknown) fails nothing: the send is written again, same id.
+
+    A REPLAY_DETECTED to a copy re-sent after it means the first copy was taken: ``queued``.
+    """
+    client = Client()
+    message = client.sent()
+    entry = client.outbox.get(message.id)
+    assert entry is not None
+    pauses = []
+    for _ in range(3):
+        outcome = client.receive(gateway_error("INTERNAL_ERROR", message.id))
+        assert (outcome.action, outcome.entry) == (Action.UNCERTAIN, entry)
+        assert not entry.future.done()
+        pauses.append(outcome.hold_s)
+        entry.attempts += 1  # the connection writes it again after the pause
+    assert pauses == [0.25, 0.5, 1.0]
+    outcome = client.receive(gateway_error("REPLAY_DETECTED", message.id))
+    assert outcome.action is Action.SETTLED and entry.future.result() == "queued"
+
+
+async def test_a_replay_before_the_internal_error_waits_one_after_it_settles() -> None:
+    """A replay refused while the first copy is handled waits; after INTERNAL_ERROR it settles.
+
+    Once the first copy's answer is INTERNAL_ERROR, the next copy's REPLAY_DETECTED means
+    taken: ``queued``.
+    """
+    client = Client()
+    message = client.sent(attempts=2)
+    entry = client.outbox.get(message.id)
+    assert entry is not None
+    assert client.receive(gateway_error("REPLAY_DETECTED", message.id)).action is Action.ACCEPTED
+    outcome = client.receive(gateway_error("INTERNAL_ERROR", message.id))
+    assert outcome.action is Action.UNCERTAIN and not entry.accepted
+    entry.attempts += 1
+    assert client.receive(gateway_error("REPLAY_DETECTED", message.id)).action is Action.SETTLED
+    assert entry.future.result() == "queued"
+
+
+async def test_an_ack_settles_a_frame_answered_internal_error_before() -> None:
+    """The copy written again is taken: its ACK settles the send with its status."""
+    client = Client()
+    message = client.sent()
+    entry = client.outbox.get(message.id)
+    assert entry is not None
+    client.receive(gateway_error("INTERNAL_ERROR", message.id))
+    client.receive(from_gateway(MessageType.ACK, {"status": "delivered", "ids": [message.id]}))
+    assert entry.future.result() == "delivered"
+
+
 async def test_an_error_for_a_send_fails_it() -> None:
     """UNKNOWN_AGENT answering a send raises UnknownAgentError from that send."""
     client = Client()

@@ -21,10 +21,16 @@ __all__ = ["Inbox", "Stream", "check_stream", "wait_until"]
 class Stream:
     """Numbered INTENT frames from ``client`` to ``to`` until :meth:`stop`."""
 
-    def __init__(self, client: GatewayClient, to: str, *, window: int = 8) -> None:
+    def __init__(
+        self, client: GatewayClient, to: str, *, window: int = 8, timeout: float | None = None
+    ) -> None:
         self.client = client
         self.to = to
         self.window = window
+        self.timeout = timeout
+        """Each send's own timeout (a send that times out is recorded as failed)."""
+        self.longest = 0.0
+        """The longest a send waited for its answer, in seconds."""
         self.statuses: dict[int, str] = {}
         self.failed: dict[int, str] = {}
         self.sent = 0
@@ -51,12 +57,18 @@ class Stream:
         tasks: list[asyncio.Task[None]] = []
 
         async def one(n: int) -> None:
+            started = time.monotonic()
             try:
-                status = await self.client.send(self.to, MessageType.INTENT, {"params": {"n": n}})
+                status = await self.client.send(
+                    self.to, MessageType.INTENT, {"params": {"n": n}}, timeout=self.timeout
+                )
                 self.statuses[n] = status
-            except IoapError as exc:  # e.g. INTERNAL_ERROR while the backend restarts
+            except IoapError as exc:  # e.g. UNKNOWN_AGENT, QUEUE_FULL
                 self.failed[n] = str(exc.code)
+            except TimeoutError:
+                self.failed[n] = "timeout"
             finally:
+                self.longest = max(self.longest, time.monotonic() - started)
                 window.release()
 
         while not self._stopping:
