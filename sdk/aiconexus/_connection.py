@@ -2,118 +2,121 @@
 
 One supervisor task owns the sessions. For each session it starts a reader and a heartbeat,
 has the :class:`~aiconexus._writer.Writer` write every unacknowledged frame again (oldest
-first), then waits for the session to end and, when the retry policy agrees, opens the next
-one with backoff through the :class:`~aiconexus._dialer.Dialer`. Every frame read goes through
-the :class:`~aiconexus._dispatch.Dispatcher` (check, then :meth:`Connection._take_in`); the
-connection does what the returned ``Outcome`` leaves to do. When the gateway confirmed
-recipient acknowledgements, frames from other agents are acknowledged as they are taken in
-(see :mod:`aiconexus._receipts`).
+first), then waits for the session to end and, when the :class:`SessionPolicy` agrees,
+opens the next one with backoff through the :class:`~aiconexus._dialer.Dialer`. Every frame
+read goes through the :class:`~aiconexus._dispatch.Dispatcher` (checks, then routing); the
+connection does what the returned ``Outcome`` leaves to do, through the object that owns
+what it concerns: the writer (sends answered by the gateway), the
+:class:`~aiconexus._intake.Intake` (frames from other agents: inbox, duplicate memory,
+recipient acknowledgements), the log (drops and reports).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from websockets.exceptions import ConnectionClosed
 
 from aiconexus._dialer import Dialer
-from aiconexus._dispatch import Action, Dispatcher, Outcome
-from aiconexus._inbox import Inbox
-from aiconexus._pending import Outbox, OutboxEntry, ReplyWaiters
-from aiconexus._receipts import Receipts
-from aiconexus._received_log import ReceivedLog
-from aiconexus._session import Session
-from aiconexus._writer import Writer
+from aiconexus._dispatch import Action, Dispatcher
+from aiconexus._intake import Intake
+from aiconexus._pending import DeliveryStatus, ReplyWaiters
+from aiconexus._session import Session, SessionOptions
+from aiconexus._writer import Writer, check_outgoing, resign_after_s
 from aiconexus.backoff import Backoff
 from aiconexus.errors import ClientClosedError, SessionReplacedError
 from aiconexus.protocol import CloseCode, Identity, Message, MessageType
-from aiconexus.retry import RetryPolicy
+from aiconexus.retry import RetryPolicy, default_retry_policy
 from aiconexus.state import ConnectionState
 
-__all__ = ["DEFAULT_ACK_WITHIN_S", "STABLE_SESSION_S", "UNREGISTER_WAIT_S", "Connection"]
+__all__ = ["STABLE_SESSION_S", "UNREGISTER_WAIT_S", "Connection", "SessionPolicy"]
 
 UNREGISTER_WAIT_S = 2.0
 """Longest wait for UNREGISTER to be written, then for the gateway's close that answers it."""
 
 STABLE_SESSION_S = 10.0
 """A session that lasted this long resets the backoff; shorter ones keep it growing."""
-DEFAULT_ACK_WITHIN_S = 10.0
-"""With ``ack_on_take``: a frame left in the inbox this long is acknowledged anyway (well
-below the gateway's default ``ACK_TIMEOUT`` of 30 s, past which it closes a recipient that
-leaves a frame unacknowledged as a slow consumer)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionPolicy:
+    """How a dead session is noticed and whether, and when, the next one is opened.
+
+    Raises ValueError when ``heartbeat_interval_s`` is not positive.
+    """
+
+    heartbeat_interval_s: float | None = None
+    """PING period; None: the one the gateway names in REGISTERED."""
+    reconnect: bool = True
+    """Open a new session after a drop (when ``retry_policy`` agrees)."""
+    backoff: Backoff = field(default_factory=Backoff)
+    """Delays between attempts to open the next session."""
+    retry_policy: RetryPolicy = default_retry_policy
+    """Decides from the exception (or close code) whether to reconnect."""
+    retry_on_start: bool = False
+    """Keep trying when no gateway answers the first connect (instead of raising)."""
+
+    def __post_init__(self) -> None:
+        if self.heartbeat_interval_s is not None and self.heartbeat_interval_s <= 0:
+            raise ValueError("heartbeat_interval_s must be > 0")
 
 
 class Connection:
     """The sessions of one client, one after the other, and the frames that cross them.
 
-    Collaborators, all passed in: the ``dialer`` opens sessions, the ``dispatcher`` decides
-    about inbound frames, the ``outbox`` holds the sends awaiting an ACK (the connection's
-    writer writes it on each new session), ``pongs`` the PINGs awaiting the gateway;
-    the ``inbox`` keeps frames for the readers, ``on_state`` hears every state change and
-    ``on_close`` the final error, once. A frame is acknowledged to the gateway (and written
-    to the duplicate ``memory``, if any) when it is put in the inbox, or with
-    ``ack_on_take`` only when a reader takes it (:meth:`taken`) or when it has waited
-    ``ack_within_s`` in the inbox, whichever comes first. Raises ValueError when
-    ``heartbeat_interval_s`` (None: the gateway's) or ``ack_within_s`` is not positive.
+    Sessions are opened to the gateway ``urls`` with ``options`` by a
+    :class:`~aiconexus._dialer.Dialer` (which raises ValueError for a bad URL or pinned DID).
+    Collaborators, passed in: the ``intake`` takes in the frames of other agents,
+    ``replies`` holds the ``request()`` and ``ping(to)`` calls awaiting another agent,
+    ``on_state`` hears every state change. The connection makes the rest: the
+    :class:`~aiconexus._writer.Writer` (owner of the outbox), the PINGs awaiting the
+    gateway, the :class:`~aiconexus._dispatch.Dispatcher`. When it closes for good, every
+    send, PING and reply still awaited fails, and readers drain the inbox.
     """
 
     def __init__(
         self,
         identity: Identity,
-        dialer: Dialer,
-        dispatcher: Dispatcher,
+        urls: Sequence[str],
+        options: SessionOptions,
+        intake: Intake,
+        replies: ReplyWaiters,
         *,
-        outbox: Outbox,
-        pongs: ReplyWaiters,
-        inbox: Inbox,
-        ack_on_take: bool = False,
-        ack_within_s: float = DEFAULT_ACK_WITHIN_S,
-        memory: ReceivedLog | None = None,
+        policy: SessionPolicy = SessionPolicy(),
         on_state: Callable[[ConnectionState], None],
-        on_close: Callable[[ClientClosedError], None],
-        reconnect: bool,
-        backoff: Backoff,
-        retry_policy: RetryPolicy,
-        heartbeat_interval_s: float | None,
-        resign_after_s: float,
         logger: logging.Logger,
     ) -> None:
-        if heartbeat_interval_s is not None and heartbeat_interval_s <= 0:
-            raise ValueError("heartbeat_interval_s must be > 0")
-        if not ack_within_s > 0:
-            raise ValueError("ack_within_s must be > 0")
         self._identity = identity
-        self._dialer = dialer
-        self._dispatcher = dispatcher
-        self._outbox = outbox
-        self._pongs = pongs
-        self._inbox = inbox
-        self._ack_on_take = ack_on_take
-        self._ack_within_s = ack_within_s
-        self._acked_early: set[tuple[str, str]] = set()
-        """Frames in the inbox acknowledged on this session before a reader took them."""
-        self._memory = memory
-        self._warned_full = False
+        self._dialer = Dialer(
+            urls,
+            identity,
+            options,
+            retry_policy=policy.retry_policy,
+            retry_on_start=policy.retry_on_start,
+            logger=logger,
+        )
+        self._intake = intake
+        self._replies = replies
+        self._policy = policy
         self._on_state = on_state
-        self._on_close = on_close
-        self._reconnect = reconnect
-        self._backoff = backoff
-        self._retry_policy = retry_policy
-        self._heartbeat_interval_s = heartbeat_interval_s
         self._logger = logger
-        self._writer = Writer(identity, outbox, resign_after_s=resign_after_s)
+        skew_s = options.clock_skew_s
+        self._writer = Writer(identity, resign_after_s=resign_after_s(skew_s))
+        self._pongs = ReplyWaiters()
+        self._dispatcher = Dispatcher(
+            intake.checks, sends=self._writer, replies=replies, pongs=self._pongs, keys=identity
+        )
         self._state = ConnectionState.CLOSED
         self._started = False
         self._closing = False
         self._close_reason: BaseException | None = None
         self.last_session: Session | None = None
         """The current or last session (None before the first)."""
-        self._receipts: Receipts | None = None
         self._supervisor: asyncio.Task[None] | None = None
 
     @property
@@ -127,6 +130,29 @@ class Connection:
         return self._writer.session
 
     @property
+    def session_id(self) -> str | None:
+        """The gateway's id for the current session (None while not registered)."""
+        session = self._writer.session
+        return session.session_id if session else None
+
+    @property
+    def url(self) -> str:
+        """The gateway URL of the current (or last, or first configured) session."""
+        session = self.last_session
+        return session.url if session else self._dialer.urls[0]
+
+    @property
+    def gateway_did(self) -> str | None:
+        """The gateway DID of the current (or last) session, else the pinned one (if any)."""
+        session = self.last_session
+        return session.gateway_did if session else self._dialer.options.pinned_gateway_did
+
+    @property
+    def unacknowledged(self) -> int:
+        """How many sent frames still await the gateway's ACK."""
+        return self._writer.unacknowledged
+
+    @property
     def started(self) -> bool:
         """True once :meth:`connect` was called."""
         return self._started
@@ -137,9 +163,10 @@ class Connection:
         if self._started:
             raise ClientClosedError("a GatewayClient can be connected only once")
         self._started = True
+        self._intake.open()
         self._set_state(ConnectionState.CONNECTING)
         try:
-            session = await self._dialer.open(self._backoff.delays(), first=True)
+            session = await self._dialer.open(self._policy.backoff.delays(), first=True)
         except BaseException as exc:
             self._finish(exc)
             raise
@@ -158,10 +185,7 @@ class Connection:
             return
         self._closing = True
         session = self.session
-        if self._receipts is not None:
-            with contextlib.suppress(ConnectionClosed, TimeoutError):
-                async with asyncio.timeout(2.0):
-                    await self._receipts.flush()
+        await self._intake.flush()
         if session is not None and self._writer.online.is_set():
             bye = Message.create(self._identity, MessageType.UNREGISTER, session.gateway_did, {})
             try:
@@ -194,7 +218,7 @@ class Connection:
 
     # -- supervision -------------------------------------------------------------------------
     async def _supervise(self, session: Session) -> None:
-        delays = self._backoff.delays()
+        delays = self._policy.backoff.delays()
         try:
             while True:
                 started = asyncio.get_running_loop().time()
@@ -202,8 +226,8 @@ class Connection:
                 if self._closing:
                     return
                 if asyncio.get_running_loop().time() - started >= STABLE_SESSION_S:
-                    delays = self._backoff.delays()
-                if not self._reconnect or not self._retry_policy(reason):
+                    delays = self._policy.backoff.delays()
+                if not self._policy.reconnect or not self._policy.retry_policy(reason):
                     self._finish(reason)
                     return
                 self._logger.warning(
@@ -220,11 +244,9 @@ class Connection:
     async def _serve(self, session: Session) -> BaseException:
         self._writer.begin(session)
         self.last_session = session
-        self._receipts = Receipts(session, self._identity) if session.recipient_acks else None
-        self._acked_early.clear()
+        self._intake.begin(session)
         reader = asyncio.create_task(self._read(session))
         heartbeat = asyncio.create_task(self._heartbeat(session))
-        overdue = asyncio.create_task(self._ack_overdue(self._receipts))
         try:
             try:
                 await self._writer.flush(session)
@@ -239,16 +261,26 @@ class Connection:
             self._writer.end()
             reader.cancel()
             heartbeat.cancel()
-            overdue.cancel()
-            await asyncio.gather(reader, heartbeat, overdue, return_exceptions=True)
-            if self._receipts is not None:
-                await self._receipts.close()
-                self._receipts = None
+            await asyncio.gather(reader, heartbeat, return_exceptions=True)
+            await self._intake.end()
             await session.connection.close()
 
-    async def write(self, entry: OutboxEntry) -> None:
-        """Write ``entry`` now if a session is up and not on hold; else the next one writes it."""
-        await self._writer.write(entry)
+    # -- sending -----------------------------------------------------------------------------
+    async def send(self, message: Message) -> DeliveryStatus:
+        """Send ``message`` and return the status of the gateway's ACK.
+
+        It is written now if a session is up and not on hold, else by the next one, and
+        again on each new session until the gateway answers; cancelling the wait withdraws
+        it. Raises what :func:`~aiconexus._writer.check_outgoing` raises before any write,
+        and the error the gateway answers with.
+        """
+        check_outgoing(message, self._dialer.options.max_message_size)
+        entry = self._writer.add(message)
+        try:
+            await self._writer.write(entry)
+            return await entry.future
+        finally:
+            self._writer.withdraw(message.id)
 
     # -- reading -----------------------------------------------------------------------------
     async def _read(self, session: Session) -> BaseException:
@@ -274,93 +306,22 @@ class Connection:
             frame, session.gateway_did, datetime.now(UTC), time.monotonic()
         )
         if outcome.action is Action.VERIFIED and outcome.message is not None:
-            outcome = self._take_in(outcome.message, session)
-        message = outcome.message
+            outcome = self._dispatcher.route(outcome.message, session.gateway_did)
         match outcome.action:
-            case Action.DROP if message is None:
+            case Action.DROP if outcome.message is None:
                 self._logger.warning("dropped %s from %s", outcome.detail, session.url)
-            case Action.DROP if message is not None:
+            case Action.DROP:
                 self._logger.warning("dropped %s", outcome.detail)
-                if self._inbox.holds(message.from_, message.id):
-                    return  # a copy of a frame still waiting: acknowledged when taken
-            case Action.DELIVER if message is not None:
-                if not self._inbox.put(message):
-                    self._refuse(message)
-                    return
-                if self._ack_on_take:
-                    return
-                self._remember(message)
-            case Action.REPLY if message is not None:
-                self._remember(message)
-            case Action.RATE_LIMITED if outcome.entry is not None:
-                self._writer.hold(outcome.entry, outcome.hold_s)
-            case Action.UNCERTAIN if outcome.entry is not None:
+            case Action.UNCERTAIN:
                 self._logger.debug("%s; writing it again in %gs", outcome.detail, outcome.hold_s)
-                self._writer.hold(outcome.entry, outcome.hold_s)
-            case Action.SETTLED | Action.ACCEPTED:
-                self._writer.answered(outcome.answered)
             case Action.REPORTED:
                 self._logger.warning("the gateway reported %s", outcome.detail)
-        if outcome.receipt is not None and self._receipts is not None:
-            self._receipts.note(outcome.receipt)  # taken in (or dropped for good): acknowledge
-
-    def _refuse(self, message: Message) -> None:
-        """The inbox is full: neither keep nor acknowledge ``message``; its copy is wanted."""
-        self._dispatcher.inbound.forget(message.from_, message.id)
-        if not self._warned_full:
-            self._warned_full = True
-            self._logger.warning(
-                "%d received frames wait for a reader; frames are left with the gateway "
-                "until they are read",
-                self._inbox.limit,
-            )
-
-    def _remember(self, message: Message) -> None:
-        if self._memory is not None:
-            self._memory.add(message.from_, message.id, time.time())
-
-    def taken(self, message: Message) -> None:
-        """A reader took ``message`` from the inbox: acknowledge it now if not done already."""
-        self._warned_full = False
-        if not self._ack_on_take:
-            return
-        key = (message.from_, message.id)
-        if key in self._acked_early:
-            self._acked_early.discard(key)
-            return
-        self._remember(message)
-        if self._receipts is not None:
-            self._receipts.note(message.id)
-        # Between sessions: the gateway delivers it again; the copy is dropped and acknowledged.
-
-    async def _ack_overdue(self, receipts: Receipts | None) -> None:
-        """With ``ack_on_take``: acknowledge frames that waited ``ack_within_s`` untaken.
-
-        They stay in the inbox for a reader; the gateway would otherwise close the session
-        as a slow consumer and deliver them again, over and over while the reader is busy.
-        """
-        if receipts is None or not self._ack_on_take:
-            return
-        while True:
-            await asyncio.sleep(self._ack_within_s / 4)
-            for message in self._inbox.arrived_before(time.monotonic() - self._ack_within_s):
-                key = (message.from_, message.id)
-                if key not in self._acked_early:
-                    self._acked_early.add(key)
-                    self._remember(message)
-                    receipts.note(message.id)
-
-    def _take_in(self, message: Message, session: Session) -> Outcome:
-        """Take in a verified inbound frame: settle what it answers or route it to ``recv()``.
-
-        Every frame that passed the checks goes through here once, before anything acts on
-        it: the place for a transformation of what other agents send (e.g. decryption).
-        """
-        return self._dispatcher.route(message, session.gateway_did)
+        self._writer.on_answer(outcome)  # the gateway's answer to sends, if it is one
+        self._intake.take_in(outcome)  # a frame from another agent, if it is one
 
     # -- heartbeat ---------------------------------------------------------------------------
     async def _heartbeat(self, session: Session) -> BaseException:
-        interval = self._heartbeat_interval_s or session.heartbeat_interval_s
+        interval = self._policy.heartbeat_interval_s or session.heartbeat_interval_s
         sequence = 0
         while True:
             await asyncio.sleep(interval)
@@ -417,12 +378,11 @@ class Connection:
         if self._close_reason is None:
             self._close_reason = reason
         self._writer.stop()
-        if self._memory is not None:
-            self._memory.close()
         error = self.closed_error()
-        self._outbox.reject_all(error)
+        self._writer.fail_all(error)
         self._pongs.fail_all(error)
-        self._on_close(error)
+        self._replies.fail_all(error)
+        self._intake.close()
         self._set_state(ConnectionState.CLOSED)
 
     def _set_state(self, state: ConnectionState) -> None:

@@ -5,15 +5,17 @@ The connection reads a frame and asks the :class:`Dispatcher` two things:
 1. :meth:`Dispatcher.check`: parse the text and pass it through the
    :class:`~aiconexus._inbound.InboundFilter` (addressed to us, signed, fresh, not seen before),
    then open an encrypted payload from another agent (:mod:`aiconexus._e2e`);
-2. :meth:`Dispatcher.route`: for a verified frame, settle what it answers in the client's
-   bookkeeping (a gateway ACK or ERROR settles sends in the :class:`~aiconexus._pending.Outbox`;
-   a PONG or ERROR answers a PING to the gateway; an agent's frame answers a ``request()`` or
+2. :meth:`Dispatcher.route`: for a verified frame, decide what it answers (a gateway ACK or
+   ERROR answers sends awaiting the gateway, which the Dispatcher looks up in the outbox's
+   owner, the :class:`~aiconexus._writer.Writer`, and leaves to it to settle; a PONG or
+   ERROR answers a PING to the gateway; an agent's frame answers a ``request()`` or
    ``ping(to)`` waiting for it) or decide that it goes to ``recv()``.
 
 Each returns an :class:`Outcome` that names what is left for the connection, which does the
-I/O: put the frame in the inbox, acknowledge it to the gateway (recipient ACK), hold sends
-after RATE_LIMITED, or log a drop or a report. Nothing here awaits, writes or reads a clock
-(the caller passes the clocks in), so the rules are tested frame by frame without a gateway.
+I/O: put the frame in the inbox, acknowledge it to the gateway (recipient ACK), have the
+writer settle, hold or write again the sends answered, or log a drop or a report. Nothing
+here awaits, writes, changes a send or reads a clock (the caller passes the clocks in), so
+the rules are tested frame by frame without a gateway.
 PINGs from other agents are delivered like any frame (``Agent`` answers them).
 """
 
@@ -22,10 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from aiconexus._e2e import open_received
 from aiconexus._inbound import InboundFilter
-from aiconexus._pending import Outbox, OutboxEntry, ReplyWaiters
+from aiconexus._pending import DeliveryStatus, OutboxEntry, ReplyWaiters
 from aiconexus.protocol import ErrorCode, IoapError, Message, MessageType, error_from_code
 from aiconexus.protocol.sealed import KeyAgreement
 
@@ -37,6 +40,7 @@ __all__ = [
     "Action",
     "Dispatcher",
     "Outcome",
+    "SentFrames",
     "error_of",
     "resend_after_s",
     "retry_after_s",
@@ -64,7 +68,8 @@ class Action(StrEnum):
     REPLY = "reply"
     """A frame from another agent that answered a waiting ``request()`` or ``ping(to)``."""
     SETTLED = "settled"
-    """A gateway ACK or ERROR settled one or more sends in the outbox."""
+    """A gateway ACK or ERROR answers the sends ``answered``: resolve them with ``status``
+    or fail them with ``error``."""
     PING_ANSWERED = "ping_answered"
     """A PONG (or ERROR) from the gateway answered a PING of the heartbeat or ``ping()``."""
     RATE_LIMITED = "rate_limited"
@@ -74,7 +79,8 @@ class Action(StrEnum):
     it again, same id, after ``hold_s``; never under a new id."""
     ACCEPTED = "accepted"
     """A re-sent copy of ``entry`` was REPLAY_DETECTED: the gateway took an earlier copy
-    written on this connection, whose ACK or ERROR is still to come."""
+    written on this connection, whose ACK or ERROR is still to come (``entry`` is not
+    written again on this connection)."""
     REPORTED = "reported"
     """An ERROR from the gateway that answers nothing awaited: log ``detail``."""
     IGNORED = "ignored"
@@ -99,6 +105,17 @@ class Outcome:
     """RATE_LIMITED: seconds to write nothing; UNCERTAIN: seconds before writing it again."""
     answered: tuple[OutboxEntry, ...] = ()
     """SETTLED, ACCEPTED: the sends the gateway answered (for the send window)."""
+    status: DeliveryStatus | None = None
+    """SETTLED by an ACK (or a REPLAY_DETECTED meaning taken): the status to resolve with."""
+    error: IoapError | None = None
+    """SETTLED by an ERROR: the error the sends fail with."""
+
+
+class SentFrames(Protocol):
+    """Where the Dispatcher looks up the sends awaiting the gateway (the outbox's owner)."""
+
+    def awaiting(self, message_id: str) -> OutboxEntry | None:
+        """The send ``message_id`` if it still awaits the gateway's answer."""
 
 
 def error_of(message: Message) -> IoapError:
@@ -126,17 +143,18 @@ def resend_after_s(times: int) -> float:
 
 
 class Dispatcher:
-    """Checks inbound frames and settles what they answer; see the module docstring.
+    """Checks inbound frames and decides what they answer; see the module docstring.
 
-    ``outbox`` holds the sends awaiting the gateway's ACK, ``replies`` the ``request()`` and
-    ``ping(to)`` calls awaiting another agent, ``pongs`` the PINGs awaiting the gateway.
+    ``sends`` looks up the sends awaiting the gateway's ACK (it is read, never changed here),
+    ``replies`` holds the ``request()`` and ``ping(to)`` calls awaiting another agent,
+    ``pongs`` the PINGs awaiting the gateway (both resolved here: they are answered once).
     """
 
     def __init__(
         self,
         inbound: InboundFilter,
         *,
-        outbox: Outbox,
+        sends: SentFrames,
         replies: ReplyWaiters,
         pongs: ReplyWaiters,
         keys: KeyAgreement | None = None,
@@ -144,7 +162,7 @@ class Dispatcher:
         self.inbound = inbound
         """The checks of inbound frames (its duplicate memory is read and edited too)."""
         self._keys = keys  # opens encrypted payloads (PROTOCOL.md 8.10); None: left sealed
-        self._outbox = outbox
+        self._sends = sends
         self._replies = replies
         self._pongs = pongs
 
@@ -175,7 +193,7 @@ class Dispatcher:
         return Outcome(Action.VERIFIED, message, receipt)
 
     def route(self, message: Message, gateway_did: str) -> Outcome:
-        """Settle what the verified ``message`` answers, or decide it goes to ``recv()``."""
+        """Decide what the verified ``message`` answers, or that it goes to ``recv()``."""
         if message.from_ == gateway_did:
             return self._from_gateway(message)
         if self._replies.resolve(message):
@@ -185,13 +203,10 @@ class Dispatcher:
     def _from_gateway(self, message: Message) -> Outcome:
         payload = message.payload
         if message.type == MessageType.ACK and payload["status"] != "received":
-            settled = []
-            for message_id in payload["ids"]:
-                acked = self._outbox.get(message_id)
-                if acked is not None and self._outbox.acknowledge(message_id, payload["status"]):
-                    settled.append(acked)
-            action = Action.SETTLED if settled else Action.IGNORED
-            return Outcome(action, message, answered=tuple(settled))
+            found = (self._sends.awaiting(i) for i in dict.fromkeys(payload["ids"]))
+            acked = tuple(entry for entry in found if entry is not None)
+            action = Action.SETTLED if acked else Action.IGNORED
+            return Outcome(action, message, answered=acked, status=payload["status"])
         if message.type == MessageType.PONG:
             answered = self._pongs.resolve(message)
             return Outcome(Action.PING_ANSWERED if answered else Action.IGNORED, message)
@@ -199,32 +214,29 @@ class Dispatcher:
             return Outcome(Action.IGNORED, message)
         error = error_of(message)
         answered_id = message.correlation_id
-        entry = self._outbox.get(answered_id) if answered_id else None
+        entry = self._sends.awaiting(answered_id) if answered_id else None
         if entry is not None:
-            if error.code == ErrorCode.REPLAY_DETECTED and entry.attempts > 1:
-                if not entry.resumed and not entry.uncertain:
-                    # An earlier copy on this connection was taken: its ACK will come.
-                    entry.accepted = True
-                    return Outcome(Action.ACCEPTED, message, entry=entry, answered=(entry,))
-                # Taken on an earlier connection whose ACK was lost, or taken after all by a
-                # copy answered INTERNAL_ERROR (whose ACK will never come): it was accepted.
-                self._outbox.acknowledge(entry.message.id, "queued")
-            elif error.code == ErrorCode.INTERNAL_ERROR:
-                entry.uncertain += 1
-                entry.accepted = False
-                hold_s = resend_after_s(entry.uncertain)
-                return Outcome(
-                    Action.UNCERTAIN, message, detail=str(error), entry=entry, hold_s=hold_s
-                )
-            elif error.code == ErrorCode.RATE_LIMITED:
-                return Outcome(
-                    Action.RATE_LIMITED, message, entry=entry, hold_s=retry_after_s(error)
-                )
-            else:
-                self._outbox.reject(entry.message.id, error)
-            return Outcome(Action.SETTLED, message, detail=str(error), answered=(entry,))
+            return self._answers_send(message, entry, error)
         if answered_id is not None and self._pongs.fail(answered_id, error):
             return Outcome(Action.PING_ANSWERED, message, detail=str(error))
         if error.code == ErrorCode.REPLAY_DETECTED:  # a re-sent copy of a frame settled since
             return Outcome(Action.IGNORED, message, detail=str(error))
         return Outcome(Action.REPORTED, message, detail=str(error))
+
+    def _answers_send(self, message: Message, entry: OutboxEntry, error: IoapError) -> Outcome:
+        """What the gateway's ERROR ``message`` about the send ``entry`` means for it."""
+        detail = str(error)
+        if error.code == ErrorCode.REPLAY_DETECTED and entry.attempts > 1:
+            if not entry.resumed and not entry.uncertain:
+                # An earlier copy on this connection was taken: its ACK will come.
+                return Outcome(Action.ACCEPTED, message, entry=entry, answered=(entry,))
+            # Taken on an earlier connection whose ACK was lost, or taken after all by a
+            # copy answered INTERNAL_ERROR (whose ACK will never come): it was accepted.
+            taken = (entry,)
+            return Outcome(Action.SETTLED, message, detail=detail, answered=taken, status="queued")
+        if error.code == ErrorCode.INTERNAL_ERROR:
+            hold_s = resend_after_s(entry.uncertain + 1)
+            return Outcome(Action.UNCERTAIN, message, detail=detail, entry=entry, hold_s=hold_s)
+        if error.code == ErrorCode.RATE_LIMITED:
+            return Outcome(Action.RATE_LIMITED, message, entry=entry, hold_s=retry_after_s(error))
+        return Outcome(Action.SETTLED, message, detail=detail, answered=(entry,), error=error)

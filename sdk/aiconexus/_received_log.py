@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["DEFAULT_MAX_ENTRIES", "ReceivedLog"]
+__all__ = ["DEFAULT_MAX_ENTRIES", "ReceivedLog", "received_log_for"]
 
 DEFAULT_MAX_ENTRIES = 10_000
 """Most frames the file remembers; older ones are forgotten first."""
@@ -121,3 +121,20 @@ def _parse(line: str) -> tuple[float, str, str] | None:
     ):
         return float(value[0]), value[1], value[2]
     return None
+
+
+def received_log_for(
+    option: bool | str | os.PathLike[str], key_file: Path | None, *, keep_s: float
+) -> ReceivedLog | None:
+    """The file a client's ``duplicate_memory`` option names (None: memory only).
+
+    True: ``<key file>.received`` beside the identity's ``key_file`` (None without one);
+    a path: that file; False: none.
+    """
+    if option is False:
+        return None
+    if option is True:
+        if key_file is None:
+            return None
+        option = key_file.with_name(key_file.name + ".received")
+    return ReceivedLog(Path(option), keep_s=keep_s)

@@ -1,14 +1,17 @@
-"""The outgoing half of the connection: the outbox written to the current session, in order.
+"""The outgoing half of the connection: the outbox, and its frames written to each session.
 
-Every frame sent stays in the :class:`~aiconexus._pending.Outbox` until the gateway
-acknowledges it. On each new session the :class:`Writer` writes every entry again, oldest
-first, with its original id (re-signed with a new timestamp when older than the clock skew
-allowance), and only then goes online; while online, a new entry is written at once, as
-long as the send window (:mod:`aiconexus._window`) has room. The gateway's RATE_LIMITED
-(and INTERNAL_ERROR, outcome unknown) holds all writing for a while, shrinks the window and
-writes the refused frame and those after it again under their ids, a frame left unanswered
-while nothing else is answered is written again under its id, and a close 1009 fails the
-frame that was too big instead of re-sending it forever.
+The :class:`Writer` owns the :class:`~aiconexus._pending.Outbox`: it alone adds, settles,
+re-signs and fails its entries; the others ask it (the connection submits and withdraws
+sends, the :class:`~aiconexus._dispatch.Dispatcher` looks sends up and decides what the
+gateway's answer means, :meth:`Writer.on_answer` applies that decision). Every frame sent
+stays in the outbox until the gateway answers it. On each new session the writer writes
+every entry again, oldest first, with its original id (re-signed with a new timestamp when
+older than the clock skew allowance), and only then goes online; while online, a new entry
+is written at once, as long as the send window (:mod:`aiconexus._window`) has room. The
+gateway's RATE_LIMITED (and INTERNAL_ERROR, outcome unknown) holds all writing for a while,
+shrinks the window and writes the refused frame and those after it again under their ids,
+a frame left unanswered while nothing else is answered is written again under its id, and
+a close 1009 fails the frame that was too big instead of re-sending it forever.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from datetime import UTC, datetime
 
 from websockets.exceptions import ConnectionClosed
 
-from aiconexus._pending import Outbox, OutboxEntry
+from aiconexus._dispatch import Action, Outcome
+from aiconexus._pending import DeliveryStatus, Outbox, OutboxEntry
 from aiconexus._session import Session
 from aiconexus._window import RetransmitTimer, SendWindow
 from aiconexus.protocol import (
@@ -35,7 +39,7 @@ from aiconexus.protocol import (
     error_from_code,
 )
 
-__all__ = ["Writer", "check_outgoing"]
+__all__ = ["Writer", "check_outgoing", "resign_after_s"]
 
 
 def check_outgoing(message: Message, max_message_size: int) -> None:
@@ -50,8 +54,17 @@ def check_outgoing(message: Message, max_message_size: int) -> None:
         )
 
 
+def resign_after_s(clock_skew_s: float) -> float:
+    """Age past which a frame written again is re-signed: well inside the skew allowance.
+
+    >>> resign_after_s(300.0), resign_after_s(20.0)
+    (270.0, 15.0)
+    """
+    return clock_skew_s - min(clock_skew_s / 2, max(5.0, clock_skew_s / 10))
+
+
 class Writer:
-    """Writes the outbox and control frames to one session at a time, under one lock.
+    """Owns the outbox; writes it and control frames to one session at a time, under one lock.
 
     Frames are written oldest first, as many at once as the :class:`SendWindow` allows
     (any number until the gateway pushes back). Each answer from the gateway (ACK or ERROR)
@@ -62,9 +75,9 @@ class Writer:
     makes that safe: a copy of a frame it took is answered REPLAY_DETECTED).
     """
 
-    def __init__(self, identity: Identity, outbox: Outbox, *, resign_after_s: float) -> None:
+    def __init__(self, identity: Identity, *, resign_after_s: float) -> None:
         self._identity = identity
-        self._outbox = outbox
+        self._outbox = Outbox()
         self._resign_after_s = resign_after_s
         self._lock = asyncio.Lock()
         self.online = asyncio.Event()
@@ -93,6 +106,31 @@ class Writer:
     def in_flight(self) -> int:
         """Frames written on this session that the gateway has not answered yet."""
         return len(self._in_flight)
+
+    @property
+    def unacknowledged(self) -> int:
+        """Frames in the outbox: submitted and not answered by the gateway yet."""
+        return len(self._outbox)
+
+    # -- the outbox --------------------------------------------------------------------------
+    def add(self, message: Message) -> OutboxEntry:
+        """Keep ``message`` until the gateway answers it (:meth:`write` writes it).
+
+        Raises ValueError when a frame with its id is already awaiting an answer.
+        """
+        return self._outbox.add(message)
+
+    def withdraw(self, message_id: str) -> None:
+        """Forget the send ``message_id`` (answered, or its sender stopped waiting)."""
+        self._outbox.discard(message_id)
+
+    def awaiting(self, message_id: str) -> OutboxEntry | None:
+        """The send ``message_id`` if it still awaits the gateway's answer."""
+        return self._outbox.get(message_id)
+
+    def fail_all(self, error: BaseException) -> None:
+        """The client closed for good: every send still waiting fails with ``error``."""
+        self._outbox.reject_all(error)
 
     def begin(self, session: Session) -> None:
         """Write to ``session`` from now on (call :meth:`flush` to go online)."""
@@ -204,7 +242,41 @@ class Writer:
         await session.connection.send(message.to_json())
 
     # -- answers -----------------------------------------------------------------------------
-    def answered(self, entries: Sequence[OutboxEntry]) -> None:
+    def on_answer(self, outcome: Outcome) -> None:
+        """Apply what the Dispatcher decided about the gateway's answer to sends.
+
+        SETTLED resolves or fails the sends, ACCEPTED marks a send whose earlier copy was
+        taken (its ACK is on the way), UNCERTAIN (INTERNAL_ERROR) and RATE_LIMITED write the
+        send again after ``hold_s``. Other outcomes concern no send.
+        """
+        entry = outcome.entry
+        match outcome.action:
+            case Action.SETTLED:
+                result = outcome.error if outcome.error is not None else outcome.status
+                if result is not None:
+                    self.settle(outcome.answered, result)
+            case Action.ACCEPTED if entry is not None:
+                entry.accepted = True
+                self._answered((entry,))
+            case Action.UNCERTAIN if entry is not None:
+                entry.uncertain += 1
+                entry.accepted = False
+                self.hold(entry, outcome.hold_s)
+            case Action.RATE_LIMITED if entry is not None:
+                self.hold(entry, outcome.hold_s)
+
+    def settle(
+        self, entries: Sequence[OutboxEntry], result: DeliveryStatus | BaseException
+    ) -> None:
+        """The gateway answered ``entries``: resolve them with its ACK status, or fail them."""
+        for entry in entries:
+            if isinstance(result, BaseException):
+                self._outbox.reject(entry.message.id, result)
+            else:
+                self._outbox.acknowledge(entry.message.id, result)
+        self._answered(entries)
+
+    def _answered(self, entries: Sequence[OutboxEntry]) -> None:
         """The gateway answered ``entries`` (ACK, ERROR, or REPLAY_DETECTED of a re-send)."""
         now = asyncio.get_running_loop().time()
         for entry in entries:

@@ -6,48 +6,42 @@ original id, on the next connection; the receiving client drops the second copy,
 message reaches user code exactly once. Every incoming frame is verified before use.
 
 The client owns one :class:`~aiconexus._connection.Connection` (sessions, heartbeat,
-reconnection; with its ``Dialer``, ``Writer`` and ``Dispatcher``) and keeps what user code
-waits on: the inbox of ``recv()``, the replies awaited by ``request()``, the state listeners.
-Whether to reconnect after an error is the ``retry_policy`` (:mod:`aiconexus.retry`).
+reconnection, sends; with its ``Writer`` and ``Dispatcher``) and keeps what user code waits
+on: the :class:`~aiconexus._intake.Intake` that ``recv()`` reads, the replies awaited by
+``request()``, the state listeners. Whether to reconnect after an error is the
+``retry_policy`` (:mod:`aiconexus.retry`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
-from aiconexus._connection import DEFAULT_ACK_WITHIN_S, Connection
-from aiconexus._dialer import Dialer
-from aiconexus._dispatch import Dispatcher, error_of
-from aiconexus._e2e import wants_encryption
+from aiconexus._connection import Connection, SessionPolicy
 from aiconexus._inbound import InboundFilter
 from aiconexus._inbox import DEFAULT_MAX_PENDING, Inbox
-from aiconexus._pending import DeliveryStatus, Outbox, ReplyWaiters
-from aiconexus._received_log import ReceivedLog
+from aiconexus._intake import DEFAULT_ACK_WITHIN_S, AckOptions, AckWhen, Intake
+from aiconexus._outgoing import SENDABLE_TYPES as SENDABLE_TYPES
+from aiconexus._outgoing import check_recipient, check_sendable, peer_frame
+from aiconexus._pending import DeliveryStatus, ReplyWaiters
+from aiconexus._received_log import received_log_for
+from aiconexus._requests import OfflinePolicy, exec_response, round_trip
 from aiconexus._session import SessionOptions
-from aiconexus._writer import check_outgoing
 from aiconexus.backoff import Backoff
 from aiconexus.directory import AgentInfo, list_agents
-from aiconexus.errors import (
-    ClientClosedError,
-    RecipientOfflineError,
-    RecipientOfflineTimeout,
-    RemoteExecutionError,
-)
+from aiconexus.errors import ClientClosedError
 from aiconexus.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
-    PEER_TYPES,
     SEALABLE_TYPES,
     Identity,
     Message,
     MessageType,
-    is_valid_did,
 )
 from aiconexus.retry import RetryPolicy, default_retry_policy
 from aiconexus.state import ConnectionState, StateListener, StateListeners
@@ -60,16 +54,6 @@ __all__ = [
     "OfflinePolicy",
     "StateListener",
 ]
-
-
-AckWhen = Literal["received", "taken"]
-"""When a received frame is acknowledged to the gateway: in the inbox, or read from it."""
-
-OfflinePolicy = Literal["wait", "fail"]
-"""What ``request()`` does when the gateway queues it for a recipient that is not connected."""
-
-SENDABLE_TYPES = PEER_TYPES
-"""Types user code may send to another agent (the client itself handles the others)."""
 
 
 class GatewayClient:
@@ -143,16 +127,21 @@ class GatewayClient:
         ack_within_s: float = DEFAULT_ACK_WITHIN_S,
         duplicate_memory: bool | str | os.PathLike[str] = True,
     ) -> None:
-        if ack_when not in ("received", "taken"):
-            raise ValueError(f"ack_when must be 'received' or 'taken', not {ack_when!r}")
         self._identity = identity
-        self._encrypt = encrypt
+        self._prepare = functools.partial(peer_frame, identity, by_default=encrypt)
+        """Builds, seals when asked and signs this client's frames to other agents."""
         self._logger = logger or logging.getLogger("aiconexus.client")
         self._listeners = StateListeners(self._logger, on_state_change)
-        self._outbox = Outbox()
         self._replies = ReplyWaiters()
-        self._inbox = Inbox(max_pending)
-        self._memory = _memory_of(identity, duplicate_memory, max_message_age_s + clock_skew_s)
+        keep_s = max_message_age_s + clock_skew_s
+        self._intake = Intake(
+            identity,
+            InboundFilter(identity.did, clock_skew_s=clock_skew_s, max_age_s=max_message_age_s),
+            Inbox(max_pending),
+            acks=AckOptions.of(ack_when, ack_within_s),
+            memory=received_log_for(duplicate_memory, identity.key_file, keep_s=keep_s),
+            logger=self._logger,
+        )
         options = SessionOptions(
             capabilities=list(capabilities),
             metadata=dict(metadata or {}),
@@ -164,39 +153,20 @@ class GatewayClient:
             clock_skew_s=clock_skew_s,
             recipient_acks=recipient_acks,
         )
-        self._dialer = dialer = Dialer(
-            [url] if isinstance(url, str) else url,
-            identity,
-            options,
-            retry_policy=retry_policy,
-            retry_on_start=retry_on_start,
-            logger=self._logger,
-        )
-        pongs = ReplyWaiters()
-        inbound = InboundFilter(
-            identity.did, clock_skew_s=clock_skew_s, max_age_s=max_message_age_s
-        )
-        dispatcher = Dispatcher(
-            inbound, outbox=self._outbox, replies=self._replies, pongs=pongs, keys=identity
-        )
-        self._inbound = inbound
         self._connection = Connection(
             identity,
-            dialer,
-            dispatcher,
-            outbox=self._outbox,
-            pongs=pongs,
-            inbox=self._inbox,
-            ack_on_take=ack_when == "taken",
-            ack_within_s=ack_within_s,
-            memory=self._memory,
+            [url] if isinstance(url, str) else url,
+            options,
+            self._intake,
+            self._replies,
+            policy=SessionPolicy(
+                heartbeat_interval_s=heartbeat_interval_s,
+                reconnect=reconnect,
+                backoff=backoff or Backoff(),
+                retry_policy=retry_policy,
+                retry_on_start=retry_on_start,
+            ),
             on_state=self._listeners.notify,
-            on_close=self._on_close,
-            reconnect=reconnect,
-            backoff=backoff or Backoff(),
-            retry_policy=retry_policy,
-            heartbeat_interval_s=heartbeat_interval_s,
-            resign_after_s=clock_skew_s - min(clock_skew_s / 2, max(5.0, clock_skew_s / 10)),
             logger=self._logger,
         )
 
@@ -219,25 +189,22 @@ class GatewayClient:
     @property
     def gateway_did(self) -> str | None:
         """The DID of the gateway of the current (or last) session."""
-        session = self._connection.last_session
-        return session.gateway_did if session else self._dialer.options.pinned_gateway_did
+        return self._connection.gateway_did
 
     @property
     def url(self) -> str:
         """The gateway URL of the current (or last, or first configured) session."""
-        session = self._connection.last_session
-        return session.url if session else self._dialer.urls[0]
+        return self._connection.url
 
     @property
     def session_id(self) -> str | None:
         """The gateway's id for the current session, if connected."""
-        session = self._connection.session
-        return session.session_id if session else None
+        return self._connection.session_id
 
     @property
     def unacknowledged(self) -> int:
         """How many sent frames still await the gateway's ACK."""
-        return len(self._outbox)
+        return self._connection.unacknowledged
 
     def add_state_listener(self, listener: StateListener) -> None:
         """Call ``listener`` with each new :class:`ConnectionState`."""
@@ -263,10 +230,6 @@ class GatewayClient:
         ``retry_on_start``), or the protocol error when the gateway refuses the REGISTER.
         A client connects once; make a new one to connect again after :meth:`close`.
         """
-        if self._memory is not None and not self._connection.started:
-            now = time.monotonic()
-            for sender, message_id in self._memory.open(time.time()):
-                self._inbound.remember(sender, message_id, now)
         await self._connection.connect()
 
     async def close(self) -> None:
@@ -279,11 +242,6 @@ class GatewayClient:
     async def wait_closed(self) -> BaseException | None:
         """Wait until the client is closed; return why (None after :meth:`close`)."""
         return await self._connection.wait_closed()
-
-    def _on_close(self, error: ClientClosedError) -> None:
-        """The connection closed for good: fail waiting requests, end ``recv()`` once drained."""
-        self._replies.fail_all(error)
-        self._inbox.close()
 
     # -- sending -----------------------------------------------------------------------------
     async def send(
@@ -309,11 +267,8 @@ class GatewayClient:
         id, after a pause, until the gateway takes it or says it took the first copy.
         """
         message_type = MessageType(type)
-        if message_type not in SENDABLE_TYPES:
-            raise ValueError(f"{message_type} frames are sent by the client itself, not by send()")
-        if not is_valid_did(to):
-            raise ValueError(f"recipient is not an Ed25519 did:key: {to!r}")
-        message = self._prepare(to, message_type, payload or {}, correlation_id, encrypt)
+        check_recipient(message_type, to)
+        message = self._prepare(to, message_type, payload or {}, correlation_id, encrypt=encrypt)
         return await self.send_message(message, timeout=timeout)
 
     async def reply(
@@ -361,18 +316,10 @@ class GatewayClient:
         status is ``error``, and the protocol error when the gateway refuses the request or
         the peer answers ERROR.
         """
-        if if_offline not in ("wait", "fail"):
-            raise ValueError(f"if_offline must be 'wait' or 'fail', not {if_offline!r}")
         payload = {"args": dict(args or {}), "timeout_ms": int(timeout * 1000)}
         message = self._prepare(to, MessageType.EXEC_REQUEST, payload, encrypt=encrypt)
-        response = await self._round_trip(
-            message, {MessageType.EXEC_RESPONSE, MessageType.ERROR}, timeout, if_offline
-        )
-        if response.type == MessageType.ERROR:
-            raise error_of(response)
-        if response.payload["status"] == "error":
-            raise RemoteExecutionError(response.payload.get("error"), response)
-        return response
+        answer = await round_trip(self.send_message, self._replies, message, timeout, if_offline)
+        return exec_response(answer)
 
     async def ping(
         self,
@@ -386,31 +333,13 @@ class GatewayClient:
             async with asyncio.timeout(timeout):
                 await self._connection.ping()
         else:
-            message = self._prepare(to, MessageType.PING, {})
-            await self._round_trip(message, {MessageType.PONG, MessageType.ERROR}, timeout)
+            message = self._prepare(to, MessageType.PING, {}, encrypt=None)
+            await round_trip(self.send_message, self._replies, message, timeout)
         return time.monotonic() - started
 
     async def list_agents(self, capability: str | None = None) -> list[AgentInfo]:
         """The agents registered at the gateway (``GET /agents``), optionally by capability."""
         return await list_agents(self.url, capability)
-
-    def _prepare(
-        self,
-        to: str,
-        type: MessageType,
-        payload: Mapping[str, Any],
-        correlation_id: str | None = None,
-        encrypt: bool | None = None,
-    ) -> Message:
-        """Prepare an outgoing frame to another agent: build, seal when asked, and sign it.
-
-        ``send``, ``reply``, ``request`` and ``ping(to)`` build their frames here: the place
-        for a transformation of what this client sends (e.g. encryption).
-        """
-        sealed = wants_encryption(type, encrypt, self._encrypt)
-        return Message.create(
-            self._identity, type, to, dict(payload), correlation_id=correlation_id, encrypt=sealed
-        )
 
     async def send_message(
         self,
@@ -420,45 +349,9 @@ class GatewayClient:
     ) -> DeliveryStatus:
         """Send an already signed ``message`` (from this identity); see :meth:`send`."""
         self._connection.check_open()
-        if message.from_ != self.did:
-            raise ValueError("the message is not signed by this client's identity")
-        if message.type not in SENDABLE_TYPES:
-            raise ValueError(f"{message.type} frames are sent by the client itself")
-        check_outgoing(message, self._dialer.options.max_message_size)
-        entry = self._outbox.add(message)
-        try:
-            async with asyncio.timeout(timeout):
-                await self._connection.write(entry)
-                return await entry.future
-        finally:
-            self._outbox.discard(message.id)
-
-    async def _round_trip(
-        self,
-        message: Message,
-        types: set[MessageType],
-        timeout: float,
-        if_offline: OfflinePolicy = "wait",
-    ) -> Message:
-        assert message.to is not None
-        reply = self._replies.expect(message.id, message.to, types)
-        status: DeliveryStatus | None = None
-        try:
-            async with asyncio.timeout(timeout) as scope:
-                status = await self.send_message(message)
-                if status == "queued" and if_offline == "fail":
-                    raise RecipientOfflineError(message)
-                return await reply
-        except TimeoutError:
-            if not scope.expired():
-                raise
-            if status == "queued":
-                raise RecipientOfflineTimeout(message, timeout) from None
-            raise TimeoutError(
-                f"no answer to {message.type} {message.id} from {message.to} in {timeout:g}s"
-            ) from None
-        finally:
-            self._replies.cancel(message.id)
+        check_sendable(message, self.did)
+        async with asyncio.timeout(timeout):
+            return await self._connection.send(message)
 
     # -- receiving ---------------------------------------------------------------------------
     async def recv(self) -> Message:
@@ -478,14 +371,11 @@ class GatewayClient:
         """The oldest received frame ``accept`` takes (see ``Inbox.get``); None once closed."""
         if not self._connection.started:
             raise self._connection.closed_error()
-        message = await self._inbox.get(accept, keep_at_most=keep_at_most, keep_for_s=keep_for_s)
-        if message is not None:
-            self._connection.taken(message)
-        return message
+        return await self._intake.take(accept, keep_at_most=keep_at_most, keep_for_s=keep_for_s)
 
     def _readers_changed(self) -> None:
         """What a selective reader accepts changed (a handler was attached): look again."""
-        self._inbox.wake()
+        self._intake.readers_changed()
 
     def __aiter__(self) -> GatewayClient:
         return self
@@ -495,17 +385,3 @@ class GatewayClient:
             return await self.recv()
         except ClientClosedError:
             raise StopAsyncIteration from None
-
-
-def _memory_of(
-    identity: Identity, option: bool | str | os.PathLike[str], keep_s: float
-) -> ReceivedLog | None:
-    """The duplicate memory file the ``duplicate_memory`` option names (None: none)."""
-    if option is False:
-        return None
-    if option is True:
-        key_file = identity.key_file
-        if key_file is None:
-            return None
-        option = key_file.with_name(key_file.name + ".received")
-    return ReceivedLog(Path(option), keep_s=keep_s)

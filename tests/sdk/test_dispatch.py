@@ -17,7 +17,8 @@ from aiconexus import (
 )
 from aiconexus._dispatch import MAX_RETRY_AFTER_S, Action, Dispatcher, Outcome
 from aiconexus._inbound import InboundFilter
-from aiconexus._pending import Outbox, ReplyWaiters
+from aiconexus._pending import ReplyWaiters
+from aiconexus._writer import Writer
 
 ME = Identity.from_seed(b"1" * 32)
 PEER = Identity.from_seed(b"2" * 32)
@@ -26,30 +27,35 @@ MALLORY = Identity.from_seed(b"m" * 32)
 
 
 class Client:
-    """A dispatcher with the bookkeeping it settles, fed frames as the read loop feeds it."""
+    """A dispatcher with the bookkeeping it asks, fed frames as the read loop feeds it.
+
+    The outbox's owner (a Writer with no session: it writes nothing) applies what the
+    dispatcher decides about the gateway's answers, as on a connection.
+    """
 
     def __init__(self) -> None:
-        self.outbox = Outbox()
+        self.writer = Writer(ME, resign_after_s=60.0)
         self.replies = ReplyWaiters()
         self.pongs = ReplyWaiters()
         self.dispatcher = Dispatcher(
-            InboundFilter(ME.did), outbox=self.outbox, replies=self.replies, pongs=self.pongs
+            InboundFilter(ME.did), sends=self.writer, replies=self.replies, pongs=self.pongs
         )
         self.clock = 0.0
 
     def receive(self, frame: str | bytes | Message) -> Outcome:
-        """Check, then route what passed: what the connection does for every frame read."""
+        """Check, route what passed, have the writer apply it: what the connection does."""
         text = frame.to_json() if isinstance(frame, Message) else frame
         self.clock += 1.0
         outcome = self.dispatcher.check(text, GATEWAY.did, datetime.now(UTC), self.clock)
         if outcome.action is Action.VERIFIED and outcome.message is not None:
-            return self.dispatcher.route(outcome.message, GATEWAY.did)
+            outcome = self.dispatcher.route(outcome.message, GATEWAY.did)
+        self.writer.on_answer(outcome)
         return outcome
 
     def sent(self, attempts: int = 1) -> Message:
         """A frame of ours awaiting its ACK, written ``attempts`` times."""
         message = Message.create(ME, MessageType.OFFER, PEER.did, {"sdp": "v=0"})
-        self.outbox.add(message).attempts = attempts
+        self.writer.add(message).attempts = attempts
         return message
 
 
@@ -144,7 +150,7 @@ async def test_an_ack_settles_the_sends_it_names() -> None:
     one, two = client.sent(), client.sent()
     ack = from_gateway(MessageType.ACK, {"status": "delivered", "ids": [one.id, two.id]})
     assert client.receive(ack).action is Action.SETTLED
-    assert [client.outbox.get(m.id) for m in (one, two)] == [None, None]
+    assert [client.writer.awaiting(m.id) for m in (one, two)] == [None, None]
     stray = from_gateway(MessageType.ACK, {"status": "queued", "ids": ["gone"]})
     assert client.receive(stray).action is Action.IGNORED
 
@@ -153,7 +159,7 @@ async def test_an_ack_settles_with_its_status() -> None:
     """The future of the send gets the ACK's status."""
     client = Client()
     message = Message.create(ME, MessageType.OFFER, PEER.did, {"sdp": "v=0"})
-    entry = client.outbox.add(message)
+    entry = client.writer.add(message)
     client.receive(from_gateway(MessageType.ACK, {"status": "queued", "ids": [message.id]}))
     assert entry.future.result() == "queued"
 
@@ -168,8 +174,8 @@ async def test_replay_detected_after_a_resend_counts_as_accepted() -> None:
     resent = Message.create(ME, MessageType.OFFER, PEER.did, {"sdp": "a"})
     fresh = Message.create(ME, MessageType.OFFER, PEER.did, {"sdp": "b"})
     again = Message.create(ME, MessageType.OFFER, PEER.did, {"sdp": "c"})
-    resent_entry, fresh_entry = client.outbox.add(resent), client.outbox.add(fresh)
-    again_entry = client.outbox.add(again)
+    resent_entry, fresh_entry = client.writer.add(resent), client.writer.add(fresh)
+    again_entry = client.writer.add(again)
     resent_entry.attempts, fresh_entry.attempts, again_entry.attempts = 2, 1, 2
     resent_entry.resumed = True
     for message in (resent, fresh):
@@ -194,7 +200,7 @@ async def test_internal_error_writes_the_same_frame_again_after_a_growing_pause(
     """
     client = Client()
     message = client.sent()
-    entry = client.outbox.get(message.id)
+    entry = client.writer.awaiting(message.id)
     assert entry is not None
     pauses = []
     for _ in range(3):
@@ -216,7 +222,7 @@ async def test_a_replay_before_the_internal_error_waits_one_after_it_settles() -
     """
     client = Client()
     message = client.sent(attempts=2)
-    entry = client.outbox.get(message.id)
+    entry = client.writer.awaiting(message.id)
     assert entry is not None
     assert client.receive(gateway_error("REPLAY_DETECTED", message.id)).action is Action.ACCEPTED
     outcome = client.receive(gateway_error("INTERNAL_ERROR", message.id))
@@ -230,7 +236,7 @@ async def test_an_ack_settles_a_frame_answered_internal_error_before() -> None:
     """The copy written again is taken: its ACK settles the send with its status."""
     client = Client()
     message = client.sent()
-    entry = client.outbox.get(message.id)
+    entry = client.writer.awaiting(message.id)
     assert entry is not None
     client.receive(gateway_error("INTERNAL_ERROR", message.id))
     client.receive(from_gateway(MessageType.ACK, {"status": "delivered", "ids": [message.id]}))
@@ -241,7 +247,7 @@ async def test_an_error_for_a_send_fails_it() -> None:
     """UNKNOWN_AGENT answering a send raises UnknownAgentError from that send."""
     client = Client()
     message = Message.create(ME, MessageType.OFFER, PEER.did, {"sdp": "v=0"})
-    entry = client.outbox.add(message)
+    entry = client.writer.add(message)
     assert client.receive(gateway_error("UNKNOWN_AGENT", message.id)).action is Action.SETTLED
     with pytest.raises(UnknownAgentError):
         entry.future.result()
@@ -259,7 +265,7 @@ async def test_rate_limited_holds_the_send_instead_of_failing_it(
     message = client.sent()
     outcome = client.receive(gateway_error("RATE_LIMITED", message.id, **details))
     assert outcome.action is Action.RATE_LIMITED
-    assert outcome.entry is client.outbox.get(message.id) and outcome.hold_s == hold_s
+    assert outcome.entry is client.writer.awaiting(message.id) and outcome.hold_s == hold_s
     assert outcome.entry is not None and not outcome.entry.future.done()
 
 
@@ -298,4 +304,4 @@ async def test_a_stale_gateway_frame_settles_nothing() -> None:
         timestamp=format_timestamp(datetime(2020, 1, 1, tzinfo=UTC)),
     )
     assert client.receive(old).action is Action.DROP
-    assert client.outbox.get(message.id) is not None
+    assert client.writer.awaiting(message.id) is not None

@@ -22,7 +22,8 @@ from aiconexus import (
 )
 from aiconexus._dispatch import Action, Dispatcher
 from aiconexus._inbound import InboundFilter
-from aiconexus._pending import Outbox, ReplyWaiters
+from aiconexus._pending import ReplyWaiters
+from aiconexus._writer import Writer
 from aiconexus.protocol import b64url_encode, canonicalize, format_timestamp, seal_payload
 
 from .conftest import fast_options
@@ -61,7 +62,11 @@ def test_the_dispatcher_opens_after_the_checks() -> None:
     me, peer, other = Identity.generate(), Identity.generate(), Identity.generate()
     inbound = InboundFilter(me.did)
     dispatcher = Dispatcher(
-        inbound, outbox=Outbox(), replies=ReplyWaiters(), pongs=ReplyWaiters(), keys=me
+        inbound,
+        sends=Writer(me, resign_after_s=60.0),
+        replies=ReplyWaiters(),
+        pongs=ReplyWaiters(),
+        keys=me,
     )
     sealed = Message.create(peer, "INTENT", me.did, {"query": "q"}, encrypt=True)
     checked = dispatcher.check(sealed.to_json(), other.did, datetime.now(UTC), 1.0)

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aiconexus import Identity, Message, MessageTooLargeError, MessageType, format_timestamp
-from aiconexus._pending import Outbox
 from aiconexus._session import Session
 from aiconexus._window import INITIAL_WINDOW, MIN_RTO_S
 from aiconexus._writer import Writer, check_outgoing
@@ -56,11 +55,10 @@ def offer(n: int, sent: datetime | None = None) -> Message:
 
 async def test_each_session_gets_every_unacknowledged_frame_in_order_once() -> None:
     """A flush writes the outbox oldest first; a second flush on the same session writes nothing."""
-    outbox, wire = Outbox(), Wire()
-    writer = Writer(ME, outbox, resign_after_s=60.0)
+    wire = Wire()
+    writer = Writer(ME, resign_after_s=60.0)
     sent = [offer(n) for n in range(3)]
-    for message in sent:
-        outbox.add(message)
+    entries = [writer.add(message) for message in sent]
     second_wire = Wire()
     first, second = session(wire), session(second_wire)
     writer.begin(first)
@@ -73,15 +71,15 @@ async def test_each_session_gets_every_unacknowledged_frame_in_order_once() -> N
     writer.begin(second)
     await writer.flush(second)
     assert [m.id for m in second_wire.written] == [m.id for m in sent]
-    assert [entry.attempts for entry in outbox.entries()] == [2, 2, 2]
+    assert [entry.attempts for entry in entries] == [2, 2, 2]
 
 
 async def test_a_frame_older_than_the_allowance_is_resigned_with_its_id() -> None:
     """Written again after a long outage: new timestamp and signature, same id."""
-    outbox, wire = Outbox(), Wire()
-    writer = Writer(ME, outbox, resign_after_s=60.0)
+    wire = Wire()
+    writer = Writer(ME, resign_after_s=60.0)
     old = offer(0, datetime.now(UTC) - timedelta(seconds=120))
-    outbox.add(old)
+    writer.add(old)
     current = session(wire)
     writer.begin(current)
     await writer.flush(current)
@@ -92,16 +90,16 @@ async def test_a_frame_older_than_the_allowance_is_resigned_with_its_id() -> Non
 
 async def test_nothing_is_written_while_offline_or_on_hold() -> None:
     """write() waits for the next flush when offline, and during a RATE_LIMITED hold."""
-    outbox, wire = Outbox(), Wire()
-    writer = Writer(ME, outbox, resign_after_s=60.0)
-    early = outbox.add(offer(0))
+    wire = Wire()
+    writer = Writer(ME, resign_after_s=60.0)
+    early = writer.add(offer(0))
     await writer.write(early)
     assert wire.written == []
     current = session(wire)
     writer.begin(current)
     await writer.flush(current)
     writer.hold(early, 0.05)
-    late = outbox.add(offer(1))
+    late = writer.add(offer(1))
     await writer.write(late)
     assert [m.id for m in wire.written] == [early.message.id]
     async with asyncio.timeout(5):
@@ -112,10 +110,10 @@ async def test_nothing_is_written_while_offline_or_on_hold() -> None:
 
 async def test_a_frame_left_unanswered_is_written_again_under_its_id() -> None:
     """No answer to anything for the re-send delay: the frame is written again, same id."""
-    outbox, wire = Outbox(), Wire()
-    writer = Writer(ME, outbox, resign_after_s=60.0)
+    wire = Wire()
+    writer = Writer(ME, resign_after_s=60.0)
     writer.timer.sample(0.0)  # a fast gateway: the shortest delay
-    entry = outbox.add(offer(0))
+    entry = writer.add(offer(0))
     current = session(wire)
     writer.begin(current)
     await writer.flush(current)
@@ -123,8 +121,7 @@ async def test_a_frame_left_unanswered_is_written_again_under_its_id() -> None:
         await wire.wait_for(2)
     assert [m.id for m in wire.written] == [entry.message.id] * 2
     assert writer.window.limit == INITIAL_WINDOW
-    outbox.acknowledge(entry.message.id, "delivered")
-    writer.answered([entry])
+    writer.settle([entry], "delivered")
     assert writer.in_flight == 0
     await asyncio.sleep(MIN_RTO_S * 2)
     assert len(wire.written) == 2
@@ -133,9 +130,9 @@ async def test_a_frame_left_unanswered_is_written_again_under_its_id() -> None:
 
 async def test_after_rate_limited_the_window_starts_small_and_grows_with_each_ack() -> None:
     """After the hold: INITIAL_WINDOW frames, then twice as many per round of ACKs."""
-    outbox, wire = Outbox(), Wire()
-    writer = Writer(ME, outbox, resign_after_s=60.0)
-    entries = [outbox.add(offer(n)) for n in range(20)]
+    wire = Wire()
+    writer = Writer(ME, resign_after_s=60.0)
+    entries = [writer.add(offer(n)) for n in range(20)]
     current = session(wire)
     writer.begin(current)
     await writer.flush(current)
@@ -147,9 +144,7 @@ async def test_after_rate_limited_the_window_starts_small_and_grows_with_each_ac
     resent = [m.id for m in wire.written[20:]]
     assert resent == [e.message.id for e in entries[:INITIAL_WINDOW]]
     first_round = entries[:INITIAL_WINDOW]
-    for entry in first_round:
-        outbox.acknowledge(entry.message.id, "delivered")
-    writer.answered(first_round)
+    writer.settle(first_round, "delivered")
     async with asyncio.timeout(5):
         await wire.wait_for(20 + 3 * INITIAL_WINDOW)
     await asyncio.sleep(0.05)
@@ -160,17 +155,17 @@ async def test_after_rate_limited_the_window_starts_small_and_grows_with_each_ac
 
 async def test_close_1009_fails_the_largest_frame_written_on_the_session() -> None:
     """That frame would close every next connection too: it fails instead of being re-sent."""
-    outbox, wire = Outbox(), Wire()
-    writer = Writer(ME, outbox, resign_after_s=60.0)
-    small = outbox.add(offer(0))
-    big = outbox.add(Message.create(ME, MessageType.OFFER, PEER.did, {"sdp": "x" * 1000}))
+    wire = Wire()
+    writer = Writer(ME, resign_after_s=60.0)
+    small = writer.add(offer(0))
+    big = writer.add(Message.create(ME, MessageType.OFFER, PEER.did, {"sdp": "x" * 1000}))
     current = session(wire)
     writer.begin(current)
     await writer.flush(current)
     writer.fail_largest_written("message too big")
     with pytest.raises(MessageTooLargeError, match="1009"):
         big.future.result()
-    assert not small.future.done() and small.message.id in outbox
+    assert not small.future.done() and writer.awaiting(small.message.id) is small
 
 
 def test_check_outgoing_refuses_what_the_gateway_would() -> None:
