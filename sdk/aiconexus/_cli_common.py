@@ -1,31 +1,41 @@
 """What the ``aiconexus`` commands share: defaults, failures, key files, JSON arguments.
 
-Also how an unreachable gateway, or a URL that is not the gateway's WebSocket, is reported.
+Also how an unreachable gateway, or a URL that is not the gateway's WebSocket, is reported,
+and how a received frame is printed. Each command module adds its subcommands with an
+:data:`AddCommands` function that sets ``run`` (an :data:`Run`) on each parser it adds.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeAlias
 
 from websockets.exceptions import InvalidStatus
 
 from aiconexus.client import GatewayClient
 from aiconexus.errors import GatewayUnreachableError
-from aiconexus.protocol import Identity
+from aiconexus.protocol import Identity, Message, canonicalize
 
 __all__ = [
     "DEFAULT_GATEWAY_URL",
     "DEFAULT_KEY_FILE",
+    "AddCommands",
+    "CommandParser",
     "FailureError",
+    "Run",
+    "Subcommands",
     "UsageError",
+    "add_memory_option",
     "json_object",
     "load_identity",
     "no_gateway_at",
     "one_shot_client",
+    "shown",
     "unreachable",
 ]
 
@@ -34,6 +44,24 @@ DEFAULT_GATEWAY_URL = "ws://127.0.0.1:8000/ws"
 
 DEFAULT_KEY_FILE = Path("~/.aiconexus/identity.key")
 """Where ``keygen`` writes and ``whoami`` reads a key when no file is named."""
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The parser of ``aiconexus`` and of each command: a bad argument exits 2, on one line."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``aiconexus ...: error: message`` and exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+Subcommands: TypeAlias = "argparse._SubParsersAction[CommandParser]"
+"""What ``add_subparsers()`` returns: a command module adds its parsers to it."""
+
+Run: TypeAlias = Callable[[argparse.Namespace], int]
+"""Runs one command with its parsed arguments; returns the exit status."""
+
+AddCommands: TypeAlias = Callable[[Subcommands, str], None]
+"""Adds a module's subcommands (given the default gateway URL), each with ``run`` set."""
 
 
 class UsageError(Exception):
@@ -121,3 +149,20 @@ def one_shot_client(
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def add_memory_option(command: argparse.ArgumentParser) -> None:
+    """``--no-duplicate-memory``: keep the ids of acknowledged frames in memory only."""
+    command.add_argument(
+        "--no-duplicate-memory",
+        dest="duplicate_memory",
+        action="store_false",
+        help="do not keep the ids of acknowledged frames in KEY.received (memory only)",
+    )
+
+
+def shown(message: Message) -> str:
+    """A received frame as JSON text; an encrypted one with its payload decrypted."""
+    if not message.encrypted:
+        return message.to_json()
+    return canonicalize({**message.to_dict(), "payload": message.payload}).decode("utf-8")
