@@ -4,7 +4,7 @@ Frames wait here, in the order they arrived, until a reader takes them (``recv()
 ``async for``, or an :class:`~aiconexus.Agent` handler for their type). A reader may take
 selectively (the first frame it accepts), so frames of a type nobody handles yet keep
 waiting for the handler to be attached. The inbox holds at most ``limit`` frames: beyond
-that :meth:`Inbox.put` refuses, and the connection neither keeps nor acknowledges the frame
+that :meth:`Inbox.put` refuses, and the client neither keeps nor acknowledges the frame
 (the gateway keeps it and delivers it again later). After :meth:`close`, readers drain
 what is left and then get None.
 """

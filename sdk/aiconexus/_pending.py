@@ -1,7 +1,8 @@
 """Bookkeeping of frames awaiting an answer: unacknowledged sends and awaited replies.
 
 Both are plain data structures around :class:`asyncio.Future`; they do no I/O, so they can be
-tested without a gateway.
+tested without a gateway. A client's :class:`Outbox` has one owner, the
+:class:`~aiconexus._writer.Writer`: the other parts ask the writer, never the outbox.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ DeliveryStatus = Literal["delivered", "queued"]
 
 @dataclass(slots=True)
 class OutboxEntry:
-    """One frame sent (or to be sent) to the gateway, not yet acknowledged."""
+    """One frame sent (or to be sent) to the gateway, not yet acknowledged.
+
+    Its state changes only in the outbox's owner (the Writer); others read it.
+    """
 
     message: Message
     future: asyncio.Future[DeliveryStatus]

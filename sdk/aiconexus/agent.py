@@ -109,7 +109,7 @@ class Agent:
         self._logger = logger or logging.getLogger("aiconexus.agent")
         self._client_options = client_options
         self._handlers: dict[MessageType, Handler] = {}
-        self._client: GatewayClient | None = None
+        self._client: _HandlerClient | None = None
 
     @property
     def did(self) -> str:
@@ -141,7 +141,7 @@ class Agent:
                 raise TypeError("a handler must be an `async def` function")
             self._handlers[message_type] = handler
             if self._client is not None:
-                self._client._readers_changed()  # frames waiting for it may go now
+                self._client.handlers_changed()  # frames waiting for it may go now
             return handler
 
         return register
@@ -152,7 +152,7 @@ class Agent:
     ) -> AsyncIterator[GatewayClient]:
         """Connect and serve handlers in the background while the ``async with`` body runs."""
         options = {"ack_when": "taken", **self._client_options, **client_options}
-        client = GatewayClient(
+        client = _HandlerClient(
             url, self.identity, capabilities=self.capabilities, metadata=self.metadata, **options
         )
         async with client:
@@ -234,13 +234,13 @@ class Agent:
             return await client.wait_closed()
 
     # -- dispatch ----------------------------------------------------------------------------
-    async def _dispatch(self, client: GatewayClient) -> None:
+    async def _dispatch(self, client: _HandlerClient) -> None:
         slots = asyncio.Semaphore(self.max_concurrency)
         running: set[asyncio.Task[None]] = set()
         try:
             while True:
                 await slots.acquire()
-                message = await client._take(
+                message = await client.take_for_handlers(
                     self._takes, keep_at_most=MAX_UNHANDLED, keep_for_s=self.handler_wait_s
                 )
                 if message is None:
@@ -360,3 +360,17 @@ def _log_to_stderr_if_unconfigured() -> None:
     package.addHandler(handler)
     if package.level == logging.NOTSET:
         package.setLevel(logging.INFO)
+
+
+class _HandlerClient(GatewayClient):
+    """The client an Agent runs: its frames are taken for the handlers, selectively."""
+
+    async def take_for_handlers(
+        self, accept: Callable[[Message], bool], *, keep_at_most: int, keep_for_s: float
+    ) -> Message | None:
+        """The oldest frame ``accept`` takes (see ``Inbox.get``); None once closed and drained."""
+        return await self._take(accept, keep_at_most=keep_at_most, keep_for_s=keep_for_s)
+
+    def handlers_changed(self) -> None:
+        """What the handlers take changed (one was attached): readers look again."""
+        self._intake.readers_changed()

@@ -373,10 +373,6 @@ class GatewayClient:
             raise self._connection.closed_error()
         return await self._intake.take(accept, keep_at_most=keep_at_most, keep_for_s=keep_for_s)
 
-    def _readers_changed(self) -> None:
-        """What a selective reader accepts changed (a handler was attached): look again."""
-        self._intake.readers_changed()
-
     def __aiter__(self) -> GatewayClient:
         return self
 

@@ -51,6 +51,41 @@ def test_only_the_writer_holds_and_changes_the_outbox() -> None:
     assert found == []
 
 
+def _own_names(cls: ast.ClassDef) -> set[str]:
+    """Names a class defines: its methods and fields, and what its methods set on self."""
+    names = set()
+    for node in ast.walk(cls):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.AnnAssign | ast.Assign):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if isinstance(target, ast.Name):
+                    names.add(target.id)
+                elif isinstance(target, ast.Attribute) and ast.unparse(target.value) == "self":
+                    names.add(target.attr)
+    return names
+
+
+def test_no_object_reads_what_another_class_keeps_private() -> None:
+    """``other._name`` only where the class of the code defines ``_name`` itself."""
+    found = []
+    for path in _modules():
+        tree = ast.parse(path.read_text())
+        owners = {}  # node -> the names its innermost class defines
+        for cls in [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]:
+            names = _own_names(cls)
+            for node in ast.walk(cls):
+                owners[id(node)] = names
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+                continue
+            if node.attr.startswith("__") or ast.unparse(node.value) in ("self", "cls"):
+                continue
+            if node.attr not in owners.get(id(node), set()):
+                found.append(f"{path.name}:{node.lineno} {ast.unparse(node)}")
+    assert found == []
+
+
 def test_the_connection_takes_grouped_arguments() -> None:
     """Connection's constructor takes collaborators and option groups, not every option."""
     parameters = inspect.signature(Connection.__init__).parameters
