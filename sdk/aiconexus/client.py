@@ -40,10 +40,12 @@ from aiconexus.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
     PEER_TYPES,
     SEALABLE_TYPES,
+    Capability,
     Identity,
     Message,
     MessageType,
     is_valid_did,
+    split_capabilities,
 )
 from aiconexus.retry import RetryPolicy, default_retry_policy
 from aiconexus.state import ConnectionState, StateListener, StateListeners
@@ -72,6 +74,8 @@ class GatewayClient:
     :meth:`close`). Options are keyword-only:
 
     * ``capabilities``, ``metadata``: what the gateway lists for this agent in ``GET /agents``.
+      A capability is a name (``"echo"``) or a :class:`~aiconexus.Capability` that also
+      declares a description, a JSON Schema for its ``args`` and examples (PROTOCOL.md 6.1).
     * ``gateway_did``: pin the gateway's identity; a gateway with another key is refused.
     * ``reconnect`` (True): reconnect after a drop; ``backoff``: the delay policy.
     * ``retry_policy``: a :class:`~aiconexus.retry.RetryPolicy` deciding from the exception
@@ -95,7 +99,7 @@ class GatewayClient:
         url: str | Sequence[str],
         identity: Identity,
         *,
-        capabilities: Iterable[str] = (),
+        capabilities: Iterable[str | Capability] = (),
         metadata: Mapping[str, Any] | None = None,
         gateway_did: str | None = None,
         reconnect: bool = True,
@@ -121,9 +125,11 @@ class GatewayClient:
         self._outbox = Outbox()
         self._replies = ReplyWaiters()
         self._inbox: asyncio.Queue[Message | None] = asyncio.Queue()
+        names, declarations = split_capabilities(capabilities)
         options = SessionOptions(
-            capabilities=list(capabilities),
+            capabilities=names,
             metadata=dict(metadata or {}),
+            capability_info=declarations,
             pinned_gateway_did=gateway_did,
             open_timeout_s=open_timeout_s,
             max_message_size=max_message_size,

@@ -8,6 +8,13 @@ Pure and I/O-free: nothing here awaits or touches the network, so the SDK and th
 share one source of truth and its tests need no event loop.
 """
 
+from .capabilities import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_EXAMPLES,
+    Capability,
+    capability_from_info,
+    split_capabilities,
+)
 from .close import (
     MAX_CLOSE_REASON,
     CloseCode,
@@ -110,6 +117,8 @@ __all__ = [
     "ERROR_CLASSES",
     "GATEWAY_TYPES",
     "MAX_CLOSE_REASON",
+    "MAX_DESCRIPTION_LENGTH",
+    "MAX_EXAMPLES",
     "MAX_ID_LENGTH",
     "MAX_JSON_CONTAINERS",
     "MAX_JSON_DEPTH",
@@ -119,6 +128,7 @@ __all__ = [
     "SEALABLE_TYPES",
     "SUBPROTOCOL",
     "AIConexusError",
+    "Capability",
     "ClientHandshake",
     "ClientState",
     "ClockSkewError",
@@ -160,6 +170,7 @@ __all__ = [
     "b64url_decode",
     "b64url_encode",
     "canonicalize",
+    "capability_from_info",
     "check_envelope",
     "check_payload",
     "check_sealed",
@@ -184,6 +195,7 @@ __all__ = [
     "public_key_from_text",
     "seal_payload",
     "signing_bytes",
+    "split_capabilities",
     "validate_payload",
     "verify_ed25519",
     "verify_register",
