@@ -44,7 +44,7 @@ def mcp_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessG
 
 
 def calculator(capabilities: list[str | Capability]) -> Agent:
-    """An agent answering EXEC_REQUEST: ``add`` sums ``a`` and ``b``; ``fail`` in args fails."""
+    """An agent answering EXEC_REQUEST: ``a`` + ``b``; ``who``: the caller; ``fail``: fails."""
     agent = Agent(Identity.generate(), capabilities=capabilities, **FAST)
 
     @agent.on("EXEC_REQUEST")
@@ -52,6 +52,8 @@ def calculator(capabilities: list[str | Capability]) -> Agent:
         args = msg.payload["args"]
         if "fail" in args:
             raise ValueError(f"asked to fail: {args['fail']}")
+        if "who" in args:
+            return {"caller": msg.from_}
         if "a" in args:
             return {"sum": args["a"] + args["b"], "by": agent.did}
         return args.get("text", "plain text")

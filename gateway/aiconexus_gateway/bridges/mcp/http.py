@@ -1,0 +1,141 @@
+"""The bridge over Streamable HTTP (at ``/mcp`` on the gateway), callers by bearer token.
+
+Every request must carry ``Authorization: Bearer <token>``; ``authenticate`` maps the token
+to a caller name (``None``: refused with HTTP 401, a JSON-RPC error body and
+``WWW-Authenticate: Bearer``, before the MCP layer sees the request). The caller's calls are
+made by ``client_for_caller(name)``, the connected client of the caller's own identity, so
+the gateway's access policy and rate limits apply to each caller as to any agent. The
+transport itself is the ``mcp`` package's :class:`StreamableHTTPSessionManager`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from mcp.server.context import ServerRequestContext
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from aiconexus import GatewayClient
+
+from .calls import DEFAULT_MAX_ARGS_BYTES
+from .server import McpBridge
+from .watcher import DirectoryWatcher
+
+__all__ = ["CALLER_STATE", "Authenticate", "ClientForCaller", "McpHttpBridge"]
+
+CALLER_STATE = "aiconexus_caller"
+"""The request-state attribute holding the authenticated caller's name."""
+
+Authenticate = Callable[[str | None], str | None]
+"""The caller named by a bearer token (``None`` when absent), or None when refused."""
+ClientForCaller = Callable[[str], Awaitable[GatewayClient]]
+"""The connected client of a caller's identity."""
+
+UNAUTHORIZED = -32001
+"""JSON-RPC error code of a request without a valid bearer token."""
+
+
+class McpHttpBridge:
+    """An ASGI app serving MCP over Streamable HTTP for authenticated callers (see module).
+
+    ``async with bridge.running():`` reads the directory and runs the session manager; the
+    bridge object itself is the ASGI app to mount (at ``/mcp``).
+    """
+
+    def __init__(
+        self,
+        watcher: DirectoryWatcher,
+        authenticate: Authenticate,
+        client_for_caller: ClientForCaller,
+        *,
+        call_timeout_s: float = 30.0,
+        max_args_bytes: int = DEFAULT_MAX_ARGS_BYTES,
+        max_body_bytes: int = 4 * DEFAULT_MAX_ARGS_BYTES,
+        max_sessions: int = 1000,
+        session_idle_timeout_s: float = 600.0,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.watcher = watcher
+        self.authenticate = authenticate
+        self.client_for_caller = client_for_caller
+        self.bridge = McpBridge(
+            watcher,
+            self._client_for,
+            call_timeout_s=call_timeout_s,
+            max_args_bytes=max_args_bytes,
+            logger=logger,
+        )
+        self.manager = StreamableHTTPSessionManager(
+            self.bridge.server,
+            max_request_body_size=max_body_bytes,
+            max_sessions=max_sessions,
+            session_idle_timeout=session_idle_timeout_s,
+        )
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[McpHttpBridge]:
+        """Read the directory in the background and serve sessions while the block runs."""
+        await self.watcher.start()
+        try:
+            async with self.manager.run():
+                yield self
+        finally:
+            await self.watcher.stop()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI entry point: bearer check, then the ``mcp`` session manager."""
+        if scope["type"] != "http":
+            return
+        caller = self.authenticate(_bearer(scope))
+        if caller is None:
+            await _unauthorized(send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state[CALLER_STATE] = caller
+        await self.manager.handle_request(scope, receive, send)
+
+    async def _client_for(self, ctx: ServerRequestContext[Any, Any]) -> GatewayClient:
+        request = ctx.request
+        caller = None
+        if isinstance(request, Request):
+            caller = getattr(request.state, CALLER_STATE, None)
+        if not isinstance(caller, str):
+            raise RuntimeError("an MCP request without an authenticated caller")
+        return await self.client_for_caller(caller)
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip()
+            return token if scheme.lower() == "bearer" and token else None
+    return None
+
+
+async def _unauthorized(send: Send) -> None:
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": None,
+            "error": {"code": UNAUTHORIZED, "message": "missing or wrong bearer token"},
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", b'Bearer realm="mcp"'),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
