@@ -12,10 +12,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
 
 from aiconexus.protocol import CloseCode, Identity
 
@@ -34,6 +35,9 @@ from .session import ASGISend
 from .settings import Settings
 from .status import AuthDependency, status_router
 from .tasks import stop_task
+
+if TYPE_CHECKING:
+    from .bridges.embed import EmbeddedBridge
 
 __all__ = ["GatewayApp", "create_app", "gateway_version"]
 
@@ -79,21 +83,30 @@ def create_app(
     exporter = MetricsExporter(hub.metrics, node_id=hub.node_id, version=release)
     hub.backend.observe_round_trips(hub.metrics.backend_round_trip.observe)
     sampler = Sampler(hub)
+    bridges = _bridges(settings, hub.did)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await hub.start()
         remove_hangup = install_reload_on_hangup(policy)
         sampling = asyncio.get_running_loop().create_task(sampler.run())
+        for bridge in bridges:
+            await bridge.start()
         try:
             yield
         finally:
+            for bridge in reversed(bridges):
+                await bridge.stop()
             remove_hangup()
             await stop_task(sampling)
             await hub.stop()
 
     http = FastAPI(title="AIConexus gateway", version=release, lifespan=lifespan)
     http.include_router(status_router(sampler, auth=status_auth(settings)))
+    for bridge in bridges:
+        http.mount(bridge.path, bridge.app)
+        # the bridge's own path too, without the redirect from /path to /path/
+        http.router.routes.append(Route(bridge.path, endpoint=bridge.app))
 
     @http.get("/health")
     async def health() -> Response:
@@ -136,6 +149,15 @@ def create_app(
         return Response(exporter.render(gauges), media_type=CONTENT_TYPE)
 
     return GatewayApp(hub, http, policy)
+
+
+def _bridges(settings: Settings, gateway_did: str) -> list[EmbeddedBridge]:
+    """The bridges A2A_ENABLED / MCP_ENABLED ask for (imported only then)."""
+    if not (settings.a2a_enabled or settings.mcp_enabled):
+        return []
+    from .bridges.embed import embedded_bridges
+
+    return embedded_bridges(settings, gateway_did)
 
 
 def status_auth(settings: Settings) -> AuthDependency:

@@ -39,7 +39,12 @@ def register_handshake(frames: FrameWriter, settings: Settings) -> ServerHandsha
     def check_payload(payload: dict[str, Any]) -> None:
         check_register_payload(payload, settings)
 
-    return ServerHandshake(frames, clock_skew_s=settings.clock_skew, check_payload=check_payload)
+    return ServerHandshake(
+        frames,
+        clock_skew_s=settings.clock_skew,
+        check_payload=check_payload,
+        public_url=settings.announced_public_url,
+    )
 
 
 def check_register(text: str, *, handshake: ServerHandshake, settings: Settings) -> Registration:

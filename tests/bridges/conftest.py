@@ -1,82 +1,79 @@
-"""Fixtures of the bridge tests: a real gateway (memory backend) and real agents on it.
+"""Fixtures of the bridge tests: real gateways (A2A bridge on), real agents, HTTP clients.
 
-The bridges are clients of the gateway, indifferent to its backend, so one backend is
-enough here (the gateway's own suites cover the others).
+The clients of the A2A project (a2a-sdk) talk to the gateway over loopback HTTP.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from support.inprocess import InProcessGateway
 
-from aiconexus import Agent, Backoff, Capability, Identity, Message
+from aiconexus import Agent, Identity, Message
 
-FAST = {"backoff": Backoff(initial_delay=0.05, factor=2.0, max_delay=0.5), "open_timeout_s": 5.0}
-"""GatewayClient options for tests: quick reconnects and short open timeouts."""
+ALICE_TOKEN = "alice-token-0123456789"
+BOB_TOKEN = "bob-token-0123456789ab"
+TOKENS = f"alice:{ALICE_TOKEN},bob:{BOB_TOKEN}"
 
-ADD = Capability(
-    "add",
-    description="Add two integers",
-    args_schema={
-        "type": "object",
-        "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
-        "required": ["a", "b"],
-        "additionalProperties": False,
-    },
-    examples=({"a": 1, "b": 2},),
-)
-"""A declared capability: its tool has this input schema."""
+StartA2AGateway = Callable[..., InProcessGateway]
 
-StartAgent = Callable[..., AbstractAsyncContextManager[Agent]]
+
+@pytest.fixture
+def start_a2a_gateway(tmp_path: Path) -> Iterator[StartA2AGateway]:
+    """Start in-process gateways with the A2A bridge on (memory backend unless told)."""
+    started: list[InProcessGateway] = []
+
+    def start(workdir: Path | None = None, **env: str) -> InProcessGateway:
+        values = {
+            "STORAGE_TYPE": "memory",
+            "A2A_ENABLED": "true",
+            "BRIDGE_TOKENS": TOKENS,
+            **env,
+        }
+        server = InProcessGateway(values, workdir or tmp_path / f"gw{len(started)}")
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
-def mcp_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessGateway]:
-    """A gateway (memory backend) shared by a module; use fresh capability names per test."""
-    workdir = tmp_path_factory.mktemp("gateway")
-    with InProcessGateway({"STORAGE_TYPE": "memory"}, workdir) as server:
+def a2a_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessGateway]:
+    """One gateway with the A2A bridge, shared by a module (use fresh agent identities)."""
+    env = {"STORAGE_TYPE": "memory", "A2A_ENABLED": "true", "BRIDGE_TOKENS": TOKENS}
+    with InProcessGateway(env, tmp_path_factory.mktemp("a2a")) as server:
         yield server
 
 
-def calculator(capabilities: list[str | Capability]) -> Agent:
-    """An agent answering EXEC_REQUEST: ``a`` + ``b``; ``who``: the caller; ``fail``: fails."""
-    agent = Agent(Identity.generate(), capabilities=capabilities, **FAST)
+def echo_agent(**options: Any) -> Agent:
+    """An agent answering EXEC_REQUEST with ``{"echo": args, "from": sender}``."""
+    agent = Agent(Identity.generate(), capabilities=["echo"], **options)
 
     @agent.on("EXEC_REQUEST")
-    async def execute(msg: Message) -> Any:
-        args = msg.payload["args"]
-        if "fail" in args:
-            raise ValueError(f"asked to fail: {args['fail']}")
-        if "who" in args:
-            return {"caller": msg.from_}
-        if "a" in args:
-            return {"sum": args["a"] + args["b"], "by": agent.did}
-        return args.get("text", "plain text")
+    async def echo(message: Message) -> dict[str, Any]:
+        args = message.payload["args"]
+        if args.get("fail"):
+            raise RuntimeError("asked to fail")
+        return {"echo": args, "from": message.from_}
 
     return agent
 
 
-@pytest.fixture
-def start_agent(mcp_gateway: InProcessGateway) -> StartAgent:
-    """Calculator agents, connected while their ``async with`` block runs."""
-
-    @asynccontextmanager
-    async def start(capabilities: list[str | Capability]) -> AsyncIterator[Agent]:
-        agent = calculator(capabilities)
-        async with agent.connect(mcp_gateway.ws_url):
-            yield agent
-
-    return start
+@asynccontextmanager
+async def running(agent: Agent, gateway: InProcessGateway) -> AsyncIterator[Agent]:
+    """``agent`` connected to ``gateway`` while the block runs."""
+    async with agent.connect(gateway.ws_url):
+        yield agent
 
 
-@pytest.fixture
-def key_file(tmp_path: Path) -> Path:
-    """A fresh identity's key file (mode 0600)."""
-    path = tmp_path / "bridge.key"
-    Identity.generate().save(path)
-    return path
+def http_client(token: str | None = ALICE_TOKEN) -> httpx.AsyncClient:
+    """An HTTP client sending ``token`` as a Bearer token (none: anonymous)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(headers=headers, timeout=20.0, trust_env=False)

@@ -151,9 +151,10 @@ class PongPayload(_Payload):
 
 
 class ChallengePayload(_Payload):
-    """CHALLENGE: the nonce an agent must sign back in REGISTER."""
+    """CHALLENGE: the nonce an agent must sign back in REGISTER (and the gateway's public URL)."""
 
     nonce: str = Field(min_length=1)
+    public_url: str | None = Field(default=None, min_length=1, max_length=2048)
 
 
 class RegisteredPayload(_Payload):

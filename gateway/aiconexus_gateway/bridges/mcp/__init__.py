@@ -20,7 +20,7 @@ except ImportError as exc:  # pragma: no cover - the dev environment has every e
 from .calls import DEFAULT_MAX_ARGS_BYTES, MAX_ARGS_DEPTH, BadCall, call_tool, check_arguments
 from .catalog import ANY_OBJECT, Catalog, ToolEntry
 from .names import MAX_TOOL_NAME, tool_name
-from .server import DID_META, WAIT_META, ClientFor, McpBridge
+from .server import DID_META, WAIT_META, IdentityFor, McpBridge
 from .stdio import serve_stdio
 from .watcher import DirectoryWatcher
 
@@ -33,8 +33,8 @@ __all__ = [
     "WAIT_META",
     "BadCall",
     "Catalog",
-    "ClientFor",
     "DirectoryWatcher",
+    "IdentityFor",
     "McpBridge",
     "ToolEntry",
     "call_tool",

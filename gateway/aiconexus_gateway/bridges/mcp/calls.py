@@ -31,16 +31,10 @@ import orjson
 from jsonschema import exceptions as schema_errors
 from jsonschema import validators
 
-from aiconexus import (
-    ClientError,
-    GatewayClient,
-    IoapError,
-    RecipientOfflineError,
-    RemoteExecutionError,
-    UnknownAgentError,
-)
+from aiconexus import ErrorCode, Identity, Message, MessageType
 from aiconexus.protocol import MalformedMessageError, check_nesting
 
+from ..pool import ClientPool, Queued, Refused, TimedOut, Unavailable, exec_request
 from .catalog import ToolEntry
 
 __all__ = [
@@ -123,14 +117,15 @@ def error_result(code: str, message: str) -> types.CallToolResult:
 
 
 async def call_tool(
-    client: GatewayClient,
+    pool: ClientPool,
+    identity: Identity,
     entry: ToolEntry,
     arguments: dict[str, Any],
     *,
     did: str | None = None,
     timeout: float = 30.0,
 ) -> types.CallToolResult:
-    """Run one checked call of ``entry`` through ``client`` (see the module)."""
+    """Run one checked call of ``entry`` as ``identity``, through ``pool`` (see the module)."""
     problem = schema_problem(entry.capability.args_schema, arguments)
     if problem is not None:
         return error_result("INVALID_ARGUMENTS", problem)
@@ -139,22 +134,29 @@ async def call_tool(
             "NO_AGENT_ONLINE", f"{did} does not offer {entry.capability.name!r} (or is offline)"
         )
     for candidate in [did] if did is not None else entry.order():
-        try:
-            response = await client.request(
-                candidate, arguments, timeout=timeout, if_offline="fail"
-            )
-        except (RecipientOfflineError, UnknownAgentError):
-            continue
-        except RemoteExecutionError as exc:
-            return _execution_error(exc.error)
-        except IoapError as exc:
-            return error_result(str(exc.code), exc.message or str(exc.code))
-        except TimeoutError:
+        request = exec_request(identity, candidate, arguments, timeout_s=timeout)
+        outcome = await pool.request(request, identity, timeout_s=timeout)
+        if isinstance(outcome, Queued):
+            continue  # offline after all: the next agent
+        if isinstance(outcome, Refused):
+            if outcome.error.code == ErrorCode.UNKNOWN_AGENT:
+                continue
+            return error_result(str(outcome.error.code), outcome.error.message)
+        if isinstance(outcome, TimedOut):
             return error_result("TIMEOUT", f"no answer from {candidate} within {timeout:g}s")
-        except ClientError as exc:
-            return error_result("GATEWAY_UNAVAILABLE", str(exc))
-        return success_result(response.payload.get("result"))
+        if isinstance(outcome, Unavailable):
+            return error_result("GATEWAY_UNAVAILABLE", outcome.reason)
+        return _answer(outcome.response)
     return error_result("NO_AGENT_ONLINE", f"no agent offering {entry.capability.name!r} is online")
+
+
+def _answer(response: Message) -> types.CallToolResult:
+    payload = response.payload
+    if response.type == MessageType.ERROR:
+        return error_result(str(payload.get("code")), str(payload.get("message", "")))
+    if payload.get("status") == "success":
+        return success_result(payload.get("result"))
+    return _execution_error(payload.get("error"))
 
 
 def _execution_error(error: Any) -> types.CallToolResult:

@@ -1,18 +1,20 @@
 """The bridge over Streamable HTTP (at ``/mcp`` on the gateway), callers by bearer token.
 
-Every request must carry ``Authorization: Bearer <token>``; ``authenticate`` maps the token
-to a caller name (``None``: refused with HTTP 401, a JSON-RPC error body and
-``WWW-Authenticate: Bearer``, before the MCP layer sees the request). The caller's calls are
-made by ``client_for_caller(name)``, the connected client of the caller's own identity, so
-the gateway's access policy and rate limits apply to each caller as to any agent. The
-transport itself is the ``mcp`` package's :class:`StreamableHTTPSessionManager`.
+Every request must carry ``Authorization: Bearer <token>`` of one of ``BRIDGE_TOKENS``
+(:class:`~aiconexus_gateway.bridges.callers.Callers`; without a token only when
+``BRIDGE_ALLOW_ANONYMOUS``). Otherwise it is refused with HTTP 401, a JSON-RPC error body
+(code -32001, "a bearer token is required" / "wrong bearer token") and
+``WWW-Authenticate: Bearer``, before the MCP layer sees it. Each caller's calls are signed by
+the caller's own identity (through the bridge's :class:`ClientPool`), so the gateway's
+access policy and rate limits apply to each caller as to any agent. The transport itself is
+the ``mcp`` package's :class:`StreamableHTTPSessionManager`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,21 +23,19 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from aiconexus import GatewayClient
+from aiconexus import Identity
 
+from ..callers import Callers, Refusal
+from ..pool import ClientPool
 from .calls import DEFAULT_MAX_ARGS_BYTES
 from .server import McpBridge
 from .watcher import DirectoryWatcher
 
-__all__ = ["CALLER_STATE", "Authenticate", "ClientForCaller", "McpHttpBridge"]
+__all__ = ["CALLER_STATE", "UNAUTHORIZED", "McpHttpBridge"]
 
 CALLER_STATE = "aiconexus_caller"
 """The request-state attribute holding the authenticated caller's name."""
 
-Authenticate = Callable[[str | None], str | None]
-"""The caller named by a bearer token (``None`` when absent), or None when refused."""
-ClientForCaller = Callable[[str], Awaitable[GatewayClient]]
-"""The connected client of a caller's identity."""
 
 UNAUTHORIZED = -32001
 """JSON-RPC error code of a request without a valid bearer token."""
@@ -51,8 +51,8 @@ class McpHttpBridge:
     def __init__(
         self,
         watcher: DirectoryWatcher,
-        authenticate: Authenticate,
-        client_for_caller: ClientForCaller,
+        callers: Callers,
+        pool: ClientPool,
         *,
         call_timeout_s: float = 30.0,
         max_args_bytes: int = DEFAULT_MAX_ARGS_BYTES,
@@ -62,11 +62,12 @@ class McpHttpBridge:
         logger: logging.Logger | None = None,
     ) -> None:
         self.watcher = watcher
-        self.authenticate = authenticate
-        self.client_for_caller = client_for_caller
+        self.callers = callers
+        self.pool = pool
         self.bridge = McpBridge(
             watcher,
-            self._client_for,
+            pool,
+            self._identity_for,
             call_timeout_s=call_timeout_s,
             max_args_bytes=max_args_bytes,
             logger=logger,
@@ -87,46 +88,40 @@ class McpHttpBridge:
                 yield self
         finally:
             await self.watcher.stop()
+            await self.pool.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI entry point: bearer check, then the ``mcp`` session manager."""
         if scope["type"] != "http":
             return
-        caller = self.authenticate(_bearer(scope))
-        if caller is None:
-            await _unauthorized(send)
+        caller = self.callers.authenticate(_authorization(scope))
+        if isinstance(caller, Refusal):
+            await _unauthorized(send, str(caller))
             return
         state: dict[str, Any] = scope.setdefault("state", {})
         state[CALLER_STATE] = caller
         await self.manager.handle_request(scope, receive, send)
 
-    async def _client_for(self, ctx: ServerRequestContext[Any, Any]) -> GatewayClient:
+    def _identity_for(self, ctx: ServerRequestContext[Any, Any]) -> Identity:
         request = ctx.request
         caller = None
         if isinstance(request, Request):
             caller = getattr(request.state, CALLER_STATE, None)
         if not isinstance(caller, str):
             raise RuntimeError("an MCP request without an authenticated caller")
-        return await self.client_for_caller(caller)
+        return self.callers.identity(caller)
 
 
-def _bearer(scope: Scope) -> str | None:
+def _authorization(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            token = token.strip()
-            return token if scheme.lower() == "bearer" and token else None
+            return bytes(value).decode("latin-1")
     return None
 
 
-async def _unauthorized(send: Send) -> None:
-    body = json.dumps(
-        {
-            "jsonrpc": "2.0",
-            "id": None,
-            "error": {"code": UNAUTHORIZED, "message": "missing or wrong bearer token"},
-        }
-    ).encode()
+async def _unauthorized(send: Send, message: str) -> None:
+    error = {"code": UNAUTHORIZED, "message": message}
+    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": error}).encode()
     await send(
         {
             "type": "http.response.start",

@@ -1,8 +1,8 @@
 """The MCP server of the bridge, on the official ``mcp`` package's low-level :class:`Server`.
 
 ``tools/list`` answers the :class:`DirectoryWatcher`'s current catalog; ``tools/call`` runs
-:func:`call_tool` through the :class:`GatewayClient` of the caller (``client_for``: the one
-local identity over stdio, the caller's own identity over HTTP). When the tools change,
+:func:`call_tool` as the caller's identity (``identity_for``: the one local identity over
+stdio, the caller's own over HTTP) through the bridge's :class:`ClientPool`. When the tools change,
 every client hears of it: ``notifications/tools/list_changed`` on the connections of the
 initialize-handshake era, and a ``ToolsListChanged`` event on the ``subscriptions/listen``
 streams of the 2026-07-28 era.
@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import mcp_types as types
@@ -32,21 +32,22 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, Too
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from aiconexus import Capability, GatewayClient
+from aiconexus import Capability, Identity
 
+from ..pool import ClientPool
 from .calls import DEFAULT_MAX_ARGS_BYTES, BadCall, call_tool, check_arguments, error_result
 from .catalog import ToolEntry
 from .watcher import DirectoryWatcher
 
-__all__ = ["DID_META", "WAIT_META", "ClientFor", "McpBridge"]
+__all__ = ["DID_META", "WAIT_META", "IdentityFor", "McpBridge"]
 
 DID_META = "aiconexus/did"
 """``_meta`` key of ``tools/call`` naming the DID of the agent to call."""
 WAIT_META = "aiconexus/wait"
 """``_meta`` key of ``tools/call``: true to wait for an agent offering the tool."""
 
-ClientFor = Callable[[ServerRequestContext[Any, Any]], Awaitable[GatewayClient]]
-"""The connected client that makes one request's calls (the caller's identity)."""
+IdentityFor = Callable[[ServerRequestContext[Any, Any]], Identity]
+"""The identity one request's calls are made as (the caller's)."""
 
 
 class _ToolsServer(Server[Any]):
@@ -71,7 +72,8 @@ class McpBridge:
     def __init__(
         self,
         watcher: DirectoryWatcher,
-        client_for: ClientFor,
+        pool: ClientPool,
+        identity_for: IdentityFor,
         *,
         call_timeout_s: float = 30.0,
         max_args_bytes: int = DEFAULT_MAX_ARGS_BYTES,
@@ -79,7 +81,8 @@ class McpBridge:
         logger: logging.Logger | None = None,
     ) -> None:
         self.watcher = watcher
-        self.client_for = client_for
+        self.pool = pool
+        self.identity_for = identity_for
         self.call_timeout_s = call_timeout_s
         self.max_args_bytes = max_args_bytes
         self._logger = logger or logging.getLogger("aiconexus_gateway.bridges.mcp")
@@ -142,9 +145,9 @@ class McpBridge:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool {params.name!r}")
         if not entry.dids:
             return error_result("NO_AGENT_ONLINE", f"no agent offering {params.name!r} came online")
-        client = await self.client_for(ctx)
+        identity = self.identity_for(ctx)
         timeout = max(deadline - time.monotonic(), 0.001)
-        return await call_tool(client, entry, arguments, did=did, timeout=timeout)
+        return await call_tool(self.pool, identity, entry, arguments, did=did, timeout=timeout)
 
     async def _entry(self, name: str, *, wait: bool, until: float) -> ToolEntry | None:
         """The tool ``name``; when waiting, one that has agents, until the deadline."""

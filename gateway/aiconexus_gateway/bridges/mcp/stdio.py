@@ -1,6 +1,6 @@
 """The bridge over stdio, for desktop MCP clients: ``aiconexus mcp --gateway ws://...``.
 
-One identity (the local key file's) makes every call, through one :class:`GatewayClient`;
+One identity (the local key file's) makes every call, through one connected client;
 the MCP client starts this process and talks JSON-RPC on its stdin and stdout (logs go to
 stderr).
 """
@@ -12,8 +12,9 @@ from typing import Any
 from mcp.server.context import ServerRequestContext
 from mcp.server.stdio import stdio_server
 
-from aiconexus import GatewayClient, Identity
+from aiconexus import Identity
 
+from ..pool import ClientPool
 from .calls import DEFAULT_MAX_ARGS_BYTES
 from .server import McpBridge
 from .watcher import DirectoryWatcher
@@ -33,18 +34,25 @@ async def serve_stdio(
 ) -> None:
     """Serve MCP on stdin/stdout until the client closes them; calls are signed by ``identity``.
 
-    ``client_options`` go to :class:`GatewayClient` (``gateway_did`` ...). Raises
+    ``client_options`` go to :class:`aiconexus.GatewayClient` (``gateway_did`` ...). Raises
     :class:`aiconexus.GatewayUnreachableError` when the gateway cannot be reached at start.
     """
-    async with GatewayClient(gateway_url, identity, **(client_options or {})) as client:
+    pool = ClientPool(gateway_url, max_clients=1, **(client_options or {}))
+    try:
+        await pool.client(identity)  # connect now: an unreachable gateway is reported at once
 
-        async def client_for(ctx: ServerRequestContext[Any, Any]) -> GatewayClient:
-            return client
+        def identity_for(ctx: ServerRequestContext[Any, Any]) -> Identity:
+            return identity
 
         watcher = DirectoryWatcher(gateway_url, interval_s=refresh_s, agents_token=agents_token)
         bridge = McpBridge(
-            watcher, client_for, call_timeout_s=call_timeout_s, max_args_bytes=max_args_bytes
+            watcher,
+            pool,
+            identity_for,
+            call_timeout_s=call_timeout_s,
+            max_args_bytes=max_args_bytes,
         )
+        await watcher.refresh()
         await watcher.start()
         try:
             async with stdio_server() as (read_stream, write_stream):
@@ -52,3 +60,5 @@ async def serve_stdio(
                 await bridge.server.run(read_stream, write_stream, options)
         finally:
             await watcher.stop()
+    finally:
+        await pool.close()

@@ -40,6 +40,7 @@ class DirectoryWatcher:
         self._logger = logger or logging.getLogger("aiconexus_gateway.bridges.mcp")
         self._listeners: list[Listener] = []
         self._task: asyncio.Task[None] | None = None
+        self._read_once = False
 
     def on_change(self, listener: Listener) -> None:
         """Await ``listener()`` each time the tools change (names, descriptions or schemas)."""
@@ -50,8 +51,11 @@ class DirectoryWatcher:
         try:
             agents = await list_agents(self.gateway_url, token=self.agents_token)
         except (httpx.HTTPError, ValueError, KeyError) as exc:
-            self._logger.warning("reading the gateway's directory failed: %r", exc)
+            # before the first success the gateway may still be starting (embedded bridge)
+            level = logging.WARNING if self._read_once else logging.DEBUG
+            self._logger.log(level, "reading the gateway's directory failed: %r", exc)
             return False
+        self._read_once = True
         catalog = Catalog(agents)
         catalog.adopt_turns(self.catalog)
         changed = catalog.signature() != self.catalog.signature()
@@ -62,8 +66,7 @@ class DirectoryWatcher:
         return changed
 
     async def start(self) -> None:
-        """Read the directory now, then every ``interval_s`` seconds in the background."""
-        await self.refresh()
+        """Read the directory every ``interval_s`` seconds in the background, from now on."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="aiconexus-mcp-directory")
 
@@ -76,8 +79,8 @@ class DirectoryWatcher:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.interval_s)
             try:
                 await self.refresh()
             except Exception:  # a listener's failure must not end the watch
                 self._logger.exception("refreshing the MCP tools failed")
+            await asyncio.sleep(self.interval_s)

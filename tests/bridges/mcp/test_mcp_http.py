@@ -7,86 +7,64 @@ refuse one caller's calls. Bad input comes back as MCP errors, never a traceback
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx2
 import mcp_types as types
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from support.inprocess import InProcessGateway
-from support.ports import free_port
 
-from aiconexus import GatewayClient, Identity
-from aiconexus_gateway.bridges.mcp import DirectoryWatcher
-from aiconexus_gateway.bridges.mcp.http import McpHttpBridge
+from aiconexus_gateway.bridges.callers import Callers
 
-from .conftest import ADD, FAST, calculator
+from .conftest import ADD, calculator
 
-TOKENS = {"alice-token": "alice", "bob-token": "bob"}
+TOKENS = {"alice": "alice-token-0123456789", "bob": "bob-token-0123456789ab"}
+SECRET = bytes(range(32))
+"""The bridge secret: the callers' DIDs are known before the gateway starts."""
+CALLERS = Callers(TOKENS, SECRET)
 
 
 @dataclass
 class Served:
-    """A gateway, the HTTP bridge in front of it, and the callers' identities."""
+    """A gateway with the MCP bridge at /mcp."""
 
     gateway: InProcessGateway
     url: str
-    identities: dict[str, Identity]
 
 
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    """A gateway whose policy refuses bob's EXEC_REQUESTs, and the bridge at /mcp."""
-    identities = {name: Identity.generate() for name in TOKENS.values()}
-    policy = tmp_path / "policy.toml"
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A gateway (MCP_ENABLED) whose policy refuses bob's EXEC_REQUESTs."""
+    workdir = tmp_path_factory.mktemp("mcp-http")
+    secret = workdir / "bridge.secret"
+    secret.write_bytes(SECRET)
+    secret.chmod(0o600)
+    policy = workdir / "policy.toml"
     policy.write_text(
         f'default = "allow"\n\n[[rule]]\nname = "no-bob"\naction = "deny"\n'
-        f'type = "EXEC_REQUEST"\nfrom = "{identities["bob"].did}"\n',
+        f'type = "EXEC_REQUEST"\nfrom = "{CALLERS.did("bob")}"\n',
         encoding="utf-8",
     )
-    env = {"STORAGE_TYPE": "memory", "POLICY_FILE": str(policy)}
-    with InProcessGateway(env, tmp_path / "gw") as gateway:
-        clients: dict[str, GatewayClient] = {}
-
-        async def client_for(caller: str) -> GatewayClient:
-            if caller not in clients:
-                clients[caller] = GatewayClient(gateway.ws_url, identities[caller], **FAST)
-                await clients[caller].connect()
-            return clients[caller]
-
-        watcher = DirectoryWatcher(gateway.ws_url, interval_s=0.1)
-        bridge = McpHttpBridge(watcher, TOKENS.get, client_for, call_timeout_s=5)
-        port = free_port()
-        config = uvicorn.Config(bridge, host="127.0.0.1", port=port, log_level="warning")
-        server = uvicorn.Server(config)
-
-        async def serve() -> None:  # one task enters and leaves the bridge's task group
-            async with bridge.running():
-                await server.serve()
-
-        task = asyncio.create_task(serve())
-        async with asyncio.timeout(10):
-            while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-                await asyncio.sleep(0.01)
-        try:
-            yield Served(gateway, f"http://127.0.0.1:{port}/mcp", identities)
-        finally:
-            server.should_exit = True
-            await task
-            for client in clients.values():
-                await client.close()
+    env = {
+        "STORAGE_TYPE": "memory",
+        "MCP_ENABLED": "true",
+        "BRIDGE_TOKENS": ",".join(f"{name}:{token}" for name, token in TOKENS.items()),
+        "BRIDGE_SECRET_FILE": str(secret),
+        "POLICY_FILE": str(policy),
+    }
+    with InProcessGateway(env, workdir / "gw") as gateway:
+        yield Served(gateway, f"{gateway.http_url}/mcp")
 
 
 @asynccontextmanager
-async def mcp_client(served: Served, token: str) -> AsyncIterator[Client]:
-    """``mcp.Client`` over Streamable HTTP with ``token`` as its bearer token."""
-    headers = {"Authorization": f"Bearer {token}"}
+async def mcp_client(served: Served, caller: str) -> AsyncIterator[Client]:
+    """``mcp.Client`` over Streamable HTTP with ``caller``'s bearer token."""
+    headers = {"Authorization": f"Bearer {TOKENS.get(caller, caller)}"}
     async with httpx2.AsyncClient(headers=headers) as http:
         transport = streamable_http_client(served.url, http_client=http)
         async with Client(transport) as client:
@@ -96,16 +74,15 @@ async def mcp_client(served: Served, token: str) -> AsyncIterator[Client]:
 async def test_http_lists_calls_as_the_caller_and_reports_changes(served: Served) -> None:
     """Tools, a call signed by the caller's own DID, an error result, a listen event."""
     agent = calculator(["http-echo", ADD])
-    async with agent.connect(served.gateway.ws_url), mcp_client(served, "alice-token") as client:
-        await asyncio.sleep(0.3)  # the bridge reads the directory every 0.1 s
-        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-        assert set(tools) == {"http-echo", "add"}
+    async with agent.connect(served.gateway.ws_url), mcp_client(served, "alice") as client:
+        tools = await tools_with(client, "http-echo")
+        assert {"http-echo", "add"} <= set(tools)
         assert tools["add"].input_schema["properties"]["a"] == {"type": "integer"}
 
         added = await client.call_tool("add", {"a": 1, "b": 2})
         assert added.structured_content == {"sum": 3, "by": agent.did}
         who = await client.call_tool("http-echo", {"who": True})
-        assert who.structured_content == {"caller": served.identities["alice"].did}
+        assert who.structured_content == {"caller": CALLERS.did("alice")}
 
         failed = await client.call_tool("http-echo", {"fail": "now"})
         assert failed.is_error and failed.structured_content is not None
@@ -129,10 +106,10 @@ async def test_the_policy_refuses_one_caller_and_bad_input_is_an_mcp_error(
     agent = calculator(["http-policy", ADD])
     async with (
         agent.connect(served.gateway.ws_url),
-        mcp_client(served, "bob-token") as bob,
-        mcp_client(served, "alice-token") as alice,
+        mcp_client(served, "bob") as bob,
+        mcp_client(served, "alice") as alice,
     ):
-        await asyncio.sleep(0.3)
+        await tools_with(bob, "http-policy")
         refused = await bob.call_tool("http-policy", {"text": "hi"})
         assert refused.is_error and refused.structured_content is not None
         assert refused.structured_content["error"]["code"] == "UNAUTHORIZED"
@@ -152,6 +129,16 @@ async def test_the_policy_refuses_one_caller_and_bad_input_is_an_mcp_error(
         assert "'b' is a required property" in invalid.structured_content["error"]["message"]
 
 
+async def tools_with(client: Client, name: str) -> dict[str, types.Tool]:
+    """The tools, once the bridge has read an agent offering ``name`` from the directory."""
+    async with asyncio.timeout(10):
+        while True:
+            tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+            if name in tools:
+                return tools
+            await asyncio.sleep(0.2)
+
+
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}])
 async def test_a_missing_or_wrong_token_is_refused(served: Served, headers: dict[str, str]) -> None:
     """HTTP 401 with a JSON-RPC error and WWW-Authenticate; the mcp client fails to connect."""
@@ -160,7 +147,8 @@ async def test_a_missing_or_wrong_token_is_refused(served: Served, headers: dict
         response = await http.post(served.url, json=body)
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
-    assert response.json()["error"]["message"] == "missing or wrong bearer token"
+    message = "wrong bearer token" if headers else "a bearer token is required"
+    assert response.json()["error"]["message"] == message
     with pytest.raises(Exception):  # noqa: B017 - whatever the client raises, it fails
         async with mcp_client(served, "wrong"):
             pass
