@@ -13,7 +13,9 @@ Measured in one run, on loopback only, each target a fresh process:
    (bench/acks.py), and frames/s into the offline store with SQLite vs memory
    (bench/store.py);
 6. end-to-end encrypted payloads (bench/encryption.py): the gateway's per-frame checks in
-   process, its verified frames/s and SDK ``request()`` round trips/s, encrypted vs plain.
+   process, its verified frames/s and SDK ``request()`` round trips/s, encrypted vs plain;
+7. the MCP bridge (bench/mcp_bridge.py): ``tools/call`` round trips/s over Streamable HTTP
+   vs SDK ``request()`` round trips/s, through one gateway.
 Every line shows the load generator's own CPU: near 100 % of a core, the generator is the
 bound of that line. Frames are signed before any timing. Usage:
 ``python bench/run.py [--quick] [--json artifacts/bench.json]``.
@@ -38,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import acks
 import encryption
+import mcp_bridge
 import store
 from cluster import flush, redis_node, redis_server
 from driver import make_plan
@@ -54,6 +57,7 @@ AIMS = {
     "rss_kb_per_idle_agent": ("<=", 14.0),
     "redis_two_nodes_per_memory_node": (">=", 0.6),
     "redis_one_node_per_memory_node": (">=", 0.8),
+    "mcp_tools_call_per_request": (">=", 0.5),
 }
 
 
@@ -124,6 +128,10 @@ def main() -> int:
     ratios["sqlite_per_memory_store"] = round(sqlite / memory, 3)
     crypto = _encryption(args, lines)
     ratios.update(crypto)
+    print("MCP bridge", flush=True)
+    sdk_trips, mcp_trips = mcp_bridge.compare(200 if args.quick else 1000)
+    ratios["mcp_tools_call_per_s"] = round(mcp_trips, 1)
+    ratios["mcp_tools_call_per_request"] = round(mcp_trips / sdk_trips, 3)
     record = {
         "quick": args.quick,
         "machine": {
