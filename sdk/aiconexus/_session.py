@@ -19,6 +19,7 @@ from websockets.typing import Subprotocol
 from aiconexus.errors import GatewayAuthenticationError
 from aiconexus.protocol import (
     SUBPROTOCOL,
+    AgentCardSpec,
     ClientHandshake,
     HandshakeError,
     Identity,
@@ -42,6 +43,7 @@ class SessionOptions:
     ws_ping_timeout_s: float | None
     clock_skew_s: float
     recipient_acks: bool = True
+    agent_card: AgentCardSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,7 @@ async def _register(
         recipient_acks=options.recipient_acks,
         gateway_did=options.pinned_gateway_did,
         clock_skew_s=options.clock_skew_s,
+        agent_card=options.agent_card,
     )
     try:
         register = handshake.receive_challenge(await connection.recv())
