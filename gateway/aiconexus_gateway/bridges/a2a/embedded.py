@@ -44,7 +44,7 @@ def config_from_settings(
         public_url=public,
         callers=callers,
         storage_type=settings.storage_type,
-        sqlite_path=settings.sqlite_path.parent / "a2a-tasks.db",
+        sqlite_path=settings.sqlite_path.with_name(f"{settings.sqlite_path.stem}-a2a.db"),
         redis_url=settings.redis_url,
         agents_token=settings.agents_token,
         max_body_bytes=settings.max_message_size,

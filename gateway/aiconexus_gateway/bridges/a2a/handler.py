@@ -260,20 +260,35 @@ class BridgeRequestHandler(RequestHandler):
         self._publish(task)
 
     async def resume(self) -> int:
-        """Reopen the clients of callers with open tasks (after a restart); their number."""
+        """Reopen, in the background, the callers with open tasks (after a restart).
+
+        Their answers may wait in the gateway's store for them. Returns how many tasks are
+        open; the clients connect once the gateway listens (retried until then).
+        """
         open_tasks = await self.store.open_tasks()
-        names = {record.caller for record in open_tasks}
-        for name in names:
-            identity = self.callers.identity(name)
+        waiting: dict[str, int] = {}
+        for record in open_tasks:
+            waiting[record.caller] = waiting.get(record.caller, 0) + 1
+        for name, count in waiting.items():
+            reopening = asyncio.create_task(self._reopen(name, count), name=f"a2a-resume-{name}")
+            self._running.add(reopening)
+            reopening.add_done_callback(self._running.discard)
+        return len(open_tasks)
+
+    async def _reopen(self, name: str, tasks: int) -> None:
+        identity = self.callers.identity(name)
+        delay = 0.05
+        while True:
             try:
                 await self.pool.client(identity)
-            except Exception as exc:  # the gateway may not listen yet: later calls retry
-                logger.warning("cannot reopen the bridge caller %s: %s", name, exc)
+            except Exception as exc:  # the gateway may not listen yet
+                logger.debug("reopening the bridge caller %s: %s", name, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
                 continue
-            for record in open_tasks:
-                if record.caller == name:
-                    self.pool.pin(identity)
-        return len(open_tasks)
+            for _ in range(tasks):
+                self.pool.pin(identity)
+            return
 
     # -- RequestHandler --------------------------------------------------------------------
     async def on_message_send(  # noqa: D102
