@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -171,6 +172,13 @@ async def test_callers_are_identities_and_the_policy_names_them(
                 with pytest.raises(UnsupportedOperationError) as refused:
                     await final_task(client, text_request("hi"))
                 assert refused.value.data == {"code": "UNAUTHORIZED", "agent": agent.did}
+            card = await A2ACardResolver(
+                bob, f"{gateway.http_url}/a2a/{agent.did}"
+            ).get_agent_card()
+            streaming = await create_client(card, client_config=ClientConfig(httpx_client=bob))
+            with pytest.raises(UnsupportedOperationError):  # the stream ends with the error
+                async with asyncio.timeout(10):
+                    _ = [event async for event in streaming.send_message(text_request("hi"))]
 
 
 @pytest.mark.parametrize("binding", BINDINGS)

@@ -14,6 +14,7 @@ the answer completes it whenever it arrives, also after a restart (the task is s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -329,14 +330,22 @@ class BridgeRequestHandler(RequestHandler):
         with self.events.subscribe(task.id) as queue:
             yield task
             running = asyncio.create_task(self._run(record, task, frame, caller))
+
+            def ended(done: asyncio.Task[Task]) -> None:
+                if done.cancelled() or done.exception() is not None:
+                    with contextlib.suppress(asyncio.QueueFull):
+                        queue.put_nowait(None)  # refused: end the stream, then raise below
+
+            running.add_done_callback(ended)
             try:
                 async for event in self.events.drain(queue):
                     yield event
             finally:
-                if running.done():
-                    running.result()  # a refusal is raised as the stream's error
-                else:
+                if not running.done():
                     running.cancel()
+            error = None if running.cancelled() else running.exception()
+            if error is not None:
+                raise error
 
     async def on_subscribe_to_task(  # noqa: D102
         self, params: SubscribeToTaskRequest, context: ServerCallContext
