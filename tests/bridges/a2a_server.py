@@ -29,6 +29,7 @@ from a2a.types import (
 )
 from starlette.applications import Starlette
 from support.in_loop import loopback_socket
+from support.waiting import eventually
 
 __all__ = ["Shouter", "serve_a2a_agent", "shouter_card"]
 
@@ -100,9 +101,7 @@ async def serve_a2a_agent(
     server = uvicorn.Server(config)
     serving = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
     try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                await asyncio.sleep(0.005)
+        await eventually(lambda: server.started, within=10)
         yield url
     finally:
         server.should_exit = True

@@ -49,15 +49,11 @@ async def test_an_agent_calls_an_external_a2a_agent_by_did(
         proxy = proxy_identity(load_or_create_secret(secret_file), url)
         gateway = start_a2a_gateway(BRIDGE_SECRET_FILE=str(secret_file), A2A_REMOTE_AGENTS=url)
 
-        async def listed() -> dict[str, object]:
-            agents = await asyncio.to_thread(gateway.agents)
-            return {a["did"]: a for a in agents}
+        def listed() -> dict[str, dict[str, object]]:
+            return {a["did"]: a for a in gateway.agents()}
 
-        async with asyncio.timeout(15):
-            while proxy.did not in await listed():
-                await asyncio.sleep(0.05)
-        entry = (await listed())[proxy.did]
-        assert entry["capabilities"] == ["shout", "sum"]  # type: ignore[index]
+        await eventually(lambda: proxy.did in listed(), within=15)
+        assert listed()[proxy.did]["capabilities"] == ["shout", "sum"]
         async with GatewayClient(gateway.ws_url, Identity.generate()) as client:
             answer = await client.request(proxy.did, {"text": "hello"}, timeout=15)
             assert answer.from_ == proxy.did and answer.payload["result"] == "HELLO!"
