@@ -39,6 +39,7 @@ run: install
 
 # The suite starts real servers: the gateway itself, and redis-server for the cluster tests.
 # The status page test drives Debian's chromium with its chromedriver (skipped without them).
+# The A2A bridge's JavaScript client test needs @a2a-js/sdk (npm ci; skipped without Node.js).
 system-deps:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -50,6 +51,11 @@ system-deps:
 	    echo "installing chromium and chromium-driver (needed by the status page test)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	  else echo "chromium and chromium-driver are not installed: the status page test will be skipped" >&2; fi; }
+	@if command -v npm >/dev/null 2>&1; then \
+	  [ -d tests/bridges/a2a_js/node_modules/@a2a-js/sdk ] || { \
+	    echo "installing the @a2a-js/sdk client of the A2A bridge test (npm ci)"; \
+	    (cd tests/bridges/a2a_js && npm ci --no-audit --no-fund --silent); }; \
+	else echo "npm is not installed: the A2A JavaScript client test will be skipped" >&2; fi
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing nginx (the load balancer of the cluster drain test)"; \

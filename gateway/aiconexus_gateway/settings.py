@@ -274,6 +274,12 @@ class Settings:
             raise SettingsError(
                 "HEARTBEAT_INTERVAL", "must not exceed AGENT_TIMEOUT (pings would come too late)"
             )
+        if settings.a2a_enabled and settings.gateway_workers > 1:
+            raise SettingsError(
+                "A2A_ENABLED",
+                "the embedded A2A bridge runs with GATEWAY_WORKERS=1 only (each worker would "
+                "open the same caller sessions); run aiconexus-a2a-bridge beside the workers",
+            )
         if settings.redis_url and not settings.redis_url.startswith(
             ("redis://", "rediss://", "unix://")
         ):

@@ -19,6 +19,7 @@ from websockets.typing import Subprotocol
 from aiconexus.errors import GatewayAuthenticationError
 from aiconexus.protocol import (
     SUBPROTOCOL,
+    AgentCardSpec,
     ClientHandshake,
     HandshakeError,
     Identity,
@@ -43,6 +44,7 @@ class SessionOptions:
     clock_skew_s: float
     recipient_acks: bool = True
     capability_info: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    agent_card: AgentCardSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,7 @@ async def _register(
         recipient_acks=options.recipient_acks,
         gateway_did=options.pinned_gateway_did,
         clock_skew_s=options.clock_skew_s,
+        agent_card=options.agent_card,
     )
     try:
         register = handshake.receive_challenge(await connection.recv())

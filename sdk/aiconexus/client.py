@@ -40,6 +40,7 @@ from aiconexus.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
     PEER_TYPES,
     SEALABLE_TYPES,
+    AgentCardSpec,
     Capability,
     Identity,
     Message,
@@ -89,6 +90,10 @@ class GatewayClient:
     * ``on_state_change``: a :data:`StateListener` (more with :meth:`add_state_listener`).
     * ``recipient_acks`` (True): acknowledge received frames to the gateway, so that a
       ``delivered`` ACK to their senders means this client took them in (PROTOCOL.md).
+    * ``agent_card`` (True): when the gateway announces its public URL (PROTOCOL.md 7.1),
+      send this agent's A2A card, built from ``capabilities`` and ``metadata["name"]`` /
+      ``metadata["description"]`` and signed with ``identity`` (an
+      :class:`~aiconexus.AgentCardSpec` says more; False sends none).
     * ``encrypt`` (False): seal the payload of every frame this client sends of a type that
       may be encrypted, end to end for its recipient (PROTOCOL.md 8.10); ``encrypt=`` on one
       call wins. Received encrypted frames are decrypted whatever this option says.
@@ -117,6 +122,7 @@ class GatewayClient:
         recipient_acks: bool = True,
         retry_policy: RetryPolicy = default_retry_policy,
         encrypt: bool = False,
+        agent_card: AgentCardSpec | bool = True,
     ) -> None:
         self._identity = identity
         self._encrypt = encrypt
@@ -137,6 +143,7 @@ class GatewayClient:
             ws_ping_timeout_s=ws_ping_timeout_s,
             clock_skew_s=clock_skew_s,
             recipient_acks=recipient_acks,
+            agent_card=_card_spec(agent_card, names, metadata),
         )
         self._dialer = dialer = Dialer(
             [url] if isinstance(url, str) else url,
@@ -443,3 +450,22 @@ class GatewayClient:
             return await self.recv()
         except ClientClosedError:
             raise StopAsyncIteration from None
+
+
+def _card_spec(
+    agent_card: AgentCardSpec | bool,
+    capabilities: Sequence[str],
+    metadata: Mapping[str, Any] | None,
+) -> AgentCardSpec | None:
+    """The card to send: the given spec, or one from capabilities and metadata (True)."""
+    if isinstance(agent_card, AgentCardSpec):
+        return agent_card
+    if not agent_card:
+        return None
+    meta = metadata or {}
+    name, description = meta.get("name"), meta.get("description")
+    return AgentCardSpec(
+        name=name if isinstance(name, str) else "",
+        description=description if isinstance(description, str) else "",
+        capabilities=tuple(capabilities),
+    )
