@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from support.inprocess import InProcessGateway
 
 from aiconexus import Agent, Backoff, Capability, Identity, Message
+from aiconexus_gateway.bridges.callers import Callers
 
 FAST = {"backoff": Backoff(initial_delay=0.05, factor=2.0, max_delay=0.5), "open_timeout_s": 5.0}
 """GatewayClient options for tests: quick reconnects and short open timeouts."""
@@ -33,6 +35,43 @@ ADD = Capability(
 """A declared capability: its tool has this input schema."""
 
 StartAgent = Callable[..., AbstractAsyncContextManager[Agent]]
+
+TOKENS = {"alice": "alice-token-0123456789", "bob": "bob-token-0123456789ab"}
+SECRET = bytes(range(32))
+"""The bridge secret: the callers' DIDs are known before the gateway starts."""
+CALLERS = Callers(TOKENS, SECRET)
+
+
+@dataclass
+class Served:
+    """A gateway with the MCP bridge at /mcp."""
+
+    gateway: InProcessGateway
+    url: str
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A gateway (MCP_ENABLED) whose policy refuses bob's EXEC_REQUESTs."""
+    workdir = tmp_path_factory.mktemp("mcp-http")
+    secret = workdir / "bridge.secret"
+    secret.write_bytes(SECRET)
+    secret.chmod(0o600)
+    policy = workdir / "policy.toml"
+    policy.write_text(
+        f'default = "allow"\n\n[[rule]]\nname = "no-bob"\naction = "deny"\n'
+        f'type = "EXEC_REQUEST"\nfrom = "{CALLERS.did("bob")}"\n',
+        encoding="utf-8",
+    )
+    env = {
+        "STORAGE_TYPE": "memory",
+        "MCP_ENABLED": "true",
+        "BRIDGE_TOKENS": ",".join(f"{name}:{token}" for name, token in TOKENS.items()),
+        "BRIDGE_SECRET_FILE": str(secret),
+        "POLICY_FILE": str(policy),
+    }
+    with InProcessGateway(env, workdir / "gw") as gateway:
+        yield Served(gateway, f"{gateway.http_url}/mcp")
 
 
 @pytest.fixture(scope="module")

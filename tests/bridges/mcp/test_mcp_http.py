@@ -7,9 +7,8 @@ refuse one caller's calls. Bad input comes back as MCP errors, never a traceback
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 import httpx2
 import mcp_types as types
@@ -17,48 +16,8 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from support.inprocess import InProcessGateway
 
-from aiconexus_gateway.bridges.callers import Callers
-
-from .conftest import ADD, calculator
-
-TOKENS = {"alice": "alice-token-0123456789", "bob": "bob-token-0123456789ab"}
-SECRET = bytes(range(32))
-"""The bridge secret: the callers' DIDs are known before the gateway starts."""
-CALLERS = Callers(TOKENS, SECRET)
-
-
-@dataclass
-class Served:
-    """A gateway with the MCP bridge at /mcp."""
-
-    gateway: InProcessGateway
-    url: str
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """A gateway (MCP_ENABLED) whose policy refuses bob's EXEC_REQUESTs."""
-    workdir = tmp_path_factory.mktemp("mcp-http")
-    secret = workdir / "bridge.secret"
-    secret.write_bytes(SECRET)
-    secret.chmod(0o600)
-    policy = workdir / "policy.toml"
-    policy.write_text(
-        f'default = "allow"\n\n[[rule]]\nname = "no-bob"\naction = "deny"\n'
-        f'type = "EXEC_REQUEST"\nfrom = "{CALLERS.did("bob")}"\n',
-        encoding="utf-8",
-    )
-    env = {
-        "STORAGE_TYPE": "memory",
-        "MCP_ENABLED": "true",
-        "BRIDGE_TOKENS": ",".join(f"{name}:{token}" for name, token in TOKENS.items()),
-        "BRIDGE_SECRET_FILE": str(secret),
-        "POLICY_FILE": str(policy),
-    }
-    with InProcessGateway(env, workdir / "gw") as gateway:
-        yield Served(gateway, f"{gateway.http_url}/mcp")
+from .conftest import ADD, CALLERS, TOKENS, Served, calculator
 
 
 @asynccontextmanager
