@@ -72,27 +72,34 @@ async def list_agents(
     *,
     timeout: float = 10.0,
     token: str | None = None,
+    http: httpx.AsyncClient | None = None,
 ) -> list[AgentInfo]:
     """The agents registered at the gateway, optionally only those offering ``capability``.
 
     ``gateway_url`` is the WebSocket URL (``ws://127.0.0.1:8000/ws``). The directory is read
     page after page (following ``next_cursor``) in DID order; ``token`` is sent as a Bearer
-    token when the gateway protects ``/agents`` (``AGENTS_TOKEN``). Raises
+    token when the gateway protects ``/agents`` (``AGENTS_TOKEN``). ``http``: an open
+    :class:`httpx.AsyncClient` to read with (a caller that reads often keeps one, and with
+    it its connection; left open), else one is made for this call. Raises
     :class:`httpx.HTTPError` when the gateway cannot be reached or answers with an error.
     """
+    if http is None:
+        async with httpx.AsyncClient(trust_env=False) as own:
+            return await list_agents(
+                gateway_url, capability, timeout=timeout, token=token, http=own
+            )
     headers = {"Authorization": f"Bearer {token}"} if token is not None else None
     params: dict[str, str | int] = {"limit": PAGE_SIZE}
     if capability is not None:
         params["capability"] = capability
     agents: list[AgentInfo] = []
-    async with httpx.AsyncClient(timeout=timeout, trust_env=False, headers=headers) as http:
-        url = f"{http_base_url(gateway_url)}/agents"
-        while True:
-            response = await http.get(url, params=params)
-            response.raise_for_status()
-            body = response.json()
-            agents += [AgentInfo.from_json(item) for item in body["agents"]]
-            cursor = body.get("next_cursor")
-            if not isinstance(cursor, str) or cursor <= str(params.get("cursor", "")):
-                return agents  # the last page (or a gateway that does not page)
-            params["cursor"] = cursor
+    url = f"{http_base_url(gateway_url)}/agents"
+    while True:
+        response = await http.get(url, params=params, headers=headers, timeout=timeout)
+        response.raise_for_status()
+        body = response.json()
+        agents += [AgentInfo.from_json(item) for item in body["agents"]]
+        cursor = body.get("next_cursor")
+        if not isinstance(cursor, str) or cursor <= str(params.get("cursor", "")):
+            return agents  # the last page (or a gateway that does not page)
+        params["cursor"] = cursor

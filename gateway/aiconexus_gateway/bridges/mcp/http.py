@@ -7,7 +7,10 @@ Every request must carry ``Authorization: Bearer <token>`` of one of ``BRIDGE_TO
 ``WWW-Authenticate: Bearer``, before the MCP layer sees it. Each caller's calls are signed by
 the caller's own identity (through the bridge's :class:`ClientPool`), so the gateway's
 access policy and rate limits apply to each caller as to any agent. The transport itself is
-the ``mcp`` package's :class:`StreamableHTTPSessionManager`.
+the ``mcp`` package's :class:`StreamableHTTPSessionManager`, answering each POST with one
+JSON body (``application/json``) rather than an SSE stream: a call sends no notifications on
+its way, and the plain answer costs the bridge and the client less per call (the list changes
+go out on the session's GET stream, or on ``subscriptions/listen``).
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class McpHttpBridge:
             max_request_body_size=max_body_bytes,
             max_sessions=max_sessions,
             session_idle_timeout=session_idle_timeout_s,
+            json_response=True,
         )
 
     @asynccontextmanager

@@ -95,6 +95,7 @@ class McpBridge:
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
             on_subscriptions_listen=ListenHandler(self._bus),
+            get_tool_input_schema=self.input_schema,
         )
         self.server.middleware.append(self._track_session)
         watcher.on_change(self.tools_changed)
@@ -122,6 +123,16 @@ class McpBridge:
     def tools(self) -> list[types.Tool]:
         """The current tools."""
         return [_tool(entry) for entry in self.watcher.catalog.tools.values()]
+
+    def input_schema(self, name: str) -> dict[str, Any] | None:
+        """The input schema of the tool ``name`` (None: no such tool).
+
+        The ``mcp`` server checks a 2026-07-28 ``tools/call``'s ``Mcp-Param-*`` headers
+        against it; without this lookup it would run the whole ``tools/list`` handler (and
+        its middleware) on every call to find the one schema.
+        """
+        entry = self.watcher.catalog.get(name)
+        return entry.input_schema if entry is not None else None
 
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None

@@ -41,6 +41,7 @@ class DirectoryWatcher:
         self._listeners: list[Listener] = []
         self._task: asyncio.Task[None] | None = None
         self._read_once = False
+        self._http: httpx.AsyncClient | None = None
 
     def on_change(self, listener: Listener) -> None:
         """Await ``listener()`` each time the tools change (names, descriptions or schemas)."""
@@ -49,7 +50,7 @@ class DirectoryWatcher:
     async def refresh(self) -> bool:
         """Read the directory once; True when the tools changed."""
         try:
-            agents = await list_agents(self.gateway_url, token=self.agents_token)
+            agents = await list_agents(self.gateway_url, token=self.agents_token, http=self._client())
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             # before the first success the gateway may still be starting (embedded bridge)
             level = logging.WARNING if self._read_once else logging.DEBUG
@@ -65,6 +66,12 @@ class DirectoryWatcher:
                 await listener()
         return changed
 
+    def _client(self) -> httpx.AsyncClient:
+        # one client for every read: a new one costs a TLS context and a TCP connection
+        if self._http is None:
+            self._http = httpx.AsyncClient(trust_env=False)
+        return self._http
+
     async def start(self) -> None:
         """Read the directory every ``interval_s`` seconds in the background, from now on."""
         if self._task is None:
@@ -76,6 +83,9 @@ class DirectoryWatcher:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
 
     async def _run(self) -> None:
         while True:
