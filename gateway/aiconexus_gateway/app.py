@@ -1,7 +1,8 @@
 """The ASGI application: ``/ws`` goes straight to the connection handler, HTTP to FastAPI.
 
 The WebSocket endpoint is served by plain ASGI (no framework wrapper per frame); FastAPI
-serves ``/health``, ``/agents``, ``/metrics`` and the status page (:mod:`.status`) and runs
+serves ``/health``, ``/agents`` (and its change events, :mod:`.directory_events`),
+``/metrics`` and the status page (:mod:`.status`) and runs
 the hub's start-up and shutdown (which also makes SIGHUP reload the access policy).
 """
 
@@ -26,6 +27,7 @@ from .auth import require_token
 from .backend import create_backend
 from .backend.base import Backend, BackendUnavailableError
 from .connection import ASGIReceive, serve_connection
+from .directory_events import directory_events_router
 from .hub import Hub
 from .listing import MAX_CURSOR_LENGTH, PAGE_DEFAULT, PAGE_MAX, agents_page
 from .metrics import CONTENT_TYPE, Gauges, MetricsExporter
@@ -103,6 +105,9 @@ def create_app(
 
     http = FastAPI(title="AIConexus gateway", version=release, lifespan=lifespan)
     http.include_router(status_router(sampler, auth=status_auth(settings)))
+    http.include_router(
+        directory_events_router(hub.directory, auth=require_token(settings.agents_token))
+    )
     for bridge in bridges:
         http.mount(bridge.path, bridge.app)
         # the bridge's own path too, without the redirect from /path to /path/

@@ -31,6 +31,7 @@ from aiconexus.protocol import (
 
 from .backend.base import AgentRecord, Backend, BackendUnavailableError
 from .crypto import CryptoPool, default_threads
+from .directory_events import DirectoryChanges
 from .drain import DrainReport, held_frames, wait_drained
 from .frames import GatewayFrames
 from .inflight import InFlight
@@ -100,6 +101,8 @@ class Hub:
         self._stopping = False
         self._acks: dict[tuple[str, str], list[str]] = {}
         self._ack_flush_scheduled = False
+        self.directory = DirectoryChanges()
+        """Word of this node's directory changes (``GET /agents/events``)."""
 
     @property
     def stopping(self) -> bool:
@@ -157,6 +160,7 @@ class Hub:
         Used when the process stops; what sessions still hold goes to the store.
         """
         self._stopping = True
+        self.directory.close()
         sessions = list(self._by_id.values())
         delivered = self.metrics.delivered
         waited = await wait_drained(sessions, drain_timeout) if drain_timeout > 0 else 0.0
@@ -246,6 +250,7 @@ class Hub:
             self._forget(session)
             self._restore(session, unsent)
             raise
+        self.directory.changed()
         self.lanes.drain(
             did,
             lambda frames: self._deliver_stored(session, frames, register_id),
@@ -479,6 +484,7 @@ class Hub:
             await self.backend.release(did, session_id)
         except BackendUnavailableError as exc:
             logger.warning("could not release %s: %s", did, exc)
+        self.directory.changed()
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """Run ``coroutine`` in the background, keeping a reference until it ends."""

@@ -11,7 +11,7 @@ from aiconexus._pending import DeliveryStatus
 from aiconexus.agent import Agent, Handler
 from aiconexus.backoff import Backoff
 from aiconexus.client import SENDABLE_TYPES, GatewayClient
-from aiconexus.directory import AgentInfo, http_base_url, list_agents
+from aiconexus.directory import AgentInfo, directory_changes, http_base_url, list_agents
 from aiconexus.errors import (
     AIConexusError,
     ClientClosedError,
@@ -128,6 +128,7 @@ __all__ = [
     "canonicalize",
     "default_retry_policy",
     "did_from_public_key",
+    "directory_changes",
     "error_from_code",
     "format_timestamp",
     "http_base_url",

@@ -24,7 +24,7 @@ AICONEXUS = str(Path(sys.executable).with_name("aiconexus"))
 
 def bridge_command(gateway: InProcessGateway, key_file: Path) -> StdioServerParameters:
     """The stdio command a desktop client would run (as in the Claude Desktop snippet)."""
-    args = ["mcp", "--gateway", gateway.ws_url, "--key", str(key_file), "--refresh", "0.1"]
+    args = ["mcp", "--gateway", gateway.ws_url, "--key", str(key_file), "--refresh", "60"]
     return StdioServerParameters(command=AICONEXUS, args=[*args, "--timeout", "5"])
 
 

@@ -16,7 +16,6 @@ What a caller may put in ``tools/call``'s ``_meta``:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import weakref
@@ -167,8 +166,7 @@ class McpBridge:
             left = until - time.monotonic()
             if left <= 0:
                 return entry if entry is not None else _waited_for(name)
-            await asyncio.sleep(min(left, self.watcher.interval_s))
-            await self.watcher.refresh()
+            await self.watcher.wait_for_change(left)  # the watcher reads every change
             entry = self.watcher.catalog.get(name)
         return entry
 
