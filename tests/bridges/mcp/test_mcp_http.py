@@ -111,3 +111,38 @@ async def test_a_missing_or_wrong_token_is_refused(served: Served, headers: dict
     with pytest.raises(Exception):  # noqa: B017 - whatever the client raises, it fails
         async with mcp_client(served, "wrong"):
             pass
+
+
+async def test_a_call_may_wait_for_an_agent_or_name_one(served: Served) -> None:
+    """_meta aiconexus/wait: the call waits for an agent to come; aiconexus/did: that agent."""
+    first = calculator(["http-meta"])
+    async with first.connect(served.gateway.ws_url), mcp_client(served, "alice") as client:
+        await tools_with(client, "http-meta")
+        second = calculator(["http-meta"])
+        async with second.connect(served.gateway.ws_url):
+            for agent in (first, second, first):
+                named = await client.call_tool(
+                    "http-meta", {"a": 1, "b": 1}, meta={"aiconexus/did": agent.did}
+                )
+                assert named.structured_content == {"sum": 2, "by": agent.did}
+    async with asyncio.timeout(10):
+        while "http-meta" in {t.name for t in (await client_tools(served))}:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+    async with mcp_client(served, "alice") as client:
+        waiting = asyncio.create_task(
+            client.call_tool("http-meta", {"a": 2, "b": 3}, meta={"aiconexus/wait": True})
+        )
+        with pytest.raises(MCPError, match="unknown tool"):
+            await client.call_tool("http-meta", {"a": 2, "b": 3})
+        late = calculator(["http-meta"])
+        async with late.connect(served.gateway.ws_url):
+            async with asyncio.timeout(10):
+                waited = await waiting
+        assert waited.structured_content == {"sum": 5, "by": late.did}
+
+
+async def client_tools(served: Served) -> list[types.Tool]:
+    """The tools a fresh client is shown."""
+    async with mcp_client(served, "alice") as client:
+        return (await client.list_tools()).tools
