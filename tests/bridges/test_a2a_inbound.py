@@ -74,7 +74,7 @@ async def test_send_message_completes_with_the_agents_answer(
         assert result["echo"] == {"n": 3, "xs": [1, 2]}
         # the agent's signed EXEC_RESPONSE travels in the task: verifiable end to end
         envelope = MessageToDict(task.metadata)["aiconexus"]["response"]
-        answer = Frame.from_dict(envelope)
+        answer = Frame.parse(envelope)
         answer.verify()
         assert answer.from_ == agent.did and answer.correlation_id == task.id
 

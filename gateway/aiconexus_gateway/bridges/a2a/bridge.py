@@ -60,6 +60,7 @@ class A2ABridge:
             idle_s=config.idle_s,
             gateway_did=config.gateway_did,
             agent_card=False,
+            recipient_acks=False,
         )
         self.cards = AgentCards(
             config.gateway_url, config.public_url, self.store, agents_token=config.agents_token

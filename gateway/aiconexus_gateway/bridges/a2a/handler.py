@@ -55,7 +55,6 @@ from a2a.utils.errors import (
     UnsupportedOperationError,
 )
 from a2a.utils.task import apply_history_length
-from google.protobuf.json_format import MessageToJson, Parse
 
 from aiconexus import Identity
 from aiconexus import Message as Frame
@@ -132,7 +131,7 @@ class BridgeRequestHandler(RequestHandler):
     async def _save(self, record: TaskRecord, task: Task) -> TaskRecord:
         state = task.status.state
         updated = record.with_task(
-            MessageToJson(task, indent=None), int(state), state not in TERMINAL_STATES, time.time()
+            task.SerializeToString(), int(state), state not in TERMINAL_STATES, time.time()
         )
         await self.store.put(updated)
         return updated
@@ -140,7 +139,7 @@ class BridgeRequestHandler(RequestHandler):
     @staticmethod
     def _task(record: TaskRecord) -> Task:
         task = Task()
-        Parse(record.task, task, ignore_unknown_fields=True)
+        task.ParseFromString(record.task)
         return task
 
     def _publish(self, task: Task) -> None:
@@ -202,7 +201,7 @@ class BridgeRequestHandler(RequestHandler):
             state=int(TaskState.TASK_STATE_WORKING),
             open=True,
             updated=time.time(),
-            task="",
+            task=b"",
         )
         record = await self._save(record, task)
         return record, task, frame, caller

@@ -1,7 +1,7 @@
 """Where the A2A bridge keeps its tasks and the cards it has seen: memory, SQLite or Redis.
 
 A task is kept as a :class:`TaskRecord`: who asked (caller name and DID), which agent, its
-state, when it last changed, and the task itself (A2A JSON). Open tasks (not in a terminal
+state, when it last changed, and the task itself (its protobuf encoding, cheap to write). Open tasks (not in a terminal
 state) survive a restart with the SQLite and Redis stores, and the bridge completes them
 when their answer arrives. The cards of agents seen in the directory are kept too, so an
 agent that went offline still has its card served and can still be sent tasks.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,12 +49,22 @@ class TaskRecord:
     """False once the state is terminal."""
     updated: float
     """Seconds since the epoch of the last change."""
-    task: str
-    """The A2A task (JSON)."""
+    task: bytes
+    """The A2A task (its protobuf encoding)."""
 
-    def with_task(self, task: str, state: int, open: bool, updated: float) -> TaskRecord:
+    def with_task(self, task: bytes, state: int, open: bool, updated: float) -> TaskRecord:
         """A copy with the task changed."""
-        return replace(self, task=task, state=state, open=open, updated=updated)
+        return TaskRecord(
+            self.id,
+            self.caller,
+            self.owner,
+            self.agent,
+            self.context_id,
+            state,
+            open,
+            updated,
+            task,
+        )
 
 
 class TaskStore(ABC):
@@ -135,7 +145,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS a2a_tasks (
     id TEXT PRIMARY KEY, caller TEXT NOT NULL, owner TEXT NOT NULL, agent TEXT NOT NULL,
     context_id TEXT NOT NULL, state INTEGER NOT NULL, open INTEGER NOT NULL,
-    updated REAL NOT NULL, task TEXT NOT NULL
+    updated REAL NOT NULL, task BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS a2a_tasks_owner ON a2a_tasks (owner, agent, updated);
 CREATE INDEX IF NOT EXISTS a2a_tasks_open ON a2a_tasks (open) WHERE open = 1;
@@ -154,7 +164,7 @@ def _record(row: tuple[Any, ...]) -> TaskRecord:
         state=int(row[5]),
         open=bool(row[6]),
         updated=float(row[7]),
-        task=row[8],
+        task=bytes(row[8]),
     )
 
 
@@ -235,7 +245,7 @@ class RedisTaskStore(TaskStore):
             raise RuntimeError(
                 "the Redis task store needs the redis extra: pip install 'aiconexus-gateway[redis]'"
             ) from exc
-        self._redis = Redis.from_url(url, decode_responses=True)
+        self._redis = Redis.from_url(url)
         self._prefix = prefix
 
     def _key(self, *parts: str) -> str:
@@ -265,7 +275,8 @@ class RedisTaskStore(TaskStore):
         fields = await self._redis.hgetall(self._key("task", task_id))
         if not fields:
             return None
-        text = {str(k): str(v) for k, v in fields.items()}
+        raw = {_text(k): _raw(v) for k, v in fields.items()}
+        text = {k: v.decode() for k, v in raw.items() if k != "task"}
         return TaskRecord(
             id=task_id,
             caller=text["caller"],
@@ -275,7 +286,7 @@ class RedisTaskStore(TaskStore):
             state=int(text["state"]),
             open=text["open"] == "1",
             updated=float(text["updated"]),
-            task=text["task"],
+            task=raw["task"],
         )
 
     async def delete(self, task_id: str) -> None:  # noqa: D102
@@ -294,12 +305,12 @@ class RedisTaskStore(TaskStore):
         key = self._key("owner", owner, agent)
         ids = await self._redis.zrevrange(key, offset, offset + limit - 1)
         total = await self._redis.zcard(key)
-        records = [await self.get(str(task_id)) for task_id in ids]
+        records = [await self.get(_text(task_id)) for task_id in ids]
         return [r for r in records if r is not None], int(total)
 
     async def open_tasks(self) -> list[TaskRecord]:  # noqa: D102
         ids = await self._redis.smembers(self._key("open"))
-        records = [await self.get(str(task_id)) for task_id in sorted(ids)]
+        records = [await self.get(_text(task_id)) for task_id in sorted(ids)]
         return [r for r in records if r is not None and r.open]
 
     async def remember_card(self, did: str, card: str) -> None:  # noqa: D102
@@ -307,10 +318,18 @@ class RedisTaskStore(TaskStore):
 
     async def card(self, did: str) -> str | None:  # noqa: D102
         value = await self._redis.hget(self._key("cards"), did)
-        return None if value is None else str(value)
+        return None if value is None else _text(value)
 
     async def close(self) -> None:  # noqa: D102
         await self._redis.aclose()
+
+
+def _raw(value: object) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def open_store(storage_type: str, *, sqlite_path: Path, redis_url: str) -> TaskStore:
