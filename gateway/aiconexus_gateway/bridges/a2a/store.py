@@ -1,10 +1,11 @@
 """Where the A2A bridge keeps its tasks and the cards it has seen: memory, SQLite or Redis.
 
 A task is kept as a :class:`TaskRecord`: who asked (caller name and DID), which agent, its
-state, when it last changed, and the task itself (its protobuf encoding, cheap to write). Open tasks (not in a terminal
-state) survive a restart with the SQLite and Redis stores, and the bridge completes them
-when their answer arrives. The cards of agents seen in the directory are kept too, so an
-agent that went offline still has its card served and can still be sent tasks.
+state, when it last changed, and the task itself (its protobuf encoding, cheap to write).
+Open tasks (not in a terminal state) survive a restart with the SQLite and Redis stores,
+and the bridge completes them when their answer arrives. The cards of agents seen in the
+directory are kept too, so an agent that went offline still has its card served and can
+still be sent tasks.
 
 One interface (:class:`TaskStore`), three implementations side by side, one test suite.
 """
@@ -51,6 +52,9 @@ class TaskRecord:
     """Seconds since the epoch of the last change."""
     task: bytes
     """The A2A task (its protobuf encoding)."""
+
+    def _who(self) -> tuple[str, str, str, str, str]:
+        return self.id, self.caller, self.owner, self.agent, self.context_id
 
     def with_task(self, task: bytes, state: int, open: bool, updated: float) -> TaskRecord:
         """A copy with the task changed."""
