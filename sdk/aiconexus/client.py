@@ -50,6 +50,7 @@ from aiconexus.retry import RetryPolicy, default_retry_policy
 from aiconexus.state import ConnectionState, StateListener, StateListeners
 
 __all__ = [
+    "ENCRYPT_METADATA_KEY",
     "ConnectionState",
     "DeliveryStatus",
     "GatewayClient",
@@ -57,6 +58,9 @@ __all__ = [
     "StateListener",
 ]
 
+
+ENCRYPT_METADATA_KEY = "encrypt"
+"""REGISTER metadata member by which an agent asks bridges to seal what they send it."""
 
 OfflinePolicy = Literal["wait", "fail"]
 """What ``request()`` does when the gateway queues it for a recipient that is not connected."""
@@ -92,7 +96,9 @@ class GatewayClient:
       :class:`~aiconexus.AgentCardSpec` says more; False sends none).
     * ``encrypt`` (False): seal the payload of every frame this client sends of a type that
       may be encrypted, end to end for its recipient (PROTOCOL.md 8.10); ``encrypt=`` on one
-      call wins. Received encrypted frames are decrypted whatever this option says.
+      call wins. Received encrypted frames are decrypted whatever this option says. With
+      True the REGISTER metadata also says ``"encrypt": true`` (unless ``metadata`` sets
+      it), asking bridges to seal what they send this agent (BRIDGES.md).
     """
 
     def __init__(
@@ -129,7 +135,7 @@ class GatewayClient:
         self._inbox: asyncio.Queue[Message | None] = asyncio.Queue()
         options = SessionOptions(
             capabilities=(capabilities := list(capabilities)),
-            metadata=dict(metadata or {}),
+            metadata=_register_metadata(metadata, encrypt),
             pinned_gateway_did=gateway_did,
             open_timeout_s=open_timeout_s,
             max_message_size=max_message_size,
@@ -463,3 +469,11 @@ def _card_spec(
         description=description if isinstance(description, str) else "",
         capabilities=tuple(capabilities),
     )
+
+
+def _register_metadata(metadata: Mapping[str, Any] | None, encrypt: bool) -> dict[str, Any]:
+    """The REGISTER metadata: ``metadata``, and ``"encrypt": true`` for an encrypting client."""
+    announced = dict(metadata or {})
+    if encrypt:
+        announced.setdefault(ENCRYPT_METADATA_KEY, True)
+    return announced

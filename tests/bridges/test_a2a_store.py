@@ -88,8 +88,9 @@ async def test_pages_per_owner_and_open_tasks(store: TaskStore) -> None:
 
 
 async def test_cards(store: TaskStore) -> None:
-    """The last card seen for a DID is kept."""
+    """The last card seen for a DID is kept, with the agent's wish for encryption."""
     assert await store.card("did:x") is None
     await store.remember_card("did:x", '{"name":"one"}')
-    await store.remember_card("did:x", '{"name":"two"}')
-    assert await store.card("did:x") == '{"name":"two"}'
+    assert await store.card("did:x") == ('{"name":"one"}', False)
+    await store.remember_card("did:x", '{"name":"two"}', True)
+    assert await store.card("did:x") == ('{"name":"two"}', True)

@@ -61,9 +61,9 @@ async def client_for(
     return await create_client(card, client_config=config)
 
 
-async def offline_agent(gateway: InProcessGateway) -> Agent:
+async def offline_agent(gateway: InProcessGateway, **options: object) -> Agent:
     """An agent that registered once (so the bridge knows its card) and went offline."""
-    agent = echo_agent()
+    agent = echo_agent(**options)
     async with running(agent, gateway), http_client() as http:
         await client_for(gateway, agent.did, http)
     return agent
@@ -183,3 +183,23 @@ async def test_an_open_task_survives_a_gateway_restart(
 @contextmanager
 def _sqlite_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     yield {"STORAGE_TYPE": "sqlite", "SQLITE_PATH": str(tmp_path / "gateway.db")}
+
+
+async def test_an_agent_that_asks_for_encryption_gets_sealed_requests(
+    start_a2a_gateway: StartA2AGateway, tmp_path: Path
+) -> None:
+    """encrypt=True: the offline store holds no caller payload; the answer still completes."""
+    database = tmp_path / "gateway.db"
+    gateway = start_a2a_gateway(STORAGE_TYPE="sqlite", SQLITE_PATH=str(database))
+    agent = await offline_agent(gateway, encrypt=True)
+    secret = "very-secret-words"
+    async with http_client() as http:
+        client = await client_for(gateway, agent.did, http)
+        task = await send(client, secret)
+        assert MessageToDict(task.metadata)["aiconexus"]["delivery"] == "queued"
+        stored = b"".join(path.read_bytes() for path in tmp_path.glob("gateway.db*"))
+        assert b"EXEC_REQUEST" in stored and secret.encode() not in stored
+        async with running(agent, gateway):
+            done = await completed(client, task.id)
+    assert done.status.state == COMPLETED
+    assert MessageToDict(done.artifacts[0].parts[0].data)["echo"] == {"text": secret}

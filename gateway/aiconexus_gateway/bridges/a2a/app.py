@@ -105,15 +105,15 @@ class A2AApp:
             problem = InvalidParamsError("not an agent DID", data={"code": "UNKNOWN_AGENT"})
             await _error(send, 404, problem, jsonrpc)
             return
-        card = await self.cards.card(did)
-        if card is None:
+        agent = await self.cards.agent(did)
+        if agent is None:
             problem = InvalidParamsError(
                 f"no agent {did} is known here", data={"code": "UNKNOWN_AGENT", "agent": did}
             )
             await _error(send, 404, problem, jsonrpc)
             return
         if tail == CARD_PATH and scope["method"] == "GET":
-            await _json(send, 200, card.encode())
+            await _json(send, 200, agent.card.encode())
             return
         caller = self.callers.authenticate(_header(scope, b"authorization"))
         if isinstance(caller, Refusal):
@@ -136,7 +136,7 @@ class A2AApp:
         child["root_path"] = f"{root}/{did}"
         if tail == "/" and not path.endswith("/"):
             child["path"] = path + "/"
-        child[_SCOPE_KEY] = {"agent": did, "caller": caller}
+        child[_SCOPE_KEY] = {"agent": did, "caller": caller, "encrypt": agent.encrypt}
         await self._agent_router(child, _bounded(receive, self.max_body_bytes), send)
 
     async def _directory(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -5,8 +5,9 @@ JSON-RPC and HTTP+JSON dispatchers parse requests, call it and encode its answer
 errors. ``context.state`` names the agent (``agent``, from the URL) and the caller
 (``caller``, from the bearer token; see :mod:`.app`).
 
-SendMessage signs an EXEC_REQUEST from the caller's identity (its frame id is the task id)
-and waits for the answer: the task is COMPLETED or FAILED. When the gateway queues it (the
+SendMessage signs an EXEC_REQUEST from the caller's identity (its frame id is the task id),
+sealed for the agent when it asks for it (``context.state["encrypt"]``), and waits for the
+answer: the task is COMPLETED or FAILED. When the gateway queues it (the
 agent is offline) or no answer comes in time, the task is returned WORKING and stays open:
 the answer completes it whenever it arrives, also after a restart (the task is stored).
 """
@@ -183,7 +184,7 @@ class BridgeRequestHandler(RequestHandler):
             args,
             timeout_s=self.timeout_s,
             id=task_id,
-            encrypt=self.encrypt,
+            encrypt=self.encrypt or context.state.get("encrypt") is True,
         )
         user = Message()
         user.CopyFrom(message)

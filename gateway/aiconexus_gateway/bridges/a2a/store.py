@@ -97,12 +97,12 @@ class TaskStore(ABC):
         """Every task not in a terminal state."""
 
     @abstractmethod
-    async def remember_card(self, did: str, card: str) -> None:
-        """Keep the card (JSON) last seen for agent ``did``."""
+    async def remember_card(self, did: str, card: str, encrypt: bool = False) -> None:
+        """Keep the card (JSON) last seen for agent ``did``, and whether it asks to encrypt."""
 
     @abstractmethod
-    async def card(self, did: str) -> str | None:
-        """The card last seen for agent ``did``, or None."""
+    async def card(self, did: str) -> tuple[str, bool] | None:
+        """The card last seen for agent ``did`` and its wish for encryption, or None."""
 
     @abstractmethod
     async def close(self) -> None:
@@ -114,7 +114,7 @@ class MemoryTaskStore(TaskStore):
 
     def __init__(self) -> None:
         self._tasks: dict[str, TaskRecord] = {}
-        self._cards: dict[str, str] = {}
+        self._cards: dict[str, tuple[str, bool]] = {}
 
     async def put(self, record: TaskRecord) -> None:  # noqa: D102
         self._tasks[record.id] = record
@@ -135,10 +135,10 @@ class MemoryTaskStore(TaskStore):
     async def open_tasks(self) -> list[TaskRecord]:  # noqa: D102
         return [r for r in self._tasks.values() if r.open]
 
-    async def remember_card(self, did: str, card: str) -> None:  # noqa: D102
-        self._cards[did] = card
+    async def remember_card(self, did: str, card: str, encrypt: bool = False) -> None:  # noqa: D102
+        self._cards[did] = (card, encrypt)
 
-    async def card(self, did: str) -> str | None:  # noqa: D102
+    async def card(self, did: str) -> tuple[str, bool] | None:  # noqa: D102
         return self._cards.get(did)
 
     async def close(self) -> None:  # noqa: D102
@@ -153,7 +153,9 @@ CREATE TABLE IF NOT EXISTS a2a_tasks (
 );
 CREATE INDEX IF NOT EXISTS a2a_tasks_owner ON a2a_tasks (owner, agent, updated);
 CREATE INDEX IF NOT EXISTS a2a_tasks_open ON a2a_tasks (open) WHERE open = 1;
-CREATE TABLE IF NOT EXISTS a2a_cards (did TEXT PRIMARY KEY, card TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS a2a_cards (
+    did TEXT PRIMARY KEY, card TEXT NOT NULL, encrypt INTEGER NOT NULL DEFAULT 0
+);
 """
 _COLUMNS = "id, caller, owner, agent, context_id, state, open, updated, task"
 
@@ -227,12 +229,15 @@ class SqliteTaskStore(TaskStore):
         rows = await self._run(f"SELECT {_COLUMNS} FROM a2a_tasks WHERE open = 1")
         return [_record(row) for row in rows]
 
-    async def remember_card(self, did: str, card: str) -> None:  # noqa: D102
-        await self._run("INSERT OR REPLACE INTO a2a_cards (did, card) VALUES (?, ?)", (did, card))
+    async def remember_card(self, did: str, card: str, encrypt: bool = False) -> None:  # noqa: D102
+        await self._run(
+            "INSERT OR REPLACE INTO a2a_cards (did, card, encrypt) VALUES (?, ?, ?)",
+            (did, card, int(encrypt)),
+        )
 
-    async def card(self, did: str) -> str | None:  # noqa: D102
-        rows = await self._run("SELECT card FROM a2a_cards WHERE did = ?", (did,))
-        return str(rows[0][0]) if rows else None
+    async def card(self, did: str) -> tuple[str, bool] | None:  # noqa: D102
+        rows = await self._run("SELECT card, encrypt FROM a2a_cards WHERE did = ?", (did,))
+        return (str(rows[0][0]), bool(rows[0][1])) if rows else None
 
     async def close(self) -> None:  # noqa: D102
         async with self._lock:
@@ -317,12 +322,15 @@ class RedisTaskStore(TaskStore):
         records = [await self.get(_text(task_id)) for task_id in sorted(ids)]
         return [r for r in records if r is not None and r.open]
 
-    async def remember_card(self, did: str, card: str) -> None:  # noqa: D102
-        await self._redis.hset(self._key("cards"), did, card)
+    async def remember_card(self, did: str, card: str, encrypt: bool = False) -> None:  # noqa: D102
+        await self._redis.hset(self._key("cards"), did, ("1" if encrypt else "0") + card)
 
-    async def card(self, did: str) -> str | None:  # noqa: D102
+    async def card(self, did: str) -> tuple[str, bool] | None:  # noqa: D102
         value = await self._redis.hget(self._key("cards"), did)
-        return None if value is None else _text(value)
+        if value is None:
+            return None
+        text = _text(value)
+        return text[1:], text[:1] == "1"
 
     async def close(self) -> None:  # noqa: D102
         await self._redis.aclose()
