@@ -197,9 +197,14 @@ async def test_an_agent_that_asks_for_encryption_gets_sealed_requests(
         client = await client_for(gateway, agent.did, http)
         task = await send(client, secret)
         assert MessageToDict(task.metadata)["aiconexus"]["delivery"] == "queued"
-        stored = b"".join(path.read_bytes() for path in tmp_path.glob("gateway.db*"))
+        stored = await asyncio.to_thread(_read_all, tmp_path, "gateway.db*")
         assert b"EXEC_REQUEST" in stored and secret.encode() not in stored
         async with running(agent, gateway):
             done = await completed(client, task.id)
     assert done.status.state == COMPLETED
     assert MessageToDict(done.artifacts[0].parts[0].data)["echo"] == {"text": secret}
+
+
+def _read_all(folder: Path, pattern: str) -> bytes:
+    """The bytes of every file in ``folder`` matching ``pattern`` (a database and its WAL)."""
+    return b"".join(path.read_bytes() for path in sorted(folder.glob(pattern)))
