@@ -90,6 +90,10 @@ class GatewayClient:
     * ``on_state_change``: a :data:`StateListener` (more with :meth:`add_state_listener`).
     * ``recipient_acks`` (True): acknowledge received frames to the gateway, so that a
       ``delivered`` ACK to their senders means this client took them in (PROTOCOL.md).
+    * ``on_rate_limited`` (``"hold"``): after a RATE_LIMITED refusal, hold sending and
+      write the frame again when the gateway says (PROTOCOL.md 8.7); ``"raise"``: fail that
+      send with :class:`~aiconexus.RateLimitedError` instead (for callers that report the
+      limit to someone else, such as a bridge).
     * ``agent_card`` (True): when the gateway announces its public URL (PROTOCOL.md 7.1),
       send this agent's A2A card, built from ``capabilities`` and ``metadata["name"]`` /
       ``metadata["description"]`` and signed with ``identity`` (an
@@ -125,7 +129,10 @@ class GatewayClient:
         retry_policy: RetryPolicy = default_retry_policy,
         encrypt: bool = False,
         agent_card: AgentCardSpec | bool = True,
+        on_rate_limited: Literal["hold", "raise"] = "hold",
     ) -> None:
+        if on_rate_limited not in ("hold", "raise"):
+            raise ValueError(f"on_rate_limited must be 'hold' or 'raise', not {on_rate_limited!r}")
         self._identity = identity
         self._encrypt = encrypt
         self._logger = logger or logging.getLogger("aiconexus.client")
@@ -158,7 +165,12 @@ class GatewayClient:
             identity.did, clock_skew_s=clock_skew_s, max_age_s=max_message_age_s
         )
         dispatcher = Dispatcher(
-            inbound, outbox=self._outbox, replies=self._replies, pongs=pongs, keys=identity
+            inbound,
+            outbox=self._outbox,
+            replies=self._replies,
+            pongs=pongs,
+            keys=identity,
+            hold_when_rate_limited=on_rate_limited == "hold",
         )
         self._connection = Connection(
             identity,

@@ -61,6 +61,7 @@ class A2ABridge:
             gateway_did=config.gateway_did,
             agent_card=False,
             recipient_acks=False,
+            on_rate_limited="raise",
         )
         self.cards = AgentCards(
             config.gateway_url, config.public_url, self.store, agents_token=config.agents_token
