@@ -208,3 +208,33 @@ async def test_an_agent_that_asks_for_encryption_gets_sealed_requests(
 def _read_all(folder: Path, pattern: str) -> bytes:
     """The bytes of every file in ``folder`` matching ``pattern`` (a database and its WAL)."""
     return b"".join(path.read_bytes() for path in sorted(folder.glob(pattern)))
+
+
+async def test_a_gateway_requiring_encryption_gets_sealed_requests(
+    start_a2a_gateway: StartA2AGateway,
+) -> None:
+    """REQUIRE_ENCRYPTION=EXEC_REQUEST: the embedded bridge seals every request."""
+    gateway = start_a2a_gateway(REQUIRE_ENCRYPTION="EXEC_REQUEST")
+    agent = echo_agent()
+    async with running(agent, gateway), http_client() as http:
+        client = await client_for(gateway, agent.did, http)
+        task = await send(client, "sealed")
+    assert task.status.state == COMPLETED
+    answer = MessageToDict(task.metadata)["aiconexus"]["response"]
+    assert '"sealed"' not in answer  # the agent answered sealed too
+
+
+async def test_return_immediately_runs_the_request_in_the_background(
+    a2a_gateway: InProcessGateway,
+) -> None:
+    """returnImmediately: SendMessage answers WORKING at once; GetTask later shows COMPLETED."""
+    agent = echo_agent()
+    async with running(agent, a2a_gateway), http_client() as http:
+        client = await client_for(a2a_gateway, agent.did, http)
+        message = request("background").message
+        configured = SendMessageRequest(message=message)
+        configured.configuration.return_immediately = True
+        events = [event async for event in client.send_message(configured)]
+        assert events[-1].task.status.state == WORKING
+        done = await completed(client, events[-1].task.id)
+    assert done.status.state == COMPLETED

@@ -73,6 +73,12 @@ logger = logging.getLogger("aiconexus.bridge.a2a")
 MAX_PAGE = 100
 """The largest ListTasks page."""
 
+MAX_BACKGROUND = 1024
+"""Most requests running after their SendMessage returned (``returnImmediately``)."""
+
+MAX_SUBSCRIBERS = 16
+"""Most streams watching one task at once."""
+
 
 class Caller:
     """Who makes a call: a caller name and its identity."""
@@ -295,6 +301,11 @@ class BridgeRequestHandler(RequestHandler):
     async def on_message_send(  # noqa: D102
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> Task | Message:
+        if params.configuration.return_immediately and len(self._running) >= MAX_BACKGROUND:
+            raise UnsupportedOperationError(
+                f"more than {MAX_BACKGROUND} tasks already run in the background; retry later",
+                data={"code": "BUSY"},
+            )
         record, task, frame, caller = await self._start(params, context)
         if params.configuration.return_immediately:
             running = asyncio.create_task(self._background(record, task, frame, caller))
@@ -351,6 +362,10 @@ class BridgeRequestHandler(RequestHandler):
         self, params: SubscribeToTaskRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
         record = await self._owned(params.id, context)
+        if self.events.subscribers(record.id) >= MAX_SUBSCRIBERS:
+            raise UnsupportedOperationError(
+                f"the task has {MAX_SUBSCRIBERS} subscribers already", data={"code": "BUSY"}
+            )
         with self.events.subscribe(record.id) as queue:
             record = await self._owned(params.id, context)  # read again once subscribed
             if not record.open:
