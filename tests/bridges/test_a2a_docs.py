@@ -6,6 +6,7 @@ import asyncio
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,9 @@ pytest.importorskip("a2a", reason="the A2A bridge tests need the a2a extra")
 
 from support.inprocess import InProcessGateway
 
-from .conftest import ALICE_TOKEN, echo_agent, running
+from aiconexus import Agent, Identity, Message
+
+from .conftest import ALICE_TOKEN, running
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC_GATEWAY = "http://127.0.0.1:8000"
@@ -38,7 +41,12 @@ def test_readme_and_bridges_show_the_same_client() -> None:
 
 async def test_the_documented_client_calls_the_echo_agent(a2a_gateway: InProcessGateway) -> None:
     """It verifies the card, calls the README's echo agent and prints its answer."""
-    agent = echo_agent()
+    agent = Agent(Identity.generate(), capabilities=["echo"])
+
+    @agent.on("EXEC_REQUEST")
+    async def echo(msg: Message) -> dict[str, Any]:  # the README's agent
+        return {"echo": msg.payload["args"]}
+
     code = (
         a2a_client_block("README.md")
         .replace(DOC_GATEWAY, a2a_gateway.http_url)
@@ -54,4 +62,4 @@ async def test_the_documented_client_calls_the_echo_agent(a2a_gateway: InProcess
         )
         out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()
-    assert out.decode().strip().startswith("{'echo': {'text': 'hi'}")
+    assert out.decode().strip() == "{'echo': {'text': 'hi'}}"
