@@ -81,6 +81,8 @@ async def test_pages_per_owner_and_open_tasks(store: TaskStore) -> None:
     await store.put(record("other", owner="did:b"))
     page, total = await store.page("did:a", "did:agent", offset=0, limit=2)
     assert total == 5 and [r.id for r in page] == ["t4", "t3"]
+    assert await store.count("did:a", "did:agent") == 5
+    assert await store.count("did:a", "did:other") == 0
     page, _ = await store.page("did:a", "did:agent", offset=4, limit=2)
     assert [r.id for r in page] == ["t0"]
     assert {r.id for r in await store.open_tasks()} == {"t0", "t2", "t4", "other"}

@@ -26,12 +26,18 @@ from a2a.types import (
     Task,
     TaskState,
 )
-from a2a.utils.errors import TaskNotCancelableError, TaskNotFoundError
+from a2a.utils.errors import (
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    UnsupportedOperationError,
+)
 from google.protobuf.json_format import MessageToDict
+from starlette.routing import Mount
 from support.inprocess import InProcessGateway
 from support.redis_server import redis_or_skip
 
 from aiconexus import Agent
+from aiconexus_gateway.bridges.a2a.app import A2AApp
 
 from .conftest import BOB_TOKEN, StartA2AGateway, echo_agent, http_client, running
 
@@ -238,3 +244,30 @@ async def test_return_immediately_runs_the_request_in_the_background(
         assert events[-1].task.status.state == WORKING
         done = await completed(client, events[-1].task.id)
     assert done.status.state == COMPLETED
+
+
+def bridge_app(gateway: InProcessGateway) -> A2AApp:
+    """The A2A application mounted in ``gateway``."""
+    assert gateway.app is not None
+    mounts = [r for r in gateway.app.http.routes if isinstance(r, Mount) and r.path == "/a2a"]
+    app = mounts[0].app
+    assert isinstance(app, A2AApp)
+    return app
+
+
+async def test_the_tasks_a_caller_keeps_at_an_agent_are_bounded(
+    start_a2a_gateway: StartA2AGateway,
+) -> None:
+    """Beyond max_tasks, SendMessage is refused with code QUEUE_FULL; others are unaffected."""
+    gateway = start_a2a_gateway()
+    bridge_app(gateway).handler.max_tasks = 2
+    agent = await offline_agent(gateway)
+    async with http_client() as http, http_client(BOB_TOKEN) as bob_http:
+        client = await client_for(gateway, agent.did, http)
+        await send(client, "one")
+        await send(client, "two")
+        with pytest.raises(UnsupportedOperationError) as refused:
+            await send(client, "three")
+        assert refused.value.data == {"code": "QUEUE_FULL", "agent": agent.did}
+        bob = await client_for(gateway, agent.did, bob_http)
+        assert (await send(bob, "bob's first")).status.state == WORKING

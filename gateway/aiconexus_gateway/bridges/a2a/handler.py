@@ -79,6 +79,9 @@ MAX_BACKGROUND = 1024
 MAX_SUBSCRIBERS = 16
 """Most streams watching one task at once."""
 
+MAX_TASKS = 10_000
+"""Most tasks one caller may have kept at one agent; beyond, SendMessage is refused."""
+
 
 class Caller:
     """Who makes a call: a caller name and its identity."""
@@ -109,8 +112,10 @@ class BridgeRequestHandler(RequestHandler):
         *,
         timeout_s: float = 30.0,
         encrypt: bool = False,
+        max_tasks: int = MAX_TASKS,
     ) -> None:
         self.pool = pool
+        self.max_tasks = max_tasks
         self.callers = callers
         self.store = store
         self.timeout_s = timeout_s
@@ -182,6 +187,11 @@ class BridgeRequestHandler(RequestHandler):
         if message.role == Role.ROLE_AGENT:
             raise InvalidParamsError("the message must have the role user")
         args = args_of(message)
+        if await self.store.count(caller.identity.did, agent) >= self.max_tasks:
+            raise UnsupportedOperationError(
+                f"this caller keeps {self.max_tasks} tasks at this agent already",
+                data={"code": "QUEUE_FULL", "agent": agent},
+            )
         task_id = str(uuid.uuid4())
         context_id = message.context_id or str(uuid.uuid4())
         frame = exec_request(

@@ -93,6 +93,10 @@ class TaskStore(ABC):
         """The ``owner``'s tasks sent to ``agent``, newest change first, and their number."""
 
     @abstractmethod
+    async def count(self, owner: str, agent: str) -> int:
+        """How many tasks ``owner`` has sent to ``agent`` (kept ones, open or not)."""
+
+    @abstractmethod
     async def open_tasks(self) -> list[TaskRecord]:
         """Every task not in a terminal state."""
 
@@ -131,6 +135,9 @@ class MemoryTaskStore(TaskStore):
         mine = [r for r in self._tasks.values() if r.owner == owner and r.agent == agent]
         mine.sort(key=lambda r: (-r.updated, r.id))
         return mine[offset : offset + limit], len(mine)
+
+    async def count(self, owner: str, agent: str) -> int:  # noqa: D102
+        return sum(1 for r in self._tasks.values() if r.owner == owner and r.agent == agent)
 
     async def open_tasks(self) -> list[TaskRecord]:  # noqa: D102
         return [r for r in self._tasks.values() if r.open]
@@ -220,10 +227,13 @@ class SqliteTaskStore(TaskStore):
             "ORDER BY updated DESC, id LIMIT ? OFFSET ?",
             (owner, agent, limit, offset),
         )
-        total = await self._run(
+        return [_record(row) for row in rows], await self.count(owner, agent)
+
+    async def count(self, owner: str, agent: str) -> int:  # noqa: D102
+        rows = await self._run(
             "SELECT COUNT(*) FROM a2a_tasks WHERE owner = ? AND agent = ?", (owner, agent)
         )
-        return [_record(row) for row in rows], int(total[0][0])
+        return int(rows[0][0])
 
     async def open_tasks(self) -> list[TaskRecord]:  # noqa: D102
         rows = await self._run(f"SELECT {_COLUMNS} FROM a2a_tasks WHERE open = 1")
@@ -313,9 +323,11 @@ class RedisTaskStore(TaskStore):
     ) -> tuple[list[TaskRecord], int]:
         key = self._key("owner", owner, agent)
         ids = await self._redis.zrevrange(key, offset, offset + limit - 1)
-        total = await self._redis.zcard(key)
         records = [await self.get(_text(task_id)) for task_id in ids]
-        return [r for r in records if r is not None], int(total)
+        return [r for r in records if r is not None], await self.count(owner, agent)
+
+    async def count(self, owner: str, agent: str) -> int:  # noqa: D102
+        return int(await self._redis.zcard(self._key("owner", owner, agent)))
 
     async def open_tasks(self) -> list[TaskRecord]:  # noqa: D102
         ids = await self._redis.smembers(self._key("open"))
