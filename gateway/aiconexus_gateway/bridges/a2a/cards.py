@@ -77,7 +77,7 @@ class AgentCards:
         store: TaskStore,
         *,
         agents_token: str | None = None,
-        max_age_s: float = 5.0,
+        max_age_s: float = 30.0,
         min_refresh_s: float = 0.5,
         timeout_s: float = 10.0,
     ) -> None:
