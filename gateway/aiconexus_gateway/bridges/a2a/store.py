@@ -118,26 +118,33 @@ class MemoryTaskStore(TaskStore):
 
     def __init__(self) -> None:
         self._tasks: dict[str, TaskRecord] = {}
+        self._by_owner: dict[tuple[str, str], set[str]] = {}
         self._cards: dict[str, tuple[str, bool]] = {}
 
     async def put(self, record: TaskRecord) -> None:  # noqa: D102
         self._tasks[record.id] = record
+        self._by_owner.setdefault((record.owner, record.agent), set()).add(record.id)
 
     async def get(self, task_id: str) -> TaskRecord | None:  # noqa: D102
         return self._tasks.get(task_id)
 
     async def delete(self, task_id: str) -> None:  # noqa: D102
-        self._tasks.pop(task_id, None)
+        record = self._tasks.pop(task_id, None)
+        if record is not None:
+            ids = self._by_owner[(record.owner, record.agent)]
+            ids.discard(task_id)
+            if not ids:
+                del self._by_owner[(record.owner, record.agent)]
 
     async def page(  # noqa: D102
         self, owner: str, agent: str, *, offset: int, limit: int
     ) -> tuple[list[TaskRecord], int]:
-        mine = [r for r in self._tasks.values() if r.owner == owner and r.agent == agent]
+        mine = [self._tasks[i] for i in self._by_owner.get((owner, agent), ())]
         mine.sort(key=lambda r: (-r.updated, r.id))
         return mine[offset : offset + limit], len(mine)
 
     async def count(self, owner: str, agent: str) -> int:  # noqa: D102
-        return sum(1 for r in self._tasks.values() if r.owner == owner and r.agent == agent)
+        return len(self._by_owner.get((owner, agent), ()))
 
     async def open_tasks(self) -> list[TaskRecord]:  # noqa: D102
         return [r for r in self._tasks.values() if r.open]
@@ -150,6 +157,7 @@ class MemoryTaskStore(TaskStore):
 
     async def close(self) -> None:  # noqa: D102
         self._tasks.clear()
+        self._by_owner.clear()
 
 
 _SCHEMA = """
