@@ -271,3 +271,17 @@ async def test_the_tasks_a_caller_keeps_at_an_agent_are_bounded(
         assert refused.value.data == {"code": "QUEUE_FULL", "agent": agent.did}
         bob = await client_for(gateway, agent.did, bob_http)
         assert (await send(bob, "bob's first")).status.state == WORKING
+
+
+async def test_a_stream_left_early_does_not_stop_its_task(a2a_gateway: InProcessGateway) -> None:
+    """The client drops the stream after the first event: the request still goes out."""
+    agent = await offline_agent(a2a_gateway)
+    async with http_client() as http:
+        client = await client_for(a2a_gateway, agent.did, http, streaming=True)
+        stream = client.send_message(request("left early"))
+        first = await anext(stream)
+        await stream.aclose()
+        plain = await client_for(a2a_gateway, agent.did, http)
+        async with running(agent, a2a_gateway):
+            done = await completed(plain, first.task.id)
+    assert done.status.state == COMPLETED

@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator
+from typing import Any
 
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers.request_handler import RequestHandler
@@ -121,7 +122,7 @@ class BridgeRequestHandler(RequestHandler):
         self.timeout_s = timeout_s
         self.encrypt = encrypt
         self.events = TaskEvents()
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: set[asyncio.Task[Any]] = set()
         pool.on_late = self.late_answer
 
     # -- context ---------------------------------------------------------------------------
@@ -261,6 +262,11 @@ class BridgeRequestHandler(RequestHandler):
         assert isinstance(outcome, Unavailable)
         raise InternalError(outcome.reason, data={"code": "UNAVAILABLE"})
 
+    def _keep(self, running: asyncio.Task[Any]) -> None:
+        """Hold a background task until it ends (``aclose`` cancels those still running)."""
+        self._running.add(running)
+        running.add_done_callback(self._running.discard)
+
     async def late_answer(self, answer: Frame) -> None:
         """An answer nobody waited for: complete its open task, if any (the pool's on_late)."""
         task_id = answer.correlation_id
@@ -287,9 +293,7 @@ class BridgeRequestHandler(RequestHandler):
         for record in open_tasks:
             waiting[record.caller] = waiting.get(record.caller, 0) + 1
         for name, count in waiting.items():
-            reopening = asyncio.create_task(self._reopen(name, count), name=f"a2a-resume-{name}")
-            self._running.add(reopening)
-            reopening.add_done_callback(self._running.discard)
+            self._keep(asyncio.create_task(self._reopen(name, count), name=f"a2a-resume-{name}"))
         return len(open_tasks)
 
     async def _reopen(self, name: str, tasks: int) -> None:
@@ -318,9 +322,7 @@ class BridgeRequestHandler(RequestHandler):
             )
         record, task, frame, caller = await self._start(params, context)
         if params.configuration.return_immediately:
-            running = asyncio.create_task(self._background(record, task, frame, caller))
-            self._running.add(running)
-            running.add_done_callback(self._running.discard)
+            self._keep(asyncio.create_task(self._background(record, task, frame, caller)))
             return task
         return apply_history_length(
             await self._run(record, task, frame, caller), params.configuration
@@ -362,8 +364,8 @@ class BridgeRequestHandler(RequestHandler):
                 async for event in self.events.drain(queue):
                     yield event
             finally:
-                if not running.done():
-                    running.cancel()
+                if not running.done():  # the client left: the task goes on without it
+                    self._keep(running)
             error = None if running.cancelled() else running.exception()
             if error is not None:
                 raise error
