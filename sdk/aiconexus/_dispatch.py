@@ -105,6 +105,8 @@ class Dispatcher:
 
     ``outbox`` holds the sends awaiting the gateway's ACK, ``replies`` the ``request()`` and
     ``ping(to)`` calls awaiting another agent, ``pongs`` the PINGs awaiting the gateway.
+    ``hold_when_rate_limited`` False: a RATE_LIMITED send fails with the error instead of
+    being held and written again.
     """
 
     def __init__(
@@ -115,8 +117,10 @@ class Dispatcher:
         replies: ReplyWaiters,
         pongs: ReplyWaiters,
         keys: KeyAgreement | None = None,
+        hold_when_rate_limited: bool = True,
     ) -> None:
         self._inbound = inbound
+        self._hold_when_rate_limited = hold_when_rate_limited
         self._keys = keys  # opens encrypted payloads (PROTOCOL.md 8.10); None: left sealed
         self._outbox = outbox
         self._replies = replies
@@ -173,7 +177,7 @@ class Dispatcher:
             if error.code == ErrorCode.REPLAY_DETECTED and entry.attempts > 1:
                 # Accepted on an earlier connection whose ACK was lost.
                 self._outbox.acknowledge(entry.message.id, "queued")
-            elif error.code == ErrorCode.RATE_LIMITED:
+            elif error.code == ErrorCode.RATE_LIMITED and self._hold_when_rate_limited:
                 return Outcome(
                     Action.RATE_LIMITED, message, entry=entry, hold_s=retry_after_s(error)
                 )

@@ -52,6 +52,7 @@ from aiconexus.retry import RetryPolicy, default_retry_policy
 from aiconexus.state import ConnectionState, StateListener, StateListeners
 
 __all__ = [
+    "ENCRYPT_METADATA_KEY",
     "ConnectionState",
     "DeliveryStatus",
     "GatewayClient",
@@ -59,6 +60,9 @@ __all__ = [
     "StateListener",
 ]
 
+
+ENCRYPT_METADATA_KEY = "encrypt"
+"""REGISTER metadata member by which an agent asks bridges to seal what they send it."""
 
 OfflinePolicy = Literal["wait", "fail"]
 """What ``request()`` does when the gateway queues it for a recipient that is not connected."""
@@ -90,13 +94,19 @@ class GatewayClient:
     * ``on_state_change``: a :data:`StateListener` (more with :meth:`add_state_listener`).
     * ``recipient_acks`` (True): acknowledge received frames to the gateway, so that a
       ``delivered`` ACK to their senders means this client took them in (PROTOCOL.md).
+    * ``on_rate_limited`` (``"hold"``): after a RATE_LIMITED refusal, hold sending and
+      write the frame again when the gateway says (PROTOCOL.md 8.7); ``"raise"``: fail that
+      send with :class:`~aiconexus.RateLimitedError` instead (for callers that report the
+      limit to someone else, such as a bridge).
     * ``agent_card`` (True): when the gateway announces its public URL (PROTOCOL.md 7.1),
       send this agent's A2A card, built from ``capabilities`` and ``metadata["name"]`` /
       ``metadata["description"]`` and signed with ``identity`` (an
       :class:`~aiconexus.AgentCardSpec` says more; False sends none).
     * ``encrypt`` (False): seal the payload of every frame this client sends of a type that
       may be encrypted, end to end for its recipient (PROTOCOL.md 8.10); ``encrypt=`` on one
-      call wins. Received encrypted frames are decrypted whatever this option says.
+      call wins. Received encrypted frames are decrypted whatever this option says. With
+      True the REGISTER metadata also says ``"encrypt": true`` (unless ``metadata`` sets
+      it), asking bridges to seal what they send this agent (BRIDGES.md).
     """
 
     def __init__(
@@ -123,7 +133,10 @@ class GatewayClient:
         retry_policy: RetryPolicy = default_retry_policy,
         encrypt: bool = False,
         agent_card: AgentCardSpec | bool = True,
+        on_rate_limited: Literal["hold", "raise"] = "hold",
     ) -> None:
+        if on_rate_limited not in ("hold", "raise"):
+            raise ValueError(f"on_rate_limited must be 'hold' or 'raise', not {on_rate_limited!r}")
         self._identity = identity
         self._encrypt = encrypt
         self._logger = logger or logging.getLogger("aiconexus.client")
@@ -134,7 +147,7 @@ class GatewayClient:
         names, declarations = split_capabilities(capabilities)
         options = SessionOptions(
             capabilities=names,
-            metadata=dict(metadata or {}),
+            metadata=_register_metadata(metadata, encrypt),
             capability_info=declarations,
             pinned_gateway_did=gateway_did,
             open_timeout_s=open_timeout_s,
@@ -158,7 +171,12 @@ class GatewayClient:
             identity.did, clock_skew_s=clock_skew_s, max_age_s=max_message_age_s
         )
         dispatcher = Dispatcher(
-            inbound, outbox=self._outbox, replies=self._replies, pongs=pongs, keys=identity
+            inbound,
+            outbox=self._outbox,
+            replies=self._replies,
+            pongs=pongs,
+            keys=identity,
+            hold_when_rate_limited=on_rate_limited == "hold",
         )
         self._connection = Connection(
             identity,
@@ -469,3 +487,11 @@ def _card_spec(
         description=description if isinstance(description, str) else "",
         capabilities=tuple(capabilities),
     )
+
+
+def _register_metadata(metadata: Mapping[str, Any] | None, encrypt: bool) -> dict[str, Any]:
+    """The REGISTER metadata: ``metadata``, and ``"encrypt": true`` for an encrypting client."""
+    announced = dict(metadata or {})
+    if encrypt:
+        announced.setdefault(ENCRYPT_METADATA_KEY, True)
+    return announced

@@ -1,7 +1,7 @@
 """An external A2A agent for the outbound tests, built only from a2a-sdk's own server classes.
 
 It upper-cases the text it gets (a text artifact) or sums the ``numbers`` of a data part
-(a data artifact), and fails on the text ``fail``. Served by uvicorn in the test's loop on
+(a data artifact), fails on the text ``fail`` and asks for input on ``ask me``. Served by uvicorn in the test's loop on
 a free loopback port.
 """
 
@@ -52,6 +52,9 @@ class Shouter(AgentExecutor):
         data = get_data_parts(list(context.message.parts)) if context.message else []
         if text == "fail":
             await updater.failed(updater.new_agent_message([new_text_part("cannot shout that")]))
+            return
+        if text == "ask me":
+            await updater.requires_input(updater.new_agent_message([new_text_part("what?")]))
             return
         if data:
             total = sum(data[0].get("numbers", []))

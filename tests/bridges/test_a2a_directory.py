@@ -11,7 +11,7 @@ from support.inprocess import InProcessGateway
 from aiconexus import Agent, Identity
 from aiconexus.protocol import verify_agent_card
 
-from .conftest import http_client, running
+from .conftest import StartA2AGateway, http_client, running
 
 
 async def test_directory_pages_and_searches_cards(a2a_gateway: InProcessGateway) -> None:
@@ -42,3 +42,18 @@ async def test_directory_pages_and_searches_cards(a2a_gateway: InProcessGateway)
         only = (await http.get(url, params={"capability": "translate"})).json()
         assert [entry["did"] for entry in only["agents"]] == [agents[0].did]
         assert (await http.get(url, params={"limit": 0})).status_code == 422
+
+
+async def test_a_protected_directory_stays_protected(start_a2a_gateway: StartA2AGateway) -> None:
+    """With AGENTS_TOKEN the card directory needs it too; the bridge itself still reads /agents."""
+    token = "directory-token-0123456789"
+    gateway = start_a2a_gateway(AGENTS_TOKEN=token)
+    agent = Agent(Identity.generate(), capabilities=["guarded"])
+    async with running(agent, gateway), http_client(None) as http:
+        url = f"{gateway.http_url}/a2a/agents"
+        refused = await http.get(url)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        allowed = await http.get(url, headers={"Authorization": f"Bearer {token}"})
+        assert [entry["did"] for entry in allowed.json()["agents"]] == [agent.did]
+        card = await http.get(f"{gateway.http_url}/a2a/{agent.did}/.well-known/agent-card.json")
+        assert card.status_code == 200

@@ -74,7 +74,7 @@ async def test_send_message_completes_with_the_agents_answer(
         assert result["echo"] == {"n": 3, "xs": [1, 2]}
         # the agent's signed EXEC_RESPONSE travels in the task: verifiable end to end
         envelope = MessageToDict(task.metadata)["aiconexus"]["response"]
-        answer = Frame.from_dict(envelope)
+        answer = Frame.parse(envelope)
         answer.verify()
         assert answer.from_ == agent.did and answer.correlation_id == task.id
 
@@ -199,3 +199,21 @@ async def test_an_agent_that_never_registered_is_unknown(
         with pytest.raises(InvalidParamsError) as caught:
             await final_task(client, text_request("hi"))
     assert caught.value.data == {"code": "UNKNOWN_AGENT", "agent": stranger}
+
+
+async def test_a_rate_limited_caller_gets_a_typed_error(
+    start_a2a_gateway: StartA2AGateway,
+) -> None:
+    """Over its per-DID frame budget, a caller's SendMessage fails with code RATE_LIMITED."""
+    gateway = start_a2a_gateway(RATE_LIMIT_FRAMES_PER_S="1", RATE_LIMIT_BURST_S="2")
+    agent = echo_agent()
+    async with running(agent, gateway), http_client() as http:
+        client = await a2a_client(gateway, agent.did, http)
+        codes = []
+        for n in range(6):
+            try:
+                await final_task(client, text_request(f"call {n}"))
+                codes.append("ok")
+            except UnsupportedOperationError as refused:
+                codes.append(str((refused.data or {}).get("code")))
+    assert codes[0] == "ok" and "RATE_LIMITED" in codes, codes

@@ -59,8 +59,10 @@ async def test_an_agent_calls_an_external_a2a_agent_by_did(
             assert answer.from_ == proxy.did and answer.payload["result"] == "HELLO!"
             answer = await client.request(proxy.did, {"numbers": [1, 2, 3]}, timeout=15)
             assert answer.payload["result"] == {"sum": 6}
-            with pytest.raises(RemoteExecutionError, match="cannot shout that"):
+            with pytest.raises(RemoteExecutionError, match="FAILED: cannot shout that"):
                 await client.request(proxy.did, {"text": "fail"}, timeout=15)
+            with pytest.raises(RemoteExecutionError, match="INPUT_REQUIRED: what"):
+                await client.request(proxy.did, {"text": "ask me"}, timeout=15)
 
 
 async def test_a_remote_card_with_a_bad_signature_is_refused(

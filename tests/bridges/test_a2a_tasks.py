@@ -26,12 +26,18 @@ from a2a.types import (
     Task,
     TaskState,
 )
-from a2a.utils.errors import TaskNotCancelableError, TaskNotFoundError
+from a2a.utils.errors import (
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    UnsupportedOperationError,
+)
 from google.protobuf.json_format import MessageToDict
+from starlette.routing import Mount
 from support.inprocess import InProcessGateway
 from support.redis_server import redis_or_skip
 
 from aiconexus import Agent
+from aiconexus_gateway.bridges.a2a.app import A2AApp
 
 from .conftest import BOB_TOKEN, StartA2AGateway, echo_agent, http_client, running
 
@@ -61,9 +67,9 @@ async def client_for(
     return await create_client(card, client_config=config)
 
 
-async def offline_agent(gateway: InProcessGateway) -> Agent:
+async def offline_agent(gateway: InProcessGateway, **options: object) -> Agent:
     """An agent that registered once (so the bridge knows its card) and went offline."""
-    agent = echo_agent()
+    agent = echo_agent(**options)
     async with running(agent, gateway), http_client() as http:
         await client_for(gateway, agent.did, http)
     return agent
@@ -183,3 +189,99 @@ async def test_an_open_task_survives_a_gateway_restart(
 @contextmanager
 def _sqlite_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     yield {"STORAGE_TYPE": "sqlite", "SQLITE_PATH": str(tmp_path / "gateway.db")}
+
+
+async def test_an_agent_that_asks_for_encryption_gets_sealed_requests(
+    start_a2a_gateway: StartA2AGateway, tmp_path: Path
+) -> None:
+    """encrypt=True: the offline store holds no caller payload; the answer still completes."""
+    database = tmp_path / "gateway.db"
+    gateway = start_a2a_gateway(STORAGE_TYPE="sqlite", SQLITE_PATH=str(database))
+    agent = await offline_agent(gateway, encrypt=True)
+    secret = "very-secret-words"
+    async with http_client() as http:
+        client = await client_for(gateway, agent.did, http)
+        task = await send(client, secret)
+        assert MessageToDict(task.metadata)["aiconexus"]["delivery"] == "queued"
+        stored = await asyncio.to_thread(_read_all, tmp_path, "gateway.db*")
+        assert b"EXEC_REQUEST" in stored and secret.encode() not in stored
+        async with running(agent, gateway):
+            done = await completed(client, task.id)
+    assert done.status.state == COMPLETED
+    assert MessageToDict(done.artifacts[0].parts[0].data)["echo"] == {"text": secret}
+
+
+def _read_all(folder: Path, pattern: str) -> bytes:
+    """The bytes of every file in ``folder`` matching ``pattern`` (a database and its WAL)."""
+    return b"".join(path.read_bytes() for path in sorted(folder.glob(pattern)))
+
+
+async def test_a_gateway_requiring_encryption_gets_sealed_requests(
+    start_a2a_gateway: StartA2AGateway,
+) -> None:
+    """REQUIRE_ENCRYPTION=EXEC_REQUEST: the embedded bridge seals every request."""
+    gateway = start_a2a_gateway(REQUIRE_ENCRYPTION="EXEC_REQUEST")
+    agent = echo_agent()
+    async with running(agent, gateway), http_client() as http:
+        client = await client_for(gateway, agent.did, http)
+        task = await send(client, "sealed")
+    assert task.status.state == COMPLETED
+    answer = MessageToDict(task.metadata)["aiconexus"]["response"]
+    assert '"sealed"' not in answer  # the agent answered sealed too
+
+
+async def test_return_immediately_runs_the_request_in_the_background(
+    a2a_gateway: InProcessGateway,
+) -> None:
+    """returnImmediately: SendMessage answers WORKING at once; GetTask later shows COMPLETED."""
+    agent = echo_agent()
+    async with running(agent, a2a_gateway), http_client() as http:
+        client = await client_for(a2a_gateway, agent.did, http)
+        message = request("background").message
+        configured = SendMessageRequest(message=message)
+        configured.configuration.return_immediately = True
+        events = [event async for event in client.send_message(configured)]
+        assert events[-1].task.status.state == WORKING
+        done = await completed(client, events[-1].task.id)
+    assert done.status.state == COMPLETED
+
+
+def bridge_app(gateway: InProcessGateway) -> A2AApp:
+    """The A2A application mounted in ``gateway``."""
+    assert gateway.app is not None
+    mounts = [r for r in gateway.app.http.routes if isinstance(r, Mount) and r.path == "/a2a"]
+    app = mounts[0].app
+    assert isinstance(app, A2AApp)
+    return app
+
+
+async def test_the_tasks_a_caller_keeps_at_an_agent_are_bounded(
+    start_a2a_gateway: StartA2AGateway,
+) -> None:
+    """Beyond max_tasks, SendMessage is refused with code QUEUE_FULL; others are unaffected."""
+    gateway = start_a2a_gateway()
+    bridge_app(gateway).handler.max_tasks = 2
+    agent = await offline_agent(gateway)
+    async with http_client() as http, http_client(BOB_TOKEN) as bob_http:
+        client = await client_for(gateway, agent.did, http)
+        await send(client, "one")
+        await send(client, "two")
+        with pytest.raises(UnsupportedOperationError) as refused:
+            await send(client, "three")
+        assert refused.value.data == {"code": "QUEUE_FULL", "agent": agent.did}
+        bob = await client_for(gateway, agent.did, bob_http)
+        assert (await send(bob, "bob's first")).status.state == WORKING
+
+
+async def test_a_stream_left_early_does_not_stop_its_task(a2a_gateway: InProcessGateway) -> None:
+    """The client drops the stream after the first event: the request still goes out."""
+    agent = await offline_agent(a2a_gateway)
+    async with http_client() as http:
+        client = await client_for(a2a_gateway, agent.did, http, streaming=True)
+        stream = client.send_message(request("left early"))
+        first = await anext(stream)
+        await stream.aclose()
+        plain = await client_for(a2a_gateway, agent.did, http)
+        async with running(agent, a2a_gateway):
+            done = await completed(plain, first.task.id)
+    assert done.status.state == COMPLETED

@@ -253,6 +253,8 @@ class MinimalClient:
         self.receive_timeout_s = receive_timeout_s
         self.recipient_acks = recipient_acks
         self.gateway_did = ""
+        self.public_url: str | None = None
+        """The gateway's public base URL, when its CHALLENGE announced one (PROTOCOL.md 6.1)."""
         self.registered: dict[str, Any] = {}
         self._ws: Any = None
 
@@ -276,6 +278,7 @@ class MinimalClient:
         if challenge["type"] != "CHALLENGE" or challenge["to"] is not None:
             raise ValueError(f"expected CHALLENGE, got {challenge['type']}")
         self.gateway_did = challenge["from"]
+        self.public_url = challenge["payload"].get("public_url")
         payload: dict[str, Any] = {
             "nonce": challenge["payload"]["nonce"],
             "capabilities": capabilities,

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from aiconexus import Identity
 
+from ..errors import GatewayError
+
 __all__ = [
     "ANONYMOUS",
     "SECRET_BYTES",
@@ -41,7 +43,7 @@ SECRET_BYTES = 32
 _DERIVATION = b"aiconexus bridge caller v1"
 
 
-class CallerError(ValueError):
+class CallerError(GatewayError, ValueError):
     """The bridge secret file cannot be used; the text says why."""
 
 

@@ -31,11 +31,13 @@ from a2a.server.routes import (
 )
 from a2a.utils.error_handlers import build_rest_error_payload
 from a2a.utils.errors import A2AError, InvalidParamsError, InvalidRequestError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Router
 
 from aiconexus import is_valid_did
 
+from ...auth import token_matches
 from ..callers import Callers, Refusal
 from .cards import AgentCards
 from .handler import BridgeRequestHandler
@@ -105,15 +107,15 @@ class A2AApp:
             problem = InvalidParamsError("not an agent DID", data={"code": "UNKNOWN_AGENT"})
             await _error(send, 404, problem, jsonrpc)
             return
-        card = await self.cards.card(did)
-        if card is None:
+        agent = await self.cards.agent(did)
+        if agent is None:
             problem = InvalidParamsError(
                 f"no agent {did} is known here", data={"code": "UNKNOWN_AGENT", "agent": did}
             )
             await _error(send, 404, problem, jsonrpc)
             return
         if tail == CARD_PATH and scope["method"] == "GET":
-            await _json(send, 200, card.encode())
+            await _json(send, 200, agent.card.encode())
             return
         caller = self.callers.authenticate(_header(scope, b"authorization"))
         if isinstance(caller, Refusal):
@@ -136,17 +138,16 @@ class A2AApp:
         child["root_path"] = f"{root}/{did}"
         if tail == "/" and not path.endswith("/"):
             child["path"] = path + "/"
-        child[_SCOPE_KEY] = {"agent": did, "caller": caller}
+        child[_SCOPE_KEY] = {"agent": did, "caller": caller, "encrypt": agent.encrypt}
         await self._agent_router(child, _bounded(receive, self.max_body_bytes), send)
 
     async def _directory(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        if self.directory_token is not None:
-            from ...auth import token_matches
-
-            if not token_matches(request.headers.get("authorization"), self.directory_token):
-                await _json(send, 401, b'{"detail":"a bearer token is required"}')
-                return
+        token = self.directory_token
+        if token is not None and not token_matches(request.headers.get("authorization"), token):
+            headers = {"www-authenticate": "Bearer"}
+            await _json(send, 401, b'{"detail":"a bearer token is required"}', headers)
+            return
         query = request.query_params
         try:
             limit = int(query.get("limit", "100"))
@@ -184,8 +185,6 @@ def _bounded(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
-                from starlette.exceptions import HTTPException
-
                 raise HTTPException(status_code=413)
         return message
 

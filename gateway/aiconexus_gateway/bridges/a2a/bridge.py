@@ -44,6 +44,8 @@ class BridgeConfig:
     gateway_did: str | None = None
     remote_agents: tuple[str, ...] = field(default_factory=tuple)
     remote_secret: bytes = b""
+    encrypt_all: bool = False
+    """Seal every request (the gateway requires encrypted EXEC_REQUESTs: REQUIRE_ENCRYPTION)."""
 
 
 class A2ABridge:
@@ -60,12 +62,18 @@ class A2ABridge:
             idle_s=config.idle_s,
             gateway_did=config.gateway_did,
             agent_card=False,
+            recipient_acks=False,
+            on_rate_limited="raise",
         )
         self.cards = AgentCards(
             config.gateway_url, config.public_url, self.store, agents_token=config.agents_token
         )
         self.handler = BridgeRequestHandler(
-            self.pool, config.callers, self.store, timeout_s=config.timeout_s
+            self.pool,
+            config.callers,
+            self.store,
+            timeout_s=config.timeout_s,
+            encrypt=config.encrypt_all,
         )
         self.app = A2AApp(
             self.handler,

@@ -3,10 +3,11 @@
 Agent ``D`` is served when ``GET /agents`` lists it, or listed it once (an agent gone
 offline still takes tasks, which wait in the gateway's store). Its card is the one it
 signed and sent in its REGISTER metadata (served unchanged); an agent that sent none gets a
-card the bridge builds from its capabilities, unsigned. Lookups are answered from a cache
-refreshed from the directory when a DID is missing or the cache is older than
-``max_age_s``; refreshes are at least ``min_refresh_s`` apart, and callers asking at the
-same time share one.
+card the bridge builds from its capabilities, unsigned. An agent whose metadata says
+``"encrypt": true`` gets its requests sealed for it (PROTOCOL.md 8.10). Lookups are
+answered from a cache refreshed from the directory when a DID is missing or the cache is
+older than ``max_age_s``; refreshes are at least ``min_refresh_s`` apart, and callers
+asking at the same time share one.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from typing import Any
 import httpx
 
 from aiconexus import AgentCardSpec, is_valid_did
+from aiconexus.client import ENCRYPT_METADATA_KEY
 from aiconexus.directory import http_base_url
 from aiconexus.protocol import CARD_METADATA_KEY, build_agent_card
 
 from .store import TaskStore
 
-__all__ = ["AgentCards", "DirectoryPage", "card_of"]
+__all__ = ["AgentCards", "DirectoryPage", "ServedAgent", "card_of"]
 
 PAGE_LIMIT = 1000
 MAX_PAGES = 100
@@ -50,6 +52,14 @@ def card_of(did: str, capabilities: list[str], metadata: Mapping[str, Any], publ
 
 
 @dataclass(frozen=True, slots=True)
+class ServedAgent:
+    """An agent the bridge serves: its card (JSON text) and whether it asks for encryption."""
+
+    card: str
+    encrypt: bool
+
+
+@dataclass(frozen=True, slots=True)
 class DirectoryPage:
     """One page of the card directory."""
 
@@ -67,7 +77,7 @@ class AgentCards:
         store: TaskStore,
         *,
         agents_token: str | None = None,
-        max_age_s: float = 5.0,
+        max_age_s: float = 30.0,
         min_refresh_s: float = 0.5,
         timeout_s: float = 10.0,
     ) -> None:
@@ -78,7 +88,7 @@ class AgentCards:
         self.min_refresh_s = min_refresh_s
         headers = {"Authorization": f"Bearer {agents_token}"} if agents_token else None
         self._http = httpx.AsyncClient(timeout=timeout_s, trust_env=False, headers=headers)
-        self._cards: dict[str, str] = {}
+        self._cards: dict[str, ServedAgent] = {}
         self._refreshed = 0.0
         self._refreshing: asyncio.Lock = asyncio.Lock()
 
@@ -92,14 +102,17 @@ class AgentCards:
         body: dict[str, Any] = response.json()
         return body
 
-    def _entry(self, item: Mapping[str, Any]) -> tuple[str, str] | None:
+    def _entry(self, item: Mapping[str, Any]) -> tuple[str, ServedAgent] | None:
         did = item.get("did")
         if not is_valid_did(did):
             return None
         assert isinstance(did, str)
         capabilities = [str(c) for c in item.get("capabilities") or []]
         metadata = item.get("metadata") or {}
-        return did, card_of(did, capabilities, metadata, self.public_url)
+        if not isinstance(metadata, Mapping):
+            metadata = {}
+        card = card_of(did, capabilities, metadata, self.public_url)
+        return did, ServedAgent(card, metadata.get(ENCRYPT_METADATA_KEY) is True)
 
     async def refresh(self) -> None:
         """Read the whole directory again (at most once per ``min_refresh_s``)."""
@@ -111,7 +124,7 @@ class AgentCards:
             if wait > 0:
                 await asyncio.sleep(wait)
             params: dict[str, str | int] = {"limit": PAGE_LIMIT}
-            seen: dict[str, str] = {}
+            seen: dict[str, ServedAgent] = {}
             for _ in range(MAX_PAGES):
                 body = await self._page(params)
                 for item in body.get("agents", []):
@@ -122,26 +135,26 @@ class AgentCards:
                 if not isinstance(cursor, str):
                     break
                 params["cursor"] = cursor
-            for did, card in seen.items():
-                if self._cards.get(did) != card:
-                    await self.store.remember_card(did, card)
+            for did, agent in seen.items():
+                if self._cards.get(did) != agent:
+                    await self.store.remember_card(did, agent.card, agent.encrypt)
             self._cards.update(seen)
             self._refreshed = time.monotonic()
 
-    async def card(self, did: str) -> str | None:
-        """The card of agent ``did`` (JSON text), or None if the bridge never saw it."""
+    async def agent(self, did: str) -> ServedAgent | None:
+        """Agent ``did``'s card and wish for encryption, or None if the bridge never saw it."""
         if not is_valid_did(did):
             return None
         stale = time.monotonic() - self._refreshed > self.max_age_s
         if did not in self._cards or stale:
             with contextlib.suppress(httpx.HTTPError, ValueError):
                 await self.refresh()  # if it fails, the cache, then the store, answer
-        card = self._cards.get(did)
-        if card is None:
-            card = await self.store.card(did)
-            if card is not None:
-                self._cards[did] = card
-        return card
+        agent = self._cards.get(did)
+        if agent is None:
+            stored = await self.store.card(did)
+            if stored is not None:
+                agent = self._cards[did] = ServedAgent(*stored)
+        return agent
 
     async def page(self, capability: str | None, cursor: str | None, limit: int) -> DirectoryPage:
         """One page of the directory (as ``GET /agents``), each agent with its card and URL."""
@@ -156,13 +169,13 @@ class AgentCards:
             entry = self._entry(item)
             if entry is None:
                 continue
-            did, card = entry
+            did, served = entry
             agents.append(
                 {
                     "did": did,
                     "url": f"{self.public_url}/a2a/{did}",
                     "capabilities": item.get("capabilities", []),
-                    "card": json.loads(card),
+                    "card": json.loads(served.card),
                 }
             )
         cursor = body.get("next_cursor")

@@ -51,6 +51,7 @@ def config_from_settings(
         gateway_did=gateway_did,
         remote_agents=settings.a2a_remote_agents,
         remote_secret=secret,
+        encrypt_all="EXEC_REQUEST" in settings.require_encryption,
     )
 
 

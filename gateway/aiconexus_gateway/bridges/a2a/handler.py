@@ -5,8 +5,9 @@ JSON-RPC and HTTP+JSON dispatchers parse requests, call it and encode its answer
 errors. ``context.state`` names the agent (``agent``, from the URL) and the caller
 (``caller``, from the bearer token; see :mod:`.app`).
 
-SendMessage signs an EXEC_REQUEST from the caller's identity (its frame id is the task id)
-and waits for the answer: the task is COMPLETED or FAILED. When the gateway queues it (the
+SendMessage signs an EXEC_REQUEST from the caller's identity (its frame id is the task id),
+sealed for the agent when it asks for it (``context.state["encrypt"]``), and waits for the
+answer: the task is COMPLETED or FAILED. When the gateway queues it (the
 agent is offline) or no answer comes in time, the task is returned WORKING and stays open:
 the answer completes it whenever it arrives, also after a restart (the task is stored).
 """
@@ -19,6 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator
+from typing import Any
 
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers.request_handler import RequestHandler
@@ -55,7 +57,6 @@ from a2a.utils.errors import (
     UnsupportedOperationError,
 )
 from a2a.utils.task import apply_history_length
-from google.protobuf.json_format import MessageToJson, Parse
 
 from aiconexus import Identity
 from aiconexus import Message as Frame
@@ -72,6 +73,15 @@ logger = logging.getLogger("aiconexus.bridge.a2a")
 
 MAX_PAGE = 100
 """The largest ListTasks page."""
+
+MAX_BACKGROUND = 1024
+"""Most requests running after their SendMessage returned (``returnImmediately``)."""
+
+MAX_SUBSCRIBERS = 16
+"""Most streams watching one task at once."""
+
+MAX_TASKS = 10_000
+"""Most tasks one caller may have kept at one agent; beyond, SendMessage is refused."""
 
 
 class Caller:
@@ -103,14 +113,16 @@ class BridgeRequestHandler(RequestHandler):
         *,
         timeout_s: float = 30.0,
         encrypt: bool = False,
+        max_tasks: int = MAX_TASKS,
     ) -> None:
         self.pool = pool
+        self.max_tasks = max_tasks
         self.callers = callers
         self.store = store
         self.timeout_s = timeout_s
         self.encrypt = encrypt
         self.events = TaskEvents()
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: set[asyncio.Task[Any]] = set()
         pool.on_late = self.late_answer
 
     # -- context ---------------------------------------------------------------------------
@@ -132,7 +144,7 @@ class BridgeRequestHandler(RequestHandler):
     async def _save(self, record: TaskRecord, task: Task) -> TaskRecord:
         state = task.status.state
         updated = record.with_task(
-            MessageToJson(task, indent=None), int(state), state not in TERMINAL_STATES, time.time()
+            task.SerializeToString(), int(state), state not in TERMINAL_STATES, time.time()
         )
         await self.store.put(updated)
         return updated
@@ -140,7 +152,7 @@ class BridgeRequestHandler(RequestHandler):
     @staticmethod
     def _task(record: TaskRecord) -> Task:
         task = Task()
-        Parse(record.task, task, ignore_unknown_fields=True)
+        task.ParseFromString(record.task)
         return task
 
     def _publish(self, task: Task) -> None:
@@ -176,6 +188,11 @@ class BridgeRequestHandler(RequestHandler):
         if message.role == Role.ROLE_AGENT:
             raise InvalidParamsError("the message must have the role user")
         args = args_of(message)
+        if await self.store.count(caller.identity.did, agent) >= self.max_tasks:
+            raise UnsupportedOperationError(
+                f"this caller keeps {self.max_tasks} tasks at this agent already",
+                data={"code": "QUEUE_FULL", "agent": agent},
+            )
         task_id = str(uuid.uuid4())
         context_id = message.context_id or str(uuid.uuid4())
         frame = exec_request(
@@ -184,7 +201,7 @@ class BridgeRequestHandler(RequestHandler):
             args,
             timeout_s=self.timeout_s,
             id=task_id,
-            encrypt=self.encrypt,
+            encrypt=self.encrypt or context.state.get("encrypt") is True,
         )
         user = Message()
         user.CopyFrom(message)
@@ -202,7 +219,7 @@ class BridgeRequestHandler(RequestHandler):
             state=int(TaskState.TASK_STATE_WORKING),
             open=True,
             updated=time.time(),
-            task="",
+            task=b"",
         )
         record = await self._save(record, task)
         return record, task, frame, caller
@@ -245,6 +262,11 @@ class BridgeRequestHandler(RequestHandler):
         assert isinstance(outcome, Unavailable)
         raise InternalError(outcome.reason, data={"code": "UNAVAILABLE"})
 
+    def _keep(self, running: asyncio.Task[Any]) -> None:
+        """Hold a background task until it ends (``aclose`` cancels those still running)."""
+        self._running.add(running)
+        running.add_done_callback(self._running.discard)
+
     async def late_answer(self, answer: Frame) -> None:
         """An answer nobody waited for: complete its open task, if any (the pool's on_late)."""
         task_id = answer.correlation_id
@@ -271,9 +293,7 @@ class BridgeRequestHandler(RequestHandler):
         for record in open_tasks:
             waiting[record.caller] = waiting.get(record.caller, 0) + 1
         for name, count in waiting.items():
-            reopening = asyncio.create_task(self._reopen(name, count), name=f"a2a-resume-{name}")
-            self._running.add(reopening)
-            reopening.add_done_callback(self._running.discard)
+            self._keep(asyncio.create_task(self._reopen(name, count), name=f"a2a-resume-{name}"))
         return len(open_tasks)
 
     async def _reopen(self, name: str, tasks: int) -> None:
@@ -295,11 +315,14 @@ class BridgeRequestHandler(RequestHandler):
     async def on_message_send(  # noqa: D102
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> Task | Message:
+        if params.configuration.return_immediately and len(self._running) >= MAX_BACKGROUND:
+            raise UnsupportedOperationError(
+                f"more than {MAX_BACKGROUND} tasks already run in the background; retry later",
+                data={"code": "BUSY"},
+            )
         record, task, frame, caller = await self._start(params, context)
         if params.configuration.return_immediately:
-            running = asyncio.create_task(self._background(record, task, frame, caller))
-            self._running.add(running)
-            running.add_done_callback(self._running.discard)
+            self._keep(asyncio.create_task(self._background(record, task, frame, caller)))
             return task
         return apply_history_length(
             await self._run(record, task, frame, caller), params.configuration
@@ -341,8 +364,8 @@ class BridgeRequestHandler(RequestHandler):
                 async for event in self.events.drain(queue):
                     yield event
             finally:
-                if not running.done():
-                    running.cancel()
+                if not running.done():  # the client left: the task goes on without it
+                    self._keep(running)
             error = None if running.cancelled() else running.exception()
             if error is not None:
                 raise error
@@ -351,6 +374,10 @@ class BridgeRequestHandler(RequestHandler):
         self, params: SubscribeToTaskRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
         record = await self._owned(params.id, context)
+        if self.events.subscribers(record.id) >= MAX_SUBSCRIBERS:
+            raise UnsupportedOperationError(
+                f"the task has {MAX_SUBSCRIBERS} subscribers already", data={"code": "BUSY"}
+            )
         with self.events.subscribe(record.id) as queue:
             record = await self._owned(params.id, context)  # read again once subscribed
             if not record.open:

@@ -5,7 +5,8 @@
 * An EXEC_RESPONSE ``success`` becomes an artifact (a string result as a text part, any
   other JSON value as a data part) and the state COMPLETED; ``error``, or an ERROR frame,
   becomes FAILED with the error in the status message. The answer's signed envelope travels
-  in the task's ``metadata.aiconexus.response``, so a client can verify it end to end.
+  in the task's ``metadata.aiconexus.response`` (the frame's JSON text, as the agent signed
+  it), so a client can verify it end to end: ``aiconexus.Message.parse(text).verify()``.
 * A gateway refusal becomes A2A's typed error (:func:`a2a_error`), its IoAP code in the
   error's data (``code``).
 """
@@ -131,7 +132,7 @@ def finish_task(task: Task, answer: Frame) -> None:
     """Complete ``task`` in place from the agent's ``answer`` (EXEC_RESPONSE or ERROR)."""
     payload: Mapping[str, Any] = answer.payload
     metadata = Struct()
-    metadata.update({"aiconexus": {"response": answer.to_dict(), "from": answer.from_}})
+    metadata.update({"aiconexus": {"response": answer.to_json(), "from": answer.from_}})
     task.metadata.CopyFrom(metadata)
     if answer.type == MessageType.EXEC_RESPONSE and payload.get("status") == "success":
         artifact = Artifact(artifact_id=f"{task.id}-result", name="result")

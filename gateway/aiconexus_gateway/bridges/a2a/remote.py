@@ -3,11 +3,12 @@
 Each base URL becomes a proxy agent with a stable DID (derived from the bridge secret and
 the URL) whose capabilities are the remote card's skill ids, so ``GET /agents`` lists it.
 An EXEC_REQUEST to it becomes an A2A ``SendMessage`` made with a2a-sdk's client (``args``
-``{"text": ...}`` as a text part, any other object as one data part); the remote task's
-result comes back as the proxy's signed EXEC_RESPONSE (one text part as a string, one data
-part as its value, several parts as a list), a failed task as status ``error``. A remote
-card that carries signatures must verify (did:key signers, a2a-sdk's verifier) or the
-proxy is not started.
+``{"text": ...}`` as a text part, any other object as one data part), waiting at most the
+request's ``timeout_ms``. The remote task's result comes back as the proxy's signed
+EXEC_RESPONSE (one text part as a string, one data part as its value, several parts as a
+list); a task that did not complete (failed, rejected, or waiting for input the proxy
+cannot give) as status ``error`` naming its state. A remote card that carries signatures
+must verify (did:key signers, a2a-sdk's verifier) or the proxy is not started.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from typing import Any
 
 import httpx
 from a2a.client import A2ACardResolver, ClientConfig, create_client
-from a2a.types import AgentCard, Message, Part, Role, SendMessageRequest, Task, TaskState
+from a2a.types import (
+    AgentCard,
+    Message,
+    Part,
+    Role,
+    SendMessageRequest,
+    Task,
+    TaskState,
+)
 from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.struct_pb2 import Value
 
@@ -36,6 +45,9 @@ __all__ = ["RemoteAgents", "proxy_identity", "result_of"]
 logger = logging.getLogger("aiconexus.bridge.a2a")
 
 _DERIVATION = b"aiconexus a2a remote agent v1"
+
+MAX_TIMEOUT_S = 300.0
+"""Longest wait for a remote task, whatever the EXEC_REQUEST's ``timeout_ms`` asks."""
 
 
 def proxy_identity(secret: bytes, url: str) -> Identity:
@@ -147,11 +159,12 @@ class RemoteAgents:
             gateway_did=self.gateway_did,
             agent_card=False,
         )
-        timeout = self.timeout_s
 
         @agent.on("EXEC_REQUEST")
         async def call(frame: Frame) -> Any:
             request = SendMessageRequest(message=_message(frame.payload.get("args") or {}))
+            asked_ms = frame.payload.get("timeout_ms")
+            timeout = min(asked_ms / 1000, MAX_TIMEOUT_S) if asked_ms else self.timeout_s
             task: Task | None = None
             message: Message | None = None
             async with asyncio.timeout(timeout):

@@ -1,10 +1,11 @@
 """Where the A2A bridge keeps its tasks and the cards it has seen: memory, SQLite or Redis.
 
 A task is kept as a :class:`TaskRecord`: who asked (caller name and DID), which agent, its
-state, when it last changed, and the task itself (A2A JSON). Open tasks (not in a terminal
-state) survive a restart with the SQLite and Redis stores, and the bridge completes them
-when their answer arrives. The cards of agents seen in the directory are kept too, so an
-agent that went offline still has its card served and can still be sent tasks.
+state, when it last changed, and the task itself (its protobuf encoding, cheap to write).
+Open tasks (not in a terminal state) survive a restart with the SQLite and Redis stores,
+and the bridge completes them when their answer arrives. The cards of agents seen in the
+directory are kept too, so an agent that went offline still has its card served and can
+still be sent tasks.
 
 One interface (:class:`TaskStore`), three implementations side by side, one test suite.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,12 +50,25 @@ class TaskRecord:
     """False once the state is terminal."""
     updated: float
     """Seconds since the epoch of the last change."""
-    task: str
-    """The A2A task (JSON)."""
+    task: bytes
+    """The A2A task (its protobuf encoding)."""
 
-    def with_task(self, task: str, state: int, open: bool, updated: float) -> TaskRecord:
+    def _who(self) -> tuple[str, str, str, str, str]:
+        return self.id, self.caller, self.owner, self.agent, self.context_id
+
+    def with_task(self, task: bytes, state: int, open: bool, updated: float) -> TaskRecord:
         """A copy with the task changed."""
-        return replace(self, task=task, state=state, open=open, updated=updated)
+        return TaskRecord(
+            self.id,
+            self.caller,
+            self.owner,
+            self.agent,
+            self.context_id,
+            state,
+            open,
+            updated,
+            task,
+        )
 
 
 class TaskStore(ABC):
@@ -79,16 +93,20 @@ class TaskStore(ABC):
         """The ``owner``'s tasks sent to ``agent``, newest change first, and their number."""
 
     @abstractmethod
+    async def count(self, owner: str, agent: str) -> int:
+        """How many tasks ``owner`` has sent to ``agent`` (kept ones, open or not)."""
+
+    @abstractmethod
     async def open_tasks(self) -> list[TaskRecord]:
         """Every task not in a terminal state."""
 
     @abstractmethod
-    async def remember_card(self, did: str, card: str) -> None:
-        """Keep the card (JSON) last seen for agent ``did``."""
+    async def remember_card(self, did: str, card: str, encrypt: bool = False) -> None:
+        """Keep the card (JSON) last seen for agent ``did``, and whether it asks to encrypt."""
 
     @abstractmethod
-    async def card(self, did: str) -> str | None:
-        """The card last seen for agent ``did``, or None."""
+    async def card(self, did: str) -> tuple[str, bool] | None:
+        """The card last seen for agent ``did`` and its wish for encryption, or None."""
 
     @abstractmethod
     async def close(self) -> None:
@@ -100,46 +118,59 @@ class MemoryTaskStore(TaskStore):
 
     def __init__(self) -> None:
         self._tasks: dict[str, TaskRecord] = {}
-        self._cards: dict[str, str] = {}
+        self._by_owner: dict[tuple[str, str], set[str]] = {}
+        self._cards: dict[str, tuple[str, bool]] = {}
 
     async def put(self, record: TaskRecord) -> None:  # noqa: D102
         self._tasks[record.id] = record
+        self._by_owner.setdefault((record.owner, record.agent), set()).add(record.id)
 
     async def get(self, task_id: str) -> TaskRecord | None:  # noqa: D102
         return self._tasks.get(task_id)
 
     async def delete(self, task_id: str) -> None:  # noqa: D102
-        self._tasks.pop(task_id, None)
+        record = self._tasks.pop(task_id, None)
+        if record is not None:
+            ids = self._by_owner[(record.owner, record.agent)]
+            ids.discard(task_id)
+            if not ids:
+                del self._by_owner[(record.owner, record.agent)]
 
     async def page(  # noqa: D102
         self, owner: str, agent: str, *, offset: int, limit: int
     ) -> tuple[list[TaskRecord], int]:
-        mine = [r for r in self._tasks.values() if r.owner == owner and r.agent == agent]
+        mine = [self._tasks[i] for i in self._by_owner.get((owner, agent), ())]
         mine.sort(key=lambda r: (-r.updated, r.id))
         return mine[offset : offset + limit], len(mine)
+
+    async def count(self, owner: str, agent: str) -> int:  # noqa: D102
+        return len(self._by_owner.get((owner, agent), ()))
 
     async def open_tasks(self) -> list[TaskRecord]:  # noqa: D102
         return [r for r in self._tasks.values() if r.open]
 
-    async def remember_card(self, did: str, card: str) -> None:  # noqa: D102
-        self._cards[did] = card
+    async def remember_card(self, did: str, card: str, encrypt: bool = False) -> None:  # noqa: D102
+        self._cards[did] = (card, encrypt)
 
-    async def card(self, did: str) -> str | None:  # noqa: D102
+    async def card(self, did: str) -> tuple[str, bool] | None:  # noqa: D102
         return self._cards.get(did)
 
     async def close(self) -> None:  # noqa: D102
         self._tasks.clear()
+        self._by_owner.clear()
 
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS a2a_tasks (
     id TEXT PRIMARY KEY, caller TEXT NOT NULL, owner TEXT NOT NULL, agent TEXT NOT NULL,
     context_id TEXT NOT NULL, state INTEGER NOT NULL, open INTEGER NOT NULL,
-    updated REAL NOT NULL, task TEXT NOT NULL
+    updated REAL NOT NULL, task BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS a2a_tasks_owner ON a2a_tasks (owner, agent, updated);
 CREATE INDEX IF NOT EXISTS a2a_tasks_open ON a2a_tasks (open) WHERE open = 1;
-CREATE TABLE IF NOT EXISTS a2a_cards (did TEXT PRIMARY KEY, card TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS a2a_cards (
+    did TEXT PRIMARY KEY, card TEXT NOT NULL, encrypt INTEGER NOT NULL DEFAULT 0
+);
 """
 _COLUMNS = "id, caller, owner, agent, context_id, state, open, updated, task"
 
@@ -154,7 +185,7 @@ def _record(row: tuple[Any, ...]) -> TaskRecord:
         state=int(row[5]),
         open=bool(row[6]),
         updated=float(row[7]),
-        task=row[8],
+        task=bytes(row[8]),
     )
 
 
@@ -204,21 +235,27 @@ class SqliteTaskStore(TaskStore):
             "ORDER BY updated DESC, id LIMIT ? OFFSET ?",
             (owner, agent, limit, offset),
         )
-        total = await self._run(
+        return [_record(row) for row in rows], await self.count(owner, agent)
+
+    async def count(self, owner: str, agent: str) -> int:  # noqa: D102
+        rows = await self._run(
             "SELECT COUNT(*) FROM a2a_tasks WHERE owner = ? AND agent = ?", (owner, agent)
         )
-        return [_record(row) for row in rows], int(total[0][0])
+        return int(rows[0][0])
 
     async def open_tasks(self) -> list[TaskRecord]:  # noqa: D102
         rows = await self._run(f"SELECT {_COLUMNS} FROM a2a_tasks WHERE open = 1")
         return [_record(row) for row in rows]
 
-    async def remember_card(self, did: str, card: str) -> None:  # noqa: D102
-        await self._run("INSERT OR REPLACE INTO a2a_cards (did, card) VALUES (?, ?)", (did, card))
+    async def remember_card(self, did: str, card: str, encrypt: bool = False) -> None:  # noqa: D102
+        await self._run(
+            "INSERT OR REPLACE INTO a2a_cards (did, card, encrypt) VALUES (?, ?, ?)",
+            (did, card, int(encrypt)),
+        )
 
-    async def card(self, did: str) -> str | None:  # noqa: D102
-        rows = await self._run("SELECT card FROM a2a_cards WHERE did = ?", (did,))
-        return str(rows[0][0]) if rows else None
+    async def card(self, did: str) -> tuple[str, bool] | None:  # noqa: D102
+        rows = await self._run("SELECT card, encrypt FROM a2a_cards WHERE did = ?", (did,))
+        return (str(rows[0][0]), bool(rows[0][1])) if rows else None
 
     async def close(self) -> None:  # noqa: D102
         async with self._lock:
@@ -235,7 +272,7 @@ class RedisTaskStore(TaskStore):
             raise RuntimeError(
                 "the Redis task store needs the redis extra: pip install 'aiconexus-gateway[redis]'"
             ) from exc
-        self._redis = Redis.from_url(url, decode_responses=True)
+        self._redis = Redis.from_url(url)
         self._prefix = prefix
 
     def _key(self, *parts: str) -> str:
@@ -265,7 +302,8 @@ class RedisTaskStore(TaskStore):
         fields = await self._redis.hgetall(self._key("task", task_id))
         if not fields:
             return None
-        text = {str(k): str(v) for k, v in fields.items()}
+        raw = {_text(k): _raw(v) for k, v in fields.items()}
+        text = {k: v.decode() for k, v in raw.items() if k != "task"}
         return TaskRecord(
             id=task_id,
             caller=text["caller"],
@@ -275,7 +313,7 @@ class RedisTaskStore(TaskStore):
             state=int(text["state"]),
             open=text["open"] == "1",
             updated=float(text["updated"]),
-            task=text["task"],
+            task=raw["task"],
         )
 
     async def delete(self, task_id: str) -> None:  # noqa: D102
@@ -293,24 +331,37 @@ class RedisTaskStore(TaskStore):
     ) -> tuple[list[TaskRecord], int]:
         key = self._key("owner", owner, agent)
         ids = await self._redis.zrevrange(key, offset, offset + limit - 1)
-        total = await self._redis.zcard(key)
-        records = [await self.get(str(task_id)) for task_id in ids]
-        return [r for r in records if r is not None], int(total)
+        records = [await self.get(_text(task_id)) for task_id in ids]
+        return [r for r in records if r is not None], await self.count(owner, agent)
+
+    async def count(self, owner: str, agent: str) -> int:  # noqa: D102
+        return int(await self._redis.zcard(self._key("owner", owner, agent)))
 
     async def open_tasks(self) -> list[TaskRecord]:  # noqa: D102
         ids = await self._redis.smembers(self._key("open"))
-        records = [await self.get(str(task_id)) for task_id in sorted(ids)]
+        records = [await self.get(_text(task_id)) for task_id in sorted(ids)]
         return [r for r in records if r is not None and r.open]
 
-    async def remember_card(self, did: str, card: str) -> None:  # noqa: D102
-        await self._redis.hset(self._key("cards"), did, card)
+    async def remember_card(self, did: str, card: str, encrypt: bool = False) -> None:  # noqa: D102
+        await self._redis.hset(self._key("cards"), did, ("1" if encrypt else "0") + card)
 
-    async def card(self, did: str) -> str | None:  # noqa: D102
+    async def card(self, did: str) -> tuple[str, bool] | None:  # noqa: D102
         value = await self._redis.hget(self._key("cards"), did)
-        return None if value is None else str(value)
+        if value is None:
+            return None
+        text = _text(value)
+        return text[1:], text[:1] == "1"
 
     async def close(self) -> None:  # noqa: D102
         await self._redis.aclose()
+
+
+def _raw(value: object) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def open_store(storage_type: str, *, sqlite_path: Path, redis_url: str) -> TaskStore:
