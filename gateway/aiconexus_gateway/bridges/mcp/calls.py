@@ -34,6 +34,7 @@ from jsonschema import validators
 from aiconexus import ErrorCode, Identity, Message, MessageType
 from aiconexus.protocol import MalformedMessageError, check_nesting
 
+from ...errors import GatewayError
 from ..pool import ClientPool, Queued, Refused, TimedOut, Unavailable, exec_request
 from .catalog import ToolEntry
 
@@ -53,7 +54,7 @@ MAX_ARGS_DEPTH = 24
 """Deepest nesting of the arguments (the arguments object is level 1)."""
 
 
-class BadCall(ValueError):
+class BadCall(GatewayError, ValueError):
     """A call the bridge refuses before any agent sees it (a JSON-RPC error, not a result)."""
 
 
