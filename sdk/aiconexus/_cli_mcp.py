@@ -35,7 +35,10 @@ def add_mcp_parser(commands: Any, gateway: str) -> None:
     )
     mcp.add_argument("--timeout", type=float, default=30.0, help="seconds per call (default 30)")
     mcp.add_argument(
-        "--refresh", type=float, default=2.0, help="seconds between directory reads (default 2)"
+        "--refresh",
+        type=float,
+        default=2.0,
+        help="seconds between directory reads, besides one on each change event (default 2)",
     )
     mcp.add_argument(
         "--token",
