@@ -12,7 +12,7 @@ import pytest
 from support.inprocess import InProcessGateway
 
 from aiconexus import Agent, Identity, directory_changes, list_agents
-from aiconexus_gateway.directory_events import DirectoryChanges
+from aiconexus_gateway.directory_events import MAX_LISTENERS, DirectoryChanges
 
 TOKEN = "directory-token-0123456789"
 DEADLINE_S = 10.0
@@ -66,3 +66,19 @@ async def test_changes_are_coalesced_and_the_stream_ends_on_close() -> None:
     await asyncio.sleep(0)
     changes.close()
     assert await waiting is False and changes.closed
+
+
+async def test_streams_beyond_the_bound_are_refused(gateway: InProcessGateway) -> None:
+    """With MAX_LISTENERS streams open, one more is answered 503 with Retry-After."""
+    assert gateway.app is not None
+    changes = gateway.app.hub.directory
+    changes.listeners += MAX_LISTENERS  # as many streams as allowed (counted, not opened)
+    try:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with httpx.AsyncClient() as http:
+            response = await http.get(f"{gateway.http_url}/agents/events", headers=headers)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert str(MAX_LISTENERS) in response.json()["detail"]
+    finally:
+        changes.listeners -= MAX_LISTENERS
