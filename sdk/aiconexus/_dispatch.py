@@ -130,6 +130,8 @@ class Dispatcher:
 
     ``outbox`` holds the sends awaiting the gateway's ACK, ``replies`` the ``request()`` and
     ``ping(to)`` calls awaiting another agent, ``pongs`` the PINGs awaiting the gateway.
+    ``hold_when_rate_limited`` False: a RATE_LIMITED send fails with the error instead of
+    being held and written again.
     """
 
     def __init__(
@@ -140,9 +142,11 @@ class Dispatcher:
         replies: ReplyWaiters,
         pongs: ReplyWaiters,
         keys: KeyAgreement | None = None,
+        hold_when_rate_limited: bool = True,
     ) -> None:
         self.inbound = inbound
         """The checks of inbound frames (its duplicate memory is read and edited too)."""
+        self._hold_when_rate_limited = hold_when_rate_limited
         self._keys = keys  # opens encrypted payloads (PROTOCOL.md 8.10); None: left sealed
         self._outbox = outbox
         self._replies = replies
@@ -216,7 +220,7 @@ class Dispatcher:
                 return Outcome(
                     Action.UNCERTAIN, message, detail=str(error), entry=entry, hold_s=hold_s
                 )
-            elif error.code == ErrorCode.RATE_LIMITED:
+            elif error.code == ErrorCode.RATE_LIMITED and self._hold_when_rate_limited:
                 return Outcome(
                     Action.RATE_LIMITED, message, entry=entry, hold_s=retry_after_s(error)
                 )

@@ -13,6 +13,7 @@
     aiconexus listen [--key FILE] [--capability C ...] [--count N] [--no-duplicate-memory]
                      [--gateway URL]
     aiconexus ping [--gateway URL] [--count N]
+    aiconexus mcp [--gateway URL] [--key FILE] [--timeout S] [--refresh S] [--token T]
     aiconexus --version
 
 The gateway URL defaults to ``$AICONEXUS_GATEWAY``, else ``ws://127.0.0.1:8000/ws``; the key
@@ -52,6 +53,7 @@ from aiconexus._cli_common import (
     one_shot_client,
     unreachable,
 )
+from aiconexus._cli_mcp import add_mcp_parser, run_mcp
 from aiconexus.client import SENDABLE_TYPES, GatewayClient
 from aiconexus.directory import AgentInfo, http_base_url, list_agents
 from aiconexus.errors import (
@@ -165,6 +167,7 @@ def _parser() -> argparse.ArgumentParser:
     ping = commands.add_parser("ping", help="register with a throwaway key and PING the gateway")
     ping.add_argument("--gateway", default=gateway, help=gateway_help)
     ping.add_argument("--count", type=int, default=1, help="number of PINGs (default 1)")
+    add_mcp_parser(commands, gateway)
     return parser
 
 
@@ -197,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _request(args)
         if args.command == "listen":
             return _listen(args)
+        if args.command == "mcp":
+            return run_mcp(args)
         return asyncio.run(_ping(args.gateway, args.count))
     except UsageError as exc:
         print(f"aiconexus: error: {exc}", file=sys.stderr)

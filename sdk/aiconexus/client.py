@@ -44,16 +44,20 @@ from aiconexus.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
     PEER_TYPES,
     SEALABLE_TYPES,
+    AgentCardSpec,
+    Capability,
     Identity,
     Message,
     MessageType,
     is_valid_did,
+    split_capabilities,
 )
 from aiconexus.retry import RetryPolicy, default_retry_policy
 from aiconexus.state import ConnectionState, StateListener, StateListeners
 
 __all__ = [
     "AckWhen",
+    "ENCRYPT_METADATA_KEY",
     "ConnectionState",
     "DeliveryStatus",
     "GatewayClient",
@@ -64,6 +68,9 @@ __all__ = [
 
 AckWhen = Literal["received", "taken"]
 """When a received frame is acknowledged to the gateway: in the inbox, or read from it."""
+
+ENCRYPT_METADATA_KEY = "encrypt"
+"""REGISTER metadata member by which an agent asks bridges to seal what they send it."""
 
 OfflinePolicy = Literal["wait", "fail"]
 """What ``request()`` does when the gateway queues it for a recipient that is not connected."""
@@ -80,6 +87,8 @@ class GatewayClient:
     :meth:`close`). Options are keyword-only:
 
     * ``capabilities``, ``metadata``: what the gateway lists for this agent in ``GET /agents``.
+      A capability is a name (``"echo"``) or a :class:`~aiconexus.Capability` that also
+      declares a description, a JSON Schema for its ``args`` and examples (PROTOCOL.md 6.1).
     * ``gateway_did``: pin the gateway's identity; a gateway with another key is refused.
     * ``reconnect`` (True): reconnect after a drop; ``backoff``: the delay policy.
     * ``retry_policy``: a :class:`~aiconexus.retry.RetryPolicy` deciding from the exception
@@ -93,9 +102,19 @@ class GatewayClient:
     * ``on_state_change``: a :data:`StateListener` (more with :meth:`add_state_listener`).
     * ``recipient_acks`` (True): acknowledge received frames to the gateway, so that a
       ``delivered`` ACK to their senders means this client took them in (PROTOCOL.md).
+    * ``on_rate_limited`` (``"hold"``): after a RATE_LIMITED refusal, hold sending and
+      write the frame again when the gateway says (PROTOCOL.md 8.7); ``"raise"``: fail that
+      send with :class:`~aiconexus.RateLimitedError` instead (for callers that report the
+      limit to someone else, such as a bridge).
+    * ``agent_card`` (True): when the gateway announces its public URL (PROTOCOL.md 7.1),
+      send this agent's A2A card, built from ``capabilities`` and ``metadata["name"]`` /
+      ``metadata["description"]`` and signed with ``identity`` (an
+      :class:`~aiconexus.AgentCardSpec` says more; False sends none).
     * ``encrypt`` (False): seal the payload of every frame this client sends of a type that
       may be encrypted, end to end for its recipient (PROTOCOL.md 8.10); ``encrypt=`` on one
-      call wins. Received encrypted frames are decrypted whatever this option says.
+      call wins. Received encrypted frames are decrypted whatever this option says. With
+      True the REGISTER metadata also says ``"encrypt": true`` (unless ``metadata`` sets
+      it), asking bridges to seal what they send this agent (BRIDGES.md).
     * ``max_pending`` (10,000): most received frames kept for ``recv()``. Beyond it a frame
       is neither kept nor acknowledged: the gateway keeps it and delivers it again in a
       later session (a warning is logged once until a frame is read).
@@ -120,7 +139,7 @@ class GatewayClient:
         url: str | Sequence[str],
         identity: Identity,
         *,
-        capabilities: Iterable[str] = (),
+        capabilities: Iterable[str | Capability] = (),
         metadata: Mapping[str, Any] | None = None,
         gateway_did: str | None = None,
         reconnect: bool = True,
@@ -142,7 +161,11 @@ class GatewayClient:
         ack_when: AckWhen = "received",
         ack_within_s: float = DEFAULT_ACK_WITHIN_S,
         duplicate_memory: bool | str | os.PathLike[str] = True,
+        agent_card: AgentCardSpec | bool = True,
+        on_rate_limited: Literal["hold", "raise"] = "hold",
     ) -> None:
+        if on_rate_limited not in ("hold", "raise"):
+            raise ValueError(f"on_rate_limited must be 'hold' or 'raise', not {on_rate_limited!r}")
         if ack_when not in ("received", "taken"):
             raise ValueError(f"ack_when must be 'received' or 'taken', not {ack_when!r}")
         self._identity = identity
@@ -153,9 +176,11 @@ class GatewayClient:
         self._replies = ReplyWaiters()
         self._inbox = Inbox(max_pending)
         self._memory = _memory_of(identity, duplicate_memory, max_message_age_s + clock_skew_s)
+        names, declarations = split_capabilities(capabilities)
         options = SessionOptions(
-            capabilities=list(capabilities),
-            metadata=dict(metadata or {}),
+            capabilities=names,
+            metadata=_register_metadata(metadata, encrypt),
+            capability_info=declarations,
             pinned_gateway_did=gateway_did,
             open_timeout_s=open_timeout_s,
             max_message_size=max_message_size,
@@ -163,6 +188,7 @@ class GatewayClient:
             ws_ping_timeout_s=ws_ping_timeout_s,
             clock_skew_s=clock_skew_s,
             recipient_acks=recipient_acks,
+            agent_card=_card_spec(agent_card, names, metadata),
         )
         self._dialer = dialer = Dialer(
             [url] if isinstance(url, str) else url,
@@ -177,7 +203,12 @@ class GatewayClient:
             identity.did, clock_skew_s=clock_skew_s, max_age_s=max_message_age_s
         )
         dispatcher = Dispatcher(
-            inbound, outbox=self._outbox, replies=self._replies, pongs=pongs, keys=identity
+            inbound,
+            outbox=self._outbox,
+            replies=self._replies,
+            pongs=pongs,
+            keys=identity,
+            hold_when_rate_limited=on_rate_limited == "hold",
         )
         self._inbound = inbound
         self._connection = Connection(
@@ -509,3 +540,30 @@ def _memory_of(
             return None
         option = key_file.with_name(key_file.name + ".received")
     return ReceivedLog(Path(option), keep_s=keep_s)
+
+
+def _card_spec(
+    agent_card: AgentCardSpec | bool,
+    capabilities: Sequence[str],
+    metadata: Mapping[str, Any] | None,
+) -> AgentCardSpec | None:
+    """The card to send: the given spec, or one from capabilities and metadata (True)."""
+    if isinstance(agent_card, AgentCardSpec):
+        return agent_card
+    if not agent_card:
+        return None
+    meta = metadata or {}
+    name, description = meta.get("name"), meta.get("description")
+    return AgentCardSpec(
+        name=name if isinstance(name, str) else "",
+        description=description if isinstance(description, str) else "",
+        capabilities=tuple(capabilities),
+    )
+
+
+def _register_metadata(metadata: Mapping[str, Any] | None, encrypt: bool) -> dict[str, Any]:
+    """The REGISTER metadata: ``metadata``, and ``"encrypt": true`` for an encrypting client."""
+    announced = dict(metadata or {})
+    if encrypt:
+        announced.setdefault(ENCRYPT_METADATA_KEY, True)
+    return announced

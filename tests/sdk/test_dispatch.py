@@ -11,6 +11,7 @@ from aiconexus import (
     Identity,
     Message,
     MessageType,
+    RateLimitedError,
     ReplayDetectedError,
     UnknownAgentError,
     format_timestamp,
@@ -28,12 +29,16 @@ MALLORY = Identity.from_seed(b"m" * 32)
 class Client:
     """A dispatcher with the bookkeeping it settles, fed frames as the read loop feeds it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, hold_when_rate_limited: bool = True) -> None:
         self.outbox = Outbox()
         self.replies = ReplyWaiters()
         self.pongs = ReplyWaiters()
         self.dispatcher = Dispatcher(
-            InboundFilter(ME.did), outbox=self.outbox, replies=self.replies, pongs=self.pongs
+            InboundFilter(ME.did),
+            outbox=self.outbox,
+            replies=self.replies,
+            pongs=self.pongs,
+            hold_when_rate_limited=hold_when_rate_limited,
         )
         self.clock = 0.0
 
@@ -261,6 +266,18 @@ async def test_rate_limited_holds_the_send_instead_of_failing_it(
     assert outcome.action is Action.RATE_LIMITED
     assert outcome.entry is client.outbox.get(message.id) and outcome.hold_s == hold_s
     assert outcome.entry is not None and not outcome.entry.future.done()
+
+
+async def test_rate_limited_fails_the_send_when_asked_not_to_hold() -> None:
+    """hold_when_rate_limited=False (on_rate_limited="raise"): the send fails RATE_LIMITED."""
+    client = Client(hold_when_rate_limited=False)
+    message = client.sent()
+    entry = client.outbox.get(message.id)
+    outcome = client.receive(gateway_error("RATE_LIMITED", message.id, retry_after_ms=5))
+    assert outcome.action is Action.SETTLED
+    assert entry is not None
+    with pytest.raises(RateLimitedError):
+        entry.future.result()
 
 
 async def test_a_pong_or_an_error_answers_a_ping_to_the_gateway() -> None:
