@@ -157,7 +157,7 @@ async def test_callers_are_identities_and_the_policy_names_them(
     callers = Callers(tokens, load_or_create_secret(secret_file))
     policy = tmp_path / "policy.toml"
     policy.write_text(
-        '[[rule]]\nname = "no-bob"\naction = "deny"\ntype = "EXEC_REQUEST"\n'
+        'default = "allow"\n\n[[rule]]\nname = "no-bob"\naction = "deny"\ntype = "EXEC_REQUEST"\n'
         f'from = "{callers.did("bob")}"\n'
     )
     gateway = start_a2a_gateway(BRIDGE_SECRET_FILE=str(secret_file), POLICY_FILE=str(policy))
