@@ -39,6 +39,8 @@ run: install
 
 # The suite starts real servers: the gateway itself, and redis-server for the cluster tests.
 # The status page test drives Debian's chromium with its chromedriver (skipped without them).
+# The bridges' JavaScript client tests need @a2a-js/sdk and @modelcontextprotocol/sdk (npm ci,
+# npm's download cache in .cache/npm; skipped without Node.js).
 system-deps:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -50,6 +52,20 @@ system-deps:
 	    echo "installing chromium and chromium-driver (needed by the status page test)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	  else echo "chromium and chromium-driver are not installed: the status page test will be skipped" >&2; fi; }
+	@{ command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing nodejs and npm (the bridges' JavaScript client tests)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null || \
+	      echo "nodejs and npm could not be installed: the JavaScript client tests will be skipped" >&2; \
+	  else echo "nodejs and npm are not installed: the JavaScript client tests will be skipped" >&2; fi; }
+	@if command -v npm >/dev/null 2>&1; then \
+	  [ -d tests/bridges/a2a_js/node_modules/@a2a-js/sdk ] || { \
+	    echo "installing the @a2a-js/sdk client of the A2A bridge test (npm ci)"; \
+	    (cd tests/bridges/a2a_js && npm ci --no-audit --no-fund --silent --cache $(CURDIR)/.cache/npm); }; \
+	  [ -d tests/bridges/mcp/node/node_modules/@modelcontextprotocol/sdk ] || { \
+	    echo "installing the @modelcontextprotocol/sdk client of the MCP bridge test (npm ci)"; \
+	    (cd tests/bridges/mcp/node && npm ci --no-audit --no-fund --silent --cache $(CURDIR)/.cache/npm); }; \
+	fi
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing nginx (the load balancer of the cluster drain test)"; \

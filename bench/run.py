@@ -15,7 +15,12 @@ Measured in one run, on loopback only, each target a fresh process:
 6. end-to-end encrypted payloads (bench/encryption.py): the gateway's per-frame checks in
    process, its verified frames/s and SDK ``request()`` round trips/s, encrypted vs plain;
 7. backlogs (bench/backlog.py): frames/s an SDK client drains from a backlog of 20,000
-   stored frames (2,000 with --quick) on each store, as a ratio to live verified routing.
+   stored frames (2,000 with --quick) on each store, as a ratio to live verified routing;
+8. the A2A bridge (bench/a2a_bridge.py): A2A ``SendMessage`` round trips/s against SDK
+   ``request()`` round trips/s through one gateway running the bridge, and the bridge's CPU
+   per call (skipped without the a2a extra);
+9. the MCP bridge (bench/mcp_bridge.py): ``tools/call`` round trips/s over Streamable HTTP
+   vs SDK ``request()`` round trips/s, through one gateway.
 Every line shows the load generator's own CPU: near 100 % of a core, the generator is the
 bound of that line. Frames are signed before any timing. Usage:
 ``python bench/run.py [--quick] [--json artifacts/bench.json]``.
@@ -41,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import acks
 import backlog
 import encryption
+import mcp_bridge
 import store
 from cluster import flush, redis_node, redis_server
 from driver import make_plan
@@ -58,6 +64,8 @@ AIMS = {
     "redis_two_nodes_per_memory_node": (">=", 0.6),
     "redis_one_node_per_memory_node": (">=", 0.8),
     **{f"backlog_{store}_per_verified": (">=", 0.5) for store in backlog.STORES},
+    "a2a_per_sdk_round_trips": (">=", 0.5),
+    "mcp_tools_call_per_request": (">=", 0.5),
 }
 
 
@@ -134,6 +142,11 @@ def main() -> int:
         ratios[f"backlog_{name}_per_verified"] = (
             None if rate_of is None else round(rate_of / lines["verified"].frames_per_s, 3)
         )
+    ratios.update(_a2a_bridge(args))
+    print("MCP bridge", flush=True)
+    sdk_trips, mcp_trips = mcp_bridge.compare(200 if args.quick else 1000)
+    ratios["mcp_tools_call_per_s"] = round(mcp_trips, 1)
+    ratios["mcp_tools_call_per_request"] = round(mcp_trips / sdk_trips, 3)
     record = {
         "quick": args.quick,
         "machine": {
@@ -203,6 +216,25 @@ def _encryption(args: argparse.Namespace, lines: dict[str, Line]) -> dict[str, f
     }
 
 
+def _a2a_bridge(args: argparse.Namespace) -> dict[str, float | None]:
+    """A2A SendMessage vs SDK request() round trips, and the bridge's CPU per call."""
+    print("A2A bridge", flush=True)
+    try:
+        import a2a_bridge
+    except ImportError as exc:
+        print(f"A2A bridge: skipped ({exc}; pip install 'aiconexus-gateway[a2a]')", flush=True)
+        return {"a2a_per_sdk_round_trips": None, "a2a_bridge_cpu_us_per_call": None}
+    sdk, a2a = a2a_bridge.compare(200 if args.quick else 2000)
+    return {
+        "sdk_round_trips_per_s": round(sdk.per_s, 1),
+        "a2a_round_trips_per_s": round(a2a.per_s, 1),
+        "a2a_per_sdk_round_trips": round(a2a.per_s / sdk.per_s, 3),
+        "a2a_bridge_cpu_us_per_call": round(
+            a2a.server_cpu_us_per_call - sdk.server_cpu_us_per_call, 1
+        ),
+    }
+
+
 def _ratios(lines: dict[str, Line], rate: float, kb_per_agent: float) -> dict[str, float | None]:
     def over(a: str, b: str) -> float | None:
         if a not in lines or b not in lines:
@@ -241,6 +273,11 @@ def _summary(ratios: dict[str, Any], lines: dict[str, Line]) -> None:
         f"{'round trips/s plain, encrypted':<38} {ratios['round_trips_per_s_plain']:>8,.0f}"
         f" {ratios['round_trips_per_s_encrypted']:>8,.0f}"
     )
+    if ratios.get("a2a_bridge_cpu_us_per_call") is not None:
+        print(
+            f"{'bridge CPU per A2A call, us':<38} {ratios['a2a_bridge_cpu_us_per_call']:>8,.0f}"
+            "    (gateway process, beyond an SDK request())"
+        )
     print(f"load generator, share of one core: {shares}", flush=True)
 
 

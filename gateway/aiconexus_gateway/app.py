@@ -1,7 +1,8 @@
 """The ASGI application: ``/ws`` goes straight to the connection handler, HTTP to FastAPI.
 
 The WebSocket endpoint is served by plain ASGI (no framework wrapper per frame); FastAPI
-serves ``/health``, ``/agents``, ``/metrics`` and the status page (:mod:`.status`) and runs
+serves ``/health``, ``/agents`` (and its change events, :mod:`.directory_events`),
+``/metrics`` and the status page (:mod:`.status`) and runs
 the hub's start-up and shutdown (which also makes SIGHUP reload the access policy).
 """
 
@@ -12,10 +13,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
 
 from aiconexus.protocol import CloseCode, Identity
 
@@ -25,6 +27,7 @@ from .auth import require_token
 from .backend import create_backend
 from .backend.base import Backend, BackendUnavailableError
 from .connection import ASGIReceive, serve_connection
+from .directory_events import directory_events_router
 from .head import serve_head
 from .http_budget import serve_http
 from .hub import Hub
@@ -36,6 +39,9 @@ from .session import ASGISend
 from .settings import Settings
 from .status import AuthDependency, status_router
 from .tasks import stop_task
+
+if TYPE_CHECKING:
+    from .bridges.embed import EmbeddedBridge
 
 __all__ = ["GatewayApp", "create_app", "gateway_version"]
 
@@ -93,15 +99,20 @@ def create_app(
     exporter = MetricsExporter(hub.metrics, node_id=hub.node_id, version=release)
     hub.backend.observe_round_trips(hub.metrics.backend_round_trip.observe)
     sampler = Sampler(hub)
+    bridges = _bridges(settings, hub.did)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await hub.start()
         remove_hangup = install_reload_on_hangup(policy)
         sampling = asyncio.get_running_loop().create_task(sampler.run())
+        for bridge in bridges:
+            await bridge.start()
         try:
             yield
         finally:
+            for bridge in reversed(bridges):
+                await bridge.stop()
             remove_hangup()
             await stop_task(sampling)
             await hub.stop()
@@ -116,6 +127,13 @@ def create_app(
         openapi_url="/openapi.json" if docs else None,
     )
     http.include_router(status_router(sampler, auth=status_auth(settings)))
+    http.include_router(
+        directory_events_router(hub.directory, auth=require_token(settings.agents_token))
+    )
+    for bridge in bridges:
+        http.mount(bridge.path, bridge.app)
+        # the bridge's own path too, without the redirect from /path to /path/
+        http.router.routes.append(Route(bridge.path, endpoint=bridge.app))
 
     @http.get("/health")
     async def health() -> Response:
@@ -158,6 +176,15 @@ def create_app(
         return Response(exporter.render(gauges), media_type=CONTENT_TYPE)
 
     return GatewayApp(hub, http, policy)
+
+
+def _bridges(settings: Settings, gateway_did: str) -> list[EmbeddedBridge]:
+    """The bridges A2A_ENABLED / MCP_ENABLED ask for (imported only then)."""
+    if not (settings.a2a_enabled or settings.mcp_enabled):
+        return []
+    from .bridges.embed import embedded_bridges
+
+    return embedded_bridges(settings, gateway_did)
 
 
 def status_auth(settings: Settings) -> AuthDependency:

@@ -32,6 +32,7 @@ from aiconexus.protocol import (
 from .backend.base import AgentRecord, Backend, BackendUnavailableError
 from .budget import ByteBudget
 from .crypto import CryptoPool, default_threads
+from .directory_events import DirectoryChanges
 from .drain import DrainReport, held_frames, wait_drained
 from .frames import GatewayFrames
 from .inflight import InFlight
@@ -109,6 +110,8 @@ class Hub:
         self._stopping = False
         self._acks: dict[tuple[str, str], list[str]] = {}
         self._ack_flush_scheduled = False
+        self.directory = DirectoryChanges()
+        """Word of this node's directory changes (``GET /agents/events``)."""
 
     @property
     def stopping(self) -> bool:
@@ -161,6 +164,7 @@ class Hub:
         Used when the process stops; what sessions still hold goes to the store.
         """
         self._stopping = True
+        self.directory.close()
         sessions = list(self._by_id.values())
         delivered = self.metrics.delivered
         waited = await wait_drained(sessions, drain_timeout) if drain_timeout > 0 else 0.0
@@ -216,6 +220,7 @@ class Hub:
             did=session.did,
             capabilities=session.capabilities,
             metadata=session.metadata,
+            capability_info=session.capability_info,
             connected_at=connected,
             last_seen=last_seen or connected,
             node_id=self.node_id,
@@ -253,6 +258,7 @@ class Hub:
             self._forget(session)
             self._restore(session, unsent)
             raise
+        self.directory.changed()
         self._drain(session, register_id)
 
     def _drain(self, session: Session, register_id: str | None) -> None:
@@ -539,6 +545,7 @@ class Hub:
             await self.backend.release(did, session_id)
         except BackendUnavailableError as exc:
             logger.warning("could not release %s: %s", did, exc)
+        self.directory.changed()
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """Run ``coroutine`` in the background, keeping a reference until it ends."""

@@ -7,11 +7,13 @@ values without touching ``os.environ``.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiconexus.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -84,6 +86,8 @@ LIMITS = (
     "register_max_capability_length",
     "register_max_metadata_bytes",
     "register_max_metadata_depth",
+    "register_max_capability_info_bytes",
+    "register_max_capability_info_depth",
 )
 """The per-client limits (integers; the variable is the name in upper case; 0 turns it off)."""
 
@@ -139,6 +143,8 @@ class Settings:
     register_max_capability_length: int = 128
     register_max_metadata_bytes: int = 16384
     register_max_metadata_depth: int = 8
+    register_max_capability_info_bytes: int = 65536
+    register_max_capability_info_depth: int = 20
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     send_queue_size: int = 1024
     send_queue_bytes: int = 8 * _MIB
@@ -167,6 +173,13 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     node_id: str = ""
     presence_ttl: float = 15.0
+    public_url: str | None = None
+    a2a_enabled: bool = False
+    mcp_enabled: bool = False
+    bridge_tokens: tuple[tuple[str, str], ...] = ()
+    bridge_allow_anonymous: bool = False
+    bridge_secret_file: Path | None = None
+    a2a_remote_agents: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.node_id:
@@ -176,6 +189,36 @@ class Settings:
     def storing_enabled(self) -> bool:
         """False when ``STORE_MAX_PER_AGENT=0``: frames for offline agents are refused."""
         return self.store_max_per_agent > 0
+
+    @property
+    def loopback_url(self) -> str:
+        """The HTTP base URL this gateway is reached at from its own host."""
+        host = self.gateway_host
+        if host in ("0.0.0.0", "", "::"):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.gateway_port}"
+
+    @property
+    def announced_public_url(self) -> str | None:
+        """The base URL sent to agents in the CHALLENGE (PROTOCOL.md 7.1).
+
+        PUBLIC_URL, else the loopback URL when a bridge runs inside the gateway
+        (A2A_ENABLED / MCP_ENABLED), else none.
+        """
+        if self.public_url is not None:
+            return self.public_url
+        if self.a2a_enabled or self.mcp_enabled:
+            return self.loopback_url
+        return None
+
+    @property
+    def bridge_secret_path(self) -> Path:
+        """The bridge secret's file: BRIDGE_SECRET_FILE, else ``bridge.secret`` by the key."""
+        if self.bridge_secret_file is not None:
+            return self.bridge_secret_file
+        return self.gateway_key_file.parent / "bridge.secret"
 
     @property
     def replay_window(self) -> float:
@@ -244,10 +287,25 @@ class Settings:
             redis_url=env.text("REDIS_URL", defaults.redis_url),
             node_id=env.text("NODE_ID", "", allow_empty=True),
             presence_ttl=env.number("PRESENCE_TTL", defaults.presence_ttl),
+            public_url=_public_url(env.text("PUBLIC_URL", "", allow_empty=True)),
+            a2a_enabled=env.boolean("A2A_ENABLED", False),
+            mcp_enabled=env.boolean("MCP_ENABLED", False),
+            bridge_tokens=_bridge_tokens(env.text("BRIDGE_TOKENS", "", allow_empty=True)),
+            bridge_allow_anonymous=env.boolean("BRIDGE_ALLOW_ANONYMOUS", False),
+            bridge_secret_file=env.path_or_none("BRIDGE_SECRET_FILE"),
+            a2a_remote_agents=_url_list(
+                "A2A_REMOTE_AGENTS", env.text("A2A_REMOTE_AGENTS", "", allow_empty=True)
+            ),
         )
         if settings.heartbeat_interval > settings.agent_timeout:
             raise SettingsError(
                 "HEARTBEAT_INTERVAL", "must not exceed AGENT_TIMEOUT (pings would come too late)"
+            )
+        if settings.a2a_enabled and settings.gateway_workers > 1:
+            raise SettingsError(
+                "A2A_ENABLED",
+                "the embedded A2A bridge runs with GATEWAY_WORKERS=1 only (each worker would "
+                "open the same caller sessions); run aiconexus-a2a-bridge beside the workers",
             )
         if settings.redis_url and not settings.redis_url.startswith(
             ("redis://", "rediss://", "unix://")
@@ -264,6 +322,66 @@ def default_node_id(port: int) -> str:
     """
     host = "".join(c if c.isalnum() or c in "-._" else "-" for c in socket.gethostname())
     return f"{host or 'node'}-{port}"
+
+
+MAX_BRIDGE_CALLERS = 1000
+"""Most callers BRIDGE_TOKENS may name."""
+MIN_BRIDGE_TOKEN_LENGTH = MIN_TOKEN_LENGTH
+"""Shortest token accepted in BRIDGE_TOKENS."""
+MAX_REMOTE_AGENTS = 100
+"""Most URLs A2A_REMOTE_AGENTS may list."""
+_CALLER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _public_url(raw: str) -> str | None:
+    """PUBLIC_URL: the gateway's public ``http(s)://host[:port][/path]`` base (no trailing /)."""
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise SettingsError(
+            "PUBLIC_URL", f"must be an http(s)://host[:port][/path] URL, got {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
+def _url_list(variable: str, raw: str) -> tuple[str, ...]:
+    """A comma list of http(s) base URLs (A2A_REMOTE_AGENTS)."""
+    urls = tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise SettingsError(variable, f"{url!r} is not an http(s) URL")
+    if len(urls) > MAX_REMOTE_AGENTS:
+        raise SettingsError(variable, f"lists more than {MAX_REMOTE_AGENTS} URLs")
+    return urls
+
+
+def _bridge_tokens(raw: str) -> tuple[tuple[str, str], ...]:
+    """BRIDGE_TOKENS: ``name:token,...`` -> ((name, token), ...), names and tokens unique."""
+    tokens: dict[str, str] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        name, sep, token = (text.strip() for text in item.partition(":"))
+        if not sep or not _CALLER_NAME.match(name):
+            raise SettingsError(
+                "BRIDGE_TOKENS", f"{name!r} is not a caller name ([A-Za-z0-9._-], name:token)"
+            )
+        if name == "anonymous":
+            raise SettingsError("BRIDGE_TOKENS", "the caller name 'anonymous' is reserved")
+        if len(token) < MIN_BRIDGE_TOKEN_LENGTH or not all(33 <= ord(c) < 127 for c in token):
+            raise SettingsError(
+                "BRIDGE_TOKENS",
+                f"the token of {name!r} must be at least {MIN_BRIDGE_TOKEN_LENGTH} printable "
+                "ASCII characters without spaces",
+            )
+        if name in tokens or token in tokens.values():
+            raise SettingsError("BRIDGE_TOKENS", f"{name!r}: names and tokens must be unique")
+        tokens[name] = token
+    if len(tokens) > MAX_BRIDGE_CALLERS:
+        raise SettingsError("BRIDGE_TOKENS", f"names more than {MAX_BRIDGE_CALLERS} callers")
+    return tuple(tokens.items())
 
 
 def _encryption_types(raw: str) -> frozenset[str]:

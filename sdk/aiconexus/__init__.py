@@ -11,7 +11,7 @@ from aiconexus._pending import DeliveryStatus
 from aiconexus.agent import Agent, Handler
 from aiconexus.backoff import Backoff
 from aiconexus.client import SENDABLE_TYPES, GatewayClient
-from aiconexus.directory import AgentInfo, http_base_url, list_agents
+from aiconexus.directory import AgentInfo, directory_changes, http_base_url, list_agents
 from aiconexus.errors import (
     AIConexusError,
     ClientClosedError,
@@ -32,6 +32,8 @@ from aiconexus.protocol import (
     PROTOCOL_VERSION,
     SEALABLE_TYPES,
     SUBPROTOCOL,
+    AgentCardSpec,
+    Capability,
     ClockSkewError,
     ConnectionRefusedByPeerError,
     DecryptionError,
@@ -51,6 +53,7 @@ from aiconexus.protocol import (
     RateLimitedError,
     RemoteTimeoutError,
     ReplayDetectedError,
+    SkillSpec,
     UnauthorizedError,
     UnknownAgentError,
     UnsupportedVersionError,
@@ -79,8 +82,10 @@ __all__ = [
     "SUBPROTOCOL",
     "AIConexusError",
     "Agent",
+    "AgentCardSpec",
     "AgentInfo",
     "Backoff",
+    "Capability",
     "ClientClosedError",
     "ClientError",
     "ClockSkewError",
@@ -114,6 +119,7 @@ __all__ = [
     "ReplayDetectedError",
     "RetryPolicy",
     "SessionReplacedError",
+    "SkillSpec",
     "StateListener",
     "UnauthorizedError",
     "UnknownAgentError",
@@ -122,6 +128,7 @@ __all__ = [
     "canonicalize",
     "default_retry_policy",
     "did_from_public_key",
+    "directory_changes",
     "error_from_code",
     "format_timestamp",
     "http_base_url",

@@ -1,14 +1,14 @@
 """The connection a GatewayClient owns: supervise, read, heartbeat, reconnect, resend.
 
-One supervisor task owns the sessions. For each session it starts a reader and a heartbeat,
-has the :class:`~aiconexus._writer.Writer` write every unacknowledged frame again (oldest
-first), then waits for the session to end and, when the :class:`SessionPolicy` agrees,
-opens the next one with backoff through the :class:`~aiconexus._dialer.Dialer`. Every frame
-read goes through the :class:`~aiconexus._dispatch.Dispatcher` (checks, then routing); the
-connection does what the returned ``Outcome`` leaves to do, through the object that owns
-what it concerns: the writer (sends answered by the gateway), the
-:class:`~aiconexus._intake.Intake` (frames from other agents: inbox, duplicate memory,
-recipient acknowledgements), the log (drops and reports).
+One supervisor task owns the sessions. For each session it starts a reader and a heartbeat, has
+the :class:`~aiconexus._writer.Writer` write every unacknowledged frame again (oldest first),
+then waits for the session to end and, when its
+:class:`~aiconexus._session_policy.SessionPolicy` agrees, opens the next one with backoff
+through the :class:`~aiconexus._dialer.Dialer`. Every frame read goes through the
+:class:`~aiconexus._dispatch.Dispatcher` (checks, then routing); the connection does what the
+returned ``Outcome`` leaves to do, through the object that owns what it concerns: the writer
+(sends answered by the gateway), the :class:`~aiconexus._intake.Intake` (frames from other
+agents: inbox, duplicate memory, recipient acknowledgements), the log (drops and reports).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from websockets.exceptions import ConnectionClosed
@@ -27,43 +26,19 @@ from aiconexus._dispatch import Action, Dispatcher
 from aiconexus._intake import Intake
 from aiconexus._pending import DeliveryStatus, ReplyWaiters
 from aiconexus._session import Session, SessionOptions
+from aiconexus._session_policy import SessionPolicy
 from aiconexus._writer import Writer, check_outgoing, resign_after_s
-from aiconexus.backoff import Backoff
 from aiconexus.errors import ClientClosedError, SessionReplacedError
 from aiconexus.protocol import CloseCode, Identity, Message, MessageType
-from aiconexus.retry import RetryPolicy, default_retry_policy
 from aiconexus.state import ConnectionState
 
-__all__ = ["STABLE_SESSION_S", "UNREGISTER_WAIT_S", "Connection", "SessionPolicy"]
+__all__ = ["STABLE_SESSION_S", "UNREGISTER_WAIT_S", "Connection"]
 
 UNREGISTER_WAIT_S = 2.0
 """Longest wait for UNREGISTER to be written, then for the gateway's close that answers it."""
 
 STABLE_SESSION_S = 10.0
 """A session that lasted this long resets the backoff; shorter ones keep it growing."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SessionPolicy:
-    """How a dead session is noticed and whether, and when, the next one is opened.
-
-    Raises ValueError when ``heartbeat_interval_s`` is not positive.
-    """
-
-    heartbeat_interval_s: float | None = None
-    """PING period; None: the one the gateway names in REGISTERED."""
-    reconnect: bool = True
-    """Open a new session after a drop (when ``retry_policy`` agrees)."""
-    backoff: Backoff = field(default_factory=Backoff)
-    """Delays between attempts to open the next session."""
-    retry_policy: RetryPolicy = default_retry_policy
-    """Decides from the exception (or close code) whether to reconnect."""
-    retry_on_start: bool = False
-    """Keep trying when no gateway answers the first connect (instead of raising)."""
-
-    def __post_init__(self) -> None:
-        if self.heartbeat_interval_s is not None and self.heartbeat_interval_s <= 0:
-            raise ValueError("heartbeat_interval_s must be > 0")
 
 
 class Connection:
@@ -87,7 +62,7 @@ class Connection:
         intake: Intake,
         replies: ReplyWaiters,
         *,
-        policy: SessionPolicy = SessionPolicy(),
+        policy: SessionPolicy,
         on_state: Callable[[ConnectionState], None],
         logger: logging.Logger,
     ) -> None:
@@ -109,7 +84,12 @@ class Connection:
         self._writer = Writer(identity, resign_after_s=resign_after_s(skew_s))
         self._pongs = ReplyWaiters()
         self._dispatcher = Dispatcher(
-            intake.checks, sends=self._writer, replies=replies, pongs=self._pongs, keys=identity
+            intake.checks,
+            sends=self._writer,
+            replies=replies,
+            pongs=self._pongs,
+            keys=identity,
+            hold_when_rate_limited=policy.on_rate_limited == "hold",
         )
         self._state = ConnectionState.CLOSED
         self._started = False

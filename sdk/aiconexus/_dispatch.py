@@ -148,6 +148,8 @@ class Dispatcher:
     ``sends`` looks up the sends awaiting the gateway's ACK (it is read, never changed here),
     ``replies`` holds the ``request()`` and ``ping(to)`` calls awaiting another agent,
     ``pongs`` the PINGs awaiting the gateway (both resolved here: they are answered once).
+    ``hold_when_rate_limited`` False: a RATE_LIMITED send fails with the error instead of
+    being held and written again.
     """
 
     def __init__(
@@ -158,9 +160,11 @@ class Dispatcher:
         replies: ReplyWaiters,
         pongs: ReplyWaiters,
         keys: KeyAgreement | None = None,
+        hold_when_rate_limited: bool = True,
     ) -> None:
         self.inbound = inbound
         """The checks of inbound frames (its duplicate memory is read and edited too)."""
+        self._hold_when_rate_limited = hold_when_rate_limited
         self._keys = keys  # opens encrypted payloads (PROTOCOL.md 8.10); None: left sealed
         self._sends = sends
         self._replies = replies
@@ -237,6 +241,6 @@ class Dispatcher:
         if error.code == ErrorCode.INTERNAL_ERROR:
             hold_s = resend_after_s(entry.uncertain + 1)
             return Outcome(Action.UNCERTAIN, message, detail=detail, entry=entry, hold_s=hold_s)
-        if error.code == ErrorCode.RATE_LIMITED:
+        if error.code == ErrorCode.RATE_LIMITED and self._hold_when_rate_limited:
             return Outcome(Action.RATE_LIMITED, message, entry=entry, hold_s=retry_after_s(error))
         return Outcome(Action.SETTLED, message, detail=detail, answered=(entry,), error=error)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -19,6 +19,7 @@ from websockets.typing import Subprotocol
 from aiconexus.errors import GatewayAuthenticationError
 from aiconexus.protocol import (
     SUBPROTOCOL,
+    AgentCardSpec,
     ClientHandshake,
     HandshakeError,
     Identity,
@@ -42,6 +43,8 @@ class SessionOptions:
     ws_ping_timeout_s: float | None
     clock_skew_s: float
     recipient_acks: bool = True
+    capability_info: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    agent_card: AgentCardSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +103,11 @@ async def _register(
         identity,
         capabilities=options.capabilities,
         metadata=options.metadata,
+        capability_info=options.capability_info,
         recipient_acks=options.recipient_acks,
         gateway_did=options.pinned_gateway_did,
         clock_skew_s=options.clock_skew_s,
+        agent_card=options.agent_card,
     )
     try:
         register = handshake.receive_challenge(await connection.recv())

@@ -13,6 +13,7 @@
     aiconexus listen [--key FILE] [--capability C ...] [--count N] [--no-duplicate-memory]
                      [--gateway URL]
     aiconexus ping [--gateway URL] [--count N]
+    aiconexus mcp [--gateway URL] [--key FILE] [--timeout S] [--refresh S] [--token T]
     aiconexus --version
 
 The gateway URL defaults to ``$AICONEXUS_GATEWAY``, else ``ws://127.0.0.1:8000/ws``; the key
@@ -26,8 +27,9 @@ status: 0 success, 1 the gateway is unreachable or refused (or the request faile
 arguments.
 
 Each command lives in a module of its own (``_cli_keys``, ``_cli_agents``, ``_cli_messages``,
-``_cli_listen``, ``_cli_ping``) that adds its parser, with ``run`` set, through a function
-listed in :data:`COMMANDS`; a new command is one more module and one more entry there.
+``_cli_listen``, ``_cli_ping``, ``_cli_mcp``) that adds its parser, with ``run`` set, through
+a function listed in :data:`COMMANDS`; a new command is one more module and one more entry
+there.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from aiconexus._cli_common import (
 )
 from aiconexus._cli_keys import add_key_commands
 from aiconexus._cli_listen import add_listen_command
+from aiconexus._cli_mcp import add_mcp_parser
 from aiconexus._cli_messages import add_message_commands
 from aiconexus._cli_ping import add_ping_command
 from aiconexus.protocol import PROTOCOL_VERSION
@@ -63,6 +66,7 @@ COMMANDS: tuple[AddCommands, ...] = (
     add_message_commands,
     add_listen_command,
     add_ping_command,
+    add_mcp_parser,
 )
 """The subcommands, in the order ``--help`` lists them: each adds its parsers, ``run`` set."""
 

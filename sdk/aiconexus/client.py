@@ -21,9 +21,9 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
-from aiconexus._connection import Connection, SessionPolicy
+from aiconexus._connection import Connection
 from aiconexus._inbound import InboundFilter
 from aiconexus._inbox import DEFAULT_MAX_PENDING, Inbox
 from aiconexus._intake import DEFAULT_ACK_WITHIN_S, AckOptions, AckWhen, Intake
@@ -31,23 +31,29 @@ from aiconexus._outgoing import SENDABLE_TYPES as SENDABLE_TYPES
 from aiconexus._outgoing import check_recipient, check_sendable, peer_frame
 from aiconexus._pending import DeliveryStatus, ReplyWaiters
 from aiconexus._received_log import received_log_for
+from aiconexus._registration import ENCRYPT_METADATA_KEY, card_spec, register_metadata
 from aiconexus._requests import OfflinePolicy, exec_response, round_trip
 from aiconexus._session import SessionOptions
+from aiconexus._session_policy import SessionPolicy
 from aiconexus.backoff import Backoff
 from aiconexus.directory import AgentInfo, list_agents
 from aiconexus.errors import ClientClosedError
 from aiconexus.protocol import (
     DEFAULT_MAX_MESSAGE_SIZE,
     SEALABLE_TYPES,
+    AgentCardSpec,
+    Capability,
     Identity,
     Message,
     MessageType,
+    split_capabilities,
 )
 from aiconexus.retry import RetryPolicy, default_retry_policy
 from aiconexus.state import ConnectionState, StateListener, StateListeners
 
 __all__ = [
     "AckWhen",
+    "ENCRYPT_METADATA_KEY",
     "ConnectionState",
     "DeliveryStatus",
     "GatewayClient",
@@ -64,6 +70,8 @@ class GatewayClient:
     :meth:`close`). Options are keyword-only:
 
     * ``capabilities``, ``metadata``: what the gateway lists for this agent in ``GET /agents``.
+      A capability is a name (``"echo"``) or a :class:`~aiconexus.Capability` that also
+      declares a description, a JSON Schema for its ``args`` and examples (PROTOCOL.md 6.1).
     * ``gateway_did``: pin the gateway's identity; a gateway with another key is refused.
     * ``reconnect`` (True): reconnect after a drop; ``backoff``: the delay policy.
     * ``retry_policy``: a :class:`~aiconexus.retry.RetryPolicy` deciding from the exception
@@ -77,9 +85,18 @@ class GatewayClient:
     * ``on_state_change``: a :data:`StateListener` (more with :meth:`add_state_listener`).
     * ``recipient_acks`` (True): acknowledge received frames to the gateway, so that a
       ``delivered`` ACK to their senders means this client took them in (PROTOCOL.md).
+    * ``on_rate_limited`` (``"hold"``): after RATE_LIMITED, hold sending and write the frame
+      again when the gateway says (PROTOCOL.md 8.7); ``"raise"``: fail that send with
+      :class:`~aiconexus.RateLimitedError` (for callers that report the limit, e.g. a bridge).
+    * ``agent_card`` (True): when the gateway announces its public URL (PROTOCOL.md 7.1),
+      send this agent's A2A card, built from ``capabilities`` and ``metadata["name"]`` /
+      ``metadata["description"]`` and signed with ``identity`` (an
+      :class:`~aiconexus.AgentCardSpec` says more; False sends none).
     * ``encrypt`` (False): seal the payload of every frame this client sends of a type that
       may be encrypted, end to end for its recipient (PROTOCOL.md 8.10); ``encrypt=`` on one
-      call wins. Received encrypted frames are decrypted whatever this option says.
+      call wins. Received encrypted frames are decrypted whatever this option says. With
+      True the REGISTER metadata also says ``"encrypt": true`` (unless ``metadata`` sets
+      it), asking bridges to seal what they send this agent (BRIDGES.md).
     * ``max_pending`` (10,000): most received frames kept for ``recv()``. Beyond it a frame
       is neither kept nor acknowledged: the gateway keeps it and delivers it again in a
       later session (a warning is logged once until a frame is read).
@@ -104,7 +121,7 @@ class GatewayClient:
         url: str | Sequence[str],
         identity: Identity,
         *,
-        capabilities: Iterable[str] = (),
+        capabilities: Iterable[str | Capability] = (),
         metadata: Mapping[str, Any] | None = None,
         gateway_did: str | None = None,
         reconnect: bool = True,
@@ -126,6 +143,8 @@ class GatewayClient:
         ack_when: AckWhen = "received",
         ack_within_s: float = DEFAULT_ACK_WITHIN_S,
         duplicate_memory: bool | str | os.PathLike[str] = True,
+        agent_card: AgentCardSpec | bool = True,
+        on_rate_limited: Literal["hold", "raise"] = "hold",
     ) -> None:
         self._identity = identity
         self._prepare = functools.partial(peer_frame, identity, by_default=encrypt)
@@ -142,9 +161,11 @@ class GatewayClient:
             memory=received_log_for(duplicate_memory, identity.key_file, keep_s=keep_s),
             logger=self._logger,
         )
+        names, declarations = split_capabilities(capabilities)
         options = SessionOptions(
-            capabilities=list(capabilities),
-            metadata=dict(metadata or {}),
+            capabilities=names,
+            metadata=register_metadata(metadata, encrypt),
+            capability_info=declarations,
             pinned_gateway_did=gateway_did,
             open_timeout_s=open_timeout_s,
             max_message_size=max_message_size,
@@ -152,6 +173,7 @@ class GatewayClient:
             ws_ping_timeout_s=ws_ping_timeout_s,
             clock_skew_s=clock_skew_s,
             recipient_acks=recipient_acks,
+            agent_card=card_spec(agent_card, names, metadata),
         )
         self._connection = Connection(
             identity,
@@ -165,6 +187,7 @@ class GatewayClient:
                 backoff=backoff or Backoff(),
                 retry_policy=retry_policy,
                 retry_on_start=retry_on_start,
+                on_rate_limited=on_rate_limited,
             ),
             on_state=self._listeners.notify,
             logger=self._logger,
@@ -321,12 +344,7 @@ class GatewayClient:
         answer = await round_trip(self.send_message, self._replies, message, timeout, if_offline)
         return exec_response(answer)
 
-    async def ping(
-        self,
-        to: str | None = None,
-        *,
-        timeout: float = 10.0,
-    ) -> float:
+    async def ping(self, to: str | None = None, *, timeout: float = 10.0) -> float:
         """PING the gateway (``to=None``) or another agent; return the round trip in seconds."""
         started = time.monotonic()
         if to is None:
@@ -342,10 +360,7 @@ class GatewayClient:
         return await list_agents(self.url, capability)
 
     async def send_message(
-        self,
-        message: Message,
-        *,
-        timeout: float | None = None,
+        self, message: Message, *, timeout: float | None = None
     ) -> DeliveryStatus:
         """Send an already signed ``message`` (from this identity); see :meth:`send`."""
         self._connection.check_open()

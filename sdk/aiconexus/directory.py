@@ -1,17 +1,30 @@
-"""The gateway's agent directory (``GET /agents``, page by page) and its HTTP address."""
+"""The gateway's agent directory (``GET /agents``, page by page), its changes, its HTTP address."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-__all__ = ["PAGE_SIZE", "AgentInfo", "http_base_url", "list_agents"]
+from aiconexus.protocol import Capability, capability_from_info
+
+__all__ = [
+    "MAX_EVENT_LINE",
+    "PAGE_SIZE",
+    "AgentInfo",
+    "directory_changes",
+    "http_base_url",
+    "list_agents",
+]
 
 PAGE_SIZE = 1000
 """Agents asked for per ``GET /agents`` request (the gateway's largest page)."""
+MAX_EVENT_LINE = 4096
+"""Longest line :func:`directory_changes` accepts in the event stream (else ValueError)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +36,12 @@ class AgentInfo:
     metadata: dict[str, Any] = field(default_factory=dict)
     connected_at: str | None = None
     last_seen: str | None = None
+    declarations: dict[str, Capability] = field(default_factory=dict)
+    """The capabilities this agent declared (description, ``args`` schema, examples), by name."""
+
+    def capability(self, name: str) -> Capability:
+        """The declaration of capability ``name`` (a bare :class:`Capability` if none)."""
+        return self.declarations.get(name) or Capability(name)
 
     @classmethod
     def from_json(cls, item: dict[str, Any]) -> AgentInfo:
@@ -33,7 +52,14 @@ class AgentInfo:
             metadata=dict(item.get("metadata") or {}),
             connected_at=item.get("connected_at"),
             last_seen=item.get("last_seen"),
+            declarations=_declarations(item.get("capability_info")),
         )
+
+
+def _declarations(info: Any) -> dict[str, Capability]:
+    if not isinstance(info, dict):
+        return {}
+    return {name: capability_from_info(name, entry) for name, entry in info.items() if name}
 
 
 def http_base_url(gateway_url: str) -> str:
@@ -57,27 +83,96 @@ async def list_agents(
     *,
     timeout: float = 10.0,
     token: str | None = None,
+    http: httpx.AsyncClient | None = None,
 ) -> list[AgentInfo]:
     """The agents registered at the gateway, optionally only those offering ``capability``.
 
     ``gateway_url`` is the WebSocket URL (``ws://127.0.0.1:8000/ws``). The directory is read
     page after page (following ``next_cursor``) in DID order; ``token`` is sent as a Bearer
-    token when the gateway protects ``/agents`` (``AGENTS_TOKEN``). Raises
+    token when the gateway protects ``/agents`` (``AGENTS_TOKEN``). ``http``: an open
+    :class:`httpx.AsyncClient` to read with (a caller that reads often keeps one, and with
+    it its connection; left open), else one is made for this call. Raises
     :class:`httpx.HTTPError` when the gateway cannot be reached or answers with an error.
     """
+    if http is None:
+        async with httpx.AsyncClient(trust_env=False) as own:
+            return await list_agents(
+                gateway_url, capability, timeout=timeout, token=token, http=own
+            )
     headers = {"Authorization": f"Bearer {token}"} if token is not None else None
     params: dict[str, str | int] = {"limit": PAGE_SIZE}
     if capability is not None:
         params["capability"] = capability
     agents: list[AgentInfo] = []
-    async with httpx.AsyncClient(timeout=timeout, trust_env=False, headers=headers) as http:
-        url = f"{http_base_url(gateway_url)}/agents"
-        while True:
-            response = await http.get(url, params=params)
-            response.raise_for_status()
-            body = response.json()
-            agents += [AgentInfo.from_json(item) for item in body["agents"]]
-            cursor = body.get("next_cursor")
-            if not isinstance(cursor, str) or cursor <= str(params.get("cursor", "")):
-                return agents  # the last page (or a gateway that does not page)
-            params["cursor"] = cursor
+    url = f"{http_base_url(gateway_url)}/agents"
+    while True:
+        response = await http.get(url, params=params, headers=headers, timeout=timeout)
+        response.raise_for_status()
+        body = response.json()
+        agents += [AgentInfo.from_json(item) for item in body["agents"]]
+        cursor = body.get("next_cursor")
+        if not isinstance(cursor, str) or cursor <= str(params.get("cursor", "")):
+            return agents  # the last page (or a gateway that does not page)
+        params["cursor"] = cursor
+
+
+async def directory_changes(
+    gateway_url: str,
+    *,
+    token: str | None = None,
+    http: httpx.AsyncClient | None = None,
+    read_timeout_s: float = 60.0,
+) -> AsyncGenerator[int, None]:
+    """Each change of the gateway's directory as it happens (``GET /agents/events``).
+
+    Yields the gateway's change counter: once at once (the stream is live: read the
+    directory now), then after each registration or departure on that gateway node (changes
+    that come quickly are coalesced; read :func:`list_agents` again on each). Ends when the
+    gateway ends the stream. ``token``, ``http``: as for :func:`list_agents`. Raises
+    :class:`httpx.HTTPError` (a gateway without the stream answers 404; no keep-alive within
+    ``read_timeout_s`` is a :class:`httpx.ReadTimeout`) and ``ValueError`` on a malformed
+    stream.
+
+    >>> async def watch(url: str) -> None:  # doctest: +SKIP
+    ...     async for _ in directory_changes(url):
+    ...         print(await list_agents(url))
+    """
+    if http is None:
+        async with httpx.AsyncClient(trust_env=False) as own:
+            async for version in directory_changes(
+                gateway_url, token=token, http=own, read_timeout_s=read_timeout_s
+            ):
+                yield version
+        return
+    headers = {"Accept": "text/event-stream"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    url = f"{http_base_url(gateway_url)}/agents/events"
+    timeout = httpx.Timeout(10.0, read=read_timeout_s)
+    async with http.stream("GET", url, headers=headers, timeout=timeout) as response:
+        response.raise_for_status()
+        event, data = "", ""
+        async for line in response.aiter_lines():
+            if len(line) > MAX_EVENT_LINE:
+                raise ValueError(f"an event stream line of {len(line)} characters")
+            if line:
+                name, _, value = line.partition(":")
+                if name == "event":
+                    event = value.strip()
+                elif name == "data":
+                    data = value.strip()
+                continue
+            if event == "changed":
+                version = _version(data)
+                yield version
+            event, data = "", ""
+
+
+def _version(data: str) -> int:
+    try:
+        version = json.loads(data)["version"]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"a malformed directory change event: {data[:100]!r}") from exc
+    if not isinstance(version, int):
+        raise ValueError(f"a malformed directory change event: {data[:100]!r}")
+    return version

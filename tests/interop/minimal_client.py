@@ -273,13 +273,22 @@ class MinimalClient:
         self.receive_timeout_s = receive_timeout_s
         self.recipient_acks = recipient_acks
         self.gateway_did = ""
+        self.public_url: str | None = None
+        """The gateway's public base URL, when its CHALLENGE announced one (PROTOCOL.md 6.1)."""
         self.registered: dict[str, Any] = {}
         self._ws: Any = None
 
     async def connect(
-        self, url: str, capabilities: list[str], metadata: dict[str, Any] | None = None
+        self,
+        url: str,
+        capabilities: list[str],
+        metadata: dict[str, Any] | None = None,
+        capability_info: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Open the WebSocket, answer the CHALLENGE and return the REGISTERED envelope."""
+        """Open the WebSocket, answer the CHALLENGE and return the REGISTERED envelope.
+
+        ``capability_info``: per-capability declarations (description, args_schema, examples).
+        """
         self._ws = await websocket_connect(
             url, subprotocols=[Subprotocol(SUBPROTOCOL)], compression=None
         )
@@ -289,12 +298,15 @@ class MinimalClient:
         if challenge["type"] != "CHALLENGE" or challenge["to"] is not None:
             raise ValueError(f"expected CHALLENGE, got {challenge['type']}")
         self.gateway_did = challenge["from"]
+        self.public_url = challenge["payload"].get("public_url")
         payload: dict[str, Any] = {
             "nonce": challenge["payload"]["nonce"],
             "capabilities": capabilities,
             "metadata": metadata or {},
             "public_key": self.keys.did.removeprefix("did:key:"),
         }
+        if capability_info:
+            payload["capability_info"] = capability_info
         if self.recipient_acks:
             payload["recipient_acks"] = True
         register = await self.send("REGISTER", self.gateway_did, payload)

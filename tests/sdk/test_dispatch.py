@@ -11,6 +11,7 @@ from aiconexus import (
     Identity,
     Message,
     MessageType,
+    RateLimitedError,
     ReplayDetectedError,
     UnknownAgentError,
     format_timestamp,
@@ -33,12 +34,16 @@ class Client:
     dispatcher decides about the gateway's answers, as on a connection.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, hold_when_rate_limited: bool = True) -> None:
         self.writer = Writer(ME, resign_after_s=60.0)
         self.replies = ReplyWaiters()
         self.pongs = ReplyWaiters()
         self.dispatcher = Dispatcher(
-            InboundFilter(ME.did), sends=self.writer, replies=self.replies, pongs=self.pongs
+            InboundFilter(ME.did),
+            sends=self.writer,
+            replies=self.replies,
+            pongs=self.pongs,
+            hold_when_rate_limited=hold_when_rate_limited,
         )
         self.clock = 0.0
 
@@ -267,6 +272,18 @@ async def test_rate_limited_holds_the_send_instead_of_failing_it(
     assert outcome.action is Action.RATE_LIMITED
     assert outcome.entry is client.writer.awaiting(message.id) and outcome.hold_s == hold_s
     assert outcome.entry is not None and not outcome.entry.future.done()
+
+
+async def test_rate_limited_fails_the_send_when_asked_not_to_hold() -> None:
+    """hold_when_rate_limited=False (on_rate_limited="raise"): the send fails RATE_LIMITED."""
+    client = Client(hold_when_rate_limited=False)
+    message = client.sent()
+    entry = client.writer.awaiting(message.id)
+    outcome = client.receive(gateway_error("RATE_LIMITED", message.id, retry_after_ms=5))
+    assert outcome.action is Action.SETTLED
+    assert entry is not None
+    with pytest.raises(RateLimitedError):
+        entry.future.result()
 
 
 async def test_a_pong_or_an_error_answers_a_ping_to_the_gateway() -> None:

@@ -51,7 +51,8 @@ def test_the_documents_hold_the_expected_blocks() -> None:
     assert len(SERVING) == 2
     assert len(PROGRAMS) == 2 and any("request(" in b for b in PROGRAMS)
     assert len(DEFINITIONS) >= 3
-    assert python_blocks("README.md") == [SERVING[0]]
+    a2a_client = [b for b in python_blocks("README.md") if "from a2a.client import" in b]
+    assert python_blocks("README.md") == [SERVING[0], *a2a_client]  # A2A: tests/bridges
 
 
 @pytest.mark.parametrize(("index", "signum"), [(0, signal.SIGINT), (1, signal.SIGTERM)])

@@ -9,6 +9,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from .agent_card import CARD_METADATA_KEY, AgentCardSpec, signed_agent_card
 from .constants import DEFAULT_CLOCK_SKEW_S, MessageType
 from .did import is_valid_did
 from .envelope import Message
@@ -47,7 +48,9 @@ class ClientHandshake:
     """The agent's side of the opening handshake (see the module).
 
     ``gateway_did``: the gateway's DID when known in advance (a CHALLENGE from any other key
-    is refused). ``clock_skew_s``: how far the gateway's timestamps may be from this clock.
+    is refused). ``agent_card``: when the CHALLENGE announces a ``public_url``, the REGISTER
+    metadata carries the agent's A2A card built from it and signed by ``identity``.
+    ``clock_skew_s``: how far the gateway's timestamps may be from this clock.
     """
 
     def __init__(
@@ -56,13 +59,17 @@ class ClientHandshake:
         *,
         capabilities: Sequence[str] = (),
         metadata: Mapping[str, Any] | None = None,
+        capability_info: Mapping[str, Mapping[str, Any]] | None = None,
         recipient_acks: bool = False,
         gateway_did: str | None = None,
         clock_skew_s: float = DEFAULT_CLOCK_SKEW_S,
+        agent_card: AgentCardSpec | None = None,
     ) -> None:
         self.identity = identity
+        self.agent_card = agent_card
         self.capabilities = list(capabilities)
         self.metadata = dict(metadata or {})
+        self.capability_info = {name: dict(info) for name, info in (capability_info or {}).items()}
         self.recipient_acks = recipient_acks
         self.pinned_gateway_did = gateway_did
         self.clock_skew_s = clock_skew_s
@@ -113,14 +120,24 @@ class ClientHandshake:
         payload: dict[str, Any] = {
             "nonce": self.challenge.payload["nonce"],
             "capabilities": list(self.capabilities),
-            "metadata": dict(self.metadata),
+            "metadata": self._metadata(self.challenge.payload.get("public_url")),
         }
+        if self.capability_info:
+            payload["capability_info"] = dict(self.capability_info)
         if self.recipient_acks:
             payload["recipient_acks"] = True
         payload.update(overrides)
         gateway = self.challenge.from_
         self.register = Message.create(self.identity, MessageType.REGISTER, gateway, payload)
         return self.register
+
+    def _metadata(self, public_url: object) -> dict[str, Any]:
+        metadata = dict(self.metadata)
+        if self.agent_card is not None and isinstance(public_url, str):
+            metadata.setdefault(
+                CARD_METADATA_KEY, signed_agent_card(self.identity, self.agent_card, public_url)
+            )
+        return metadata
 
     def receive_reply(self, frame: str | bytes, *, now: datetime | None = None) -> Registered:
         """Check the answer to REGISTER: the :class:`Registered` grant, or raise.

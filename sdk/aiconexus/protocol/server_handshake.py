@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
@@ -109,6 +109,8 @@ class Registration:
     """The Ed25519 public key of ``did`` (what its frames are verified with)."""
     message: Message
     """The REGISTER frame itself; REGISTERED answers its ``id``."""
+    capability_info: dict[str, Any] = field(default_factory=dict)
+    """The declarations of ``capability_info`` (capability name -> declaration)."""
 
     @classmethod
     def of(cls, message: Message) -> Registration:
@@ -121,6 +123,7 @@ class Registration:
             recipient_acks=payload.get("recipient_acks") is True,
             public_key=public_key_from_did(message.from_),
             message=message,
+            capability_info=dict(payload.get("capability_info") or {}),
         )
 
 
@@ -138,8 +141,10 @@ class Refusal:
 class ServerHandshake:
     """The gateway's side of the opening handshake (see the module).
 
-    ``check_payload`` runs on the REGISTER payload after the envelope, type and ``from``
-    checks and before the payload schema and signature (cheap bounds first).
+    ``public_url``: the gateway's public base URL, announced in the CHALLENGE (agents build
+    their A2A card's URLs from it). ``check_payload`` runs on the REGISTER payload after the
+    envelope, type and ``from`` checks and before the payload schema and signature (cheap
+    bounds first).
     """
 
     def __init__(
@@ -149,8 +154,10 @@ class ServerHandshake:
         nonce: str | None = None,
         clock_skew_s: float = DEFAULT_CLOCK_SKEW_S,
         check_payload: PayloadCheck | None = None,
+        public_url: str | None = None,
     ) -> None:
         self.frames = frames
+        self.public_url = public_url
         self.nonce = nonce or new_nonce()
         self.clock_skew_s = clock_skew_s
         self.check_payload = check_payload
@@ -160,7 +167,10 @@ class ServerHandshake:
     def challenge(self) -> str:
         """The signed CHALLENGE frame to send first (``to`` null)."""
         _expect(self.state, ServerState.NEW)
-        frame = self.frames.build(MessageType.CHALLENGE, None, {"nonce": self.nonce})
+        payload: dict[str, Any] = {"nonce": self.nonce}
+        if self.public_url is not None:
+            payload["public_url"] = self.public_url
+        frame = self.frames.build(MessageType.CHALLENGE, None, payload)
         self.state = ServerState.CHALLENGE_SENT
         return frame
 
