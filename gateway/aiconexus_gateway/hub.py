@@ -211,6 +211,7 @@ class Hub:
             did=session.did,
             capabilities=session.capabilities,
             metadata=session.metadata,
+            capability_info=session.capability_info,
             connected_at=connected,
             last_seen=last_seen or connected,
             node_id=self.node_id,

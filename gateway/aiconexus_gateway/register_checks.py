@@ -3,7 +3,8 @@
 The protocol checks (envelope, type, DID, payload schema, signature, public key, addressing,
 nonce, freshness) are :class:`aiconexus.protocol.ServerHandshake`'s. This module adds the
 gateway's settings to them, keeping the order of PROTOCOL.md 7.2: size and a cheap bracket
-count before parsing, then the payload's own bounds (capabilities and metadata, checked
+count before parsing, then the payload's own bounds (capabilities, metadata and
+capability_info, checked
 before any model validation or signature verification, so an oversized REGISTER costs
 little) between the core's ``from`` check and its schema check.
 """
@@ -51,16 +52,19 @@ def check_register(text: str, *, handshake: ServerHandshake, settings: Settings)
     if utf8_length_over(text, settings.max_message_size):
         raise MessageTooLargeError("REGISTER is too large")
     metadata_limit = settings.register_max_metadata_bytes
-    if metadata_limit and text.count("{") + text.count("[") > metadata_limit // 2 + 8:
-        # n bytes of metadata hold at most n/2 objects/arrays: refused before parsing
+    info_limit = settings.register_max_capability_info_bytes
+    # n bytes of JSON hold at most n/2 objects/arrays: refused before parsing
+    brackets = text.count("{") + text.count("[")
+    if metadata_limit and info_limit and brackets > (metadata_limit + info_limit) // 2 + 8:
         raise _malformed(
-            f"metadata exceeds {metadata_limit} bytes of JSON (REGISTER_MAX_METADATA_BYTES)"
+            f"metadata and capability_info exceed {metadata_limit} and {info_limit} bytes"
+            " of JSON (REGISTER_MAX_METADATA_BYTES, REGISTER_MAX_CAPABILITY_INFO_BYTES)"
         )
     return handshake.receive_register(text)
 
 
 def check_register_payload(payload: dict[str, Any], settings: Settings) -> None:
-    """MALFORMED_MESSAGE when capabilities or metadata exceed their REGISTER_MAX_* bounds."""
+    """MALFORMED_MESSAGE when capabilities, metadata or capability_info exceed their bounds."""
     capabilities = payload.get("capabilities")
     if isinstance(capabilities, list):
         most = settings.register_max_capabilities
@@ -71,21 +75,35 @@ def check_register_payload(payload: dict[str, Any], settings: Settings) -> None:
             raise _malformed(
                 f"a capability has more than {longest} characters (REGISTER_MAX_CAPABILITY_LENGTH)"
             )
-    metadata = payload.get("metadata")
-    if not isinstance(metadata, dict) or not metadata:
+    _check_object(
+        payload,
+        "metadata",
+        settings.register_max_metadata_bytes,
+        settings.register_max_metadata_depth,
+    )
+    _check_object(
+        payload,
+        "capability_info",
+        settings.register_max_capability_info_bytes,
+        settings.register_max_capability_info_depth,
+    )
+
+
+def _check_object(payload: dict[str, Any], member: str, limit: int, depth: int) -> None:
+    """MALFORMED_MESSAGE when ``payload[member]`` is over ``limit`` bytes or ``depth`` levels."""
+    value = payload.get(member)
+    if not isinstance(value, dict) or not value:
         return
-    encoded = orjson.dumps(metadata)
-    limit = settings.register_max_metadata_bytes
+    setting = f"REGISTER_MAX_{member.upper()}"
+    encoded = orjson.dumps(value)
     if limit and len(encoded) > limit:
-        raise _malformed(f"metadata exceeds {limit} bytes of JSON (REGISTER_MAX_METADATA_BYTES)")
-    depth = settings.register_max_metadata_depth
+        raise _malformed(f"{member} exceeds {limit} bytes of JSON ({setting}_BYTES)")
     if depth and encoded.count(b"{") + encoded.count(b"[") > depth:
         try:
-            check_nesting(metadata, max_depth=depth)
+            check_nesting(value, max_depth=depth)
         except MalformedMessageError:
-            raise _malformed(
-                f"metadata nests deeper than {depth} levels (REGISTER_MAX_METADATA_DEPTH)"
-            ) from None
+            problem = f"{member} nests deeper than {depth} levels ({setting}_DEPTH)"
+            raise _malformed(problem) from None
 
 
 def _malformed(message: str) -> IoapError:

@@ -131,6 +131,7 @@ class Session:
         "_wakeup",
         "_writer",
         "capabilities",
+        "capability_info",
         "close_code",
         "close_reason",
         "connected_at",
@@ -162,6 +163,8 @@ class Session:
         self.peer = peer
         self.did: str | None = None
         self.capabilities: tuple[str, ...] = ()
+        self.capability_info: dict[str, Any] = {}
+        """REGISTER's ``capability_info``: per-capability declarations, listed by GET /agents."""
         self.metadata: dict[str, Any] = {}
         self.connected_at = time.time()
         self.state = SessionState.CONNECTED
@@ -201,6 +204,7 @@ class Session:
         """Take the identity and announcements of an accepted REGISTER (before REGISTERED)."""
         self.did = registration.did
         self.capabilities = registration.capabilities
+        self.capability_info = registration.capability_info
         self.metadata = registration.metadata
         self.recipient_acks = registration.recipient_acks
         self.public_key = registration.public_key

@@ -75,6 +75,8 @@ LIMITS = (
     "register_max_capability_length",
     "register_max_metadata_bytes",
     "register_max_metadata_depth",
+    "register_max_capability_info_bytes",
+    "register_max_capability_info_depth",
 )
 """The per-client limits (integers; the variable is the name in upper case; 0 turns it off)."""
 
@@ -124,6 +126,8 @@ class Settings:
     register_max_capability_length: int = 128
     register_max_metadata_bytes: int = 16384
     register_max_metadata_depth: int = 8
+    register_max_capability_info_bytes: int = 65536
+    register_max_capability_info_depth: int = 20
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     send_queue_size: int = 1024
     clock_skew: float = 300.0

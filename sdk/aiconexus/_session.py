@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -44,6 +44,7 @@ class SessionOptions:
     clock_skew_s: float
     recipient_acks: bool = True
     agent_card: AgentCardSpec | None = None
+    capability_info: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,7 @@ async def _register(
         identity,
         capabilities=options.capabilities,
         metadata=options.metadata,
+        capability_info=options.capability_info,
         recipient_acks=options.recipient_acks,
         gateway_did=options.pinned_gateway_did,
         clock_skew_s=options.clock_skew_s,

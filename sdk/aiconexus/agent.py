@@ -44,7 +44,7 @@ from typing import Any, TypeVar
 
 from aiconexus.client import GatewayClient
 from aiconexus.errors import ClientClosedError
-from aiconexus.protocol import ErrorCode, Identity, IoapError, Message, MessageType
+from aiconexus.protocol import Capability, ErrorCode, Identity, IoapError, Message, MessageType
 from aiconexus.state import ConnectionState
 
 __all__ = ["Agent", "Handler"]
@@ -68,6 +68,9 @@ class Agent:
     ``backoff``, ``heartbeat_interval_s``, ``encrypt`` ...). ``max_concurrency`` bounds how
     many handlers run at once; use 1 to handle messages strictly one after another.
 
+    ``capabilities`` are names or :class:`~aiconexus.Capability` declarations (a description,
+    a JSON Schema for ``args``, examples), listed by ``GET /agents`` (PROTOCOL.md 6.1).
+
     Handlers get encrypted messages decrypted (``msg.encrypted`` True); the answers sent for
     them are encrypted when the message answered was (PROTOCOL.md 8.10).
     """
@@ -76,7 +79,7 @@ class Agent:
         self,
         identity: Identity,
         *,
-        capabilities: Iterable[str] = (),
+        capabilities: Iterable[str | Capability] = (),
         metadata: Mapping[str, Any] | None = None,
         max_concurrency: int = 64,
         logger: logging.Logger | None = None,

@@ -41,10 +41,13 @@ from aiconexus.protocol import (
     PEER_TYPES,
     SEALABLE_TYPES,
     AgentCardSpec,
+    Capability,
     Identity,
     Message,
     MessageType,
     is_valid_did,
+    skill_of,
+    split_capabilities,
 )
 from aiconexus.retry import RetryPolicy, default_retry_policy
 from aiconexus.state import ConnectionState, StateListener, StateListeners
@@ -77,6 +80,8 @@ class GatewayClient:
     :meth:`close`). Options are keyword-only:
 
     * ``capabilities``, ``metadata``: what the gateway lists for this agent in ``GET /agents``.
+      A capability is a name (``"echo"``) or a :class:`~aiconexus.Capability` that also
+      declares a description, a JSON Schema for its ``args`` and examples (PROTOCOL.md 6.1).
     * ``gateway_did``: pin the gateway's identity; a gateway with another key is refused.
     * ``reconnect`` (True): reconnect after a drop; ``backoff``: the delay policy.
     * ``retry_policy``: a :class:`~aiconexus.retry.RetryPolicy` deciding from the exception
@@ -110,7 +115,7 @@ class GatewayClient:
         url: str | Sequence[str],
         identity: Identity,
         *,
-        capabilities: Iterable[str] = (),
+        capabilities: Iterable[str | Capability] = (),
         metadata: Mapping[str, Any] | None = None,
         gateway_did: str | None = None,
         reconnect: bool = True,
@@ -140,9 +145,11 @@ class GatewayClient:
         self._outbox = Outbox()
         self._replies = ReplyWaiters()
         self._inbox: asyncio.Queue[Message | None] = asyncio.Queue()
+        names, declarations = split_capabilities(capabilities)
         options = SessionOptions(
-            capabilities=(capabilities := list(capabilities)),
+            capabilities=names,
             metadata=_register_metadata(metadata, encrypt),
+            capability_info=declarations,
             pinned_gateway_did=gateway_did,
             open_timeout_s=open_timeout_s,
             max_message_size=max_message_size,
@@ -150,7 +157,7 @@ class GatewayClient:
             ws_ping_timeout_s=ws_ping_timeout_s,
             clock_skew_s=clock_skew_s,
             recipient_acks=recipient_acks,
-            agent_card=_card_spec(agent_card, capabilities, metadata),
+            agent_card=_card_spec(agent_card, names, declarations, metadata),
         )
         self._dialer = dialer = Dialer(
             [url] if isinstance(url, str) else url,
@@ -466,10 +473,15 @@ class GatewayClient:
 
 def _card_spec(
     agent_card: AgentCardSpec | bool,
-    capabilities: Sequence[str],
+    names: Sequence[str],
+    declarations: Mapping[str, Mapping[str, Any]],
     metadata: Mapping[str, Any] | None,
 ) -> AgentCardSpec | None:
-    """The card to send: the given spec, or one from capabilities and metadata (True)."""
+    """The card to send: the given spec, or one from capabilities and metadata (True).
+
+    A declared capability's description becomes its skill's description, and its example
+    ``args`` the skill's examples (as JSON text).
+    """
     if isinstance(agent_card, AgentCardSpec):
         return agent_card
     if not agent_card:
@@ -479,7 +491,8 @@ def _card_spec(
     return AgentCardSpec(
         name=name if isinstance(name, str) else "",
         description=description if isinstance(description, str) else "",
-        capabilities=tuple(capabilities),
+        capabilities=tuple(names),
+        skills={name: skill_of(info) for name, info in declarations.items()},
     )
 
 

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from aiconexus.protocol import Capability, capability_from_info
+
 __all__ = ["PAGE_SIZE", "AgentInfo", "http_base_url", "list_agents"]
 
 PAGE_SIZE = 1000
@@ -23,6 +25,12 @@ class AgentInfo:
     metadata: dict[str, Any] = field(default_factory=dict)
     connected_at: str | None = None
     last_seen: str | None = None
+    declarations: dict[str, Capability] = field(default_factory=dict)
+    """The capabilities this agent declared (description, ``args`` schema, examples), by name."""
+
+    def capability(self, name: str) -> Capability:
+        """The declaration of capability ``name`` (a bare :class:`Capability` if none)."""
+        return self.declarations.get(name) or Capability(name)
 
     @classmethod
     def from_json(cls, item: dict[str, Any]) -> AgentInfo:
@@ -33,7 +41,14 @@ class AgentInfo:
             metadata=dict(item.get("metadata") or {}),
             connected_at=item.get("connected_at"),
             last_seen=item.get("last_seen"),
+            declarations=_declarations(item.get("capability_info")),
         )
+
+
+def _declarations(info: Any) -> dict[str, Capability]:
+    if not isinstance(info, dict):
+        return {}
+    return {name: capability_from_info(name, entry) for name, entry in info.items() if name}
 
 
 def http_base_url(gateway_url: str) -> str:

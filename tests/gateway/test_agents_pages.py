@@ -147,3 +147,14 @@ async def test_memory_index_follows_claims_and_releases() -> None:
     await backend.release("did:c", "s-did:c")
     assert [r.did for r in await backend.list_agents()] == ["did:b"]
     assert await backend.list_agents("y") == []
+
+
+def test_declarations_survive_the_redis_record_and_are_public_only_when_given() -> None:
+    """capability_info round-trips through the Redis record; no member when nothing is declared."""
+    from aiconexus_gateway.backend._redis_codec import record_from_json, record_json
+
+    info = {"c": {"description": "d", "args_schema": {"type": "object"}}}
+    record = AgentRecord("did:a", ("c",), {}, "t", "t", "n", "s", capability_info=info)
+    assert record_from_json(record_json(record)) == record
+    assert record.public()["capability_info"] == info
+    assert "capability_info" not in AgentRecord("did:a", ("c",), {}, "t", "t", "n", "s").public()

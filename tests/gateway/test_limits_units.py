@@ -108,6 +108,22 @@ def _payload(**fields: Any) -> dict[str, Any]:
             {"metadata": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {}}}}}}}}}},
             "register_max_metadata_depth",
         ),
+        (
+            {"capabilities": ["c"], "capability_info": {"c": {"description": "d" * 66000}}},
+            "register_max_capability_info_bytes",
+        ),
+        (
+            {
+                "capability_info": {
+                    "c": {
+                        "args_schema": {
+                            "properties": {"a": {"items": [[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]}}
+                        }
+                    }
+                }
+            },
+            "register_max_capability_info_depth",
+        ),
     ],
 )
 def test_register_bounds_and_their_off_switch(fields: dict[str, Any], setting: str) -> None:

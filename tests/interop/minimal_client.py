@@ -259,9 +259,16 @@ class MinimalClient:
         self._ws: Any = None
 
     async def connect(
-        self, url: str, capabilities: list[str], metadata: dict[str, Any] | None = None
+        self,
+        url: str,
+        capabilities: list[str],
+        metadata: dict[str, Any] | None = None,
+        capability_info: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Open the WebSocket, answer the CHALLENGE and return the REGISTERED envelope."""
+        """Open the WebSocket, answer the CHALLENGE and return the REGISTERED envelope.
+
+        ``capability_info``: per-capability declarations (description, args_schema, examples).
+        """
         self._ws = await websocket_connect(
             url, subprotocols=[Subprotocol(SUBPROTOCOL)], compression=None
         )
@@ -278,6 +285,8 @@ class MinimalClient:
             "metadata": metadata or {},
             "public_key": self.keys.did.removeprefix("did:key:"),
         }
+        if capability_info:
+            payload["capability_info"] = capability_info
         if self.recipient_acks:
             payload["recipient_acks"] = True
         register = await self.send("REGISTER", self.gateway_did, payload)

@@ -219,3 +219,35 @@ async def test_minimal_client_opts_in_to_recipient_acks(gateway: GatewayProcess)
     await again.acknowledge([json.loads(second)["id"]])
     for client in (alice, again):
         await client.close()
+
+
+async def test_declared_capabilities_are_listed_and_bad_ones_refused(
+    gateway: GatewayProcess,
+) -> None:
+    """REGISTER's capability_info comes back from GET /agents; a key not announced: MALFORMED."""
+    declared = {
+        "interop-add": {
+            "description": "Add two integers",
+            "args_schema": {"type": "object", "required": ["a", "b"]},
+            "examples": [{"a": 1, "b": 2}],
+            "x-extra": True,
+        }
+    }
+    client = MinimalClient(Keypair())
+    await client.connect(gateway.ws_url, ["interop-add", "interop-plain"], {}, declared)
+    [entry] = gateway.get("/agents", capability="interop-add").json()["agents"]
+    assert entry["capability_info"] == declared
+    await client.close()
+
+    keys = Keypair()
+    async with connect(gateway.ws_url, subprotocols=["ioap.v1"]) as websocket:
+        challenge = verify_frame(str(await asyncio.wait_for(websocket.recv(), 10)))
+        payload = {
+            "nonce": challenge["payload"]["nonce"],
+            "capabilities": ["a"],
+            "capability_info": {"b": {"description": "not announced"}},
+        }
+        await websocket.send(build_frame(keys, "REGISTER", challenge["from"], payload))
+        error = verify_frame(str(await asyncio.wait_for(websocket.recv(), 10)))
+        assert error["payload"]["code"] == "MALFORMED_MESSAGE"
+        assert "capability_info names 'b'" in error["payload"]["message"]

@@ -44,6 +44,7 @@ def record_json(record: AgentRecord) -> str:
             "node_id": record.node_id,
             "session_id": record.session_id,
             "extra": record.extra,
+            "capability_info": record.capability_info,
         },
         separators=(",", ":"),
     )
@@ -61,6 +62,7 @@ def record_from_json(text: str) -> AgentRecord:
         node_id=data["node_id"],
         session_id=data["session_id"],
         extra=data.get("extra") or {},
+        capability_info=data.get("capability_info") or {},
     )
 
 

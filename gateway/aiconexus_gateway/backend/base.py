@@ -56,16 +56,21 @@ class AgentRecord:
     node_id: str
     session_id: str
     extra: dict[str, Any] = field(default_factory=dict)
+    capability_info: dict[str, Any] = field(default_factory=dict)
+    """Per-capability declarations from REGISTER's ``capability_info`` (PROTOCOL.md 6.1)."""
 
     def public(self) -> dict[str, Any]:
-        """The JSON object published by ``GET /agents``."""
-        return {
+        """The JSON object published by ``GET /agents`` (``capability_info`` only when declared)."""
+        public = {
             "did": self.did,
             "capabilities": list(self.capabilities),
             "metadata": self.metadata,
             "connected_at": self.connected_at,
             "last_seen": self.last_seen,
         }
+        if self.capability_info:
+            public["capability_info"] = self.capability_info
+        return public
 
 
 class NodeHooks(Protocol):

@@ -59,6 +59,7 @@ class ClientHandshake:
         *,
         capabilities: Sequence[str] = (),
         metadata: Mapping[str, Any] | None = None,
+        capability_info: Mapping[str, Mapping[str, Any]] | None = None,
         recipient_acks: bool = False,
         gateway_did: str | None = None,
         clock_skew_s: float = DEFAULT_CLOCK_SKEW_S,
@@ -68,6 +69,7 @@ class ClientHandshake:
         self.agent_card = agent_card
         self.capabilities = list(capabilities)
         self.metadata = dict(metadata or {})
+        self.capability_info = {name: dict(info) for name, info in (capability_info or {}).items()}
         self.recipient_acks = recipient_acks
         self.pinned_gateway_did = gateway_did
         self.clock_skew_s = clock_skew_s
@@ -120,6 +122,8 @@ class ClientHandshake:
             "capabilities": list(self.capabilities),
             "metadata": self._metadata(self.challenge.payload.get("public_url")),
         }
+        if self.capability_info:
+            payload["capability_info"] = dict(self.capability_info)
         if self.recipient_acks:
             payload["recipient_acks"] = True
         payload.update(overrides)

@@ -6,12 +6,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .capabilities import MAX_DESCRIPTION_LENGTH, MAX_EXAMPLES
 from .constants import MessageType
 from .errors import MalformedMessageError
 
 __all__ = [
     "AckPayload",
     "AnswerPayload",
+    "CapabilityInfo",
     "ChallengePayload",
     "ErrorPayload",
     "ExecRequestPayload",
@@ -33,6 +35,20 @@ class _Payload(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True, frozen=True)
 
 
+class CapabilityInfo(_Payload):
+    """One entry of REGISTER's ``capability_info``: how to call one capability."""
+
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
+    args_schema: dict[str, Any] | None = None
+    examples: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_EXAMPLES)
+
+    @model_validator(mode="after")
+    def _object_schema(self) -> CapabilityInfo:
+        if self.args_schema is not None and self.args_schema.get("type", "object") != "object":
+            raise ValueError('args_schema: the "type" of args is "object"')
+        return self
+
+
 class RegisterPayload(_Payload):
     """REGISTER: answer to the gateway's CHALLENGE."""
 
@@ -40,6 +56,14 @@ class RegisterPayload(_Payload):
     capabilities: list[str] = Field(default_factory=list, max_length=256)
     metadata: dict[str, Any] = Field(default_factory=dict)
     public_key: str | None = None
+    capability_info: dict[str, CapabilityInfo] | None = None
+
+    @model_validator(mode="after")
+    def _declared_capabilities(self) -> RegisterPayload:
+        undeclared = set(self.capability_info or ()).difference(self.capabilities)
+        if undeclared:
+            raise ValueError(f"capability_info names {min(undeclared)!r}, not in capabilities")
+        return self
 
 
 class UnregisterPayload(_Payload):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
@@ -109,6 +109,8 @@ class Registration:
     """The Ed25519 public key of ``did`` (what its frames are verified with)."""
     message: Message
     """The REGISTER frame itself; REGISTERED answers its ``id``."""
+    capability_info: dict[str, Any] = field(default_factory=dict)
+    """The declarations of ``capability_info`` (capability name -> declaration)."""
 
     @classmethod
     def of(cls, message: Message) -> Registration:
@@ -121,6 +123,7 @@ class Registration:
             recipient_acks=payload.get("recipient_acks") is True,
             public_key=public_key_from_did(message.from_),
             message=message,
+            capability_info=dict(payload.get("capability_info") or {}),
         )
 
 
