@@ -50,6 +50,7 @@ from aiconexus.protocol import (
     Message,
     MessageType,
     is_valid_did,
+    skill_of,
     split_capabilities,
 )
 from aiconexus.retry import RetryPolicy, default_retry_policy
@@ -188,7 +189,7 @@ class GatewayClient:
             ws_ping_timeout_s=ws_ping_timeout_s,
             clock_skew_s=clock_skew_s,
             recipient_acks=recipient_acks,
-            agent_card=_card_spec(agent_card, names, metadata),
+            agent_card=_card_spec(agent_card, names, declarations, metadata),
         )
         self._dialer = dialer = Dialer(
             [url] if isinstance(url, str) else url,
@@ -544,10 +545,15 @@ def _memory_of(
 
 def _card_spec(
     agent_card: AgentCardSpec | bool,
-    capabilities: Sequence[str],
+    names: Sequence[str],
+    declarations: Mapping[str, Mapping[str, Any]],
     metadata: Mapping[str, Any] | None,
 ) -> AgentCardSpec | None:
-    """The card to send: the given spec, or one from capabilities and metadata (True)."""
+    """The card to send: the given spec, or one from capabilities and metadata (True).
+
+    A declared capability's description becomes its skill's description, and its example
+    ``args`` the skill's examples (as JSON text).
+    """
     if isinstance(agent_card, AgentCardSpec):
         return agent_card
     if not agent_card:
@@ -557,7 +563,8 @@ def _card_spec(
     return AgentCardSpec(
         name=name if isinstance(name, str) else "",
         description=description if isinstance(description, str) else "",
-        capabilities=tuple(capabilities),
+        capabilities=tuple(names),
+        skills={name: skill_of(info) for name, info in declarations.items()},
     )
 
 
