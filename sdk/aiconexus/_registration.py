@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aiconexus.protocol import AgentCardSpec
+from aiconexus.protocol import AgentCardSpec, skill_of
 
 __all__ = ["ENCRYPT_METADATA_KEY", "card_spec", "register_metadata"]
 
@@ -20,10 +20,15 @@ ENCRYPT_METADATA_KEY = "encrypt"
 
 def card_spec(
     agent_card: AgentCardSpec | bool,
-    capabilities: Sequence[str],
+    names: Sequence[str],
+    declarations: Mapping[str, Mapping[str, Any]],
     metadata: Mapping[str, Any] | None,
 ) -> AgentCardSpec | None:
-    """The card to send: the given spec, or one from capabilities and metadata (True)."""
+    """The card to send: the given spec, or one from capabilities and metadata (True).
+
+    A declared capability's description becomes its skill's description, and its example
+    ``args`` the skill's examples (as JSON text).
+    """
     if isinstance(agent_card, AgentCardSpec):
         return agent_card
     if not agent_card:
@@ -33,7 +38,8 @@ def card_spec(
     return AgentCardSpec(
         name=name if isinstance(name, str) else "",
         description=description if isinstance(description, str) else "",
-        capabilities=tuple(capabilities),
+        capabilities=tuple(names),
+        skills={name: skill_of(info) for name, info in declarations.items()},
     )
 
 

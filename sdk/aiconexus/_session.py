@@ -43,8 +43,8 @@ class SessionOptions:
     ws_ping_timeout_s: float | None
     clock_skew_s: float
     recipient_acks: bool = True
-    capability_info: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     agent_card: AgentCardSpec | None = None
+    capability_info: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,7 +173,7 @@ class GatewayClient:
             ws_ping_timeout_s=ws_ping_timeout_s,
             clock_skew_s=clock_skew_s,
             recipient_acks=recipient_acks,
-            agent_card=card_spec(agent_card, names, metadata),
+            agent_card=card_spec(agent_card, names, declarations, metadata),
         )
         self._connection = Connection(
             identity,

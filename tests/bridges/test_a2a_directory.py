@@ -8,7 +8,7 @@ pytest.importorskip("a2a", reason="the A2A bridge tests need the a2a extra")
 
 from support.inprocess import InProcessGateway
 
-from aiconexus import Agent, Identity
+from aiconexus import Agent, Capability, Identity
 from aiconexus.protocol import verify_agent_card
 
 from .conftest import StartA2AGateway, http_client, running
@@ -57,3 +57,22 @@ async def test_a_protected_directory_stays_protected(start_a2a_gateway: StartA2A
         assert [entry["did"] for entry in allowed.json()["agents"]] == [agent.did]
         card = await http.get(f"{gateway.http_url}/a2a/{agent.did}/.well-known/agent-card.json")
         assert card.status_code == 200
+
+
+async def test_declared_capabilities_become_the_cards_skills(a2a_gateway: InProcessGateway) -> None:
+    """A capability's description and example args are its skill's, in the card it signs."""
+    declared = Capability(
+        "translate",
+        description="Translates text between languages.",
+        args_schema={"type": "object", "properties": {"text": {"type": "string"}}},
+        examples=({"text": "bonjour"},),
+    )
+    agent = Agent(Identity.generate(), capabilities=[declared, "plain"])
+    async with running(agent, a2a_gateway), http_client(None) as http:
+        url = f"{a2a_gateway.http_url}/a2a/{agent.did}/.well-known/agent-card.json"
+        card = (await http.get(url)).json()
+    verify_agent_card(card, agent.did)
+    skills = {skill["id"]: skill for skill in card["skills"]}
+    assert skills["translate"]["description"] == "Translates text between languages."
+    assert skills["translate"]["examples"] == ['{"text":"bonjour"}']
+    assert skills["plain"]["description"] == "The capability 'plain'."

@@ -144,6 +144,7 @@ class ClientPool:
         self._opening: dict[str, asyncio.Future[_Entry]] = {}
         self._waiters: dict[str, asyncio.Future[Message]] = {}
         self._reaper: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
 
     def __len__(self) -> int:
@@ -172,8 +173,8 @@ class ClientPool:
         self._make_room()
         future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
         self._opening[did] = future
+        client = GatewayClient(self.url, identity, **self._options)
         try:
-            client = GatewayClient(self.url, identity, **self._options)
             async with asyncio.timeout(self.connect_timeout_s):
                 await client.connect()
             entry = _Entry(client)
@@ -185,6 +186,8 @@ class ClientPool:
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters re-raise it
+            with contextlib.suppress(Exception):
+                await client.close()  # a connect cut short may have left a socket open
             raise
         finally:
             del self._opening[did]
@@ -205,7 +208,9 @@ class ClientPool:
     def _discard(self, did: str) -> None:
         entry = self._entries.pop(did, None)
         if entry is not None:
-            asyncio.get_running_loop().create_task(self._close_entry(entry))
+            closing = asyncio.get_running_loop().create_task(self._close_entry(entry))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
 
     async def _close_entry(self, entry: _Entry) -> None:
         await entry.client.close()
@@ -297,3 +302,4 @@ class ClientPool:
         entries = list(self._entries.values())
         self._entries.clear()
         await asyncio.gather(*(self._close_entry(e) for e in entries), return_exceptions=True)
+        await asyncio.gather(*self._closing, return_exceptions=True)

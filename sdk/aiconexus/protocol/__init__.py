@@ -19,6 +19,7 @@ from .agent_card import (
     key_id,
     sign_agent_card,
     signed_agent_card,
+    skill_of,
     verify_agent_card,
 )
 from .capabilities import (
@@ -219,6 +220,7 @@ __all__ = [
     "seal_payload",
     "sign_agent_card",
     "signed_agent_card",
+    "skill_of",
     "signing_bytes",
     "split_capabilities",
     "validate_payload",

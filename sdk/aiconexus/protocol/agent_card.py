@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .capabilities import capability_from_info
 from .did import b64url_decode, b64url_encode, public_key_from_did
 from .ed25519 import verify_ed25519
 from .errors import InvalidSignatureError
@@ -40,6 +41,7 @@ __all__ = [
     "key_id",
     "sign_agent_card",
     "signed_agent_card",
+    "skill_of",
     "verify_agent_card",
 ]
 
@@ -71,6 +73,20 @@ class AgentCardSpec:
     capabilities: tuple[str, ...] = ()
     skills: Mapping[str, SkillSpec] = field(default_factory=dict)
     """Per-capability descriptions and examples (capabilities without one get defaults)."""
+
+
+def skill_of(info: Any) -> SkillSpec:
+    """The skill text of a capability declared by ``info`` (a ``capability_info`` entry).
+
+    Its description, and its example ``args`` as compact JSON text (A2A skill examples are
+    strings); anything not of the declared form is left out.
+    """
+    declared = capability_from_info("_", info)
+    examples = tuple(
+        json.dumps(dict(example), separators=(",", ":"), ensure_ascii=False)
+        for example in declared.examples
+    )
+    return SkillSpec(description=declared.description or "", examples=examples)
 
 
 def key_id(did: str) -> str:

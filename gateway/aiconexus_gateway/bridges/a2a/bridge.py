@@ -97,9 +97,10 @@ class A2ABridge:
         await self.remote.start()
 
     async def stop(self) -> None:
-        """Close the proxies, the clients, the cards' HTTP client and the store."""
-        await self.remote.stop()
-        await self.handler.aclose()
-        await self.pool.close()
-        await self.cards.close()
-        await self.store.close()
+        """Close the proxies, the clients, the cards' HTTP client and the store (each, always)."""
+        steps = (self.remote.stop, self.handler.aclose, self.pool.close, self.cards.close)
+        for step in (*steps, self.store.close):
+            try:
+                await step()
+            except Exception:
+                logger.exception("stopping the A2A bridge: %s failed", step.__qualname__)

@@ -25,7 +25,7 @@ import httpx
 from aiconexus import AgentCardSpec, is_valid_did
 from aiconexus.client import ENCRYPT_METADATA_KEY
 from aiconexus.directory import http_base_url
-from aiconexus.protocol import CARD_METADATA_KEY, build_agent_card
+from aiconexus.protocol import CARD_METADATA_KEY, build_agent_card, skill_of
 
 from .store import TaskStore
 
@@ -36,8 +36,18 @@ MAX_PAGES = 100
 """At most this many pages of /agents are read per refresh (100,000 agents)."""
 
 
-def card_of(did: str, capabilities: list[str], metadata: Mapping[str, Any], public_url: str) -> str:
-    """The card (JSON text) to serve for an agent listed with these capabilities and metadata."""
+def card_of(
+    did: str,
+    capabilities: list[str],
+    metadata: Mapping[str, Any],
+    public_url: str,
+    capability_info: Mapping[str, Any] | None = None,
+) -> str:
+    """The card (JSON text) to serve for an agent listed with these capabilities and metadata.
+
+    The agent's own signed card when it sent one; else a card built here, whose skills say
+    what ``capability_info`` declares (description, examples).
+    """
     signed = metadata.get(CARD_METADATA_KEY)
     if isinstance(signed, dict):
         return json.dumps(signed, separators=(",", ":"), ensure_ascii=False)
@@ -46,6 +56,7 @@ def card_of(did: str, capabilities: list[str], metadata: Mapping[str, Any], publ
         name=name if isinstance(name, str) else "",
         description=description if isinstance(description, str) else "",
         capabilities=tuple(capabilities),
+        skills={name: skill_of(info) for name, info in (capability_info or {}).items()},
     )
     card = build_agent_card(did, spec, public_url)
     return json.dumps(card, separators=(",", ":"), ensure_ascii=False)
@@ -111,7 +122,9 @@ class AgentCards:
         metadata = item.get("metadata") or {}
         if not isinstance(metadata, Mapping):
             metadata = {}
-        card = card_of(did, capabilities, metadata, self.public_url)
+        info = item.get("capability_info")
+        declared = info if isinstance(info, Mapping) else None
+        card = card_of(did, capabilities, metadata, self.public_url, declared)
         return did, ServedAgent(card, metadata.get(ENCRYPT_METADATA_KEY) is True)
 
     async def refresh(self) -> None:
