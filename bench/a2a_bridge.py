@@ -1,28 +1,38 @@
 """The A2A bridge's cost: A2A SendMessage round trips/s against SDK ``request()`` round trips/s.
 
 One gateway process with the embedded A2A bridge (A2A_ENABLED=true) serves both: an SDK
-``Agent`` (this process) answers every EXEC_REQUEST; first a ``GatewayClient`` sends
-``request()``s, then a2a-sdk's client sends JSON-RPC ``SendMessage``s to the agent's
-``/a2a/<DID>``, ``concurrency`` in flight each. The gateway process's CPU per call in both
-runs gives the bridge's own CPU per call (the difference). Usage:
-``python bench/a2a_bridge.py [--requests N]``.
+``Agent`` (this process) answers every EXEC_REQUEST. The same number of calls, ``concurrency``
+in flight, as ``request()``s of one ``GatewayClient`` and as JSON-RPC ``SendMessage``s of
+a2a-sdk's client to the agent's ``/a2a/<DID>``, the two taking turns in rounds so that a
+change of the machine's load falls on both alike. Each A2A worker has its own HTTP client
+with one keep-alive connection, as separate callers would: one shared pool of ``concurrency``
+connections costs the generator, on every request, a pass over all of them (and a readability
+poll of each idle one), which on a 2-core machine is CPU taken from the gateway.
+
+Besides the rates it prints the CPU per call of the gateway process (which holds the bridge)
+and of this one (the clients and the agent); the difference of the gateway's CPU per call
+between the two is the bridge's own. Usage: ``python bench/a2a_bridge.py [--requests N]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
+import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
-from a2a.client import A2ACardResolver, ClientConfig, create_client
+from a2a.client import A2ACardResolver, Client, ClientConfig, create_client
 from a2a.types import Message as A2AMessage
 from a2a.types import Part, Role, SendMessageRequest, TaskState
-from processes import Service, gateway
+from processes import gateway
 
 from aiconexus import Agent, GatewayClient, Identity, Message
 
@@ -30,91 +40,121 @@ __all__ = ["Trips", "compare"]
 
 TOKEN = "bench-token-0123456789"
 
+ROUNDS = 4
+"""The two variants take turns, a quarter of the calls each time."""
+
+Call = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class _Side:
+    """What one variant's calls took, summed over its rounds."""
+
+    calls: int = 0
+    seconds: float = 0.0
+    gateway_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+
+    def trips(self) -> Trips:
+        return Trips(
+            per_s=self.calls / self.seconds,
+            server_cpu_us_per_call=1e6 * self.gateway_cpu_s / self.calls,
+            generator_core_share=self.client_cpu_s / self.seconds,
+            client_cpu_us_per_call=1e6 * self.client_cpu_s / self.calls,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Trips:
-    """One run: round trips/s, gateway-process CPU per call, the generator's share of a core."""
+    """One variant: round trips/s, CPU per call (gateway, this process), this process's share."""
 
     per_s: float
     server_cpu_us_per_call: float
     generator_core_share: float
+    client_cpu_us_per_call: float
 
 
-async def _timed(
-    service: Service, calls: int, concurrency: int, call: Callable[[], Awaitable[None]]
-) -> Trips:
+async def _round(
+    side: _Side, calls: int, workers: Sequence[Call], gateway_cpu: Callable[[], float]
+) -> None:
     remaining = [calls]
 
-    async def worker() -> None:
+    async def worker(call: Call) -> None:
         while remaining[0] > 0:
             remaining[0] -= 1
             await call()
 
-    cpu_before, own_before = service.cpu_seconds(), _own_cpu()
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    seconds = time.perf_counter() - start
-    server_cpu = service.cpu_seconds() - cpu_before
-    return Trips(calls / seconds, server_cpu / calls * 1e6, (_own_cpu() - own_before) / seconds)
+    cpu, here, start = gateway_cpu(), time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker(call) for call in workers))
+    side.seconds += time.perf_counter() - start
+    side.gateway_cpu_s += gateway_cpu() - cpu
+    side.client_cpu_s += time.process_time() - here
+    side.calls += calls
 
 
-def _own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def _a2a_call(client: Client) -> Call:
+    async def call() -> None:
+        message = A2AMessage(
+            message_id=str(uuid.uuid4()), role=Role.ROLE_USER, parts=[Part(text="ping")]
+        )
+        async for event in client.send_message(SendMessageRequest(message=message)):
+            if event.task.status.state != TaskState.TASK_STATE_COMPLETED:
+                raise RuntimeError(f"task ended {event.task.status.state}")
+
+    return call
 
 
-async def _run(service: Service, calls: int, concurrency: int) -> tuple[Trips, Trips]:
+async def _run(
+    ws_url: str, calls: int, concurrency: int, gateway_cpu: Callable[[], float]
+) -> tuple[Trips, Trips]:
     agent = Agent(Identity.generate(), capabilities=["bench-echo"])
 
     @agent.on("EXEC_REQUEST")
     async def echo(message: Message) -> object:
         return message.payload["args"]
 
-    base = service.ws_url.replace("ws://", "http://").removesuffix("/ws")
+    base = ws_url.replace("ws://", "http://").removesuffix("/ws")
     headers = {"Authorization": f"Bearer {TOKEN}"}
+    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     async with (
-        agent.connect(service.ws_url),
-        GatewayClient(service.ws_url, Identity.generate()) as sdk,
-        httpx.AsyncClient(
-            headers=headers,
-            timeout=30,
-            trust_env=False,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-        ) as http,
+        agent.connect(ws_url),
+        GatewayClient(ws_url, Identity.generate()) as sdk,
+        AsyncExitStack() as stack,
     ):
 
         async def sdk_call() -> None:
             await sdk.request(agent.did, {"text": "ping"})
 
-        card = await A2ACardResolver(http, f"{base}/a2a/{agent.did}").get_agent_card()
-        client = await create_client(card, ClientConfig(streaming=False, httpx_client=http))
-
-        async def a2a_call() -> None:
-            message = A2AMessage(
-                message_id=str(uuid.uuid4()), role=Role.ROLE_USER, parts=[Part(text="ping")]
+        a2a_calls: list[Call] = []
+        for _ in range(concurrency):
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(headers=headers, timeout=30, trust_env=False, limits=one)
             )
-            async for event in client.send_message(SendMessageRequest(message=message)):
-                if event.task.status.state != TaskState.TASK_STATE_COMPLETED:
-                    raise RuntimeError(f"task ended {event.task.status.state}")
+            card = await A2ACardResolver(http, f"{base}/a2a/{agent.did}").get_agent_card()
+            client = await create_client(card, ClientConfig(streaming=False, httpx_client=http))
+            a2a_calls.append(_a2a_call(client))
 
-        for _ in range(20):  # warm up both paths (connections, the bridge's caller session)
-            await sdk_call()
-            await a2a_call()
-        sdk_trips = await _timed(service, calls, concurrency, sdk_call)
-        a2a_trips = await _timed(service, calls, concurrency, a2a_call)
-    return sdk_trips, a2a_trips
+        for _ in range(2):  # warm up both paths (connections, the bridge's caller session)
+            await asyncio.gather(sdk_call(), *(call() for call in a2a_calls))
+        sdk_side, a2a_side = _Side(), _Side()
+        per_round = max(calls // ROUNDS, 1)
+        for _ in range(ROUNDS):
+            await _round(sdk_side, per_round, [sdk_call] * concurrency, gateway_cpu)
+            await _round(a2a_side, per_round, a2a_calls, gateway_cpu)
+    return sdk_side.trips(), a2a_side.trips()
 
 
 def compare(calls: int, concurrency: int = 16) -> tuple[Trips, Trips]:
     """SDK request() and A2A SendMessage round trips through one gateway with the bridge."""
     extra = {"A2A_ENABLED": "true", "BRIDGE_TOKENS": f"bench:{TOKEN}"}
     with gateway(verify=True, extra=extra) as service:
-        sdk, a2a = asyncio.run(_run(service, calls, concurrency))
+        sdk, a2a = asyncio.run(_run(service.ws_url, calls, concurrency, service.cpu_seconds))
     for label, trips in (("SDK request()", sdk), ("A2A SendMessage (JSON-RPC)", a2a)):
         print(
-            f"{label:<34} {trips.per_s:>9,.0f} round trips/s  gateway CPU "
-            f"{trips.server_cpu_us_per_call:,.0f} us/call  (generator "
-            f"{trips.generator_core_share:.0%} of a core)",
+            f"{label:<28} {trips.per_s:>7,.0f} round trips/s  CPU per call: gateway "
+            f"{trips.server_cpu_us_per_call / 1e3:.2f} ms, clients and agent "
+            f"{trips.client_cpu_us_per_call / 1e3:.2f} ms ({trips.generator_core_share:.0%} "
+            "of a core)",
             flush=True,
         )
     return sdk, a2a
