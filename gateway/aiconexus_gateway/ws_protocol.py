@@ -41,6 +41,7 @@ from websockets.typing import BytesLike
 
 from aiconexus.protocol import CloseCode
 
+from .errors import GatewayError
 from .lean import LeanEvent, LeanQueue
 from .ws_handshake import HTTP_RESPONSE, Upgrade, asgi_scope, plain_response
 from .ws_keepalive import Keepalive
@@ -68,7 +69,7 @@ _TEXT, _BINARY, _CONT, _PONG, _CLOSE = (
 )  # fmt: skip
 
 
-class ClientDisconnected(ConnectionError):
+class ClientDisconnected(GatewayError, ConnectionError):
     """A send to a connection that is closed or closing (an ``OSError``, as ASGI asks)."""
 
 
