@@ -51,8 +51,7 @@ __all__ = ["SEND_BATCH", "UVICORN_INTERFACE", "BatchingWebSocketProtocol", "Clie
 logger = logging.getLogger("aiconexus.gateway")
 
 WIRE_LOGGER = logging.getLogger("uvicorn.error")
-"""websockets' core logs each connection's open and close at INFO here: the gateway's logging
-set-up shows this logger's INFO lines only when debugging, as for uvicorn's own."""
+"""websockets' core logs each open and close at INFO: to uvicorn's logger (quiet but in DEBUG)."""
 
 SEND_BATCH = "websocket.send.batch"
 """The ASGI message type (and scope extension name) of a batched send."""
@@ -63,10 +62,6 @@ UVICORN_INTERFACE = {
     "server_state": ("connections", "tasks", "default_headers"),
 }  # fmt: skip
 """What this module reads of the ``config`` and ``server_state`` uvicorn constructs it with."""
-
-_TEXT, _BINARY, _CONT, _PONG, _CLOSE = (
-    Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.PONG, Opcode.CLOSE
-)  # fmt: skip
 
 
 class ClientDisconnected(GatewayError, ConnectionError):
@@ -200,21 +195,21 @@ class BatchingWebSocketProtocol(asyncio.Protocol):
 
     def _frame(self, frame: Frame) -> None:
         opcode = frame.opcode
-        if opcode is _TEXT or opcode is _BINARY:
+        if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
             if frame.fin:
-                self._message(opcode is _TEXT, frame.data)
+                self._message(opcode is Opcode.TEXT, frame.data)
             else:
-                self._fragments = (opcode is _TEXT, [frame.data])
-        elif opcode is _CONT and self._fragments is not None:
+                self._fragments = (opcode is Opcode.TEXT, [frame.data])
+        elif opcode is Opcode.CONT and self._fragments is not None:
             text, fragments = self._fragments
             fragments.append(frame.data)
             if frame.fin:
                 self._fragments = None
                 self._message(text, b"".join(fragments))
-        elif opcode is _PONG:
+        elif opcode is Opcode.PONG:
             if self._keepalive is not None:
                 self._keepalive.pong(frame.data)
-        elif opcode is _CLOSE:
+        elif opcode is Opcode.CLOSE:
             self._peer_closed()
 
     def _message(self, text: bool, data: BytesLike) -> None:
