@@ -17,7 +17,6 @@ from collections.abc import Callable
 
 from websockets.protocol import State
 from websockets.server import ServerProtocol
-from websockets.typing import BytesLike
 
 from aiconexus.protocol import CloseCode
 
@@ -71,7 +70,7 @@ class Keepalive:
             self._timer = None
         self._payload = None
 
-    def pong(self, data: BytesLike) -> None:
+    def pong(self, data: bytes | bytearray | memoryview) -> None:
         """A pong arrived: if it answers the ping in flight, schedule the next ping."""
         if self._payload is None or bytes(data) != self._payload:
             return  # unsolicited, or for an earlier ping

@@ -37,7 +37,6 @@ from websockets.exceptions import InvalidState
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
-from websockets.typing import BytesLike
 
 from aiconexus.protocol import CloseCode
 
@@ -52,6 +51,8 @@ logger = logging.getLogger("aiconexus.gateway")
 
 WIRE_LOGGER = logging.getLogger("uvicorn.error")
 """websockets' core logs each open and close at INFO: to uvicorn's logger (quiet but in DEBUG)."""
+
+_Data = bytes | bytearray | memoryview  # a frame's payload
 
 SEND_BATCH = "websocket.send.batch"
 """The ASGI message type (and scope extension name) of a batched send."""
@@ -103,11 +104,10 @@ class BatchingWebSocketProtocol(asyncio.Protocol):
         self.queue: LeanQueue[dict[str, Any]] = LeanQueue()
         self.writable = LeanEvent()
         self.writable.set()
-        self.handshake_complete = self.close_sent = self.disconnected = False
-        self.read_paused = False
+        self.handshake_complete = self.close_sent = self.disconnected = self.read_paused = False
         self.upgrade: Upgrade | None = None
         """The opening handshake while the application has not answered it."""
-        self._fragments: tuple[bool, list[BytesLike]] | None = None  # (text?, frames)
+        self._fragments: tuple[bool, list[_Data]] | None = None  # (text?, its frames)
         self._close_timer: asyncio.TimerHandle | None = None
         self._keepalive: Keepalive | None = None
 
@@ -212,7 +212,7 @@ class BatchingWebSocketProtocol(asyncio.Protocol):
         elif opcode is Opcode.CLOSE:
             self._peer_closed()
 
-    def _message(self, text: bool, data: BytesLike) -> None:
+    def _message(self, text: bool, data: _Data) -> None:
         if self.close_sent:
             return  # past websocket.close: read on until the peer's close, discarding
         if text:
