@@ -10,6 +10,7 @@
         ├── KeyFileError                       the key file cannot be read as a gateway key
         ├── LogFileError                       LOG_FILE cannot be opened (also OSError)
         ├── ListenError                        the gateway cannot listen (also OSError)
+        ├── ClientDisconnected                 a send to a closed WebSocket (also OSError)
         ├── BackendUnavailableError            the shared backend cannot be reached now
         ├── StoreFullError                     the offline store refused a frame (QUEUE_FULL)
         │   └── UnseenRecipientError           ... for a recipient never seen (UNKNOWN_AGENT)
@@ -17,8 +18,8 @@
         └── BadCall                            an MCP call refused before any agent (ValueError)
 
 Each class lives with the part that raises it (``settings``, ``policy``, ``keys``, ``logs``,
-``server``, ``backend.base``, ``bridges.callers``, ``bridges.mcp.calls``); a frame's refusal
-is an :class:`~aiconexus.protocol.IoapError` built by the protocol core, and
+``server``, ``ws_protocol``, ``backend.base``, ``bridges.callers``, ``bridges.mcp.calls``); a
+frame's refusal is an :class:`~aiconexus.protocol.IoapError` built by the protocol core, and
 ``IoapError.to_payload()`` is the ERROR the gateway answers with.
 """
 

@@ -1,9 +1,9 @@
 """Running the gateway under uvicorn with the settings that matter for WebSockets.
 
-uvicorn's ``websockets-sansio`` implementation is the fastest one that honours
-``ws_ping_interval``/``ws_ping_timeout`` (dead connections are found by WebSocket pings); the
-gateway runs it with one addition, batched sends (see :mod:`.ws_protocol`).
-permessage-deflate is never negotiated (it costs most of the throughput).
+WebSockets are served by the gateway's own protocol class (:mod:`.ws_protocol`: websockets'
+sans-I/O core, as fast as uvicorn's ``websockets-sansio``, plus batched sends), which honours
+``ws_ping_interval``/``ws_ping_timeout`` (dead connections are found by WebSocket pings) and
+never negotiates permessage-deflate (it costs most of the throughput).
 """
 
 from __future__ import annotations

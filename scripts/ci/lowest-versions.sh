@@ -3,8 +3,8 @@
 # installed into a separate venv with the LOWEST version of each direct dependency that the
 # bounds allow (uv's --resolution lowest-direct), then the smoke tests (tests/smoke: the
 # gateway process starts, the SDK connects, handshake, send/ACK, reconnect, a clean stop on
-# memory and Redis) and the check of the uvicorn internals used (test_ws_protocol_internals)
-# run against them.
+# memory and Redis) and the tests of the WebSocket protocol over uvicorn and websockets
+# (test_ws_protocol_interface) run against them.
 # A bound that is not true (a feature used that its lowest version lacks) fails here.
 #
 # uv is taken from PATH, else installed with pip into a venv of its own (UV_TOOLS_VENV).
@@ -49,4 +49,4 @@ echo "lowest allowed versions installed:"
     grep -Ei '^(fastapi|uvicorn|websockets|pydantic|pynacl|orjson|httpx|structlog|prometheus.client|redis) ' |
     sed 's/^/  /'
 "$LOWEST_VENV/bin/python" -m pytest -q -p no:cacheprovider \
-    tests/smoke tests/gateway/test_ws_protocol_internals.py
+    tests/smoke tests/gateway/test_ws_protocol_interface.py

@@ -34,8 +34,8 @@ async def test_registered_connection_lets_go_of_the_handshake(tmp_path: Path) ->
         for protocol in protocols:
             assert isinstance(protocol.queue, LeanQueue)
             assert isinstance(protocol.writable, LeanEvent)
-            assert protocol.request is None and protocol.response is None
-            assert protocol.scope["headers"] == []
+            assert protocol.upgrade is None  # request and 101 response let go
+            assert protocol.scope is not None and protocol.scope["headers"] == []
         await alice.send_message("INTENT", bob.identity.did, {"query": "still relays"})
         received = await bob.expect("INTENT")
         assert received.payload == {"query": "still relays"}
