@@ -166,7 +166,14 @@ async def test_all_peer_refuses_extra_members_in_unsealable_types(
     MEMBERS = {
         "PING": ["sequence"],
         "PONG": ["sequence"],
-        "REGISTER": ["capabilities", "metadata", "nonce", "public_key", "recipient_acks"],
+        "REGISTER": [
+            "capabilities",
+            "capability_info",
+            "metadata",
+            "nonce",
+            "public_key",
+            "recipient_acks",
+        ],
         "UNREGISTER": ["reason"],
     }
     schema: dict[str, dict[str, Any]] = {
