@@ -45,7 +45,7 @@ run "fast tests" "$NEWEST_VENV/bin/python" -m pytest -q -p no:cacheprovider \
 
 echo
 if ((${#broke[@]})); then
-    printf 'newest releases break: %s (the lock keeps `make` green; fix, then scripts/lock-dev.sh)\n' \
+    printf 'newest releases break: %s (the lock keeps make green; fix, then scripts/lock-dev.sh)\n' \
         "$(IFS=,; echo "${broke[*]}")"
 else
     echo "newest releases break nothing checked here: scripts/lock-dev.sh may move the lock"
