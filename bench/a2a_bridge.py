@@ -19,9 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,35 +32,13 @@ from a2a.client import A2ACardResolver, Client, ClientConfig, create_client
 from a2a.types import Message as A2AMessage
 from a2a.types import Part, Role, SendMessageRequest, TaskState
 from processes import gateway
+from rounds import Call, Side, alternate
 
 from aiconexus import Agent, GatewayClient, Identity, Message
 
 __all__ = ["Trips", "compare"]
 
 TOKEN = "bench-token-0123456789"
-
-ROUNDS = 4
-"""The two variants take turns, a quarter of the calls each time."""
-
-Call = Callable[[], Awaitable[None]]
-
-
-@dataclass
-class _Side:
-    """What one variant's calls took, summed over its rounds."""
-
-    calls: int = 0
-    seconds: float = 0.0
-    gateway_cpu_s: float = 0.0
-    client_cpu_s: float = 0.0
-
-    def trips(self) -> Trips:
-        return Trips(
-            per_s=self.calls / self.seconds,
-            server_cpu_us_per_call=1e6 * self.gateway_cpu_s / self.calls,
-            generator_core_share=self.client_cpu_s / self.seconds,
-            client_cpu_us_per_call=1e6 * self.client_cpu_s / self.calls,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,22 +51,14 @@ class Trips:
     client_cpu_us_per_call: float
 
 
-async def _round(
-    side: _Side, calls: int, workers: Sequence[Call], gateway_cpu: Callable[[], float]
-) -> None:
-    remaining = [calls]
-
-    async def worker(call: Call) -> None:
-        while remaining[0] > 0:
-            remaining[0] -= 1
-            await call()
-
-    cpu, here, start = gateway_cpu(), time.process_time(), time.perf_counter()
-    await asyncio.gather(*(worker(call) for call in workers))
-    side.seconds += time.perf_counter() - start
-    side.gateway_cpu_s += gateway_cpu() - cpu
-    side.client_cpu_s += time.process_time() - here
-    side.calls += calls
+def _trips(side: Side) -> Trips:
+    in_gateway, in_client = side.cpu_us()
+    return Trips(
+        per_s=side.rate,
+        server_cpu_us_per_call=in_gateway,
+        generator_core_share=side.core_share,
+        client_cpu_us_per_call=in_client,
+    )
 
 
 def _a2a_call(client: Client) -> Call:
@@ -136,12 +105,10 @@ async def _run(
 
         for _ in range(2):  # warm up both paths (connections, the bridge's caller session)
             await asyncio.gather(sdk_call(), *(call() for call in a2a_calls))
-        sdk_side, a2a_side = _Side(), _Side()
-        per_round = max(calls // ROUNDS, 1)
-        for _ in range(ROUNDS):
-            await _round(sdk_side, per_round, [sdk_call] * concurrency, gateway_cpu)
-            await _round(a2a_side, per_round, a2a_calls, gateway_cpu)
-    return sdk_side.trips(), a2a_side.trips()
+        sdk_side, a2a_side = await alternate(
+            calls, [sdk_call] * concurrency, a2a_calls, gateway_cpu
+        )
+    return _trips(sdk_side), _trips(a2a_side)
 
 
 def compare(calls: int, concurrency: int = 16) -> tuple[Trips, Trips]:

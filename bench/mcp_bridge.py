@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -28,6 +26,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from processes import gateway
+from rounds import Side, alternate
 
 from aiconexus import Agent, GatewayClient, Identity, Message
 
@@ -35,52 +34,6 @@ __all__ = ["Side", "compare"]
 
 TOKEN = "bench-token-0123456789abcdef"
 ARGS = {"text": "q" * 300}
-
-
-ROUNDS = 4
-"""The two variants take turns, a quarter of the calls each time, so that a change in the
-machine's load during the run falls on both alike."""
-
-
-@dataclass
-class Side:
-    """What one variant's calls took, summed over its rounds."""
-
-    calls: int = 0
-    seconds: float = 0.0
-    gateway_cpu_s: float = 0.0
-    client_cpu_s: float = 0.0
-
-    @property
-    def rate(self) -> float:
-        """Round trips per second."""
-        return self.calls / self.seconds
-
-    def cpu_ms(self) -> tuple[float, float]:
-        """CPU milliseconds per call: in the gateway process, in this (client) process."""
-        return 1e3 * self.gateway_cpu_s / self.calls, 1e3 * self.client_cpu_s / self.calls
-
-
-async def _round(
-    side: Side,
-    requests: int,
-    concurrency: int,
-    call: Callable[[], Awaitable[object]],
-    gateway_cpu: Callable[[], float],
-) -> None:
-    remaining = [requests]
-
-    async def worker() -> None:
-        while remaining[0] > 0:
-            remaining[0] -= 1
-            await call()
-
-    cpu, here, start = gateway_cpu(), time.process_time(), time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    side.seconds += time.perf_counter() - start
-    side.gateway_cpu_s += gateway_cpu() - cpu
-    side.client_cpu_s += time.process_time() - here
-    side.calls += requests
 
 
 async def _both(
@@ -112,12 +65,9 @@ async def _both(
                 await asyncio.sleep(0.05)  # until the bridge has read the agent's arrival
         await sdk_call()  # warm up both
         await mcp_call()
-        sdk, tools = Side(), Side()
-        per_round = max(requests // ROUNDS, 1)
-        for _ in range(ROUNDS):
-            await _round(sdk, per_round, concurrency, sdk_call, gateway_cpu)
-            await _round(tools, per_round, concurrency, mcp_call, gateway_cpu)
-    return sdk, tools
+        return await alternate(
+            requests, [sdk_call] * concurrency, [mcp_call] * concurrency, gateway_cpu
+        )
 
 
 def compare(requests: int, concurrency: int = 8) -> tuple[float, float]:
