@@ -38,7 +38,7 @@ from aiconexus.protocol import (
     public_key_from_did,
     verify_ed25519,
 )
-from aiconexus_gateway.encryption import PayloadCheck
+from aiconexus_gateway.guards.payload_check import PayloadCheck
 from aiconexus_gateway.settings import Settings
 
 __all__ = ["check_rates", "compare_gateway", "compare_round_trips", "encrypted_plan"]

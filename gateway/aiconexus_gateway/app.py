@@ -20,28 +20,32 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from aiconexus.protocol import CloseCode, Identity
-
-from ._version import gateway_version
-from .access import AccessPolicy, install_reload_on_hangup
-from .auth import require_token
-from .backend import create_backend
-from .backend.base import Backend, BackendUnavailableError
-from .connection import ASGIReceive, serve_connection
-from .directory_events import directory_events_router
-from .head import serve_head
-from .http_budget import serve_http
-from .hub import Hub
-from .listing import MAX_CURSOR_LENGTH, PAGE_DEFAULT, PAGE_MAX, agents_page
-from .metrics import CONTENT_TYPE, Gauges, MetricsExporter
-from .router import Router
-from .sampler import Sampler
-from .session import ASGISend
-from .settings import Settings
-from .status import AuthDependency, status_router
-from .tasks import stop_task
+from aiconexus_gateway._version import gateway_version
+from aiconexus_gateway.backend import create_backend
+from aiconexus_gateway.backend.base import Backend, BackendUnavailableError
+from aiconexus_gateway.guards.access import AccessPolicy, install_reload_on_hangup
+from aiconexus_gateway.guards.http_budget import serve_http
+from aiconexus_gateway.guards.operator_auth import require_token
+from aiconexus_gateway.observation.directory_events import directory_events_router
+from aiconexus_gateway.observation.listing import (
+    MAX_CURSOR_LENGTH,
+    PAGE_DEFAULT,
+    PAGE_MAX,
+    agents_page,
+)
+from aiconexus_gateway.observation.metrics import CONTENT_TYPE, Gauges, MetricsExporter
+from aiconexus_gateway.observation.sampler import Sampler
+from aiconexus_gateway.observation.status import AuthDependency, status_router
+from aiconexus_gateway.routing.connection import serve_connection
+from aiconexus_gateway.routing.hub import Hub
+from aiconexus_gateway.routing.router import Router
+from aiconexus_gateway.settings import Settings
+from aiconexus_gateway.tasks import stop_task
+from aiconexus_gateway.transport.asgi import ASGIReceive, ASGISend
+from aiconexus_gateway.transport.head import serve_head
 
 if TYPE_CHECKING:
-    from .bridges.embed import EmbeddedBridge
+    from aiconexus_gateway.bridges.embed import EmbeddedBridge
 
 __all__ = ["GatewayApp", "create_app", "gateway_version"]
 
@@ -182,7 +186,7 @@ def _bridges(settings: Settings, gateway_did: str) -> list[EmbeddedBridge]:
     """The bridges A2A_ENABLED / MCP_ENABLED ask for (imported only then)."""
     if not (settings.a2a_enabled or settings.mcp_enabled):
         return []
-    from .bridges.embed import embedded_bridges
+    from aiconexus_gateway.bridges.embed import embedded_bridges
 
     return embedded_bridges(settings, gateway_did)
 

@@ -7,11 +7,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ._version import gateway_version
-from .keys import KeyFileError
-from .logs import LogFileError, configure_logging
-from .policy import PolicyError, load_policy
-from .settings import DEFAULT_KEY_FILE, Settings, SettingsError
+from aiconexus_gateway._version import gateway_version
+from aiconexus_gateway.guards.policy_file import PolicyError, load_policy
+from aiconexus_gateway.keys import KeyFileError
+from aiconexus_gateway.observation.logs import LogFileError, configure_logging
+from aiconexus_gateway.settings import DEFAULT_KEY_FILE, Settings, SettingsError
 
 __all__ = ["main", "parse_args"]
 
@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LogFileError as exc:
         print(f"aiconexus-gateway: LOG_FILE: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    from .server import ListenError, run
+    from aiconexus_gateway.server import ListenError, run
 
     try:
         run(settings)

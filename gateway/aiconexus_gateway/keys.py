@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 
 from aiconexus.protocol import Identity
-
-from .errors import GatewayError
+from aiconexus_gateway.errors import GatewayError
 
 __all__ = ["KeyFileError", "load_or_create_key"]
 

@@ -21,13 +21,13 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from .app import GatewayApp, create_app, gateway_version
-from .errors import GatewayError
-from .http_protocol import GuardedHttpProtocol
-from .keys import load_or_create_key
-from .logs import configure_logging
-from .settings import Settings
-from .ws_protocol import BatchingWebSocketProtocol
+from aiconexus_gateway.app import GatewayApp, create_app, gateway_version
+from aiconexus_gateway.errors import GatewayError
+from aiconexus_gateway.keys import load_or_create_key
+from aiconexus_gateway.observation.logs import configure_logging
+from aiconexus_gateway.settings import Settings
+from aiconexus_gateway.transport.http_protocol import GuardedHttpProtocol
+from aiconexus_gateway.transport.ws_protocol import BatchingWebSocketProtocol
 
 __all__ = [
     "FILES_PER_CONNECTION",

@@ -21,8 +21,7 @@ from aiconexus.protocol import (
     SEALABLE_TYPES,
     SUBPROTOCOL,
 )
-
-from .errors import GatewayError
+from aiconexus_gateway.errors import GatewayError
 
 __all__ = [
     "DEFAULT_DATA_DIR",

@@ -22,7 +22,7 @@ from support.client import RawClient
 from support.gateway import GatewayProcess
 
 from aiconexus.protocol import MessageType
-from aiconexus_gateway.listing import PAGE_MAX, PAGE_MAX_BYTES
+from aiconexus_gateway.observation.listing import PAGE_MAX, PAGE_MAX_BYTES
 
 pytestmark = pytest.mark.slow
 

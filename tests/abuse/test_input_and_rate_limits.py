@@ -30,7 +30,7 @@ from support.client import RawClient
 from websockets.exceptions import ConnectionClosed
 
 from aiconexus.protocol import Identity
-from aiconexus_gateway.refusals import BUDGETED_CODES
+from aiconexus_gateway.guards.refusals import BUDGETED_CODES
 
 from .conftest import AbuseGateway, assert_survived
 

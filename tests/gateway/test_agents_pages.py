@@ -16,7 +16,7 @@ from aiconexus import list_agents
 from aiconexus.protocol import Identity
 from aiconexus_gateway.backend.base import AgentRecord
 from aiconexus_gateway.backend.memory import MemoryBackend
-from aiconexus_gateway.listing import CHUNK_BYTES, PAGE_MAX, PAGE_MAX_BYTES, page_chunks
+from aiconexus_gateway.observation.listing import CHUNK_BYTES, PAGE_MAX, PAGE_MAX_BYTES, page_chunks
 
 
 def _walk(gateway: GatewayProcess, limit: int, **params: str) -> list[list[str]]:

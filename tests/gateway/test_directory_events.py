@@ -12,7 +12,7 @@ import pytest
 from support.inprocess import InProcessGateway
 
 from aiconexus import Agent, Identity, directory_changes, list_agents
-from aiconexus_gateway.directory_events import MAX_LISTENERS, DirectoryChanges
+from aiconexus_gateway.observation.directory_events import MAX_LISTENERS, DirectoryChanges
 
 TOKEN = "directory-token-0123456789"
 DEADLINE_S = 10.0

@@ -14,7 +14,7 @@ from support.client import forge
 import aiconexus_gateway
 from aiconexus.protocol import AIConexusError
 from aiconexus_gateway.errors import GatewayError
-from aiconexus_gateway.session import Session, SessionState
+from aiconexus_gateway.routing.session import Session, SessionState
 
 
 async def test_a_payload_that_does_not_fit_reports_its_problems(pair: Any) -> None:
@@ -57,8 +57,8 @@ def test_every_gateway_exception_derives_from_gateway_error() -> None:
 
 def test_gateway_errors_keep_their_builtin_bases() -> None:
     """Callers that caught ValueError or OSError still do."""
-    from aiconexus_gateway.logs import LogFileError
-    from aiconexus_gateway.policy import PolicyError
+    from aiconexus_gateway.guards.policy_file import PolicyError
+    from aiconexus_gateway.observation.logs import LogFileError
     from aiconexus_gateway.server import ListenError
     from aiconexus_gateway.settings import SettingsError
 

@@ -16,10 +16,10 @@ import pytest
 
 from aiconexus.protocol import Identity, Message, MessageType
 from aiconexus_gateway.backend import create_backend
-from aiconexus_gateway.connection import serve_connection
-from aiconexus_gateway.hub import Hub
-from aiconexus_gateway.router import Router
-from aiconexus_gateway.session import Session
+from aiconexus_gateway.routing.connection import serve_connection
+from aiconexus_gateway.routing.hub import Hub
+from aiconexus_gateway.routing.router import Router
+from aiconexus_gateway.routing.session import Session
 from aiconexus_gateway.settings import Settings
 
 

@@ -20,7 +20,7 @@ from aiconexus.protocol import (
     parse_envelope,
     signing_bytes,
 )
-from aiconexus_gateway.frames import GatewayFrames
+from aiconexus_gateway.routing.frames import GatewayFrames
 
 _json: st.SearchStrategy[Any] = st.recursive(
     st.none()

@@ -11,7 +11,7 @@ from support.gateway import GatewayProcess, StartGateway
 from websockets.exceptions import ConnectionClosed
 
 from aiconexus.protocol import Identity, Message, b58encode, b64url_encode, format_timestamp
-from aiconexus_gateway.connection import close_reason
+from aiconexus_gateway.routing.connection import close_reason
 
 CLOSE_POLICY = 1008
 

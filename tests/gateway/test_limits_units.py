@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from aiconexus.protocol import MAX_JSON_DEPTH, IoapError, MalformedMessageError, parse_envelope
-from aiconexus_gateway.iplimits import IpLimits
-from aiconexus_gateway.ratelimit import RateLimits, check_both
-from aiconexus_gateway.refusals import RefusalPolicy, RefusalState
-from aiconexus_gateway.register_checks import check_register_payload
-from aiconexus_gateway.router import guess_id
+from aiconexus_gateway.guards.iplimits import IpLimits
+from aiconexus_gateway.guards.ratelimit import RateLimits, check_both
+from aiconexus_gateway.guards.refusals import RefusalPolicy, RefusalState
+from aiconexus_gateway.guards.register_checks import check_register_payload
+from aiconexus_gateway.routing.router import guess_id
 from aiconexus_gateway.server import check_open_files
 from aiconexus_gateway.settings import LIMITS, Settings
 

@@ -14,7 +14,7 @@ from support.gateway import GatewayProcess, gateway_script
 from support.ports import free_port
 
 from aiconexus.protocol import Identity
-from aiconexus_gateway.refusal_log import RefusalLog
+from aiconexus_gateway.observation.refusal_log import RefusalLog
 
 
 def _json_lines(text: str) -> list[dict[str, Any]]:

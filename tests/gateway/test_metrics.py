@@ -16,7 +16,7 @@ from support.inprocess import InProcessGateway
 from support.redis_server import redis_or_skip
 
 from aiconexus.protocol import Identity
-from aiconexus_gateway.metrics import (
+from aiconexus_gateway.observation.metrics import (
     COUNTERS,
     HISTOGRAMS,
     Gauges,

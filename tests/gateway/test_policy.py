@@ -19,7 +19,7 @@ from support.gateway import GatewayProcess, gateway_script
 from support.inprocess import InProcessGateway
 
 from aiconexus.protocol import Identity
-from aiconexus_gateway.policy import PolicyError, load_policy
+from aiconexus_gateway.guards.policy_file import PolicyError, load_policy
 
 MALLORY = Identity.generate()
 ACCOUNTANT = Identity.generate()

@@ -11,8 +11,13 @@ from pathlib import Path
 import pytest
 
 from aiconexus.protocol import Identity
-from aiconexus_gateway.access import AccessPolicy
-from aiconexus_gateway.policy import DEFAULT_RULE, PolicyError, load_policy, parse_policy
+from aiconexus_gateway.guards.access import AccessPolicy
+from aiconexus_gateway.guards.policy_file import (
+    DEFAULT_RULE,
+    PolicyError,
+    load_policy,
+    parse_policy,
+)
 
 A = Identity.generate().did
 B = Identity.generate().did

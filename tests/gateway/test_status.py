@@ -18,12 +18,12 @@ from support.inprocess import InProcessGateway
 from support.redis_server import redis_or_skip
 
 from aiconexus.protocol import Identity
-from aiconexus_gateway.auth import require_token
 from aiconexus_gateway.backend.memory import MemoryBackend
-from aiconexus_gateway.hub import Hub
-from aiconexus_gateway.sampler import Sampler
+from aiconexus_gateway.guards.operator_auth import require_token
+from aiconexus_gateway.observation.sampler import Sampler
+from aiconexus_gateway.observation.status import status_page, status_router
+from aiconexus_gateway.routing.hub import Hub
 from aiconexus_gateway.settings import Settings
-from aiconexus_gateway.status import status_page, status_router
 
 
 def _events(gw: GatewayProcess, count: int) -> list[tuple[str, dict[str, Any]]]:

@@ -12,7 +12,7 @@ from support.inprocess import InProcessGateway
 from support.wycheproof import WycheproofCase, load_cases
 
 from aiconexus.protocol import MessageType, format_timestamp, verify_ed25519
-from aiconexus_gateway.crypto import CryptoPool, verify_signature
+from aiconexus_gateway.guards.signatures import CryptoPool, verify_signature
 
 CASES = load_cases()
 

@@ -14,7 +14,7 @@ from aiconexus_gateway.app import create_app
 from aiconexus_gateway.lean import LeanEvent, LeanQueue
 from aiconexus_gateway.server import GatewayServer, uvicorn_config
 from aiconexus_gateway.settings import Settings
-from aiconexus_gateway.ws_protocol import BatchingWebSocketProtocol
+from aiconexus_gateway.transport.ws_protocol import BatchingWebSocketProtocol
 
 
 async def test_registered_connection_lets_go_of_the_handshake(tmp_path: Path) -> None:

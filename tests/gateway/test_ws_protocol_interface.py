@@ -21,9 +21,9 @@ from support.waiting import eventually
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from aiconexus_gateway import ws_handshake, ws_keepalive, ws_protocol
 from aiconexus_gateway.settings import Settings
-from aiconexus_gateway.ws_protocol import UVICORN_INTERFACE, BatchingWebSocketProtocol
+from aiconexus_gateway.transport import ws_handshake, ws_keepalive, ws_protocol
+from aiconexus_gateway.transport.ws_protocol import UVICORN_INTERFACE, BatchingWebSocketProtocol
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 

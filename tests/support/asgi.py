@@ -27,7 +27,7 @@ from typing import Any
 from aiconexus.protocol import Identity, Message, MessageType
 from aiconexus_gateway.app import GatewayApp, create_app
 from aiconexus_gateway.settings import Settings
-from aiconexus_gateway.ws_protocol import SEND_BATCH
+from aiconexus_gateway.transport.ws_protocol import SEND_BATCH
 
 from .client import parse_checked
 

@@ -116,7 +116,10 @@ def _serve() -> None:
     """The parent: import the gateway once, then fork a child per ``start`` line."""
     import pydantic.v1  # noqa: F401  (the imports are the point: FastAPI loads it late)
 
-    from aiconexus_gateway import cli, server  # noqa: F401
+    from aiconexus_gateway import (
+        cli,
+        server,  # noqa: F401
+    )
     from aiconexus_gateway.backend import redis  # noqa: F401
 
     log_path = sys.argv[1]

@@ -31,7 +31,7 @@ from typing import ClassVar
 
 from aiconexus_gateway.app import GatewayApp, create_app
 from aiconexus_gateway.keys import load_or_create_key
-from aiconexus_gateway.logs import _formatter as gateway_formatter
+from aiconexus_gateway.observation.logs import _formatter as gateway_formatter
 from aiconexus_gateway.server import GatewayServer, uvicorn_config
 from aiconexus_gateway.settings import Settings
 

@@ -1,4 +1,8 @@
-"""Gateway backends: the interface, the in-memory implementation, store bounds and a factory."""
+"""Gateway backends: the interface, the in-memory implementation, store bounds and a factory.
+
+Owns presence, routing across nodes and the offline store (memory, SQLite, Redis) behind
+one interface. May import only the shared top-level pieces (settings, errors, tasks).
+"""
 
 from __future__ import annotations
 

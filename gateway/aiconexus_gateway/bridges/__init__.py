@@ -1,5 +1,8 @@
 """Bridges: the gateway's agents seen from other agent protocols (optional layer).
 
+Bridges are SDK clients of the gateway: they may import the shared top-level pieces and
+:mod:`..guards` (operator tokens), nothing of the gateway's routing or transport.
+
 What this package owns:
 
 * :mod:`.callers`: the callers of a bridge (``BRIDGE_TOKENS``), each with a stable DID of

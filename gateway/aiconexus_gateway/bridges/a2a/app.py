@@ -37,7 +37,7 @@ from starlette.routing import BaseRoute, Router
 
 from aiconexus import is_valid_did
 
-from ...auth import token_matches
+from ...guards.operator_auth import token_matches
 from ..callers import Callers, Refusal
 from .cards import AgentCards
 from .handler import BridgeRequestHandler

@@ -16,8 +16,7 @@ import time
 from dataclasses import dataclass
 
 from aiconexus.protocol import ErrorCode
-
-from .settings import Settings
+from aiconexus_gateway.settings import Settings
 
 __all__ = ["BUDGETED_CODES", "STREAK_CODES", "RefusalPolicy", "RefusalState", "Verdict"]
 

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .policy import Policy, PolicyError, load_policy
+from .policy_file import Policy, PolicyError, load_policy
 
 __all__ = ["AccessPolicy", "install_reload_on_hangup"]
 

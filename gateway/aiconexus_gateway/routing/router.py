@@ -39,33 +39,25 @@ from aiconexus.protocol import (
     is_valid_did,
     parse_envelope,
 )
+from aiconexus_gateway.backend.base import BackendUnavailableError
+from aiconexus_gateway.guards.access import AccessPolicy
+from aiconexus_gateway.guards.payload_check import PayloadCheck
+from aiconexus_gateway.guards.policy_file import refusal_message
+from aiconexus_gateway.guards.ratelimit import check_both
+from aiconexus_gateway.guards.signatures import verify_signature
+from aiconexus_gateway.guards.sizes import utf8_length_over
 
-from .access import AccessPolicy
-from .backend.base import BackendUnavailableError
-from .crypto import verify_signature
-from .encryption import PayloadCheck
 from .hub import Hub
 from .inflight import recipient_ack_ids
-from .policy import refusal_message
-from .ratelimit import check_both
 from .session import Outgoing, Session
 
-__all__ = ["GUESS_PARSE_LIMIT", "Router", "guess_id", "utf8_length_over"]
+__all__ = ["GUESS_PARSE_LIMIT", "Router", "guess_id"]
 
 logger = logging.getLogger("aiconexus.gateway")
 
 _GATEWAY_ONLY = frozenset(t.value for t in GATEWAY_TYPES)
 _WHILE_STOPPING = frozenset({MessageType.ACK, MessageType.PING, MessageType.UNREGISTER})
 """Frames still handled while the gateway drains (see :mod:`.drain`)."""
-
-
-def utf8_length_over(text: str, limit: int) -> bool:
-    """True if ``text`` takes more than ``limit`` bytes as UTF-8 (encoding only if needed)."""
-    if len(text) > limit:
-        return True
-    if 4 * len(text) <= limit:
-        return False
-    return len(text.encode("utf-8", "surrogatepass")) > limit
 
 
 GUESS_PARSE_LIMIT = 16384

@@ -28,23 +28,23 @@ from aiconexus.protocol import (
     error_from_code,
     format_timestamp,
 )
+from aiconexus_gateway.backend.base import AgentRecord, Backend, BackendUnavailableError
+from aiconexus_gateway.guards.iplimits import IpLimits
+from aiconexus_gateway.guards.ratelimit import RateLimits
+from aiconexus_gateway.guards.refusals import RefusalPolicy
+from aiconexus_gateway.guards.signatures import CryptoPool, default_threads
+from aiconexus_gateway.observation.directory_events import DirectoryChanges
+from aiconexus_gateway.observation.metrics import Metrics
+from aiconexus_gateway.observation.refusal_log import RefusalLog
+from aiconexus_gateway.settings import Settings
+from aiconexus_gateway.tasks import stop_task
 
-from .backend.base import AgentRecord, Backend, BackendUnavailableError
 from .budget import ByteBudget
-from .crypto import CryptoPool, default_threads
-from .directory_events import DirectoryChanges
 from .drain import DrainReport, held_frames, wait_drained
 from .frames import GatewayFrames
 from .inflight import InFlight
-from .iplimits import IpLimits
 from .lanes import StoreLanes
-from .metrics import Metrics
-from .ratelimit import RateLimits
-from .refusal_log import RefusalLog
-from .refusals import RefusalPolicy
 from .session import Outgoing, Session, SessionState
-from .settings import Settings
-from .tasks import stop_task
 from .uncertain import UncertainFrames
 
 __all__ = [

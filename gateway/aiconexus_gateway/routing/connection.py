@@ -17,7 +17,7 @@ import re
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
@@ -38,20 +38,18 @@ from aiconexus.protocol import (
     UnauthorizedError,
     close_reason,
 )
+from aiconexus_gateway.backend.base import BackendUnavailableError
+from aiconexus_gateway.guards.access import AccessPolicy
+from aiconexus_gateway.guards.policy_file import refusal_message
+from aiconexus_gateway.guards.register_checks import check_register, register_handshake
+from aiconexus_gateway.transport.asgi import ASGIReceive, ASGISend
+from aiconexus_gateway.transport.ws_protocol import SEND_BATCH
 
-from .access import AccessPolicy
-from .backend.base import BackendUnavailableError
 from .hub import Hub
-from .policy import refusal_message
-from .register_checks import check_register, register_handshake
 from .router import GUESS_PARSE_LIMIT, Router, guess_id
-from .session import ASGISend, Session, SessionState
-from .ws_protocol import SEND_BATCH
+from .session import Session, SessionState
 
-__all__ = ["ASGIReceive", "CLOSE_POLICY", "MAX_CLOSE_REASON", "close_reason", "serve_connection"]
-
-ASGIReceive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-"""The ASGI ``receive`` callable of one connection."""
+__all__ = ["CLOSE_POLICY", "MAX_CLOSE_REASON", "close_reason", "serve_connection"]
 
 logger = logging.getLogger("aiconexus.gateway")
 

@@ -39,9 +39,9 @@ from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
 from aiconexus.protocol import CloseCode
+from aiconexus_gateway.errors import GatewayError
+from aiconexus_gateway.lean import LeanEvent, LeanQueue
 
-from .errors import GatewayError
-from .lean import LeanEvent, LeanQueue
 from .ws_handshake import HTTP_RESPONSE, Upgrade, asgi_scope, plain_response
 from .ws_keepalive import Keepalive
 

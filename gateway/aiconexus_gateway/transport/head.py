@@ -8,15 +8,12 @@ stream would otherwise never end).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
-from .connection import ASGIReceive
-from .session import ASGISend
+from .asgi import ASGIApp, ASGIReceive, ASGISend
 
 __all__ = ["serve_head"]
-
-ASGIApp = Callable[[MutableMapping[str, Any], ASGIReceive, ASGISend], Awaitable[None]]
 
 
 class _Answered(Exception):

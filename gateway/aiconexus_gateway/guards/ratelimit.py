@@ -15,7 +15,7 @@ import math
 import time
 from collections import OrderedDict
 
-from .settings import Settings
+from aiconexus_gateway.settings import Settings
 
 __all__ = ["MAX_BUCKETS", "RateLimits", "TokenBucket", "check_both"]
 

@@ -23,14 +23,14 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 from aiconexus.protocol import ErrorCode
-
-from .backend._store_quota import frame_sender
-from .backend.base import (
+from aiconexus_gateway.backend._store_quota import frame_sender
+from aiconexus_gateway.backend.base import (
     Backend,
     BackendUnavailableError,
     StoreFullError,
     UnseenRecipientError,
 )
+
 from .session import Outgoing
 
 __all__ = ["StoreLanes", "StoreOutcome"]

@@ -26,9 +26,9 @@ from aiconexus.protocol import (
     check_nesting,
     error_from_code,
 )
+from aiconexus_gateway.settings import Settings
 
-from .router import utf8_length_over
-from .settings import Settings
+from .sizes import utf8_length_over
 
 __all__ = ["check_register", "check_register_payload", "register_handshake"]
 

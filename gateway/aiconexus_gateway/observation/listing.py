@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from .backend.base import AgentRecord, Backend, BackendUnavailableError
+from aiconexus_gateway.backend.base import AgentRecord, Backend, BackendUnavailableError
 
 __all__ = [
     "CHUNK_BYTES",

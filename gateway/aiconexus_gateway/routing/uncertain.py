@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 
-from .backend.base import Backend, BackendUnavailableError
+from aiconexus_gateway.backend.base import Backend, BackendUnavailableError
 
 __all__ = ["MAX_UNCERTAIN", "UncertainFrames"]
 

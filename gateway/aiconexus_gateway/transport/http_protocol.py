@@ -29,7 +29,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .iplimits import IpLimits
+from aiconexus_gateway.guards.iplimits import IpLimits
 
 __all__ = ["GuardedHttpProtocol", "limits_of"]
 

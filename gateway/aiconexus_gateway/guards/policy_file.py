@@ -36,8 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from aiconexus.protocol import GATEWAY_TYPES, MessageType, is_valid_did
-
-from .errors import GatewayError
+from aiconexus_gateway.errors import GatewayError
 
 __all__ = [
     "DEFAULT_RULE",

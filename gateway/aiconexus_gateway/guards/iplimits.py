@@ -23,8 +23,9 @@ import math
 import time
 from collections import Counter, OrderedDict
 
-from .proxies import TrustedProxies
-from .settings import Settings
+from aiconexus_gateway.settings import Settings
+
+from .trusted_proxies import TrustedProxies
 
 __all__ = ["MAX_ADDRESSES", "IpLimits"]
 

@@ -22,7 +22,7 @@ import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from .errors import GatewayError
+from aiconexus_gateway.errors import GatewayError
 
 __all__ = ["LogFileError", "configure_logging", "render_text"]
 

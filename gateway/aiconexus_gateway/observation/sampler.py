@@ -16,11 +16,12 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from .backend.base import BackendUnavailableError
+from aiconexus_gateway.backend.base import BackendUnavailableError
+
 from .metrics import quantile
 
 if TYPE_CHECKING:
-    from .hub import Hub
+    from aiconexus_gateway.routing.hub import Hub
 
 __all__ = ["HISTORY_S", "Sampler"]
 

@@ -35,23 +35,21 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from aiconexus.protocol import CloseCode, Registration
+from aiconexus_gateway.guards.refusals import RefusalState
+from aiconexus_gateway.lean import LeanEvent
+from aiconexus_gateway.transport.asgi import ASGISend
 
 from .budget import ByteBudget
-from .lean import LeanEvent
-from .refusals import RefusalState
 
 if TYPE_CHECKING:
     from .inflight import InFlight
 
-__all__ = ["ASGISend", "Outgoing", "Session", "SessionState"]
-
-ASGISend = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-"""The ASGI ``send`` callable of one WebSocket connection."""
+__all__ = ["Outgoing", "Session", "SessionState"]
 
 logger = logging.getLogger("aiconexus.gateway")
 

@@ -24,8 +24,7 @@ from aiconexus.protocol import (
     is_sealed,
     validate_payload,
 )
-
-from .settings import Settings
+from aiconexus_gateway.settings import Settings
 
 __all__ = ["SCHEMA_MEMBERS", "PayloadCheck"]
 
