@@ -37,7 +37,7 @@ from urllib.parse import unquote
 
 import httptools
 
-from .http_cycle import ASGIApp, RequestCycle
+from .http_cycle import STATUS_LINES, ASGIApp, RequestCycle
 from .iplimits import IpLimits
 from .lean import LeanEvent
 from .ws_handshake import Address
@@ -385,7 +385,7 @@ class HttpProtocol(asyncio.Protocol):
     def _refuse(self, status: int, text: str) -> None:
         """Answer a request that cannot be served (400, 431), then close."""
         body = text.encode("ascii")
-        head = [b"HTTP/1.1 %d %s\r\n" % (status, text.encode("ascii"))]
+        head = [STATUS_LINES[status]]
         head += (b"%s: %s\r\n" % header for header in self._server_state.default_headers)
         head.append(b"content-type: text/plain; charset=utf-8\r\n")
         head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
