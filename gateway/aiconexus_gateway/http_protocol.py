@@ -9,8 +9,8 @@ upgrade hands the connection to :class:`.ws_protocol.BatchingWebSocketProtocol`.
 pipelined behind one being answered wait their turn; an idle kept-alive connection is
 closed after uvicorn's ``timeout_keep_alive``.
 
-Guards of the gateway, at the moments that matter (connection made, head complete,
-response complete, upgrade, close):
+Guards of the gateway (:mod:`.http_guard`), at the moments that matter (connection made,
+head complete, response complete, upgrade, close):
 
 - A deadline for the request head: armed when the connection is made and again after each
   response, it closes a connection that sent no complete head within ``HANDSHAKE_TIMEOUT``
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from typing import Any, cast
 from urllib.parse import unquote
@@ -38,17 +37,14 @@ from urllib.parse import unquote
 import httptools
 
 from .http_cycle import STATUS_LINES, ASGIApp, RequestCycle
-from .iplimits import IpLimits
+from .http_guard import HeadGuard, limits_of, report
 from .lean import LeanEvent
 from .ws_handshake import Address
 from .ws_protocol import BatchingWebSocketProtocol
 
-__all__ = ["MAX_HEAD_BYTES", "UVICORN_INTERFACE", "HttpProtocol", "limits_of"]
+__all__ = ["MAX_HEAD_BYTES", "UVICORN_INTERFACE", "HttpProtocol"]
 
 logger = logging.getLogger("aiconexus.gateway")
-
-LOG_INTERVAL_S = 10.0
-"""At most one log line per this many seconds about closed slow or refused connections."""
 
 MAX_HEAD_BYTES = 64 * 1024
 """The largest request head (request line and headers) read; a larger one is answered 431."""
@@ -64,43 +60,8 @@ UVICORN_INTERFACE = {
 (and passes on to the WebSocket protocol, see :data:`.ws_protocol.UVICORN_INTERFACE`)."""
 
 
-class _Tally:
-    """Closed connections since the last log line (one line per LOG_INTERVAL_S at most)."""
-
-    timed_out = 0
-    refused = 0
-    logged_at = 0.0
-
-    @classmethod
-    def report(cls, reason: str) -> None:
-        if reason == "timeout":
-            cls.timed_out += 1
-        else:
-            cls.refused += 1
-        now = time.monotonic()
-        if now - cls.logged_at >= LOG_INTERVAL_S:
-            logger.warning(
-                "closed %d TCP connections without a request head in time and refused %d "
-                "over the per-address limits (since the last report)",
-                cls.timed_out,
-                cls.refused,
-            )
-            cls.timed_out = cls.refused = 0
-            cls.logged_at = now
-
-
 class _HeadTooLarge(Exception):
     """The request head grew past MAX_HEAD_BYTES (raised from a parser callback)."""
-
-
-def limits_of(app: Any) -> tuple[IpLimits | None, float]:
-    """The gateway's per-IP limits and header timeout, found through the ASGI app's wrappers."""
-    while app is not None:
-        hub = getattr(app, "hub", None)
-        if hub is not None:
-            return hub.ip_limits, float(hub.settings.handshake_timeout)
-        app = getattr(app, "app", None)
-    return None, 0.0
 
 
 def _address(transport: asyncio.BaseTransport, name: str) -> Address | None:
@@ -117,10 +78,10 @@ class HttpProtocol(asyncio.Protocol):
     """
 
     __slots__ = (
-        "_app", "_app_state", "_config", "_counted_ip", "_cycle", "_deadline", "_head_size",
-        "_header_timeout", "_headers", "_idle", "_ip", "_limits", "_parser", "_pending",
-        "_pipeline", "_read_paused", "_scheme", "_scope", "_server_state", "_upgrading", "_url",
-        "_wants_continue", "_writable", "client", "loop", "server", "transport",
+        "_app", "_app_state", "_config", "_cycle", "_guard", "_head_size", "_headers", "_idle",
+        "_parser", "_pipeline", "_read_paused", "_scheme", "_scope", "_server_state",
+        "_upgrading", "_url", "_wants_continue", "_writable", "client", "loop", "server",
+        "transport",
     )  # fmt: skip
 
     def __init__(
@@ -143,7 +104,7 @@ class HttpProtocol(asyncio.Protocol):
         self._parser.set_dangerous_leniencies(lenient_data_after_close=True)
         self._writable = LeanEvent()
         self._writable.set()
-        self._read_paused = self._upgrading = self._wants_continue = self._pending = False
+        self._read_paused = self._upgrading = self._wants_continue = False
         self._cycle: RequestCycle | None = None
         self._pipeline: deque[RequestCycle] = deque()
         self._scope: dict[str, Any] = {}
@@ -151,10 +112,7 @@ class HttpProtocol(asyncio.Protocol):
         self._url = b""
         self._head_size = 0
         self._idle: asyncio.TimerHandle | None = None  # timeout_keep_alive
-        self._deadline: asyncio.TimerHandle | None = None  # HANDSHAKE_TIMEOUT
-        self._limits, self._header_timeout = limits_of(self._app)
-        self._counted_ip: str | None = None
-        self._ip = "unknown"
+        self._guard: HeadGuard | None = None
         self._scheme = "http"
 
     # asyncio.Protocol
@@ -165,21 +123,18 @@ class HttpProtocol(asyncio.Protocol):
         self.transport = transport = cast(asyncio.Transport, transport)  # uvloop's: no subclass
         self.client = _address(transport, "peername")
         self.server = _address(transport, "sockname")
-        self._ip = self.client[0] if self.client else "unknown"
         self._scheme = "https" if transport.get_extra_info("sslcontext") else "http"
-        limits = self._limits
-        if limits is not None:
-            if not self._count_head(limits):
-                transport.abort()
-                return
-            limits.tcp_opened()
-            self._pending = True
-        self._arm()
+        limits, timeout = limits_of(self._app)
+        ip = self.client[0] if self.client else "unknown"
+        self._guard = HeadGuard(limits, timeout, ip, self._expired)
+        if not self._guard.opened():
+            transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The running request sees a disconnect; stop counting the connection."""
         self._server_state.connections.discard(self)
-        self._uncount()
+        if self._guard is not None:
+            self._guard.closed()
         self._cancel_idle()
         cycle = self._cycle
         if cycle is not None:
@@ -248,11 +203,9 @@ class HttpProtocol(asyncio.Protocol):
         transport = self.transport
         if transport.is_closing():
             return
-        limits = self._limits
-        if limits is not None and self._counted_ip is None and not self._count_head(limits):
+        if self._guard is not None and not self._guard.next_head():
             transport.close()  # the address is at its limit of connections sending a head
             return
-        self._arm()
         self.resume_reading()
         if self._pipeline:
             self._start(self._pipeline.popleft())
@@ -296,7 +249,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         """The head is complete: the address's head count lets go; the request is served."""
-        self._head_done()
+        if self._guard is not None:
+            self._guard.head_done()
         parser, scope = self._parser, self._scope
         scope["method"] = parser.get_method().decode("ascii")
         version = parser.get_http_version()
@@ -372,7 +326,8 @@ class HttpProtocol(asyncio.Protocol):
     def _to_websocket(self, rest: bytes) -> None:
         """Hand the connection to the WebSocket protocol, with the head it has to parse."""
         self._server_state.connections.discard(self)
-        self._uncount()
+        if self._guard is not None:
+            self._guard.closed()
         head = [self._scope["method"].encode(), b" ", self._url, b" HTTP/1.1\r\n"]
         for name, value in self._headers:
             head += (name, b": ", value, b"\r\n")
@@ -392,44 +347,12 @@ class HttpProtocol(asyncio.Protocol):
         self.transport.write(b"".join(head) + body)
         self.transport.close()
 
-    # Guards
-
-    def _count_head(self, limits: IpLimits) -> bool:
-        """Count this connection per address while it sends a head; False: over the limit."""
-        problem, per_address = limits.head_started(self._ip)
-        if problem is not None:
-            _Tally.report("refused")
-            return False
-        self._counted_ip = self._ip if per_address else None
-        return True
-
-    def _head_done(self) -> None:
-        if self._counted_ip is not None and self._limits is not None:
-            self._limits.head_done(self._counted_ip)
-            self._counted_ip = None
-
-    def _arm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-        if self._header_timeout > 0:
-            self._deadline = self.loop.call_later(self._header_timeout, self._expired)
-
     def _expired(self) -> None:
-        self._deadline = None
+        """No request head in time: abort, unless a request is being answered."""
         cycle = self._cycle
         if (cycle is None or cycle.response_complete) and not self.transport.is_closing():
-            _Tally.report("timeout")
+            report("timeout")
             self.transport.abort()
-
-    def _uncount(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-        self._head_done()
-        if self._pending and self._limits is not None:
-            self._limits.tcp_closed()
-            self._pending = False
 
     def _cancel_idle(self) -> None:
         if self._idle is not None:

@@ -22,7 +22,14 @@ from support.waiting import eventually
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from aiconexus_gateway import http_cycle, http_protocol, ws_handshake, ws_keepalive, ws_protocol
+from aiconexus_gateway import (
+    http_cycle,
+    http_guard,
+    http_protocol,
+    ws_handshake,
+    ws_keepalive,
+    ws_protocol,
+)
 from aiconexus_gateway.http_protocol import HttpProtocol
 from aiconexus_gateway.settings import Settings
 from aiconexus_gateway.ws_protocol import UVICORN_INTERFACE, BatchingWebSocketProtocol
@@ -48,7 +55,7 @@ def test_no_uvicorn_internal_is_used() -> None:
     for protocol in (BatchingWebSocketProtocol, HttpProtocol):
         bases = [cls.__module__ for cls in protocol.__mro__]
         assert [name for name in bases if name.startswith("uvicorn")] == []
-    for module in (ws_protocol, ws_handshake, ws_keepalive, http_protocol, http_cycle):
+    for module in (ws_protocol, ws_handshake, ws_keepalive, http_protocol, http_cycle, http_guard):
         assert [name for name in _imported_modules(module) if name.startswith("uvicorn")] == []
 
 
