@@ -1,7 +1,10 @@
 """Running the gateway under uvicorn with the settings that matter for WebSockets.
 
-WebSockets are served by the gateway's own protocol class (:mod:`.ws_protocol`: websockets'
-sans-I/O core, as fast as uvicorn's ``websockets-sansio``, plus batched sends), which honours
+uvicorn runs the event loop, the listening socket, the lifespan and the worker processes;
+the bytes of each connection are the gateway's own protocols': HTTP/1.1 over httptools'
+parser (:mod:`.http_protocol`, with the request-head deadline and per-address counts), and
+WebSockets (:mod:`.ws_protocol`: websockets' sans-I/O core, as fast as uvicorn's
+``websockets-sansio``, plus batched sends), which honours
 ``ws_ping_interval``/``ws_ping_timeout`` (dead connections are found by WebSocket pings) and
 never negotiates permessage-deflate (it costs most of the throughput).
 """
@@ -26,8 +29,7 @@ from aiconexus_gateway.errors import GatewayError
 from aiconexus_gateway.keys import load_or_create_key
 from aiconexus_gateway.observation.logs import configure_logging
 from aiconexus_gateway.settings import Settings
-from aiconexus_gateway.transport.http_protocol import GuardedHttpProtocol
-from aiconexus_gateway.transport.ws_protocol import BatchingWebSocketProtocol
+from aiconexus_gateway.transport.http_protocol import HttpProtocol
 
 __all__ = [
     "FILES_PER_CONNECTION",
@@ -43,8 +45,9 @@ __all__ = [
 
 logger = logging.getLogger("aiconexus.gateway")
 
-WS_IMPLEMENTATION = BatchingWebSocketProtocol
-HTTP_IMPLEMENTATION = GuardedHttpProtocol
+HTTP_IMPLEMENTATION = HttpProtocol
+"""uvicorn's ``http`` option: the gateway's own protocol, which upgrades WebSocket requests to
+:class:`.ws_protocol.BatchingWebSocketProtocol` itself (so uvicorn's ``ws`` is ``"none"``)."""
 
 FILES_PER_CONNECTION = 2
 """Open files to plan per MAX_CONNECTIONS: a WebSocket each, plus as many TCP connections
@@ -100,8 +103,8 @@ def uvicorn_config(settings: Settings, app: Any, **overrides: Any) -> uvicorn.Co
     options: dict[str, Any] = {
         "host": settings.gateway_host,
         "port": settings.gateway_port,
-        "ws": WS_IMPLEMENTATION,
         "http": HTTP_IMPLEMENTATION,
+        "ws": "none",  # HTTP_IMPLEMENTATION upgrades to the gateway's own WebSocket protocol
         "ws_ping_interval": settings.heartbeat_interval,
         "ws_ping_timeout": settings.agent_timeout,
         "ws_per_message_deflate": False,

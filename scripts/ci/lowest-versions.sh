@@ -3,8 +3,8 @@
 # installed into a separate venv with the LOWEST version of each direct dependency that the
 # bounds allow (uv's --resolution lowest-direct), then the smoke tests (tests/smoke: the
 # gateway process starts, the SDK connects, handshake, send/ACK, reconnect, a clean stop on
-# memory and Redis) and the tests of the WebSocket protocol over uvicorn and websockets
-# (test_ws_protocol_interface) run against them.
+# memory and Redis) and the tests of the gateway's HTTP and WebSocket protocols over uvicorn,
+# httptools and websockets (test_ws_protocol_interface, test_http_protocol) run against them.
 # A bound that is not true (a feature used that its lowest version lacks) fails here.
 #
 # uv is taken from PATH, else installed with pip into a venv of its own (UV_TOOLS_VENV).
@@ -46,7 +46,7 @@ mapfile -t tools < <(grep -E '^(pytest|pytest-asyncio|pytest-timeout)[<>=! ]' re
 "$uv" pip install --quiet --resolution lowest-direct ./sdk "./gateway[redis]"
 echo "lowest allowed versions installed:"
 "$uv" pip list 2>/dev/null |
-    grep -Ei '^(fastapi|uvicorn|websockets|pydantic|pynacl|orjson|httpx|structlog|prometheus.client|redis) ' |
+    grep -Ei '^(fastapi|uvicorn|httptools|websockets|pydantic|pynacl|orjson|httpx|structlog|prometheus.client|redis) ' |
     sed 's/^/  /'
 "$LOWEST_VENV/bin/python" -m pytest -q -p no:cacheprovider \
-    tests/smoke tests/gateway/test_ws_protocol_interface.py
+    tests/smoke tests/gateway/test_ws_protocol_interface.py tests/gateway/test_http_protocol.py

@@ -229,3 +229,12 @@ def test_cli_unreadable_key_file_exits_2(tmp_path: Path) -> None:
     key.write_text("not a key")
     result = _run({"GATEWAY_KEY_FILE": str(key), "GATEWAY_PORT": str(free_port())})
     assert result.returncode == 2 and "GATEWAY_KEY_FILE" in result.stderr
+
+
+def test_each_default_has_one_home() -> None:
+    """The environment unset gives the field defaults; the store's are StoreLimits' defaults."""
+    from aiconexus_gateway.backend import store_limits
+    from aiconexus_gateway.settings_store import STORE_DEFAULTS
+
+    assert Settings.from_env({}) == Settings()
+    assert store_limits(Settings()) == STORE_DEFAULTS

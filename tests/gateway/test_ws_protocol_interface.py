@@ -1,7 +1,8 @@
 """The WebSocket protocol: what it reads of uvicorn, and the ASGI behaviour it implements.
 
-uvicorn takes it as its ``ws`` option and passes its config and server state; everything else
-(handshake answers, fragments, shutdown) it does itself over websockets' sans-I/O core.
+The gateway's HTTP protocol (uvicorn's ``http`` option) hands it an upgrade request with
+uvicorn's config and server state; everything else (handshake answers, fragments, shutdown)
+it does itself over websockets' sans-I/O core.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from aiconexus_gateway.settings import Settings
-from aiconexus_gateway.transport import ws_handshake, ws_keepalive, ws_protocol
+from aiconexus_gateway.transport import (
+    http_cycle,
+    http_guard,
+    http_protocol,
+    ws_handshake,
+    ws_keepalive,
+    ws_protocol,
+)
+from aiconexus_gateway.transport.http_protocol import HttpProtocol
 from aiconexus_gateway.transport.ws_protocol import UVICORN_INTERFACE, BatchingWebSocketProtocol
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -42,15 +51,16 @@ def _imported_modules(module: Any) -> set[str]:
 
 
 def test_no_uvicorn_internal_is_used() -> None:
-    """No class of uvicorn among the protocol's bases; its modules import nothing of uvicorn."""
-    bases = [cls.__module__ for cls in BatchingWebSocketProtocol.__mro__]
-    assert [name for name in bases if name.startswith("uvicorn")] == []
-    for module in (ws_protocol, ws_handshake, ws_keepalive):
+    """No class of uvicorn among the protocols' bases; their modules import nothing of uvicorn."""
+    for protocol in (BatchingWebSocketProtocol, HttpProtocol):
+        bases = [cls.__module__ for cls in protocol.__mro__]
+        assert [name for name in bases if name.startswith("uvicorn")] == []
+    for module in (ws_protocol, ws_handshake, ws_keepalive, http_protocol, http_cycle, http_guard):
         assert [name for name in _imported_modules(module) if name.startswith("uvicorn")] == []
 
 
-async def test_uvicorn_has_what_the_protocol_reads() -> None:
-    """The protocol serves /ws under uvicorn; its config and server state have every name read."""
+async def test_uvicorn_has_what_the_protocols_read() -> None:
+    """The protocols serve /ws under uvicorn; its config and server state have every name read."""
     async with serve_in_loop(Settings()) as served:
         client = await RawClient.connect(served.ws_url)
         state = served.server.server_state
@@ -58,7 +68,8 @@ async def test_uvicorn_has_what_the_protocol_reads() -> None:
         holders = {"config": served.server.config, "server_state": state}
         missing = [
             f"{holder}.{name}"
-            for holder, names in UVICORN_INTERFACE.items()
+            for interface in (UVICORN_INTERFACE, http_protocol.UVICORN_INTERFACE)
+            for holder, names in interface.items()
             for name in names
             if not hasattr(holders[holder], name)
         ]
@@ -68,10 +79,10 @@ async def test_uvicorn_has_what_the_protocol_reads() -> None:
 
 @asynccontextmanager
 async def _serving(app: App) -> AsyncIterator[tuple[str, uvicorn.Server]]:
-    """``app`` served by uvicorn with the gateway's WebSocket protocol; yields (url, server)."""
+    """``app`` served by uvicorn with the gateway's protocols; yields (url, server)."""
     sock = loopback_socket()
     config = uvicorn.Config(
-        app, ws=BatchingWebSocketProtocol, lifespan="off", log_config=None, ws_ping_interval=None
+        app, http=HttpProtocol, ws="none", lifespan="off", log_config=None, ws_ping_interval=None
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]))

@@ -33,13 +33,14 @@ from aiconexus_gateway.backend._redis_codec import (
     split_owner,
 )
 from aiconexus_gateway.backend._redis_pipeline import AutoPipeline, Script
-from aiconexus_gateway.backend._store_quota import StoreLimits, frame_sender
+from aiconexus_gateway.backend._store_quota import frame_sender
 from aiconexus_gateway.backend.base import (
     AgentRecord,
     BackendUnavailableError,
     NodeHooks,
     StoreFullError,
 )
+from aiconexus_gateway.settings_store import STORE_DEFAULTS, StoreLimits
 
 __all__ = ["RedisNode"]
 
@@ -57,9 +58,9 @@ class RedisNode:
         *,
         node_id: str,
         presence_ttl: float = 15.0,
-        store_max_per_agent: int = 1000,
-        store_max_total: int = 100_000,
-        store_ttl: float = 86_400.0,
+        store_max_per_agent: int = STORE_DEFAULTS.per_agent,
+        store_max_total: int = STORE_DEFAULTS.total,
+        store_ttl: float = STORE_DEFAULTS.ttl,
         sweep_interval: float | None = None,
         key_prefix: str = "aiconexus:",
         connect_timeout: float = 2.0,

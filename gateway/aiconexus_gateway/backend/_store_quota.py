@@ -12,36 +12,19 @@ of these past its bound, checked in this order:
 4. the whole store's frames / bytes (``STORE_MAX_TOTAL``, ``STORE_MAX_BYTES_TOTAL``).
 
 A bound of 0 is off (``STORE_MAX_PER_AGENT=0`` alone means "store nothing"; the backends
-check that first).
+check that first). The bounds and their defaults are :class:`.settings_store.StoreLimits`.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import orjson
 
+from ..settings_store import StoreLimits
 from .base import StoreFullError, UnseenRecipientError
 
 __all__ = ["SeenAgents", "StoreAccounts", "StoreLimits", "frame_sender", "frame_size"]
-
-_MIB = 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class StoreLimits:
-    """The bounds of one offline store (0 = that bound is off) and its age limit."""
-
-    per_agent: int = 1000
-    total: int = 100_000
-    per_sender: int = 10_000
-    bytes_per_agent: int = 32 * _MIB
-    bytes_per_sender: int = 32 * _MIB
-    bytes_total: int = 256 * _MIB
-    bytes_unseen: int = 64 * _MIB
-    seen_max: int = 100_000
-    ttl: float = 86_400.0
 
 
 def frame_size(frame: str) -> int:

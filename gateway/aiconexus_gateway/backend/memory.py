@@ -6,9 +6,9 @@ import time
 from collections.abc import Sequence
 from typing import ClassVar
 
+from ..settings_store import STORE_DEFAULTS, StoreLimits
 from ._did_index import DidIndex
 from ._memory_store import MemoryStore
-from ._store_quota import StoreLimits
 from .base import AgentRecord, Backend, NodeHooks
 
 __all__ = ["MemoryBackend", "remember_once"]
@@ -48,9 +48,9 @@ class MemoryBackend(Backend):
     def __init__(
         self,
         *,
-        store_max_per_agent: int = 1000,
-        store_max_total: int = 100_000,
-        store_ttl: float = 86_400.0,
+        store_max_per_agent: int = STORE_DEFAULTS.per_agent,
+        store_max_total: int = STORE_DEFAULTS.total,
+        store_ttl: float = STORE_DEFAULTS.ttl,
         replay_max_entries: int = DEFAULT_REPLAY_ENTRIES,
         store_limits: StoreLimits | None = None,
     ) -> None:
