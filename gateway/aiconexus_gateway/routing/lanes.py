@@ -31,7 +31,7 @@ from aiconexus_gateway.backend.base import (
     UnseenRecipientError,
 )
 
-from .session import Outgoing
+from .outgoing import Outgoing
 
 __all__ = ["StoreLanes", "StoreOutcome"]
 
@@ -101,9 +101,9 @@ class StoreLanes:
         with its next operation meanwhile, and the outcome follows the commit.
         """
         begun = time.perf_counter()
-        sender = item.ack_to if item.ack_to is not None else frame_sender(item.frame)
+        sender = item.sender if item.sender is not None else frame_sender(item.frame)
         try:
-            kept = await self._backend.begin_store(recipient, item.frame, sender, item.ack_id)
+            kept = await self._backend.begin_store(recipient, item.frame, sender, item.message_id)
         except UnseenRecipientError as exc:
             self._on_outcome(item, ErrorCode.UNKNOWN_AGENT, str(exc))
         except StoreFullError as exc:
