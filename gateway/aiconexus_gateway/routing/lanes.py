@@ -4,7 +4,7 @@ Routing decides synchronously where a frame goes; when it goes to the store, the
 store call is appended to the recipient's lane. Draining the store for a newly registered
 session goes through the same lane, so frames stored before the session appeared are always
 delivered before frames routed to it live, and per sender-recipient order is kept. Settling
-held frames (acknowledged by their recipient, see :mod:`.inflight`) goes through the lane too.
+held frames (acknowledged by their recipient, see :mod:`.delivery`) goes through the lane too.
 
 When the backend is unreachable (a Redis outage), nothing acknowledged is forgotten: held
 frames that could not be settled stay listed here and are settled again (with a growing
