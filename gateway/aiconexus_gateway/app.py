@@ -4,6 +4,9 @@ The WebSocket endpoint is served by plain ASGI (no framework wrapper per frame);
 serves ``/health``, ``/agents`` (and its change events, :mod:`.directory_events`),
 ``/metrics`` and the status page (:mod:`.status`) and runs
 the hub's start-up and shutdown (which also makes SIGHUP reload the access policy).
+
+This is where the parts are assembled: the shared pieces (:func:`~.routing.parts.build_parts`),
+the hub, its router and the connection handler are built once here and handed to each other.
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ from aiconexus_gateway.observation.listing import (
     PAGE_MAX,
     agents_page,
 )
-from aiconexus_gateway.observation.metrics import CONTENT_TYPE, Gauges, MetricsExporter
+from aiconexus_gateway.observation.metrics import CONTENT_TYPE, Gauges, Metrics, MetricsExporter
 from aiconexus_gateway.observation.sampler import Sampler
 from aiconexus_gateway.observation.status import AuthDependency, status_router
-from aiconexus_gateway.routing.connection import serve_connection
+from aiconexus_gateway.routing.connection import ConnectionHandler
 from aiconexus_gateway.routing.hub import Hub
+from aiconexus_gateway.routing.parts import Parts, build_parts
 from aiconexus_gateway.routing.router import Router
 from aiconexus_gateway.settings import Settings
 from aiconexus_gateway.tasks import stop_task
@@ -57,11 +61,16 @@ HEALTH_TIMEOUT = 2.0
 class GatewayApp:
     """The ASGI callable: ``/ws`` to the hub, everything else to the FastAPI ``http`` app."""
 
-    def __init__(self, hub: Hub, http: FastAPI, policy: AccessPolicy | None = None) -> None:
+    def __init__(self, parts: Parts, hub: Hub, http: FastAPI) -> None:
+        self.parts = parts
+        """The node's shared pieces (settings, metrics, guards...)."""
         self.hub = hub
         self.http = http
-        self.policy = policy
-        self.router = Router(hub, policy)
+        self.policy = parts.guards.policy
+        self.ip_limits = parts.guards.ip_limits
+        """Per-address limits (the HTTP protocol's too)."""
+        self.router = Router(parts, hub, hub.replies)
+        self.connections = ConnectionHandler(parts, hub, self.router, hub.replies)
 
     async def __call__(
         self, scope: MutableMapping[str, Any], receive: ASGIReceive, send: ASGISend
@@ -69,14 +78,14 @@ class GatewayApp:
         """Dispatch one ASGI connection."""
         if scope["type"] == "websocket":
             if scope["path"] == "/ws":
-                await serve_connection(self.hub, self.router, scope, receive, send)
+                await self.connections(scope, receive, send)
             else:
                 await send({"type": "websocket.close", "code": int(CloseCode.POLICY_VIOLATION)})
             return
         if scope["type"] != "http":
             await self.http(scope, receive, send)  # lifespan
             return
-        await serve_http(self.hub.ip_limits, self._serve_http, scope, receive, send)
+        await serve_http(self.ip_limits, self._serve_http, scope, receive, send)
 
     async def _serve_http(
         self, scope: MutableMapping[str, Any], receive: ASGIReceive, send: ASGISend
@@ -95,15 +104,21 @@ def create_app(
 
     Raises :class:`~.policy.PolicyError` when ``POLICY_FILE`` cannot be used.
     """
-    hub = Hub(settings, identity, backend or create_backend(settings))
+    counters = Metrics()
     policy = None
     if settings.policy_file is not None:
-        policy = AccessPolicy(settings.policy_file, hub.metrics.policy_refused)
+        policy = AccessPolicy(settings.policy_file, counters.policy_refused)
+    backend = backend or create_backend(settings)
+    parts = build_parts(settings, identity, backend, policy=policy, metrics=counters)
+    hub = Hub(parts)
     release = gateway_version()
-    exporter = MetricsExporter(hub.metrics, node_id=hub.node_id, version=release)
-    hub.backend.observe_round_trips(hub.metrics.backend_round_trip.observe)
-    sampler = Sampler(hub)
-    bridges = _bridges(settings, hub.did)
+    exporter = MetricsExporter(counters, node_id=parts.node_id, version=release)
+    backend.observe_round_trips(counters.backend_round_trip.observe)
+    capacity = settings.store_max_total if settings.storing_enabled else 0
+    sampler = Sampler(
+        hub, counters, backend, node_id=parts.node_id, did=parts.did, store_capacity=capacity
+    )
+    bridges = _bridges(settings, parts.did)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -142,16 +157,16 @@ def create_app(
     @http.get("/health")
     async def health() -> Response:
         """Liveness and identity of this gateway node; 503 when the backend is down."""
-        healthy = await _backend_healthy(hub.backend)
+        healthy = await _backend_healthy(backend)
         body = {
             "status": "ok" if healthy else "unavailable",
             "version": release,
             "uptime_s": round(time.time() - hub.started_at, 3),
             "connections": hub.connections,
-            "tcp_pending": hub.ip_limits.tcp_pending,
-            "did": hub.did,
-            "backend": hub.backend.name,
-            "node_id": hub.node_id,
+            "tcp_pending": parts.guards.ip_limits.tcp_pending,
+            "did": parts.did,
+            "backend": backend.name,
+            "node_id": parts.node_id,
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 
@@ -162,24 +177,24 @@ def create_app(
         limit: int = Query(default=PAGE_DEFAULT, ge=1, le=PAGE_MAX),
     ) -> Response:
         """One page of the registered agents (cluster-wide) in DID order, streamed."""
-        return await agents_page(hub.backend, capability, cursor, limit)
+        return await agents_page(backend, capability, cursor, limit)
 
     @http.get("/metrics", dependencies=[Depends(require_token(settings.metrics_token))])
     async def metrics() -> Response:
         """Prometheus text metrics (404 when ENABLE_METRICS is false)."""
         if not settings.enable_metrics:
             return PlainTextResponse("metrics are disabled\n", status_code=404)
-        gauges = Gauges(connections=hub.connections, registered=len(hub.sessions))
+        gauges = Gauges(connections=hub.connections, registered=hub.registered)
         gauges.store_capacity = settings.store_max_total if settings.storing_enabled else 0
         try:
-            gauges.stored = await hub.backend.stored_count()
-            gauges.stored_bytes = await hub.backend.stored_bytes()
+            gauges.stored = await backend.stored_count()
+            gauges.stored_bytes = await backend.stored_bytes()
         except BackendUnavailableError:
             gauges.stored = -1
         # rendered on the loop: the counters must not change while they are read
         return Response(exporter.render(gauges), media_type=CONTENT_TYPE)
 
-    return GatewayApp(hub, http, policy)
+    return GatewayApp(parts, hub, http)
 
 
 def _bridges(settings: Settings, gateway_did: str) -> list[EmbeddedBridge]:

@@ -127,7 +127,7 @@ async def test_no_register_in_time_is_a_timeout() -> None:
         await conn.read_challenge()
         close = await conn.close_event(within=5)
         assert close["code"] == CLOSE_POLICY and close["reason"].startswith("TIMEOUT:")
-        assert gateway.app.hub.metrics.rejected[ErrorCode.TIMEOUT.value] == 1
+        assert gateway.app.parts.metrics.rejected[ErrorCode.TIMEOUT.value] == 1
 
 
 # refusals before the handshake -----------------------------------------------------------------
@@ -241,7 +241,7 @@ async def test_refused_frames_leave_the_session_serving(gateway: AsgiGateway) ->
     assert error.correlation_id == sent.id
     again = await alice.send_message(MessageType.INTENT, bob.did, {"query": "two"})
     assert (await bob.frame()).id == again.id
-    assert gateway.app.hub.metrics.rejected[ErrorCode.REPLAY_DETECTED.value] == 1
+    assert gateway.app.parts.metrics.rejected[ErrorCode.REPLAY_DETECTED.value] == 1
 
 
 async def test_an_oversized_frame_is_message_too_large() -> None:

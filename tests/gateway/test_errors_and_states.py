@@ -14,6 +14,9 @@ from support.client import forge
 import aiconexus_gateway
 from aiconexus.protocol import AIConexusError
 from aiconexus_gateway.errors import GatewayError
+from aiconexus_gateway.observation.metrics import Metrics
+from aiconexus_gateway.routing.delivery import Delivered
+from aiconexus_gateway.routing.parts import SessionLimits
 from aiconexus_gateway.routing.session import Session, SessionState
 
 
@@ -71,8 +74,21 @@ async def _nowhere(message: MutableMapping[str, Any]) -> None:
     """An ASGI send that drops what it is given."""
 
 
+class _Owner:
+    """A session owner for life-cycle tests: no frame is ever delivered there."""
+
+    def delivered(self, session: Session, verdict: Delivered) -> None:
+        raise AssertionError("nothing is delivered in these tests")
+
+    def slow(self, session: Session) -> None:
+        raise AssertionError("nothing is in flight in these tests")
+
+
 def _session() -> Session:
-    return Session(_nowhere, session_id="s", limit=4, peer="test", on_written=lambda _: None)
+    limits = SessionLimits(queue=4)
+    return Session(
+        _nowhere, session_id="s", peer="test", limits=limits, owner=_Owner(), metrics=Metrics()
+    )
 
 
 async def test_a_session_moves_only_forwards() -> None:

@@ -16,8 +16,9 @@ import pytest
 
 from aiconexus.protocol import Identity, Message, MessageType
 from aiconexus_gateway.backend import create_backend
-from aiconexus_gateway.routing.connection import serve_connection
+from aiconexus_gateway.routing.connection import ConnectionHandler
 from aiconexus_gateway.routing.hub import Hub
+from aiconexus_gateway.routing.parts import build_parts
 from aiconexus_gateway.routing.router import Router
 from aiconexus_gateway.routing.session import Session
 from aiconexus_gateway.settings import Settings
@@ -37,7 +38,9 @@ async def test_a_failing_frame_is_answered_internal_error_and_logged_once(
 ) -> None:
     """INTERNAL_ERROR (correlated) per failing frame, the connection goes on, one log line."""
     settings = Settings(gateway_key_file=tmp_path / "gateway.key")
-    hub = Hub(settings, Identity.generate(), create_backend(settings), crypto_threads=0)
+    parts = build_parts(settings, Identity.generate(), create_backend(settings), crypto_threads=0)
+    hub = Hub(parts)
+    serve = ConnectionHandler(parts, hub, _FailingRouter(parts, hub, hub.replies), hub.replies)
     await hub.start()
     incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -57,7 +60,7 @@ async def test_a_failing_frame_is_answered_internal_error_and_logged_once(
 
     scope = {"type": "websocket", "path": "/ws", "subprotocols": [], "client": ("127.0.0.1", 1)}
     me = Identity.generate()
-    task = asyncio.create_task(serve_connection(hub, _FailingRouter(hub), scope, receive, send))
+    task = asyncio.create_task(serve(scope, receive, send))
     try:
         await incoming.put({"type": "websocket.connect"})
         assert (await asyncio.wait_for(outgoing.get(), 5))["type"] == "websocket.accept"
@@ -80,7 +83,7 @@ async def test_a_failing_frame_is_answered_internal_error_and_logged_once(
         assert not task.done()
         lines = [r for r in caplog.records if "handling a frame failed" in r.getMessage()]
         assert len(lines) <= 1 and not any(r.exc_info for r in caplog.records)
-        assert hub.metrics.internal_errors == 5
+        assert parts.metrics.internal_errors == 5
     finally:
         await incoming.put({"type": "websocket.disconnect", "code": 1000})
         await asyncio.wait_for(task, 5)

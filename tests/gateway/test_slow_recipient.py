@@ -100,6 +100,6 @@ async def test_many_senders_of_large_frames_hold_bounded_bytes(
     statuses = {status for acks in answers for status in acks.values()}
     assert statuses <= {"delivered", "queued"} and "queued" in statuses
     await asyncio.wait_for(reading, 10)
-    hub = gw.app.hub
-    assert hub.budget.peak <= window + queue + 2 * (len(blob) + 1000), hub.budget.peak
-    assert hub.budget.used == 0
+    budget = gw.app.parts.budget
+    assert budget.peak <= window + queue + 2 * (len(blob) + 1000), budget.peak
+    assert budget.used == 0

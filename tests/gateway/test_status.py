@@ -23,6 +23,7 @@ from aiconexus_gateway.guards.operator_auth import require_token
 from aiconexus_gateway.observation.sampler import Sampler
 from aiconexus_gateway.observation.status import status_page, status_router
 from aiconexus_gateway.routing.hub import Hub
+from aiconexus_gateway.routing.parts import build_parts
 from aiconexus_gateway.settings import Settings
 
 
@@ -75,9 +76,10 @@ async def test_routes_of_a_running_gateway(tmp_path: Path) -> None:
 async def test_data_routes_need_the_bearer_token_when_one_is_set() -> None:
     """With a token: 401 without or with a wrong one, 200 with ``Authorization: Bearer``."""
     backend = MemoryBackend(store_max_per_agent=1, store_max_total=1, store_ttl=1)
-    hub = Hub(Settings(node_id="n1"), Identity.generate(), backend, crypto_threads=0)
+    parts = build_parts(Settings(node_id="n1"), Identity.generate(), backend, crypto_threads=0)
+    sampler = Sampler(Hub(parts), parts.metrics, backend, node_id="n1", did=parts.did)
     app = FastAPI()
-    app.include_router(status_router(Sampler(hub), auth=require_token("s3cret")))
+    app.include_router(status_router(sampler, auth=require_token("s3cret")))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
         assert (await http.get("/status")).status_code == 200  # the page itself holds no data

@@ -1,7 +1,7 @@
 """What one gateway process counts, and its Prometheus exposition (prometheus-client).
 
-The hot path only adds to plain fields of :class:`Metrics` (``hub.metrics.routed += 1``,
-``hub.metrics.rejected[code] += 1``, ``hub.metrics.route_latency.observe(seconds)``).
+The hot path only adds to plain fields of :class:`Metrics` (``metrics.routed += 1``,
+``metrics.rejected[code] += 1``, ``metrics.route_latency.observe(seconds)``).
 Exposition reads them at scrape time through :class:`GatewayCollector`, registered in a
 registry of the application's own (never prometheus-client's global one). Every sample has
 the label ``node_id``.

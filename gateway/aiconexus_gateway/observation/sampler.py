@@ -1,6 +1,6 @@
 """A once-a-second summary of the gateway for the status page, with the last minutes kept.
 
-Each tick reads the hub's counters (a few integers and one histogram's buckets: nothing
+Each tick reads the node's counters (a few integers and one histogram's buckets: nothing
 that grows with the number of agents), the store depth, and every few ticks the cluster's
 live nodes. Points (frames/s, delivered/s, refusals/s, p50/p99 route latency over a short
 window) go into a ring buffer; listeners (the status page's event streams) wait for the
@@ -14,16 +14,13 @@ import contextlib
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from aiconexus_gateway.backend.base import BackendUnavailableError
+from aiconexus_gateway.backend.base import Backend, BackendUnavailableError
 
-from .metrics import quantile
+from .metrics import Metrics, quantile
 
-if TYPE_CHECKING:
-    from aiconexus_gateway.routing.hub import Hub
-
-__all__ = ["HISTORY_S", "Sampler"]
+__all__ = ["HISTORY_S", "NodeView", "Sampler"]
 
 logger = logging.getLogger("aiconexus.gateway")
 
@@ -37,15 +34,54 @@ NODES_EVERY = 5
 """Ticks between two look-ups of the cluster's live nodes."""
 
 
-class Sampler:
-    """Samples ``hub`` every ``interval`` seconds; keeps ``history`` points."""
+class NodeView(Protocol):
+    """What the sampler reads of the node it samples (the hub offers it, read-only)."""
 
-    def __init__(self, hub: Hub, *, interval: float = 1.0, history: int = HISTORY_S) -> None:
-        self.hub = hub
+    @property
+    def connections(self) -> int:
+        """Connections open now."""
+
+    @property
+    def registered(self) -> int:
+        """Registered sessions of this node."""
+
+    @property
+    def started_at(self) -> float:
+        """When the node started (``time.time()``)."""
+
+    @property
+    def stopping(self) -> bool:
+        """True once the node drains."""
+
+
+class Sampler:
+    """Samples ``node`` and ``metrics`` every ``interval`` seconds; keeps ``history`` points.
+
+    ``store_capacity``: STORE_MAX_TOTAL when storing is on, else 0.
+    """
+
+    def __init__(
+        self,
+        node: NodeView,
+        metrics: Metrics,
+        backend: Backend,
+        *,
+        node_id: str,
+        did: str,
+        store_capacity: int = 0,
+        interval: float = 1.0,
+        history: int = HISTORY_S,
+    ) -> None:
+        self.node = node
+        self.metrics = metrics
+        self.backend = backend
+        self.node_id = node_id
+        self.did = did
+        self.store_capacity = store_capacity
         self.interval = interval
         self.points: deque[dict[str, Any]] = deque(maxlen=history)
         self.stored: int | None = None
-        self.nodes: list[str] = [hub.node_id]
+        self.nodes: list[str] = [node_id]
         self._buckets: deque[list[int]] = deque(maxlen=LATENCY_WINDOW + 1)
         self._last: tuple[float, int, int, int] | None = None
         self._tick = asyncio.Event()
@@ -64,7 +100,7 @@ class Sampler:
 
     async def sample(self) -> dict[str, Any]:
         """Take one point now, wake the listeners, and return the point."""
-        backend = self.hub.backend
+        backend = self.backend
         with contextlib.suppress(BackendUnavailableError, TimeoutError):
             async with asyncio.timeout(self.interval):
                 self.stored = await backend.stored_count()
@@ -72,7 +108,7 @@ class Sampler:
             with contextlib.suppress(BackendUnavailableError, TimeoutError):
                 async with asyncio.timeout(self.interval):
                     live = await backend.live_nodes()
-                    self.nodes = sorted({*live, self.hub.node_id})  # this node is alive
+                    self.nodes = sorted({*live, self.node_id})  # this node is alive
         self._ticks += 1
         point = self._point(time.time())
         self.points.append(point)
@@ -80,7 +116,7 @@ class Sampler:
         return point
 
     def _point(self, now: float) -> dict[str, Any]:
-        metrics = self.hub.metrics
+        metrics = self.metrics
         refused = sum(metrics.rejected.values())
         totals = (now, metrics.routed, metrics.delivered, refused)
         last, self._last = self._last, totals
@@ -102,18 +138,17 @@ class Sampler:
 
     def summary(self) -> dict[str, Any]:
         """The current totals (no per-agent data): what every event of the stream carries."""
-        hub = self.hub
-        registered = len(hub.sessions)
+        node = self.node
         return {
-            "node_id": hub.node_id,
-            "did": hub.did,
-            "backend": hub.backend.name,
-            "uptime_s": round(time.time() - hub.started_at, 1),
-            "connections": hub.connections,
-            "registered": registered,
+            "node_id": self.node_id,
+            "did": self.did,
+            "backend": self.backend.name,
+            "uptime_s": round(time.time() - node.started_at, 1),
+            "connections": node.connections,
+            "registered": node.registered,
             "stored": self.stored,
-            "store_capacity": hub.settings.store_max_total if hub.settings.storing_enabled else 0,
-            "refusals": dict(sorted(hub.metrics.rejected.items())),
+            "store_capacity": self.store_capacity,
+            "refusals": dict(sorted(self.metrics.rejected.items())),
             "nodes": list(self.nodes),
             "point": self.points[-1] if self.points else None,
         }

@@ -106,7 +106,7 @@ def _event(name: str, data: Any) -> bytes:
 async def _event_stream(sampler: Sampler) -> AsyncIterator[bytes]:
     yield b"retry: 2000\n\n"
     yield _event("history", {"points": sampler.history(), **sampler.summary()})
-    while not sampler.hub.stopping:
+    while not sampler.node.stopping:
         if await sampler.next_tick(EVENT_WAIT_S):
             yield _event("summary", sampler.summary())
         elif sampler.closed:

@@ -2,8 +2,9 @@
 
 The handshake's frames and checks are the protocol core's
 (:class:`aiconexus.protocol.ServerHandshake`, with the gateway's limits from
-:mod:`.register_checks`); this module carries them and adds the gateway's own decisions
-(connection limits, the address's REGISTER budget, the access policy, the backend).
+:mod:`..guards.register_checks`); this module carries them and adds the gateway's own
+decisions (connection limits, the address's REGISTER budget, the access policy, the backend).
+Everything it uses is handed to :class:`ConnectionHandler` once, where the app is assembled.
 
 This module speaks plain ASGI (``receive``/``send`` message dicts) and knows nothing of the
 web framework in front of it.
@@ -15,7 +16,6 @@ import asyncio
 import logging
 import re
 import time
-import uuid
 from collections import deque
 from collections.abc import MutableMapping
 from typing import Any
@@ -39,17 +39,19 @@ from aiconexus.protocol import (
     close_reason,
 )
 from aiconexus_gateway.backend.base import BackendUnavailableError
-from aiconexus_gateway.guards.access import AccessPolicy
 from aiconexus_gateway.guards.policy_file import refusal_message
 from aiconexus_gateway.guards.register_checks import check_register, register_handshake
+from aiconexus_gateway.observation.metrics import Metrics
 from aiconexus_gateway.transport.asgi import ASGIReceive, ASGISend
 from aiconexus_gateway.transport.ws_protocol import SEND_BATCH
 
 from .hub import Hub
+from .parts import Parts
+from .replies import Replies
 from .router import GUESS_PARSE_LIMIT, Router, guess_id
 from .session import Session, SessionState
 
-__all__ = ["CLOSE_POLICY", "MAX_CLOSE_REASON", "close_reason", "serve_connection"]
+__all__ = ["CLOSE_POLICY", "MAX_CLOSE_REASON", "ConnectionHandler", "close_reason"]
 
 logger = logging.getLogger("aiconexus.gateway")
 
@@ -93,8 +95,8 @@ class _Faults:
     logged_at = -FAULT_LOG_INTERVAL_S
 
     @classmethod
-    def report(cls, hub: Hub, session_id: str, exc: BaseException) -> None:
-        hub.metrics.internal_errors += 1
+    def report(cls, metrics: Metrics, session_id: str, exc: BaseException) -> None:
+        metrics.internal_errors += 1
         cls.count += 1
         now = time.monotonic()
         if now - cls.logged_at >= FAULT_LOG_INTERVAL_S:
@@ -109,254 +111,247 @@ class _Faults:
             cls.logged_at = now
 
 
-async def serve_connection(
-    hub: Hub, router: Router, scope: MutableMapping[str, Any], receive: ASGIReceive, send: ASGISend
-) -> None:
-    """Run one ``/ws`` connection to its end."""
-    event = await receive()
-    if event["type"] != "websocket.connect":
-        return
-    subprotocol = hub.settings.gateway_subprotocol
-    offered = scope.get("subprotocols") or []
-    await send(
-        {"type": "websocket.accept", "subprotocol": subprotocol if subprotocol in offered else None}
-    )
-    client = scope.get("client")
-    peer = f"{client[0]}:{client[1]}" if client else "unknown"
-    ip = str(client[0]) if client else "unknown"
-    session = Session(
-        send,
-        session_id=uuid.uuid4().hex,
-        limit=hub.settings.send_queue_size,
-        limit_bytes=hub.settings.send_queue_bytes,
-        budget=hub.budget,
-        peer=peer,
-        address=ip,
-        on_written=hub.on_written,
-        batch_type=SEND_BATCH if SEND_BATCH in (scope.get("extensions") or {}) else None,
-        close_timeout=hub.settings.close_timeout,
-    )
-    if hub.connections >= hub.settings.max_connections or hub.stopping:
-        why = "gateway is stopping" if hub.stopping else "gateway is at MAX_CONNECTIONS"
-        await _refuse_connection(hub, session, send, why)
-        return
-    problem = hub.ip_limits.ws_opened(ip)
-    if problem is not None:
-        await _refuse_connection(hub, session, send, problem)
-        return
-    hub.connections += 1
-    hub.metrics.connections_total += 1
-    logger.info("connect", extra={"peer": peer, "session": session.session_id})
-    authenticated = False
-    try:
-        if await _handshake(hub, session, receive, send, router.policy, ip):
-            authenticated = True
-            hub.ip_limits.ws_authenticated(ip)
-            await _read_frames(hub, router, session, receive)
-    except asyncio.CancelledError:
-        if not session.closed:
-            raise  # a cancellation we did not ask for
-    finally:
-        hub.ip_limits.ws_closed(ip, authenticated=authenticated)
-        hub.connections -= 1
-        reason = session.close_reason
-        hub.end(session)
-        _log_disconnect(session, reason)
+class ConnectionHandler:
+    """Runs ``/ws`` connections with the node's parts, hub, router and replies."""
 
+    def __init__(self, parts: Parts, hub: Hub, router: Router, replies: Replies) -> None:
+        self.parts = parts
+        self.settings = parts.settings
+        self.metrics = parts.metrics
+        self.guards = parts.guards
+        self.node = parts.node
+        self.hub = hub
+        self.router = router
+        self.replies = replies
 
-async def _refuse_connection(hub: Hub, session: Session, send: ASGISend, why: str) -> None:
-    """Refuse a new connection before CHALLENGE: CONNECTION_REFUSED, close 1013 (try later)."""
-    error = ConnectionRefusedByPeerError(why)
-    hub.metrics.rejected[str(error.code)] += 1
-    hub.refusal_log.note(error.code, why, session=session.session_id, peer=session.peer)
-    code = int(CloseCode.TRY_AGAIN_LATER)
-    await send({"type": "websocket.close", "code": code, "reason": close_reason(error)})
-
-
-def _log_disconnect(session: Session, reason: str) -> None:
-    """The one line of a connection's end: who, why (reason) and the close code we sent."""
-    fields: dict[str, Any] = {"reason": reason if session.did else "not registered"}
-    fields.update(did=session.did, session=session.session_id, peer=session.peer)
-    if session.close_code is not None:
-        fields["code"] = session.close_code
-    level = logging.WARNING if reason == "slow consumer" else logging.INFO
-    logger.log(level, "disconnected", extra=fields)
-
-
-async def _handshake(
-    hub: Hub,
-    session: Session,
-    receive: ASGIReceive,
-    send: ASGISend,
-    policy: AccessPolicy | None,
-    ip: str,
-) -> bool:
-    """Drive the protocol core's :class:`ServerHandshake`; True once the session is registered.
-
-    CHALLENGE, then one REGISTER checked in full: the core's checks with the gateway's
-    limits (:mod:`.register_checks`), then the access policy (if any) and the backend.
-    """
-    settings = hub.settings
-    handshake = register_handshake(hub.frames, settings)
-    await session.send_now(handshake.challenge())
-    session.advance(SessionState.CHALLENGE_SENT)
-    try:
-        async with asyncio.timeout(settings.connection_timeout):
-            event = await receive()
-    except TimeoutError:
-        waited = f"no REGISTER within {settings.connection_timeout:g}s"
-        await _refuse(hub, session, send, handshake.refuse(RemoteTimeoutError(waited)))
-        return False
-    if event["type"] != "websocket.receive":
-        return False
-    text = event.get("text")
-    if text is None:
-        binary = MalformedMessageError("binary frames are not allowed")
-        await _refuse(hub, session, send, handshake.refuse(binary))
-        return False
-    try:
-        registration = _accept(hub, session, handshake, text, ip=ip, policy=policy)
-    except IoapError as exc:
-        sender, correlation_id = _addressee(text, handshake)
-        refusal = handshake.refuse(exc, sender=sender, correlation_id=correlation_id)
-        await _refuse(hub, session, send, refusal)
-        return False
-    session.adopt(registration)
-    try:
-        await hub.register(session, registration.message.id)
-    except BackendUnavailableError as exc:
-        error = InternalError(f"backend unavailable: {exc}")
-        refusal = handshake.refuse(
-            error, sender=registration.did, correlation_id=registration.message.id
+    async def __call__(
+        self, scope: MutableMapping[str, Any], receive: ASGIReceive, send: ASGISend
+    ) -> None:
+        """Run one ``/ws`` connection to its end."""
+        event = await receive()
+        if event["type"] != "websocket.connect":
+            return
+        subprotocol = self.settings.gateway_subprotocol
+        offered = scope.get("subprotocols") or []
+        await send(
+            {
+                "type": "websocket.accept",
+                "subprotocol": subprotocol if subprotocol in offered else None,
+            }
         )
-        await _refuse(hub, session, send, refusal)
-        return False
-    return True
+        client = scope.get("client")
+        peer = f"{client[0]}:{client[1]}" if client else "unknown"
+        ip = str(client[0]) if client else "unknown"
+        batched = SEND_BATCH in (scope.get("extensions") or {})
+        session = self.hub.open(send, peer=peer, address=ip, batched=batched)
+        why = self.node.refusal()
+        if why is not None:
+            await self._refuse_connection(session, send, why)
+            return
+        ip_limits = self.guards.ip_limits
+        problem = ip_limits.ws_opened(ip)
+        if problem is not None:
+            await self._refuse_connection(session, send, problem)
+            return
+        self.node.opened()
+        self.metrics.connections_total += 1
+        logger.info("connect", extra={"peer": peer, "session": session.session_id})
+        authenticated = False
+        try:
+            if await self._handshake(session, receive, send, ip):
+                authenticated = True
+                ip_limits.ws_authenticated(ip)
+                await self._read_frames(session, receive)
+        except asyncio.CancelledError:
+            if not session.closed:
+                raise  # a cancellation we did not ask for
+        finally:
+            ip_limits.ws_closed(ip, authenticated=authenticated)
+            self.node.left()
+            reason = session.close_reason
+            self.hub.end(session)
+            self._log_disconnect(session, reason)
 
+    async def _refuse_connection(self, session: Session, send: ASGISend, why: str) -> None:
+        """Refuse a new connection before CHALLENGE: CONNECTION_REFUSED, close 1013 (try later)."""
+        error = ConnectionRefusedByPeerError(why)
+        self.metrics.rejected[str(error.code)] += 1
+        self.guards.refusal_log.note(error.code, why, session=session.session_id, peer=session.peer)
+        code = int(CloseCode.TRY_AGAIN_LATER)
+        await send({"type": "websocket.close", "code": code, "reason": close_reason(error)})
 
-def _accept(
-    hub: Hub,
-    session: Session,
-    handshake: ServerHandshake,
-    text: str,
-    *,
-    ip: str,
-    policy: AccessPolicy | None,
-) -> Registration:
-    """The registration ``text`` asks for, or the IoapError that refuses it.
+    @staticmethod
+    def _log_disconnect(session: Session, reason: str) -> None:
+        """The one line of a connection's end: who, why (reason) and the close code we sent."""
+        fields: dict[str, Any] = {"reason": reason if session.did else "not registered"}
+        fields.update(did=session.did, session=session.session_id, peer=session.peer)
+        if session.close_code is not None:
+            fields["code"] = session.close_code
+        level = logging.WARNING if reason == "slow consumer" else logging.INFO
+        logger.log(level, "disconnected", extra=fields)
 
-    Order: the address's REGISTER budget, the REGISTER's checks, the access policy.
-    """
-    wait = hub.ip_limits.registration_wait_ms(ip)
-    if wait:
-        why = f"too many REGISTERs from this address; retry after {wait} ms"
-        raise RateLimitedError(why, details={"retry_after_ms": wait})
-    try:
-        registration = check_register(text, handshake=handshake, settings=hub.settings)
-    except IoapError:
-        raise
-    except Exception as exc:  # last resort: a bug must not cost more than this connection
-        _Faults.report(hub, session.session_id, exc)
-        raise InternalError("the REGISTER could not be handled") from None
-    if policy is not None:
-        rule = policy.refusal(
-            registration.did, hub.did, registration.capabilities, MessageType.REGISTER
+    async def _handshake(
+        self, session: Session, receive: ASGIReceive, send: ASGISend, ip: str
+    ) -> bool:
+        """Drive the protocol core's :class:`ServerHandshake`; True once the session is registered.
+
+        CHALLENGE, then one REGISTER checked in full: the core's checks with the gateway's
+        limits (:mod:`.register_checks`), then the access policy (if any) and the backend.
+        """
+        settings = self.settings
+        handshake = register_handshake(self.parts.frames, settings)
+        await session.send_now(handshake.challenge())
+        session.advance(SessionState.CHALLENGE_SENT)
+        try:
+            async with asyncio.timeout(settings.connection_timeout):
+                event = await receive()
+        except TimeoutError:
+            waited = f"no REGISTER within {settings.connection_timeout:g}s"
+            await self._refuse(session, send, handshake.refuse(RemoteTimeoutError(waited)))
+            return False
+        if event["type"] != "websocket.receive":
+            return False
+        text = event.get("text")
+        if text is None:
+            binary = MalformedMessageError("binary frames are not allowed")
+            await self._refuse(session, send, handshake.refuse(binary))
+            return False
+        try:
+            registration = self._accept(session, handshake, text, ip=ip)
+        except IoapError as exc:
+            sender, correlation_id = self._addressee(text, handshake)
+            refusal = handshake.refuse(exc, sender=sender, correlation_id=correlation_id)
+            await self._refuse(session, send, refusal)
+            return False
+        session.adopt(registration)
+        try:
+            await self.hub.register(session, registration.message.id)
+        except BackendUnavailableError as exc:
+            error = InternalError(f"backend unavailable: {exc}")
+            refusal = handshake.refuse(
+                error, sender=registration.did, correlation_id=registration.message.id
+            )
+            await self._refuse(session, send, refusal)
+            return False
+        return True
+
+    def _accept(
+        self, session: Session, handshake: ServerHandshake, text: str, *, ip: str
+    ) -> Registration:
+        """The registration ``text`` asks for, or the IoapError that refuses it.
+
+        Order: the address's REGISTER budget, the REGISTER's checks, the access policy.
+        """
+        wait = self.guards.ip_limits.registration_wait_ms(ip)
+        if wait:
+            why = f"too many REGISTERs from this address; retry after {wait} ms"
+            raise RateLimitedError(why, details={"retry_after_ms": wait})
+        try:
+            registration = check_register(text, handshake=handshake, settings=self.settings)
+        except IoapError:
+            raise
+        except Exception as exc:  # last resort: a bug must not cost more than this connection
+            _Faults.report(self.metrics, session.session_id, exc)
+            raise InternalError("the REGISTER could not be handled") from None
+        policy = self.guards.policy
+        if policy is not None:
+            rule = policy.refusal(
+                registration.did, self.parts.did, registration.capabilities, MessageType.REGISTER
+            )
+            if rule is not None:
+                raise UnauthorizedError(refusal_message(rule), details={"rule": rule})
+        return registration
+
+    @staticmethod
+    def _addressee(text: str, handshake: ServerHandshake) -> tuple[str | None, str | None]:
+        """(sender DID, frame id) an ERROR refusing ``text`` goes to (the accepted REGISTER's)."""
+        accepted = handshake.registration
+        if accepted is not None:
+            return accepted.did, accepted.message.id
+        return guess_sender(text), guess_id(text)
+
+    async def _refuse(self, session: Session, send: ASGISend, refusal: Refusal) -> None:
+        """The handshake failed: the refusal's ERROR (when it has one), then its close (1008).
+
+        ``to`` is null only on CHALLENGE, so without a sender DID there is no ERROR frame; the
+        close reason always carries ``"CODE: message"``.
+        """
+        error = refusal.error
+        self.metrics.rejected[str(error.code)] += 1
+        self.guards.refusal_log.note(
+            error.code, error.message, session=session.session_id, peer=session.peer
         )
-        if rule is not None:
-            raise UnauthorizedError(refusal_message(rule), details={"rule": rule})
-    return registration
+        try:
+            if refusal.frame is not None:
+                await session.send_now(refusal.frame)
+            close = {"type": "websocket.close", "code": int(refusal.code), "reason": refusal.reason}
+            await send(close)
+        except Exception as exc:  # the peer is already gone
+            logger.debug("could not refuse %s: %r", session.session_id, exc)
 
+    async def _read_frames(self, session: Session, receive: ASGIReceive) -> None:
+        """Handle frames until the peer disconnects or the hub closes the session.
 
-def _addressee(text: str, handshake: ServerHandshake) -> tuple[str | None, str | None]:
-    """(sender DID, frame id) an ERROR refusing ``text`` goes to (the accepted REGISTER's first)."""
-    accepted = handshake.registration
-    if accepted is not None:
-        return accepted.did, accepted.message.id
-    return guess_sender(text), guess_id(text)
-
-
-async def _refuse(hub: Hub, session: Session, send: ASGISend, refusal: Refusal) -> None:
-    """The handshake failed: the refusal's ERROR (when it has one), then its close (1008).
-
-    ``to`` is null only on CHALLENGE, so without a sender DID there is no ERROR frame; the
-    close reason always carries ``"CODE: message"``.
-    """
-    error = refusal.error
-    hub.metrics.rejected[str(error.code)] += 1
-    hub.refusal_log.note(error.code, error.message, session=session.session_id, peer=session.peer)
-    try:
-        if refusal.frame is not None:
-            await session.send_now(refusal.frame)
-        close = {"type": "websocket.close", "code": int(refusal.code), "reason": refusal.reason}
-        await send(close)
-    except Exception as exc:  # the peer is already gone
-        logger.debug("could not refuse %s: %r", session.session_id, exc)
-
-
-async def _read_frames(hub: Hub, router: Router, session: Session, receive: ASGIReceive) -> None:
-    """Handle frames until the peer disconnects or the hub closes the session.
-
-    With a backend whose replay check is a round trip (``remote_checks``), up to
-    PIPELINE_DEPTH frames are handled at once: each frame's handling is a task given the
-    previous one, so that its replay check leaves with those of the frames before it while
-    their routing stays in order. Otherwise each frame is handled before the next is read.
-    """
-    loop = asyncio.get_running_loop()
-    pipelined = hub.backend.remote_checks
-    limit = hub.settings.send_queue_size
-    running: deque[asyncio.Task[None]] = deque()
-    turn = time.perf_counter()
-    try:
-        while not session.closed:
-            while running and running[0].done():
-                running.popleft()
-            if len(running) >= PIPELINE_DEPTH:
+        With a backend whose replay check is a round trip (``remote_checks``), up to
+        PIPELINE_DEPTH frames are handled at once: each frame's handling is a task given the
+        previous one, so that its replay check leaves with those of the frames before it while
+        their routing stays in order. Otherwise each frame is handled before the next is read.
+        """
+        loop = asyncio.get_running_loop()
+        pipelined = self.parts.backend.remote_checks
+        limit = self.settings.send_queue_size
+        running: deque[asyncio.Task[None]] = deque()
+        turn = time.perf_counter()
+        try:
+            while not session.closed:
+                while running and running[0].done():
+                    running.popleft()
+                if len(running) >= PIPELINE_DEPTH:
+                    await asyncio.wait((running[0],))
+                    continue
+                if session.queue.answers >= limit:
+                    await session.drained()
+                if time.perf_counter() - turn > TURN_S:
+                    await asyncio.sleep(0)  # receive() does not yield while frames are queued
+                    turn = time.perf_counter()
+                session.receiving = True
+                event = await receive()
+                session.receiving = False
+                if event["type"] != "websocket.receive":
+                    return
+                if pipelined:
+                    previous = running[-1] if running else None
+                    handling = self._handle(session, event, previous)
+                    running.append(loop.create_task(handling))
+                else:
+                    await self._handle(session, event, None)
+            await session.closed_sent()
+        finally:
+            while running:  # frames already taken are routed before the connection is let go
                 await asyncio.wait((running[0],))
-                continue
-            if session.answers_pending >= limit:
-                await session.drained()
-            if time.perf_counter() - turn > TURN_S:
-                await asyncio.sleep(0)  # receive() does not yield while frames are queued
-                turn = time.perf_counter()
-            session.receiving = True
-            event = await receive()
-            session.receiving = False
-            if event["type"] != "websocket.receive":
-                return
-            if pipelined:
-                previous = running[-1] if running else None
-                running.append(loop.create_task(_handle(hub, router, session, event, previous)))
-            else:
-                await _handle(hub, router, session, event, None)
-        await session.closed_sent()
-    finally:
-        while running:  # frames already taken are routed before the connection is let go
-            await asyncio.wait((running[0],))
-            running.popleft()
+                running.popleft()
 
-
-async def _handle(
-    hub: Hub,
-    router: Router,
-    session: Session,
-    event: MutableMapping[str, Any],
-    previous: asyncio.Future[None] | None,
-) -> None:
-    """Handle one received frame; no exception leaves (a bug costs this frame only)."""
-    text = event.get("text")
-    if text is None:
-        frame = event.get("bytes") or b""
-        binary = MalformedMessageError("binary frames are not allowed")
-        hub.reject(session, binary, guess_id(frame))
-        return
-    try:
-        await router.handle(session, text, previous)
-    except Exception as exc:  # last resort: one bad frame must not end the connection
-        _Faults.report(hub, session.session_id, exc)
-        failed = InternalError("the gateway could not handle this frame")
-        hub.reject(session, failed, guess_id(text))
-    finally:
-        # A frame that returned early (refused, or a recipient ACK) still ends after the one
-        # before it, so the next frame cannot overtake frames still in their replay check.
-        if previous is not None and not previous.done():
-            await asyncio.wait((previous,))
+    async def _handle(
+        self,
+        session: Session,
+        event: MutableMapping[str, Any],
+        previous: asyncio.Future[None] | None,
+    ) -> None:
+        """Handle one received frame; no exception leaves (a bug costs this frame only)."""
+        text = event.get("text")
+        if text is None:
+            frame = event.get("bytes") or b""
+            binary = MalformedMessageError("binary frames are not allowed")
+            self.replies.reject(session, binary, guess_id(frame))
+            return
+        try:
+            await self.router.handle(session, text, previous)
+        except Exception as exc:  # last resort: one bad frame must not end the connection
+            _Faults.report(self.metrics, session.session_id, exc)
+            failed = InternalError("the gateway could not handle this frame")
+            self.replies.reject(session, failed, guess_id(text))
+        finally:
+            # A frame that returned early (refused, or a recipient ACK) still ends after the one
+            # before it, so the next frame cannot overtake frames still in their replay check.
+            if previous is not None and not previous.done():
+                await asyncio.wait((previous,))

@@ -35,8 +35,7 @@ class DrainReport:
 
 def held_frames(session: Session) -> int:
     """Agent frames ``session`` still holds: queued, or written and not yet acknowledged."""
-    inflight = session.inflight
-    return session.queued_agent_frames + (len(inflight) if inflight is not None else 0)
+    return session.held_frames
 
 
 async def wait_drained(sessions: Iterable[Session], timeout: float) -> float:

@@ -4,7 +4,7 @@ Routing decides synchronously where a frame goes; when it goes to the store, the
 store call is appended to the recipient's lane. Draining the store for a newly registered
 session goes through the same lane, so frames stored before the session appeared are always
 delivered before frames routed to it live, and per sender-recipient order is kept. Settling
-held frames (acknowledged by their recipient, see :mod:`.inflight`) goes through the lane too.
+held frames (acknowledged by their recipient, see :mod:`.delivery`) goes through the lane too.
 
 When the backend is unreachable (a Redis outage), nothing acknowledged is forgotten: held
 frames that could not be settled stay listed here and are settled again (with a growing
@@ -31,7 +31,7 @@ from aiconexus_gateway.backend.base import (
     UnseenRecipientError,
 )
 
-from .session import Outgoing
+from .outgoing import Outgoing
 
 __all__ = ["StoreLanes", "StoreOutcome"]
 
@@ -101,9 +101,9 @@ class StoreLanes:
         with its next operation meanwhile, and the outcome follows the commit.
         """
         begun = time.perf_counter()
-        sender = item.ack_to if item.ack_to is not None else frame_sender(item.frame)
+        sender = item.sender if item.sender is not None else frame_sender(item.frame)
         try:
-            kept = await self._backend.begin_store(recipient, item.frame, sender, item.ack_id)
+            kept = await self._backend.begin_store(recipient, item.frame, sender, item.message_id)
         except UnseenRecipientError as exc:
             self._on_outcome(item, ErrorCode.UNKNOWN_AGENT, str(exc))
         except StoreFullError as exc:

@@ -10,7 +10,8 @@ The one gateway type an agent may send is a recipient acknowledgement: ``ACK`` a
 the gateway with ``{"status": "received", "ids": [...]}``, on a session that asked for
 recipient acknowledgements. It passes the same checks except the replay check (it is never
 answered and only takes frames out of this session's in-flight window), then goes to
-:meth:`Hub.received`. Any other ACK from an agent is refused with UNAUTHORIZED.
+:meth:`.delivery.Delivery.acknowledged`, whose verdict the hub acts on. Any other ACK from an
+agent is refused with UNAUTHORIZED.
 """
 
 from __future__ import annotations
@@ -40,16 +41,17 @@ from aiconexus.protocol import (
     parse_envelope,
 )
 from aiconexus_gateway.backend.base import BackendUnavailableError
-from aiconexus_gateway.guards.access import AccessPolicy
-from aiconexus_gateway.guards.payload_check import PayloadCheck
 from aiconexus_gateway.guards.policy_file import refusal_message
 from aiconexus_gateway.guards.ratelimit import check_both
 from aiconexus_gateway.guards.signatures import verify_signature
 from aiconexus_gateway.guards.sizes import utf8_length_over
 
+from .delivery import recipient_ack_ids
 from .hub import Hub
-from .inflight import recipient_ack_ids
-from .session import Outgoing, Session
+from .outgoing import Kind, Outgoing
+from .parts import Parts
+from .replies import Replies
+from .session import Session
 
 __all__ = ["GUESS_PARSE_LIMIT", "Router", "guess_id"]
 
@@ -92,25 +94,32 @@ def guess_id(text: str | bytes) -> str | None:
 class Router:
     """Checks and routes the frames of registered sessions."""
 
-    def __init__(self, hub: Hub, policy: AccessPolicy | None = None) -> None:
-        settings = hub.settings
+    def __init__(self, parts: Parts, hub: Hub, replies: Replies) -> None:
+        settings = parts.settings
+        guards = parts.guards
         self.hub = hub
-        self.policy = policy
-        self.gateway_did = hub.did
+        self.replies = replies
+        self.backend = parts.backend
+        self.uncertain = parts.uncertain
+        self.node = parts.node
+        self.node_id = parts.node_id
+        self.storing = settings.storing_enabled
+        self.policy = guards.policy
+        self.gateway_did = parts.did
         self.max_size = settings.max_message_size
         self.verify = settings.verify_signatures
         self.validate_dids = settings.validate_dids
         self.skew = settings.clock_skew
         self.window = settings.replay_window
-        self.crypto = hub.crypto
-        self.metrics = hub.metrics
+        self.crypto = parts.crypto
+        self.metrics = parts.metrics
         self.debug = logger.isEnabledFor(logging.DEBUG)
-        self.limits = hub.rate_limits if hub.rate_limits.enabled else None
-        address = hub.address_rate_limits
-        self.address_limits = address if address.enabled else None
+        self.limits = guards.rate_limits
+        self.address_limits = guards.address_rate_limits
         self.limited = self.limits is not None or self.address_limits is not None
-        self.refusals = hub.refusals
-        self.payloads = PayloadCheck(settings, hub.did)
+        self.refusals = guards.refusals
+        self.payloads = guards.payloads
+        self.frames = parts.frames
 
     async def handle(
         self, session: Session, text: str, previous: asyncio.Future[None] | None = None
@@ -123,20 +132,20 @@ class Router:
         connection are routed in the order they came.
         """
         received = perf_counter()
-        hub = self.hub
+        replies = self.replies
         self.metrics.bytes_in += len(text)
         if utf8_length_over(text, self.max_size):
             message = f"frame exceeds the maximum size of {self.max_size} bytes"
             details = {"max_message_size": self.max_size}
             too_large = _error(ErrorCode.MESSAGE_TOO_LARGE, message, details)
-            hub.reject(session, too_large, guess_id(text))
+            replies.reject(session, too_large, guess_id(text))
             return
         try:
             envelope = parse_envelope(text)
         except IoapError as exc:
-            hub.reject(session, exc, guess_id(text))
+            replies.reject(session, exc, guess_id(text))
             return
-        if hub.stopping and envelope.type not in _WHILE_STOPPING:
+        if self.node.stopping and envelope.type not in _WHILE_STOPPING:
             return  # draining: not taken (no ACK, no ERROR), sent again after reconnecting
         if self.limited and self._over_rate(session, envelope, len(text)):
             return
@@ -154,48 +163,60 @@ class Router:
                     raise _error(ErrorCode.INVALID_SIGNATURE, "signature does not verify")
         except IoapError as exc:  # nothing verified: counts against the refusal bounds
             self._count(envelope, "rejected")
-            hub.reject(session, exc, envelope.id, verified=False)
+            replies.reject(session, exc, envelope.id, verified=False)
+            return
+        if envelope.type == MessageType.ACK:
+            self._recipient_ack(session, envelope)
             return
         try:
-            if envelope.type == MessageType.ACK:
-                self._check_fresh(envelope)
-                ids = recipient_ack_ids(envelope.data["payload"])
-            else:
-                self._check_content(envelope)
+            self._check_content(envelope)
         except IoapError as exc:
             self._count(envelope, "rejected")
-            hub.reject(session, exc, envelope.id)
+            replies.reject(session, exc, envelope.id)
             return
         self.refusals.accepted(session.refusals)
-        if envelope.type == MessageType.ACK:
-            hub.received(session, ids)
-            return
         if self.policy is not None and envelope.recipient != self.gateway_did:
             rule = self.policy.refusal(
                 envelope.sender, envelope.recipient or "", session.capabilities, envelope.type
             )
             if rule is not None:
                 refused = _error(ErrorCode.UNAUTHORIZED, refusal_message(rule), {"rule": rule})
-                hub.reject(session, refused, envelope.id)
+                replies.reject(session, refused, envelope.id)
                 return
         try:
             fresh = await self._first_seen(envelope.sender, envelope.id)
         except BackendUnavailableError as exc:
             failed = _error(ErrorCode.INTERNAL_ERROR, f"backend unavailable: {exc}")
-            hub.uncertain.add(envelope.sender, envelope.id)  # the marker may have been set
-            hub.reject(session, failed, envelope.id)
+            self.uncertain.add(envelope.sender, envelope.id)  # the marker may have been set
+            replies.reject(session, failed, envelope.id)
             return
         if previous is not None and not previous.done():
             await asyncio.wait((previous,))
         if not fresh:
             self._count(envelope, "rejected")
             message = f"id {envelope.id!r} was already seen from this sender"
-            hub.reject(session, _error(ErrorCode.REPLAY_DETECTED, message), envelope.id)
+            replies.reject(session, _error(ErrorCode.REPLAY_DETECTED, message), envelope.id)
             return
         if envelope.recipient == self.gateway_did:
             self._for_gateway(session, envelope)
             return
         await self._route(session, envelope, received)
+
+    def _recipient_ack(self, session: Session, envelope: Envelope) -> None:
+        """A verified recipient ACK: fresh and well formed, it takes frames out of the window.
+
+        Never answered (but refused like any frame); the session's :class:`~.delivery.Delivery`
+        says which frames are delivered now, and the hub acts on that verdict.
+        """
+        try:
+            self._check_fresh(envelope)
+            ids = recipient_ack_ids(envelope.data["payload"])
+        except IoapError as exc:
+            self._count(envelope, "rejected")
+            self.replies.reject(session, exc, envelope.id)
+            return
+        self.refusals.accepted(session.refusals)
+        self.hub.delivered(session, session.delivery.acknowledged(ids))
 
     def _over_rate(self, session: Session, envelope: Envelope, size: int) -> bool:
         """Take the frame from its agent's and its address's buckets, or refuse it (True)."""
@@ -215,7 +236,7 @@ class Router:
         whose = "rate limit" if scope == "agent" else "rate limit of this address"
         message = f"{whose} exceeded; retry after {wait} ms"
         details = {"retry_after_ms": wait, "limit": scope}
-        self.hub.reject(session, _error(ErrorCode.RATE_LIMITED, message, details), envelope.id)
+        self.replies.reject(session, _error(ErrorCode.RATE_LIMITED, message, details), envelope.id)
         return True
 
     def _check_addressing(self, session: Session, envelope: Envelope) -> None:
@@ -225,7 +246,7 @@ class Router:
         recipient = envelope.recipient
         if envelope.type in _GATEWAY_ONLY and not (
             envelope.type == MessageType.ACK
-            and session.inflight is not None
+            and session.delivery.acknowledging
             and recipient == self.gateway_did
         ):
             raise _error(ErrorCode.UNAUTHORIZED, f"only the gateway sends {envelope.type}")
@@ -254,19 +275,19 @@ class Router:
             )
 
     def _for_gateway(self, session: Session, envelope: Envelope) -> None:
-        hub = self.hub
         kind = envelope.type
         if kind == MessageType.PING:
             sequence = envelope.data["payload"].get("sequence")
-            hub.send_control(session, hub.frames.pong(envelope.sender, envelope.id, sequence))
+            pong = self.frames.pong(envelope.sender, envelope.id, sequence)
+            self.replies.send_control(session, pong)
         elif kind == MessageType.UNREGISTER:
-            hub.evict(session, CloseCode.NORMAL_CLOSURE, "unregistered")
+            self.hub.evict(session, CloseCode.NORMAL_CLOSURE, "unregistered")
         elif kind == MessageType.REGISTER:
             again = _error(ErrorCode.UNAUTHORIZED, "this connection is already registered")
-            hub.reject(session, again, envelope.id)
+            self.replies.reject(session, again, envelope.id)
         elif kind not in (MessageType.ERROR, MessageType.PONG):
             message = f"the gateway does not take {kind}; only PING and UNREGISTER"
-            hub.reject(session, _error(ErrorCode.MALFORMED_MESSAGE, message), envelope.id)
+            self.replies.reject(session, _error(ErrorCode.MALFORMED_MESSAGE, message), envelope.id)
 
     def _count(self, envelope: Envelope, outcome: str) -> None:
         """Count a frame by (type, outcome); log it at DEBUG (never its payload)."""
@@ -287,10 +308,10 @@ class Router:
 
     async def _first_seen(self, sender: str, message_id: str) -> bool:
         """The replay check; a copy of a frame answered INTERNAL_ERROR frees its id first."""
-        backend = self.hub.backend
+        backend = self.backend
         if await backend.first_seen(sender, message_id, self.window):
             return True
-        uncertain = self.hub.uncertain
+        uncertain = self.uncertain
         if (sender, message_id) not in uncertain:
             return False
         await uncertain.free(sender, message_id)  # kept when the first copy was taken after all
@@ -300,24 +321,24 @@ class Router:
         hub = self.hub
         recipient = envelope.recipient
         assert recipient is not None and session.did is not None
-        hub.metrics.routed += 1
+        self.metrics.routed += 1
         item = Outgoing(
-            envelope.text, agent=True, ack_to=session.did, ack_id=envelope.id, received=received
+            envelope.text, Kind.LIVE, sender=session.did, message_id=envelope.id, received=received
         )
         if hub.deliver(recipient, item):
             self._count(envelope, "delivered")
             return
         try:
-            owner = await hub.backend.owner(recipient)
-            remote = owner.node_id if owner is not None and owner.node_id != hub.node_id else None
+            owner = await self.backend.owner(recipient)
+            remote = owner.node_id if owner is not None and owner.node_id != self.node_id else None
             acks = owner is not None and owner.extra.get("recipient_acks") is True
-            if remote and acks and hub.settings.storing_enabled:
+            if remote and acks and self.storing:
                 # Held in the store until that recipient acknowledges it (ACK "queued").
                 hub.store(recipient, item)
                 return
-            if remote and await hub.backend.send_to_node(remote, recipient, envelope.text):
-                hub.metrics.delivered += 1
-                hub.acknowledge(session.did, envelope.id, "delivered")
+            if remote and await self.backend.send_to_node(remote, recipient, envelope.text):
+                self.metrics.delivered += 1
+                self.replies.acknowledge(session.did, envelope.id, "delivered")
                 self._count(envelope, "forwarded")
                 return
         except BackendUnavailableError as exc:

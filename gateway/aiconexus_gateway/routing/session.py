@@ -1,31 +1,23 @@
-"""One agent connection's outgoing side: a bounded send queue drained by a writer task.
+"""One agent connection's outgoing side: a send queue drained by a writer task.
 
 Nothing here blocks the caller: :meth:`Session.enqueue` either accepts a frame at once or
-says the queue is full, and the hub then applies the slow-consumer policy. The writer
-reports every frame it has written to the WebSocket (that moment triggers ACK delivered):
-a send returns once the frame's bytes are in the kernel (see ``ws_protocol``). Frames handed
-to the socket but not yet flushed when the session is closed stay with the writer, with the
-frames queued behind them; the writer reports them written once flushed, or unwritten (back
-to the store) if the connection is lost first (at the latest after CLOSE_TIMEOUT), and then
-hands back the frames behind them, so that the store gets them in order.
+says the queue is full (:mod:`.send_queue` holds the queue and its bounds), and the hub then
+applies the slow-consumer policy. The writer reports what it has written to the session's
+:class:`~.delivery.Delivery`, which decides what is delivered (:mod:`.delivery`); the verdict
+goes to the session's owner (the hub). A send returns once the frame's bytes are in the
+kernel (see ``ws_protocol``). Frames handed to the socket but not yet flushed when the
+session is closed stay with the writer, with the frames queued behind them; the writer
+reports them written once flushed, or unwritten (back to the store) if the connection is
+lost first (at the latest after CLOSE_TIMEOUT), and then hands back the frames behind them,
+so that the store gets them in order.
 
-Two queues: the gateway's own frames (REGISTERED, ACK, ERROR, PONG) are written ahead of the
-frames from other agents, so that a recipient draining a backlog, or waiting for room in its
-in-flight window, still gets its PONGs and the ACKs of what it sends.
+The connection's reader pauses while ``limit`` gateway frames or more are queued, so a peer
+that sends without reading its ACKs is slowed down rather than dropped (frames from other
+agents never pause it: they do not depend on what it sends).
 
-Bounds: at most ``limit`` (SEND_QUEUE_SIZE) frames, and ``limit_bytes`` (SEND_QUEUE_BYTES)
-bytes, from other agents wait for a connection (the stored frames delivered after REGISTERED
-are not counted: the store's own bounds hold them); every session's queued and in-flight
-agent bytes also count against one :class:`~.budget.ByteBudget` of the node. The gateway's
-own frames have a larger allowance of their own, and the connection's reader pauses while
-``limit`` of them or more are queued, so a peer that sends without reading its ACKs is
-slowed down rather than dropped (frames from other agents never pause it: they do not
-depend on what it sends).
-
-A session with recipient acknowledgements (``inflight`` set, see :mod:`.inflight`) hands
-every agent frame it writes to its :class:`~.inflight.InFlight` instead of reporting it
-written, writes no more agent frames than the in-flight window has room for, and on
-:meth:`Session.terminate` returns the frames in flight ahead of the unsent ones.
+A session with recipient acknowledgements writes no more agent frames than its in-flight
+window has room for, and on :meth:`Session.terminate` returns the frames in flight ahead of
+the unsent ones.
 """
 
 from __future__ import annotations
@@ -34,87 +26,39 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
-from collections.abc import Callable
-from enum import Enum
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import Any, Protocol
 
 from aiconexus.protocol import CloseCode, Registration
 from aiconexus_gateway.guards.refusals import RefusalState
 from aiconexus_gateway.lean import LeanEvent
+from aiconexus_gateway.observation.metrics import Metrics
 from aiconexus_gateway.transport.asgi import ASGISend
+from aiconexus_gateway.transport.ws_protocol import SEND_BATCH
 
 from .budget import ByteBudget
+from .delivery import Delivered, Delivery, InFlight
+from .outgoing import Kind, Outgoing
+from .parts import SessionLimits
+from .send_queue import SendQueue
+from .session_state import NEXT_STATES, SessionState
 
-if TYPE_CHECKING:
-    from .inflight import InFlight
-
-__all__ = ["Outgoing", "Session", "SessionState"]
+__all__ = ["Session", "SessionLimits", "SessionOwner", "SessionState"]
 
 logger = logging.getLogger("aiconexus.gateway")
-
-CONTROL_ALLOWANCE_FACTOR = 4
-"""Gateway frames may queue up to this many times ``limit`` (plus the agent frames)."""
-
-MAX_BATCH = 256
-"""Most frames written with one socket write."""
-
-CLOSE_SEND_TIMEOUT = 5.0
-"""How long a close frame may wait behind a full socket buffer before we give up on it."""
 
 CLOSE_REQUEST_WAIT = 10.0
 """Longest a terminated session waits for the hub to request its close."""
 
 
-class SessionState(Enum):
-    """Where a connection is in its life; only :meth:`Session.advance` moves it.
+class SessionOwner(Protocol):
+    """Who acts on what a session reports (the hub)."""
 
-    CONNECTED -> CHALLENGE_SENT -> REGISTERED -> CLOSED, and from any state to CLOSED.
-    """
+    def delivered(self, session: Session, verdict: Delivered) -> None:
+        """Frames of ``session`` reached their recipient: count them and tell their senders."""
 
-    CONNECTED = "connected"
-    """The WebSocket is accepted; nothing sent yet."""
-    CHALLENGE_SENT = "challenge sent"
-    """CHALLENGE is out; the REGISTER answering it is awaited and checked."""
-    REGISTERED = "registered"
-    """The live session of its DID: frames are routed to and from it."""
-    CLOSED = "closed"
-    """The hub let go of it (the connection may still be closing)."""
-
-
-_NEXT_STATES: dict[SessionState, frozenset[SessionState]] = {
-    SessionState.CONNECTED: frozenset({SessionState.CHALLENGE_SENT, SessionState.CLOSED}),
-    SessionState.CHALLENGE_SENT: frozenset({SessionState.REGISTERED, SessionState.CLOSED}),
-    SessionState.REGISTERED: frozenset({SessionState.CLOSED}),
-    SessionState.CLOSED: frozenset(),
-}
-"""The moves :meth:`Session.advance` allows."""
-
-
-class Outgoing:
-    """A frame waiting to be written; agent frames go back to the store if never written."""
-
-    __slots__ = ("ack_id", "ack_to", "agent", "exempt", "frame", "held", "received")
-
-    def __init__(
-        self,
-        frame: str,
-        *,
-        agent: bool,
-        ack_to: str | None = None,
-        ack_id: str | None = None,
-        exempt: bool = False,
-        received: float = 0.0,
-        held: str | None = None,
-    ) -> None:
-        self.frame = frame
-        self.agent = agent
-        self.ack_to = ack_to
-        self.ack_id = ack_id
-        self.exempt = exempt
-        self.received = received  # time.perf_counter() when read, for the route latency
-        self.held = held
-        """The store's token while the backend keeps this frame until it is acknowledged."""
+    def slow(self, session: Session) -> None:
+        """``session`` does not acknowledge in time: close it as a slow consumer."""
 
 
 class Session:
@@ -122,40 +66,35 @@ class Session:
 
     __slots__ = (
         "__weakref__",
-        "_batch_type",
-        "_budget",
+        "_batched",
         "_close_requested",
-        "_close_timeout",
         "_closer",
-        "_control",
-        "_control_limit",
         "_drained",
-        "_in_flight",
-        "_limit",
-        "_limit_bytes",
-        "_live",
-        "_live_bytes",
-        "_on_written",
-        "_queue",
+        "_flushing",
+        "_limits",
+        "_metrics",
+        "_owner",
         "_reader",
         "_send",
         "_wakeup",
         "_writer",
         "address",
+        "budget",
         "capabilities",
         "capability_info",
         "close_code",
         "close_reason",
         "connected_at",
+        "delivery",
         "did",
         "drain_pause",
         "drain_retry",
         "held_pending",
-        "inflight",
         "leftover",
         "metadata",
         "peer",
         "public_key",
+        "queue",
         "receiving",
         "recipient_acks",
         "refusals",
@@ -168,13 +107,12 @@ class Session:
         send: ASGISend,
         *,
         session_id: str,
-        limit: int,
         peer: str,
+        limits: SessionLimits,
+        owner: SessionOwner,
+        metrics: Metrics,
         address: str = "unknown",
-        on_written: Callable[[Outgoing], None],
-        batch_type: str | None = None,
-        close_timeout: float = CLOSE_SEND_TIMEOUT,
-        limit_bytes: int = 0,
+        batched: bool = False,
         budget: ByteBudget | None = None,
     ) -> None:
         self.session_id = session_id
@@ -192,22 +130,19 @@ class Session:
         self.close_code: int | None = None
         self.public_key = b""
         self._send = send
-        self._limit = limit
-        self._on_written = on_written
+        self._limits = limits
+        self._owner = owner
+        self._metrics = metrics
+        self.budget = budget if budget is not None else ByteBudget(0)
+        """The node's budget of queued and in-flight agent bytes (SEND_BYTES_TOTAL)."""
+        self.queue = SendQueue(limits.queue, limits.queue_bytes, self.budget)
+        self.delivery = Delivery()
+        """Decides when a written frame is delivered (:mod:`.delivery`)."""
         self.leftover: asyncio.Future[list[Outgoing]] | None = None
         """After :meth:`terminate` with a batch still flushing: the frames it hands back."""
-        self._in_flight = 0
-        self._batch_type = batch_type
-        self._close_timeout = close_timeout
-        self._queue: deque[Outgoing] = deque()
-        """Frames from other agents, in the order they are to be written."""
-        self._control: deque[Outgoing] = deque()
-        """The gateway's own frames, written ahead of ``_queue``."""
-        self._live = 0
-        self._live_bytes = 0
-        self._limit_bytes = limit_bytes
-        self._budget = budget if budget is not None else ByteBudget(0)
-        self._control_limit = CONTROL_ALLOWANCE_FACTOR * limit + limit
+        self._flushing = 0
+        """Frames of the batch being written (without recipient acknowledgements)."""
+        self._batched = batched
         self._drained = LeanEvent()
         self._wakeup = LeanEvent()
         self._writer: asyncio.Task[None] | None = None
@@ -218,7 +153,6 @@ class Session:
         self.refusals = RefusalState()
         self.recipient_acks = False
         """True when the REGISTER asked for recipient acknowledgements."""
-        self.inflight: InFlight | None = None
         self.held_pending = False
         """True when held frames of earlier sessions are still to be taken (the backend was
         unreachable when the session tried)."""
@@ -229,18 +163,33 @@ class Session:
 
     def advance(self, state: SessionState) -> None:
         """Move to ``state``; RuntimeError for a move the life cycle does not have (a bug)."""
-        if state not in _NEXT_STATES[self.state]:
+        if state not in NEXT_STATES[self.state]:
             raise RuntimeError(f"session {self.session_id}: {self.state.value} -> {state.value}")
         self.state = state
 
     def adopt(self, registration: Registration) -> None:
-        """Take the identity and announcements of an accepted REGISTER (before REGISTERED)."""
+        """Take the identity and announcements of an accepted REGISTER (before REGISTERED).
+
+        A REGISTER asking for recipient acknowledgements gives the session its in-flight
+        window (:mod:`.delivery`).
+        """
         self.did = registration.did
         self.capabilities = registration.capabilities
         self.capability_info = registration.capability_info
         self.metadata = registration.metadata
         self.recipient_acks = registration.recipient_acks
         self.public_key = registration.public_key
+        if self.recipient_acks:
+            limits = self._limits
+            window = InFlight(
+                limits.window,
+                limits.ack_timeout,
+                partial(self._owner.slow, self),
+                window_bytes=limits.window_bytes,
+                budget=self.budget,
+                on_room=self.wake,
+            )
+            self.delivery = Delivery(window)
 
     @property
     def closed(self) -> bool:
@@ -253,52 +202,18 @@ class Session:
         return self._writer is not None
 
     @property
-    def queued_agent_frames(self) -> int:
-        """Frames from other agents waiting to be written."""
-        return sum(1 for item in self._queue if item.agent)
-
-    @property
-    def pending(self) -> int:
-        """Frames waiting to be written (the gateway's own and those from other agents)."""
-        return len(self._queue) + len(self._control)
-
-    @property
-    def answers_pending(self) -> int:
-        """The gateway's own frames waiting to be written (what the reader's pause counts)."""
-        return len(self._control)
-
-    @property
-    def queued_bytes(self) -> int:
-        """Bytes of the live frames from other agents waiting to be written."""
-        return self._live_bytes
+    def held_frames(self) -> int:
+        """Agent frames this session holds: queued, or written and not yet acknowledged."""
+        return self.queue.agent_frames + self.delivery.in_flight
 
     async def send_now(self, frame: str) -> None:
         """Write ``frame`` directly (only before the writer starts: handshake frames)."""
         await self._send({"type": "websocket.send", "text": frame})
 
     def enqueue(self, item: Outgoing) -> bool:
-        """Queue ``item``; False when closed or at a bound (the peer reads too slowly).
-
-        The bounds of a frame from another agent: ``limit`` frames and ``limit_bytes`` bytes
-        queued in this session, and the node's :class:`~.budget.ByteBudget`.
-        """
-        if self.state is SessionState.CLOSED:
+        """Queue ``item``; False when closed or at a bound (the peer reads too slowly)."""
+        if self.state is SessionState.CLOSED or not self.queue.put(item):
             return False
-        if item.agent:
-            size = len(item.frame)
-            if self._live >= self._limit:
-                return False
-            if self._limit_bytes and self._live and self._live_bytes + size > self._limit_bytes:
-                return False
-            if not self._budget.take(size):
-                return False
-            self._live += 1
-            self._live_bytes += size
-            self._queue.append(item)
-        elif len(self._control) + self._live >= self._control_limit:
-            return False
-        else:
-            self._control.append(item)
         self._wakeup.set()
         return True
 
@@ -313,7 +228,7 @@ class Session:
         from other agents do not (a recipient draining a backlog must go on reading, its
         recipient ACKs among others).
         """
-        while len(self._control) >= self._limit and self.state is not SessionState.CLOSED:
+        while self.queue.answers >= self.queue.limit and self.state is not SessionState.CLOSED:
             self._drained.clear()
             await self._drained.wait()
 
@@ -324,22 +239,14 @@ class Session:
         They jump ahead of live frames queued while the session was being set up only when
         the writer has not started yet; otherwise they are appended.
         """
-        items = [
-            Outgoing(frame, agent=True, exempt=True, held=token or None) for token, frame in frames
-        ]
-        if first is not None:
-            self._control.appendleft(Outgoing(first, agent=False, exempt=True))
-        if self._writer is None:
-            self._queue.extendleft(reversed(items))
-        else:
-            self._queue.extend(items)
+        items = [Outgoing(frame, Kind.STORED, held=token or None) for token, frame in frames]
+        head = None if first is None else Outgoing(first, Kind.CONTROL)
+        self.queue.put_stored(items, head, ahead=self._writer is None)
         self._wakeup.set()
 
     def not_held_yet(self, frames: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """``frames`` (token, frame) but those this session holds already (queued or in flight)."""
-        held = {item.held for item in self._queue if item.held is not None}
-        if self.inflight is not None:
-            held.update(self.inflight.held_tokens())
+        held = self.queue.held_tokens() | self.delivery.held_tokens()
         return [(token, frame) for token, frame in frames if not token or token not in held]
 
     def start_writer(self) -> None:
@@ -348,120 +255,70 @@ class Session:
             self._writer = asyncio.get_running_loop().create_task(self._write_loop())
 
     async def _write_loop(self) -> None:
-        control = self._control
-        queue = self._queue
+        queue = self.queue
         wakeup = self._wakeup
-        on_written = self._on_written
         drained = self._drained
-        limit = self._limit
+        metrics = self._metrics
         try:
             while True:
-                inflight = self.inflight
-                answers, agents = self._next_batch(inflight)
+                delivery = self.delivery
+                answers, agents = queue.next_batch(delivery.fitting, batched=self._batched)
                 if not answers and not agents:
                     wakeup.clear()
                     await wakeup.wait()
                     continue
                 items = answers + agents
-                if inflight is not None:
-                    # Agent frames move to ``inflight`` before the write: the recipient may
-                    # acknowledge one before the write returns. Whatever happens to the
-                    # write, they stay there until acknowledged or handed back (terminate).
-                    for _ in answers:
-                        control.popleft()
-                    for item in agents:
-                        queue.popleft()
-                        self._unqueue(item)
-                        inflight.add(item)
+                if delivery.acknowledging:
+                    # In flight before the write: whatever happens to the write, they stay
+                    # there until acknowledged or handed back (terminate).
+                    queue.pop(len(answers), len(agents), closed=self.closed)
+                    delivery.sending(agents)
                     await self._write(items)
-                    for item in answers:
-                        on_written(item)
                 else:
-                    self._in_flight = len(items)
+                    self._flushing = len(items)
                     await self._write(items)
-                    self._in_flight = 0
-                    for item in answers:
-                        control.popleft()
-                        on_written(item)
-                    for item in agents:
-                        queue.popleft()
-                        self._unqueue(item)
-                        on_written(item)
+                    self._flushing = 0
+                    queue.pop(len(answers), len(agents), closed=self.closed)
+                metrics.bytes_out += sum(len(item.frame) for item in answers)
+                verdict = delivery.written(agents)
+                if verdict.items:
+                    self._owner.delivered(self, verdict)
                 if self.state is SessionState.CLOSED:
-                    if inflight is None:
+                    if not delivery.acknowledging:
                         self._hand_back()  # closed while the last batch was being flushed
                     return
-                if len(control) < limit:
+                if queue.answers < queue.limit:
                     drained.set()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the peer went away; the reader will see the disconnect
             logger.debug("writer of %s stopped: %r", self.session_id, exc)
-            self._give_back_in_flight()
+            self._give_back_flushing()
 
     async def _write(self, items: list[Outgoing]) -> None:
-        if self._batch_type is not None and len(items) > 1:
-            await self._send({"type": self._batch_type, "texts": [i.frame for i in items]})
+        if self._batched and len(items) > 1:
+            await self._send({"type": SEND_BATCH, "texts": [i.frame for i in items]})
         else:
             await self._send({"type": "websocket.send", "text": items[0].frame})
 
-    def _next_batch(self, inflight: InFlight | None) -> tuple[list[Outgoing], list[Outgoing]]:
-        """The next frames to write: the gateway's own first, then agent frames.
-
-        Up to MAX_BATCH in all; with recipient acknowledgements only as many agent frames as
-        the in-flight window has room for (in frames and bytes).
-        """
-        control = self._control
-        answers = [control[i] for i in range(min(len(control), MAX_BATCH))]
-        if self._batch_type is None and answers:
-            return answers[:1], []
-        agents: list[Outgoing] = []
-        queue = self._queue
-        want = min(len(queue), MAX_BATCH - len(answers))
-        if self._batch_type is None:
-            want = min(want, 1)
-        if inflight is None:
-            agents = [queue[i] for i in range(want)]
-            return answers, agents
-        room, room_bytes = inflight.room, inflight.room_bytes
-        for i in range(want):
-            item = queue[i]
-            size = len(item.frame)
-            if room <= 0 or (size > room_bytes and (agents or len(inflight))):
-                break
-            agents.append(item)
-            room -= 1
-            room_bytes -= size
-        return answers, agents
-
-    def _unqueue(self, item: Outgoing) -> None:
-        """``item`` left the queue: it no longer counts against the queue's bounds."""
-        if item.agent and not item.exempt and self.state is not SessionState.CLOSED:
-            size = len(item.frame)
-            self._live -= 1
-            self._live_bytes -= size
-            self._budget.give(size)
-
-    def _give_back_in_flight(self) -> None:
+    def _give_back_flushing(self) -> None:
         """The batch being flushed was lost with the connection: report it unwritten.
 
         While the session is open its frames simply stay queued (and :meth:`terminate`
         returns them, in order); once closed they resolve :attr:`leftover`.
         """
-        count, self._in_flight = self._in_flight, 0
+        count, self._flushing = self._flushing, 0
         if count and self.state is SessionState.CLOSED:
             self._hand_back()
 
     def _hand_back(self) -> None:
         """Closed: report what is still queued (the lost batch first) unwritten, in order."""
-        items = list(self._queue)
-        self._queue.clear()
-        self._control.clear()
+        items = self.queue.take_all()
         if self.leftover is not None and not self.leftover.done():
             self.leftover.set_result(items)
 
     def terminate(self, reason: str) -> list[Outgoing]:
-        """Mark closed, stop the writer and return every frame not written yet, in order."""
+        """Mark closed, stop the writer and return every frame not delivered yet, in order."""
         if self.state is SessionState.CLOSED:
             return []
         self.advance(SessionState.CLOSED)
@@ -469,21 +326,19 @@ class Session:
         if self.drain_retry is not None:
             self.drain_retry.cancel()
             self.drain_retry = None
-        if self.inflight is not None:
+        if self.delivery.acknowledging:
             # Nothing written counts until acknowledged: all of it goes back, in order.
             if self._writer is not None:
                 self._writer.cancel()
-            unacked = self.inflight.take_all() + list(self._queue)
-            self._queue.clear()
-            self._control.clear()
-            self._release_queue()
-            self._in_flight = 0
+            unacked = self.delivery.take_all() + self.queue.take_all()
+            self.queue.release()
+            self._flushing = 0
             self._drained.set()
             return unacked
-        flying = self._in_flight
+        flying = self._flushing
         if self._writer is not None and not flying:
             self._writer.cancel()
-        self._release_queue()
+        self.queue.release()
         self._drained.set()
         if flying:
             # A batch already handed to the socket stays with the writer (see the module),
@@ -492,15 +347,7 @@ class Session:
             if self._writer is not None:
                 self._writer.add_done_callback(lambda _: self._hand_back())
             return []
-        unsent = list(self._queue)
-        self._queue.clear()
-        self._control.clear()
-        return unsent
-
-    def _release_queue(self) -> None:
-        """Closed: the queued live frames no longer count against any bound."""
-        self._budget.give(self._live_bytes)
-        self._live = self._live_bytes = 0
+        return self.queue.take_all()
 
     def request_close(self, code: CloseCode, reason: str) -> None:
         """Send a close frame in the background (after :meth:`terminate`)."""
@@ -510,11 +357,12 @@ class Session:
             self._close_requested.set()
 
     async def _close(self, code: int, reason: str) -> None:
+        timeout = self._limits.close_timeout
         try:
-            async with asyncio.timeout(self._close_timeout):
+            async with asyncio.timeout(timeout):
                 # "timeout": how long the server lets the closing handshake take (ws_protocol)
                 close = {"type": "websocket.close", "code": int(code), "reason": reason}
-                await self._send({**close, "timeout": self._close_timeout})
+                await self._send({**close, "timeout": timeout})
             return
         except TimeoutError:
             logger.debug("close frame to %s did not fit in time", self.session_id)

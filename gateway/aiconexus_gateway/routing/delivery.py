@@ -1,18 +1,25 @@
-"""Frames written to a recipient that acknowledges what it takes in, until it does.
+"""When a frame counts as delivered: one decision per session, returned as a verdict.
 
-A session whose REGISTER asked for ``recipient_acks`` gets an :class:`InFlight`. Its writer
-moves every agent frame it writes here instead of reporting it delivered; the recipient's
-signed ``ACK {"status": "received", "ids": [...]}`` takes frames out again (the hub then ACKs
-``delivered`` to their senders). When the session ends, whatever is still here goes back to
-the recipient's store ahead of the unsent queue, in the order it was written.
+A session's :class:`Delivery` decides; its writer and the router only report what happened
+and hand the returned :class:`Delivered` to the hub, which acts on it (counts the frames, ACKs
+``delivered`` to their senders, settles held store frames). Nothing else decides "delivered".
 
-Bounds: at most ``window`` frames and ``window_bytes`` bytes are in flight (0: no bound;
-one frame is always allowed); the writer waits for room (flow control, as MQTT's receive
-maximum or an AMQP prefetch count) and ``on_room`` tells it when some was freed. The bytes
-in flight also count against the node's :class:`~.budget.ByteBudget`. A recipient whose
+- Without recipient acknowledgements a frame is delivered once written
+  (:meth:`Delivery.written`).
+- With them (the REGISTER asked for ``recipient_acks``), every agent frame the writer is about
+  to write moves to the session's :class:`InFlight` window first (:meth:`Delivery.sending`);
+  the recipient's signed ``ACK {"status": "received", "ids": [...]}``
+  (:func:`recipient_ack_ids`) takes frames out again (:meth:`Delivery.acknowledged`). When the
+  session ends, whatever is still in flight goes back to the recipient's store ahead of the
+  unsent queue, in the order it was written.
+
+Window bounds: at most ``window`` frames and ``window_bytes`` bytes are in flight (0: no
+bound; one frame is always allowed); the writer waits for room (flow control, as MQTT's
+receive maximum or an AMQP prefetch count) and ``on_room`` tells it when some was freed. The
+bytes in flight also count against the node's :class:`~.budget.ByteBudget`. A recipient whose
 oldest unacknowledged frame was written ``ack_timeout`` seconds ago or more is a slow
 consumer, however many later frames it acknowledges meanwhile: ``on_stalled`` is called once
-(the hub closes the session with 1013), so a slow recipient holds its frames for a bounded
+(the session's owner closes it with 1013), so a slow recipient holds its frames for a bounded
 time.
 """
 
@@ -21,6 +28,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -28,9 +36,17 @@ import orjson
 from aiconexus.protocol import ErrorCode, IoapError, error_from_code
 
 from .budget import ByteBudget
-from .session import Outgoing
+from .outgoing import Kind, Outgoing
 
-__all__ = ["MAX_RECIPIENT_ACK_IDS", "InFlight", "frame_id", "recipient_ack_ids"]
+__all__ = [
+    "MAX_RECIPIENT_ACK_IDS",
+    "NOTHING_DELIVERED",
+    "Delivered",
+    "Delivery",
+    "InFlight",
+    "frame_id",
+    "recipient_ack_ids",
+]
 
 MAX_RECIPIENT_ACK_IDS = 256
 """Most ids one recipient ACK may list."""
@@ -38,8 +54,8 @@ MAX_RECIPIENT_ACK_IDS = 256
 
 def frame_id(item: Outgoing) -> str:
     """The ``id`` of the frame ``item`` carries (parsed only for stored/cross-node frames)."""
-    if item.ack_id is not None:
-        return item.ack_id
+    if item.message_id is not None:
+        return item.message_id
     value = orjson.loads(item.frame).get("id")
     return value if isinstance(value, str) else ""
 
@@ -180,6 +196,93 @@ class InFlight:
             return
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self.ack_timeout - waited, self._check)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """What to do now that frames reached their recipient (the verdict of :class:`Delivery`).
+
+    Count each of ``items`` as delivered, ACK ``delivered`` to its sender (when one waits),
+    and settle the store frames it held (:attr:`held`).
+    """
+
+    items: tuple[Outgoing, ...]
+
+    @property
+    def held(self) -> list[str]:
+        """Store tokens of the delivered frames the backend still holds."""
+        return [item.held for item in self.items if item.held is not None]
+
+
+NOTHING_DELIVERED = Delivered(())
+"""The verdict when nothing was delivered."""
+
+
+class Delivery:
+    """One session's delivery decisions: written means delivered, or its ACK does."""
+
+    __slots__ = ("window",)
+
+    def __init__(self, window: InFlight | None = None) -> None:
+        self.window = window
+        """The in-flight window of a session with recipient acknowledgements, else None."""
+
+    @property
+    def acknowledging(self) -> bool:
+        """True when the recipient acknowledges what it takes in (``recipient_acks``)."""
+        return self.window is not None
+
+    @property
+    def in_flight(self) -> int:
+        """Frames written and not yet acknowledged (always 0 without acknowledgements)."""
+        return 0 if self.window is None else len(self.window)
+
+    def fitting(self, candidates: Iterable[Outgoing]) -> list[Outgoing]:
+        """The leading ``candidates`` the in-flight window has room for (all without one)."""
+        window = self.window
+        if window is None:
+            return list(candidates)
+        room, room_bytes = window.room, window.room_bytes
+        chosen: list[Outgoing] = []
+        for item in candidates:
+            size = len(item.frame)
+            if room <= 0 or (size > room_bytes and (chosen or len(window))):
+                break
+            chosen.append(item)
+            room -= 1
+            room_bytes -= size
+        return chosen
+
+    def sending(self, agents: Iterable[Outgoing]) -> None:
+        """These agent frames are about to be written: with a window they wait there.
+
+        They move before the write because the recipient may acknowledge one before the
+        write returns; they stay until acknowledged or taken back (:meth:`take_all`).
+        """
+        if self.window is not None:
+            for item in agents:
+                self.window.add(item)
+
+    def written(self, items: Iterable[Outgoing]) -> Delivered:
+        """``items`` were written: delivered now, unless the recipient acknowledges them."""
+        if self.window is not None:
+            return NOTHING_DELIVERED
+        delivered = tuple(item for item in items if item.kind is not Kind.CONTROL)
+        return Delivered(delivered) if delivered else NOTHING_DELIVERED
+
+    def acknowledged(self, ids: Iterable[str]) -> Delivered:
+        """The recipient acknowledged ``ids``: those frames in flight are delivered."""
+        if self.window is None:
+            return NOTHING_DELIVERED
+        return Delivered(tuple(self.window.acknowledge(ids)))
+
+    def held_tokens(self) -> set[str]:
+        """Store tokens of the frames in flight that the backend holds."""
+        return set() if self.window is None else self.window.held_tokens()
+
+    def take_all(self) -> list[Outgoing]:
+        """The session ended: every frame in flight, in the order written (none without)."""
+        return [] if self.window is None else self.window.take_all()
 
 
 def _error(code: ErrorCode, message: str) -> IoapError:

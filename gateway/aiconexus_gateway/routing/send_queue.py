@@ -1,0 +1,165 @@
+"""One session's bounded send queue: the gateway's own frames ahead of agent frames.
+
+Nothing here blocks: :meth:`SendQueue.put` accepts a frame at once or says the queue is at a
+bound, and the hub then applies the slow-consumer policy.
+
+Two queues: the gateway's own frames (REGISTERED, ACK, ERROR, PONG) are written ahead of the
+frames from other agents, so that a recipient draining a backlog, or waiting for room in its
+in-flight window, still gets its PONGs and the ACKs of what it sends.
+
+Bounds: at most ``limit`` (SEND_QUEUE_SIZE) frames, and ``limit_bytes`` (SEND_QUEUE_BYTES)
+bytes, from other agents wait for a connection (the stored frames delivered after REGISTERED
+are not counted: the store's own bounds hold them); every session's queued and in-flight
+agent bytes also count against one :class:`~.budget.ByteBudget` of the node. The gateway's
+own frames have a larger allowance of their own (CONTROL_ALLOWANCE_FACTOR).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from .budget import ByteBudget
+from .outgoing import Kind, Outgoing
+
+__all__ = ["CONTROL_ALLOWANCE_FACTOR", "MAX_BATCH", "SendQueue"]
+
+CONTROL_ALLOWANCE_FACTOR = 4
+"""Gateway frames may queue up to this many times ``limit`` (plus the agent frames)."""
+
+MAX_BATCH = 256
+"""Most frames written with one socket write."""
+
+
+class SendQueue:
+    """The frames one session is still to write, in the order they are to be written."""
+
+    __slots__ = (
+        "_budget",
+        "_control",
+        "_control_limit",
+        "_live",
+        "_live_bytes",
+        "_queue",
+        "limit",
+        "limit_bytes",
+    )
+
+    def __init__(self, limit: int, limit_bytes: int, budget: ByteBudget) -> None:
+        self._queue: deque[Outgoing] = deque()
+        """Frames from other agents, in the order they are to be written."""
+        self._control: deque[Outgoing] = deque()
+        """The gateway's own frames, written ahead of ``_queue``."""
+        self._live = 0
+        self._live_bytes = 0
+        self.limit = limit
+        """Most live agent frames queued (SEND_QUEUE_SIZE); also the reader's pause."""
+        self.limit_bytes = limit_bytes
+        """Most bytes of live agent frames queued (SEND_QUEUE_BYTES; 0: no bound)."""
+        self._budget = budget
+        self._control_limit = CONTROL_ALLOWANCE_FACTOR * limit + limit
+
+    @property
+    def agent_frames(self) -> int:
+        """Frames from other agents waiting to be written."""
+        return sum(1 for item in self._queue if item.kind is not Kind.CONTROL)
+
+    @property
+    def pending(self) -> int:
+        """Frames waiting to be written (the gateway's own and those from other agents)."""
+        return len(self._queue) + len(self._control)
+
+    @property
+    def answers(self) -> int:
+        """The gateway's own frames waiting to be written (what the reader's pause counts)."""
+        return len(self._control)
+
+    @property
+    def live_bytes(self) -> int:
+        """Bytes of the live frames from other agents waiting to be written."""
+        return self._live_bytes
+
+    def put(self, item: Outgoing) -> bool:
+        """Queue ``item``; False at a bound (the peer reads too slowly).
+
+        The bounds of a live frame: ``limit`` frames and ``limit_bytes`` bytes queued in this
+        session, and the node's :class:`~.budget.ByteBudget`.
+        """
+        if item.kind is Kind.CONTROL:
+            if len(self._control) + self._live >= self._control_limit:
+                return False
+            self._control.append(item)
+            return True
+        size = len(item.frame)
+        if self._live >= self.limit:
+            return False
+        if self.limit_bytes and self._live and self._live_bytes + size > self.limit_bytes:
+            return False
+        if not self._budget.take(size):
+            return False
+        self._live += 1
+        self._live_bytes += size
+        self._queue.append(item)
+        return True
+
+    def put_stored(self, items: list[Outgoing], first: Outgoing | None, *, ahead: bool) -> None:
+        """Queue stored frames past the bounds (``first``, e.g. REGISTERED, ahead of all).
+
+        ``ahead``: they go before the live frames already queued (the writer has not started).
+        """
+        if first is not None:
+            self._control.appendleft(first)
+        if ahead:
+            self._queue.extendleft(reversed(items))
+        else:
+            self._queue.extend(items)
+
+    def held_tokens(self) -> set[str]:
+        """Store tokens of the queued frames the backend holds."""
+        return {item.held for item in self._queue if item.held is not None}
+
+    def next_batch(
+        self, fitting: Callable[[list[Outgoing]], list[Outgoing]], *, batched: bool
+    ) -> tuple[list[Outgoing], list[Outgoing]]:
+        """The next frames to write: the gateway's own first, then agent frames.
+
+        Up to MAX_BATCH in all (one frame when the connection cannot batch); of the agent
+        frames only those ``fitting`` keeps (the in-flight window's room).
+        """
+        control = self._control
+        answers = [control[i] for i in range(min(len(control), MAX_BATCH))]
+        if not batched and answers:
+            return answers[:1], []
+        queue = self._queue
+        want = min(len(queue), MAX_BATCH - len(answers))
+        if not batched:
+            want = min(want, 1)
+        return answers, fitting([queue[i] for i in range(want)])
+
+    def pop(self, answers: int, agents: int, *, closed: bool) -> None:
+        """The first ``answers`` gateway frames and ``agents`` agent frames left the queue.
+
+        Live frames no longer count against the bounds (unless ``closed``: :meth:`release`
+        already let go of all of them).
+        """
+        for _ in range(answers):
+            self._control.popleft()
+        for _ in range(agents):
+            item = self._queue.popleft()
+            if item.kind is Kind.LIVE and not closed:
+                size = len(item.frame)
+                self._live -= 1
+                self._live_bytes -= size
+                self._budget.give(size)
+
+    def take_all(self) -> list[Outgoing]:
+        """Empty the queue: the agent frames still queued, in order (the gateway's are dropped)."""
+        items = list(self._queue)
+        self._queue.clear()
+        self._control.clear()
+        return items
+
+    def release(self) -> None:
+        """Closed: the queued live frames no longer count against any bound."""
+        self._budget.give(self._live_bytes)
+        self._live = self._live_bytes = 0
