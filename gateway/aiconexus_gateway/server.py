@@ -185,7 +185,7 @@ class GatewayServer(uvicorn.Server):
         if isinstance(app, GatewayApp):
             for server in getattr(self, "servers", []):
                 server.close()  # new connections go elsewhere (e.g. the next node)
-            report = await app.hub.close_sessions(app.hub.settings.drain_timeout)
+            report = await app.hub.close_sessions(app.parts.settings.drain_timeout)
             logger.info(
                 "drained",
                 extra={

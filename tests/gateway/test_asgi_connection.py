@@ -78,7 +78,7 @@ async def test_a_peer_gone_before_register_is_let_go(gateway: AsgiGateway) -> No
     await conn.read_challenge()
     await conn.disconnect(1001)
     assert gateway.app.hub.connections == 0
-    assert gateway.app.hub.ip_limits.tcp_pending == 0
+    assert gateway.app.ip_limits.tcp_pending == 0
 
 
 async def test_binary_register_is_refused_without_an_error_frame(gateway: AsgiGateway) -> None:

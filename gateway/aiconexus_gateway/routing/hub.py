@@ -21,7 +21,6 @@ from typing import Any
 
 from aiconexus.protocol import CloseCode, ErrorCode
 from aiconexus_gateway.backend.base import BackendUnavailableError
-from aiconexus_gateway.guards.iplimits import IpLimits
 from aiconexus_gateway.observation.directory_events import DirectoryChanges
 from aiconexus_gateway.tasks import stop_task
 from aiconexus_gateway.transport.asgi import ASGISend
@@ -95,11 +94,6 @@ class Hub:
     def started_at(self) -> float:
         """When this node started (``time.time()``)."""
         return self._node.started_at
-
-    @property
-    def ip_limits(self) -> IpLimits:
-        """Per-address limits (read by the HTTP protocol through the application)."""
-        return self._parts.guards.ip_limits
 
     @property
     def sessions(self) -> Mapping[str, Session]:

@@ -54,9 +54,9 @@ def report(reason: str) -> None:
 def limits_of(app: Any) -> tuple[IpLimits | None, float]:
     """The gateway's per-IP limits and header timeout, found through the ASGI app's wrappers."""
     while app is not None:
-        hub = getattr(app, "hub", None)
-        if hub is not None:
-            return hub.ip_limits, float(hub.settings.handshake_timeout)
+        ip_limits = getattr(app, "ip_limits", None)
+        if ip_limits is not None:
+            return ip_limits, float(app.parts.settings.handshake_timeout)
         app = getattr(app, "app", None)
     return None, 0.0
 
