@@ -4,7 +4,8 @@ While the gateway drains (``Hub.stopping``) it takes no new connections and no n
 (a frame read then gets neither ACK nor ERROR, so its sender sends it again after it
 reconnected, e.g. to another node) and hands its sessions no more stored frames, but it keeps
 writing what sessions have queued and keeps reading recipient acknowledgements. The drain
-ends when no session has an agent frame queued or in flight, or after DRAIN_TIMEOUT; the
+ends when no session has an agent frame queued or in flight, no ACK is still being decided
+or signed and every gateway frame queued (ACK, ERROR) went out, or after DRAIN_TIMEOUT; the
 caller then closes every session with 1001, which hands what is left to the store.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .session import Session
@@ -38,14 +39,25 @@ def held_frames(session: Session) -> int:
     return session.held_frames
 
 
-async def wait_drained(sessions: Iterable[Session], timeout: float) -> float:
-    """Wait until no session holds an agent frame, at most ``timeout`` s; seconds waited."""
+def _owes(session: Session) -> bool:
+    """True while ``session`` holds an agent frame or has a gateway frame left to write."""
+    return not session.closed and bool(session.held_frames or session.queue.answers)
+
+
+async def wait_drained(
+    sessions: Iterable[Session], timeout: float, replies_pending: Callable[[], bool]
+) -> float:
+    """Wait until no session owes a frame and no ACK is pending, at most ``timeout`` s.
+
+    Returns the seconds waited. ``replies_pending`` tells whether an ACK is still being
+    coalesced or signed (it becomes a queued gateway frame once signed).
+    """
     started = time.monotonic()
     live = [s for s in sessions if not s.closed]
     deadline = started + timeout
     while time.monotonic() < deadline:
-        live = [s for s in live if not s.closed and held_frames(s)]
-        if not live:
+        live = [s for s in live if _owes(s)]
+        if not live and not replies_pending():
             break
         await asyncio.sleep(POLL_S)
     return time.monotonic() - started

@@ -149,7 +149,9 @@ class Hub:
         self.directory.close()
         sessions = list(self._by_id.values())
         delivered = self._metrics.delivered
-        waited = await wait_drained(sessions, drain_timeout) if drain_timeout > 0 else 0.0
+        waited = 0.0
+        if drain_timeout > 0:
+            waited = await wait_drained(sessions, drain_timeout, lambda: self.replies.pending)
         left = sum(held_frames(s) for s in sessions if not s.closed)
         for session in sessions:
             self.evict(session, CloseCode.GOING_AWAY, "shutdown", close=False)

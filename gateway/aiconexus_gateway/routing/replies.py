@@ -51,6 +51,7 @@ class Replies:
         self._spawn = spawn
         self._acks: dict[tuple[str, str], list[str]] = {}
         self._ack_flush_scheduled = False
+        self._signing = 0
 
     def acknowledge(self, did: str, message_id: str, status: str) -> None:
         """ACK ``message_id`` to the current session of ``did``, if any.
@@ -72,6 +73,11 @@ class Replies:
             self._ack_flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush_acks)
 
+    @property
+    def pending(self) -> bool:
+        """True while an ACK is decided but not yet queued (coalescing, or being signed)."""
+        return bool(self._acks) or self._signing > 0
+
     def _flush_acks(self) -> None:
         self._ack_flush_scheduled = False
         pending, self._acks = self._acks, {}
@@ -83,8 +89,10 @@ class Replies:
         if did not in self._sessions:
             return
         envelope = self._frames.unsigned_ack(did, ids, status)
+        self._signing += 1
 
         def signed(signature: Any, error: BaseException | None) -> None:
+            self._signing -= 1
             session = self._sessions.get(did)
             if error is not None:
                 logger.error("signing an ACK failed: %r", error)
