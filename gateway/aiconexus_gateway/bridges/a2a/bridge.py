@@ -1,4 +1,4 @@
-"""The A2A bridge assembled: callers, client pool, task store, cards, handler, HTTP app.
+"""The A2A bridge assembled: callers, client pool, task store, directory, cards, handler, app.
 
 :class:`A2ABridge` is what both ways of running the bridge use: inside the gateway
 (``A2A_ENABLED=true``, see :mod:`..embed`) and standalone (:mod:`.cli`). ``start()`` reopens
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..callers import Callers
+from ..directory import DirectoryWatcher
 from ..pool import ClientPool
 from .app import MAX_BODY_BYTES, A2AApp
 from .cards import AgentCards
@@ -46,6 +47,8 @@ class BridgeConfig:
     remote_secret: bytes = b""
     encrypt_all: bool = False
     """Seal every request (the gateway requires encrypted EXEC_REQUESTs: REQUIRE_ENCRYPTION)."""
+    directory_poll_s: float = 2.0
+    """Seconds between two reads of the directory besides its change events (the fallback)."""
 
 
 class A2ABridge:
@@ -65,8 +68,14 @@ class A2ABridge:
             recipient_acks=False,
             on_rate_limited="raise",
         )
+        self.watcher = DirectoryWatcher(
+            config.gateway_url,
+            interval_s=config.directory_poll_s,
+            agents_token=config.agents_token,
+            logger=logger,
+        )
         self.cards = AgentCards(
-            config.gateway_url, config.public_url, self.store, agents_token=config.agents_token
+            self.watcher, config.public_url, self.store, agents_token=config.agents_token
         )
         self.handler = BridgeRequestHandler(
             self.pool,
@@ -90,15 +99,22 @@ class A2ABridge:
         )
 
     async def start(self) -> None:
-        """Reopen the callers of open tasks and start the outbound proxy agents."""
+        """Follow the directory, reopen the callers of open tasks, start the outbound proxies."""
+        await self.watcher.start()
         waiting = await self.handler.resume()
         if waiting:
             logger.info("A2A bridge: %d open tasks await their answers", waiting)
         await self.remote.start()
 
     async def stop(self) -> None:
-        """Close the proxies, the clients, the cards' HTTP client and the store (each, always)."""
-        steps = (self.remote.stop, self.handler.aclose, self.pool.close, self.cards.close)
+        """Close the proxies, the clients, the directory's readers and the store (each, always)."""
+        steps = (
+            self.remote.stop,
+            self.handler.aclose,
+            self.pool.close,
+            self.watcher.stop,
+            self.cards.close,
+        )
         for step in (*steps, self.store.close):
             try:
                 await step()
