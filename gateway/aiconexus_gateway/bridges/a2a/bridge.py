@@ -1,4 +1,4 @@
-"""The A2A bridge assembled: callers, client pool, task store, directory, cards, handler, app.
+"""The A2A bridge assembled: callers, pool, task store, directory, cards, tasks, handler, app.
 
 :class:`A2ABridge` is what both ways of running the bridge use: inside the gateway
 (``A2A_ENABLED=true``, see :mod:`..embed`) and standalone (:mod:`.cli`). ``start()`` reopens
@@ -18,6 +18,7 @@ from .app import MAX_BODY_BYTES, A2AApp
 from .cards import AgentCards
 from .handler import BridgeRequestHandler
 from .remote import RemoteAgents
+from .runner import TaskRunner
 from .store import TaskStore, open_store
 
 __all__ = ["A2ABridge", "BridgeConfig"]
@@ -77,13 +78,14 @@ class A2ABridge:
         self.cards = AgentCards(
             self.watcher, config.public_url, self.store, agents_token=config.agents_token
         )
-        self.handler = BridgeRequestHandler(
+        self.runner = TaskRunner(
             self.pool,
             config.callers,
             self.store,
             timeout_s=config.timeout_s,
             encrypt=config.encrypt_all,
         )
+        self.handler = BridgeRequestHandler(self.runner)
         self.app = A2AApp(
             self.handler,
             config.callers,
@@ -101,7 +103,7 @@ class A2ABridge:
     async def start(self) -> None:
         """Follow the directory, reopen the callers of open tasks, start the outbound proxies."""
         await self.watcher.start()
-        waiting = await self.handler.resume()
+        waiting = await self.runner.resume()
         if waiting:
             logger.info("A2A bridge: %d open tasks await their answers", waiting)
         await self.remote.start()
@@ -110,7 +112,7 @@ class A2ABridge:
         """Close the proxies, the clients, the directory's readers and the store (each, always)."""
         steps = (
             self.remote.stop,
-            self.handler.aclose,
+            self.runner.aclose,
             self.pool.close,
             self.watcher.stop,
             self.cards.close,
