@@ -7,7 +7,8 @@ on each, so an agent that registers or leaves is seen a moment later. It also re
 directory every ``interval_s`` seconds: the fallback for a gateway without the event stream,
 or while the stream is down, and for changes on other nodes of a cluster (the stream
 announces its own node's). Until the first read succeeds (an embedded bridge starts before
-its gateway listens) both are retried sooner, from 50 ms doubling up to ``interval_s``. It
+its gateway listens) both are retried sooner, from 50 ms doubling up to ``interval_s`` (with
+jitter, :class:`aiconexus.Backoff`); so is the event stream after it broke. It
 keeps the last good listing while the gateway cannot be reached.
 
 Both bridges follow the directory through it: the MCP bridge's tools
@@ -29,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from aiconexus import AgentInfo, directory_changes, list_agents
+from aiconexus import AgentInfo, Backoff, directory_changes, list_agents
 
 __all__ = ["FIRST_RETRY_S", "DirectoryWatcher", "Listener", "listing_key"]
 
@@ -37,7 +38,7 @@ Listener = Callable[[], Awaitable[None]]
 """Awaited after each read that changed what the watcher's users see."""
 
 FIRST_RETRY_S = 0.05
-"""The first retry delay after a failed read or a stream that could not open."""
+"""The first retry delay (before jitter) after a failed read or a broken event stream."""
 
 
 def listing_key(agent: AgentInfo) -> tuple[Any, ...]:
@@ -83,6 +84,9 @@ class DirectoryWatcher:
         self._changed = asyncio.Event()
         self._wake = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
+        self._retries = Backoff(
+            initial_delay=FIRST_RETRY_S, max_delay=max(interval_s, FIRST_RETRY_S)
+        )
 
     def on_change(self, listener: Listener) -> None:
         """Await ``listener()`` after each read that changed what this watcher shows."""
@@ -167,11 +171,10 @@ class DirectoryWatcher:
 
     async def _poll(self) -> None:
         """Read every ``interval_s`` (sooner until the first success, or when asked)."""
-        delay = FIRST_RETRY_S
+        retries = self._retries.delays()
         while True:
             await self._read()
-            wait = self.interval_s if self._read_once else delay
-            delay = min(delay * 2, self.interval_s)
+            wait = self.interval_s if self._read_once else next(retries)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
@@ -182,7 +185,7 @@ class DirectoryWatcher:
 
     async def _follow(self) -> None:
         """Read the directory on each change event; reconnect after errors."""
-        delay = FIRST_RETRY_S
+        retries = self._retries.delays()
         while True:
             try:
                 changes = directory_changes(
@@ -191,7 +194,7 @@ class DirectoryWatcher:
                 async with contextlib.aclosing(changes):
                     async for _version in changes:
                         self.streaming = True
-                        delay = FIRST_RETRY_S
+                        retries = self._retries.delays()  # short again after a success
                         await self._read()
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code in (404, 405):
@@ -204,5 +207,4 @@ class DirectoryWatcher:
                 self._logger.debug("the directory events stopped: %r", exc)
             finally:
                 self.streaming = False
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.interval_s)
+            await asyncio.sleep(next(retries))

@@ -28,7 +28,7 @@ from a2a.types import (
 )
 from a2a.utils.errors import InternalError, InvalidParamsError, UnsupportedOperationError
 
-from aiconexus import Identity
+from aiconexus import Backoff, Identity
 from aiconexus import Message as Frame
 
 from ..callers import Callers
@@ -46,6 +46,10 @@ MAX_BACKGROUND = 1024
 
 MAX_TASKS = 10_000
 """Most tasks one caller may have kept at one agent; beyond, SendMessage is refused."""
+
+
+REOPEN_RETRIES = Backoff(initial_delay=0.05, max_delay=5.0)
+"""Delays between attempts to reopen a caller after a restart (the gateway may not listen)."""
 
 
 class Caller:
@@ -262,14 +266,13 @@ class TaskRunner:
 
     async def _reopen(self, name: str, tasks: int) -> None:
         identity = self.callers.identity(name)
-        delay = 0.05
+        delays = REOPEN_RETRIES.delays()
         while True:
             try:
                 await self.pool.client(identity)
             except Exception as exc:  # the gateway may not listen yet
                 logger.debug("reopening the bridge caller %s: %s", name, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                await asyncio.sleep(next(delays))
                 continue
             for _ in range(tasks):
                 self.pool.pin(identity)
