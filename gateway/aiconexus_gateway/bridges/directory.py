@@ -118,10 +118,12 @@ class DirectoryWatcher:
             self._read_once = True
             changed = self.adopt(agents)
         if changed:
-            for listener in list(self._listeners):
-                await listener()
-            self._changed.set()  # waiters wake once every listener has taken the change
-            self._changed = asyncio.Event()
+            try:
+                for listener in list(self._listeners):
+                    await listener()
+            finally:  # waiters wake once every listener has taken the change (or failed)
+                self._changed.set()
+                self._changed = asyncio.Event()
         return changed
 
     def read_soon(self) -> None:
