@@ -115,7 +115,7 @@ def _b64(text: str) -> bytes:
 
 
 async def test_typed_errors_before_dispatch(a2a_gateway: InProcessGateway) -> None:
-    """Unknown DID 404, no or wrong token 401, oversized 413, malformed JSON-RPC -32700/-32600."""
+    """Unknown DID 404, no or wrong token 401, oversized 413, malformed -32700/-32600, no push."""
     agent = echo_agent()
     base = a2a_gateway.http_url
     async with running(agent, a2a_gateway), http_client(None) as anonymous:
@@ -146,6 +146,10 @@ async def test_typed_errors_before_dispatch(a2a_gateway: InProcessGateway) -> No
         empty = await anonymous.post(url, json=no_parts, headers=auth)
         assert empty.json()["error"]["code"] == -32602
         assert "Traceback" not in empty.text
+        for method in ("CreateTaskPushNotificationConfig", "ListTaskPushNotificationConfigs"):
+            push = {"jsonrpc": "2.0", "id": 3, "method": method, "params": {"taskId": "t"}}
+            refused = await anonymous.post(url, json=push, headers=auth)
+            assert refused.json()["error"]["code"] == -32003  # PushNotificationNotSupported
 
 
 async def test_callers_are_identities_and_the_policy_names_them(

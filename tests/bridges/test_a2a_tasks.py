@@ -260,7 +260,7 @@ async def test_the_tasks_a_caller_keeps_at_an_agent_are_bounded(
 ) -> None:
     """Beyond max_tasks, SendMessage is refused with code QUEUE_FULL; others are unaffected."""
     gateway = start_a2a_gateway()
-    bridge_app(gateway).handler.max_tasks = 2
+    bridge_app(gateway).handler.runner.max_tasks = 2
     agent = await offline_agent(gateway)
     async with http_client() as http, http_client(BOB_TOKEN) as bob_http:
         client = await client_for(gateway, agent.did, http)

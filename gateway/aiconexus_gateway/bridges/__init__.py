@@ -10,6 +10,8 @@ What this package owns:
   apply to each caller;
 * :mod:`.pool`: one connected SDK client per caller identity, created lazily, bounded in
   number, closed when idle, and ``request()`` outcomes mapped to typed results;
+* :mod:`.directory`: the gateway's directory followed through its change events (a poll as
+  the fallback), for the MCP bridge's tools and the A2A bridge's cards alike;
 * :mod:`.embed`: running a bridge inside the gateway process (``A2A_ENABLED``), mounted on
   the gateway's HTTP application and connected to the gateway's own loopback URL;
 * ``a2a/``: the A2A bridge (extra ``aiconexus-gateway[a2a]``); ``mcp/``: the MCP bridge

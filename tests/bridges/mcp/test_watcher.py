@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 from support.inprocess import InProcessGateway
 
-from aiconexus_gateway.bridges.mcp import DirectoryWatcher
+from aiconexus_gateway.bridges.mcp import ToolWatcher
 
 from .conftest import StartAgent
 
@@ -25,9 +25,9 @@ DEADLINE_S = 10.0
 @asynccontextmanager
 async def watching(
     gateway: InProcessGateway, *, interval_s: float, events: bool = True
-) -> AsyncIterator[DirectoryWatcher]:
+) -> AsyncIterator[ToolWatcher]:
     """A started watcher of ``gateway`` (stopped after the block)."""
-    watcher = DirectoryWatcher(gateway.ws_url, interval_s=interval_s, events=events)
+    watcher = ToolWatcher(gateway.ws_url, interval_s=interval_s, events=events)
     await watcher.refresh()
     await watcher.start()
     try:
@@ -36,7 +36,7 @@ async def watching(
         await watcher.stop()
 
 
-async def until(watcher: DirectoryWatcher, tool: str, *, present: bool) -> float:
+async def until(watcher: ToolWatcher, tool: str, *, present: bool) -> float:
     """Seconds until ``tool`` is (or is no longer) in the watcher's catalog."""
     start = time.monotonic()
     async with asyncio.timeout(DEADLINE_S):

@@ -3,8 +3,9 @@
 Needs the ``a2a`` extra (``pip install 'aiconexus-gateway[a2a]'``): importing this package
 without it raises an ImportError saying so. Modules: :mod:`.mapping` (A2A <-> IoAP, no I/O),
 :mod:`.store` (tasks and cards: memory, SQLite, Redis), :mod:`.events` (task streams),
-:mod:`.handler` (a2a-sdk's RequestHandler over the client pool), :mod:`.cards` (the agents'
-cards from the directory), :mod:`.app` (the HTTP application under ``/a2a``),
+:mod:`.runner` (a task's life: stored, sent through the client pool, settled by its
+answer), :mod:`.handler` (a2a-sdk's RequestHandler over it), :mod:`.cards` (the agents'
+cards, following the directory), :mod:`.app` (the HTTP application under ``/a2a``),
 :mod:`.verify` (card signatures), :mod:`.remote` (outbound proxies), :mod:`.bridge` (all of
 it assembled) and :mod:`.cli` (the standalone server).
 """

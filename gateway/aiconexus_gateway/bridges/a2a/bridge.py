@@ -1,4 +1,4 @@
-"""The A2A bridge assembled: callers, client pool, task store, cards, handler, HTTP app.
+"""The A2A bridge assembled: callers, pool, task store, directory, cards, tasks, handler, app.
 
 :class:`A2ABridge` is what both ways of running the bridge use: inside the gateway
 (``A2A_ENABLED=true``, see :mod:`..embed`) and standalone (:mod:`.cli`). ``start()`` reopens
@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..callers import Callers
+from ..directory import DirectoryWatcher
 from ..pool import ClientPool
 from .app import MAX_BODY_BYTES, A2AApp
 from .cards import AgentCards
 from .handler import BridgeRequestHandler
 from .remote import RemoteAgents
+from .runner import TaskRunner
 from .store import TaskStore, open_store
 
 __all__ = ["A2ABridge", "BridgeConfig"]
@@ -46,6 +48,8 @@ class BridgeConfig:
     remote_secret: bytes = b""
     encrypt_all: bool = False
     """Seal every request (the gateway requires encrypted EXEC_REQUESTs: REQUIRE_ENCRYPTION)."""
+    directory_poll_s: float = 2.0
+    """Seconds between two reads of the directory besides its change events (the fallback)."""
 
 
 class A2ABridge:
@@ -65,16 +69,23 @@ class A2ABridge:
             recipient_acks=False,
             on_rate_limited="raise",
         )
-        self.cards = AgentCards(
-            config.gateway_url, config.public_url, self.store, agents_token=config.agents_token
+        self.watcher = DirectoryWatcher(
+            config.gateway_url,
+            interval_s=config.directory_poll_s,
+            agents_token=config.agents_token,
+            logger=logger,
         )
-        self.handler = BridgeRequestHandler(
+        self.cards = AgentCards(
+            self.watcher, config.public_url, self.store, agents_token=config.agents_token
+        )
+        self.runner = TaskRunner(
             self.pool,
             config.callers,
             self.store,
             timeout_s=config.timeout_s,
             encrypt=config.encrypt_all,
         )
+        self.handler = BridgeRequestHandler(self.runner)
         self.app = A2AApp(
             self.handler,
             config.callers,
@@ -90,15 +101,22 @@ class A2ABridge:
         )
 
     async def start(self) -> None:
-        """Reopen the callers of open tasks and start the outbound proxy agents."""
-        waiting = await self.handler.resume()
+        """Follow the directory, reopen the callers of open tasks, start the outbound proxies."""
+        await self.watcher.start()
+        waiting = await self.runner.resume()
         if waiting:
             logger.info("A2A bridge: %d open tasks await their answers", waiting)
         await self.remote.start()
 
     async def stop(self) -> None:
-        """Close the proxies, the clients, the cards' HTTP client and the store (each, always)."""
-        steps = (self.remote.stop, self.handler.aclose, self.pool.close, self.cards.close)
+        """Close the proxies, the clients, the directory's readers and the store (each, always)."""
+        steps = (
+            self.remote.stop,
+            self.runner.aclose,
+            self.pool.close,
+            self.watcher.stop,
+            self.cards.close,
+        )
         for step in (*steps, self.store.close):
             try:
                 await step()

@@ -34,9 +34,11 @@ __all__ = [
     "MAX_PARTS",
     "TERMINAL_STATES",
     "a2a_error",
+    "agent_message",
     "args_of",
     "finish_task",
     "plain",
+    "status_now",
 ]
 
 MAX_PARTS = 64
@@ -118,9 +120,10 @@ def _part(value: Any) -> Part:
     return Part(data=ParseDict(value, Value()), media_type="application/json")
 
 
-def _agent_message(task: Task, text: str) -> Message:
+def agent_message(task: Task, text: str, kind: str = "status") -> Message:
+    """A message of the agent's side on ``task`` saying ``text`` (id ``<task id>-<kind>``)."""
     return Message(
-        message_id=f"{task.id}-status",
+        message_id=f"{task.id}-{kind}",
         task_id=task.id,
         context_id=task.context_id,
         role=Role.ROLE_AGENT,
@@ -128,8 +131,17 @@ def _agent_message(task: Task, text: str) -> Message:
     )
 
 
+def status_now(state: int, message: Message | None = None) -> TaskStatus:
+    """A task status of ``state`` (a ``TaskState`` number) stamped now, with ``message``."""
+    status = TaskStatus(state=state)  # type: ignore[arg-type]
+    if message is not None:
+        status.message.CopyFrom(message)
+    status.timestamp.GetCurrentTime()
+    return status
+
+
 def finish_task(task: Task, answer: Frame) -> None:
-    """Complete ``task`` in place from the agent's ``answer`` (EXEC_RESPONSE or ERROR)."""
+    """Complete ``task`` in place from the agent's ``answer`` (EXEC_RESPONSE or ERROR), now."""
     payload: Mapping[str, Any] = answer.payload
     metadata = Struct()
     metadata.update({"aiconexus": {"response": answer.to_json(), "from": answer.from_}})
@@ -138,12 +150,11 @@ def finish_task(task: Task, answer: Frame) -> None:
         artifact = Artifact(artifact_id=f"{task.id}-result", name="result")
         artifact.parts.append(_part(payload.get("result")))
         task.artifacts.append(artifact)
-        task.status.CopyFrom(TaskStatus(state=TaskState.TASK_STATE_COMPLETED))
+        task.status.CopyFrom(status_now(TaskState.TASK_STATE_COMPLETED))
         return
     if answer.type == MessageType.ERROR:
         text = f"{payload.get('code')}: {payload.get('message', '')}"
     else:
         error = payload.get("error")
         text = error if isinstance(error, str) else f"{error}"
-    failed = TaskStatus(state=TaskState.TASK_STATE_FAILED, message=_agent_message(task, text))
-    task.status.CopyFrom(failed)
+    task.status.CopyFrom(status_now(TaskState.TASK_STATE_FAILED, agent_message(task, text)))

@@ -22,7 +22,7 @@ from .catalog import ANY_OBJECT, Catalog, ToolEntry
 from .names import MAX_TOOL_NAME, tool_name
 from .server import DID_META, WAIT_META, IdentityFor, McpBridge
 from .stdio import serve_stdio
-from .watcher import DirectoryWatcher
+from .watcher import ToolWatcher
 
 __all__ = [
     "ANY_OBJECT",
@@ -33,7 +33,7 @@ __all__ = [
     "WAIT_META",
     "BadCall",
     "Catalog",
-    "DirectoryWatcher",
+    "ToolWatcher",
     "IdentityFor",
     "McpBridge",
     "ToolEntry",

@@ -11,7 +11,7 @@ from ..callers import Callers, load_or_create_secret
 from ..embed import gateway_ws_url
 from ..pool import ClientPool
 from .http import McpHttpBridge
-from .watcher import DirectoryWatcher
+from .watcher import ToolWatcher
 
 __all__ = ["PATH", "EmbeddedMcp", "create"]
 
@@ -46,6 +46,6 @@ def create(settings: Settings, gateway_did: str) -> EmbeddedMcp:
         load_or_create_secret(settings.bridge_secret_path),
         allow_anonymous=settings.bridge_allow_anonymous,
     )
-    watcher = DirectoryWatcher(url, agents_token=settings.agents_token)
+    watcher = ToolWatcher(url, agents_token=settings.agents_token)
     pool = ClientPool(url, gateway_did=gateway_did)
     return EmbeddedMcp(McpHttpBridge(watcher, callers, pool))

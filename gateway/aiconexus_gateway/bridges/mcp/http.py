@@ -32,7 +32,7 @@ from ..callers import Callers, Refusal
 from ..pool import ClientPool
 from .calls import DEFAULT_MAX_ARGS_BYTES
 from .server import McpBridge
-from .watcher import DirectoryWatcher
+from .watcher import ToolWatcher
 
 __all__ = ["CALLER_STATE", "UNAUTHORIZED", "McpHttpBridge"]
 
@@ -53,7 +53,7 @@ class McpHttpBridge:
 
     def __init__(
         self,
-        watcher: DirectoryWatcher,
+        watcher: ToolWatcher,
         callers: Callers,
         pool: ClientPool,
         *,

@@ -1,6 +1,6 @@
 """The MCP server of the bridge, on the official ``mcp`` package's low-level :class:`Server`.
 
-``tools/list`` answers the :class:`DirectoryWatcher`'s current catalog; ``tools/call`` runs
+``tools/list`` answers the :class:`ToolWatcher`'s current catalog; ``tools/call`` runs
 :func:`call_tool` as the caller's identity (``identity_for``: the one local identity over
 stdio, the caller's own over HTTP) through the bridge's :class:`ClientPool`. When the tools change,
 every client hears of it: ``notifications/tools/list_changed`` on the connections of the
@@ -36,7 +36,7 @@ from aiconexus import Capability, Identity
 from ..pool import ClientPool
 from .calls import DEFAULT_MAX_ARGS_BYTES, BadCall, call_tool, check_arguments, error_result
 from .catalog import ToolEntry
-from .watcher import DirectoryWatcher
+from .watcher import ToolWatcher
 
 __all__ = ["DID_META", "WAIT_META", "IdentityFor", "McpBridge"]
 
@@ -70,7 +70,7 @@ class McpBridge:
 
     def __init__(
         self,
-        watcher: DirectoryWatcher,
+        watcher: ToolWatcher,
         pool: ClientPool,
         identity_for: IdentityFor,
         *,

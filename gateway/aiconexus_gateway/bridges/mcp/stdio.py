@@ -17,7 +17,7 @@ from aiconexus import Identity
 from ..pool import ClientPool
 from .calls import DEFAULT_MAX_ARGS_BYTES
 from .server import McpBridge
-from .watcher import DirectoryWatcher
+from .watcher import ToolWatcher
 
 __all__ = ["serve_stdio"]
 
@@ -44,7 +44,7 @@ async def serve_stdio(
         def identity_for(ctx: ServerRequestContext[Any, Any]) -> Identity:
             return identity
 
-        watcher = DirectoryWatcher(gateway_url, interval_s=refresh_s, agents_token=agents_token)
+        watcher = ToolWatcher(gateway_url, interval_s=refresh_s, agents_token=agents_token)
         bridge = McpBridge(
             watcher,
             pool,
