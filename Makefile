@@ -31,7 +31,8 @@ install: $(STAMP)
 # native/ (the gateway's `native` extra, a cffi extension against libsodium) is built, not
 # editable: without a C compiler or libsodium's headers (make system-deps installs
 # libsodium-dev) it installs without its extension and the gateway verifies with PyNaCl.
-NATIVE_SOURCES := native/pyproject.toml native/setup.py $(wildcard native/aiconexus_native/*)
+NATIVE_SOURCES := native/pyproject.toml native/setup.py \
+  $(wildcard native/aiconexus_native/*.py native/aiconexus_native/*.pyi native/aiconexus_native/*.c)
 $(STAMP): sdk/pyproject.toml gateway/pyproject.toml requirements-dev.txt requirements-dev.lock \
           $(NATIVE_SOURCES)
 	$(PYTHON) -m venv $(VENV)
