@@ -155,6 +155,7 @@ def test_native_module_checks_its_sizes() -> None:
     with pytest.raises(ValueError, match="add up"):
         aiconexus_native.verify_batch(b"k" * 64, b"s" * 128, b"m", [2, -1])
     assert aiconexus_native.verify_batch(b"", b"", b"", []) == b""
+    assert aiconexus_native._rules_hold()  # the import-time check of the linked libsodium
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
