@@ -2,8 +2,9 @@
 # What the newest releases would break: both packages (every extra; native/ gives the
 # gateway's `native` extra) and the dev tools installed at the newest versions their bounds
 # allow, WITHOUT requirements-dev.lock, into a venv of their own (.cache/newest-venv); then
-# ruff, mypy --strict and the fast tests (protocol core, smoke, SDK units) run against them. It reports and never fails: a release that breaks
-# something is a reason to fix the code or a bound, then run scripts/lock-dev.sh.
+# ruff, mypy --strict and the fast tests (protocol core, smoke, SDK units) run against them.
+# It reports and never fails: a release that breaks something is a reason to fix the code or
+# a bound, then run scripts/lock-dev.sh.
 # Environment: NEWEST_VENV (default <repo>/.cache/newest-venv), PYTHON (default python3).
 set -uo pipefail
 
