@@ -175,3 +175,29 @@ async def test_async_batches_on_the_pool(backend: str) -> None:
             await pool.verify_many(items + items[:1])
     for n, verdicts in zip(range(0, 40, 5), results, strict=True):
         assert verdicts == expected[n:] + expected[:n]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_per_turn_gathers_one_batch_per_loop_turn(backend: str) -> None:
+    """40 concurrent single calls: one batch (split at max_items), each caller its verdict."""
+    import asyncio
+
+    from aiconexus_gateway.batch_verify import PerTurnVerifier
+
+    items, expected = _mixed_batch()
+    async with AsyncBatchVerifier(BatchVerifier(backend=backend), workers=2) as pool:  # type: ignore[arg-type]
+        per_turn = PerTurnVerifier(pool)
+        verdicts = await asyncio.gather(*(per_turn.verify(*item) for item in items))
+        assert verdicts == expected
+        assert (per_turn.batches, per_turn.items) == (1, 40)
+        small = PerTurnVerifier(AsyncBatchVerifier(BatchVerifier(max_items=16), workers=1))
+        verdicts = await asyncio.gather(*(small.verify(*item) for item in items))
+        small.pool.close()
+        assert verdicts == expected
+        assert (small.batches, small.items) == (3, 40)
+        assert await per_turn.verify(*items[0]) is expected[0]
+        assert per_turn.batches == 2
+        with pytest.raises(MessageTooLongError):
+            await per_turn.verify(
+                items[0][0], b"x" * (pool.verifier.max_message_bytes + 1), items[0][2]
+            )

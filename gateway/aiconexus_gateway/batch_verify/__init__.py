@@ -2,7 +2,7 @@
 
 Import from here::
 
-    from aiconexus_gateway.batch_verify import AsyncBatchVerifier, BatchVerifier
+    from aiconexus_gateway.batch_verify import AsyncBatchVerifier, BatchVerifier, PerTurnVerifier
 
     verifier = BatchVerifier()                  # backend "auto": native if installed
     verifier.backend                            # "native" or "pynacl"
@@ -10,6 +10,8 @@ Import from here::
 
     async with AsyncBatchVerifier(verifier) as pool:   # one worker thread per core
         verdicts = await pool.verify_many(items)
+        per_turn = PerTurnVerifier(pool)        # one frame per call, one batch per loop turn
+        ok = await per_turn.verify(public_key, message, signature)
 
 The native backend comes from the optional ``aiconexus-native`` distribution (the gateway's
 ``native`` extra); without it everything works the same with PyNaCl. Every verdict equals the
@@ -24,6 +26,7 @@ from aiconexus_gateway.batch_verify.errors import (
     MessageTooLongError,
     NativeUnavailableError,
 )
+from aiconexus_gateway.batch_verify.per_turn import PerTurnVerifier
 from aiconexus_gateway.batch_verify.pool import AsyncBatchVerifier, default_workers
 from aiconexus_gateway.batch_verify.verifier import (
     DEFAULT_MAX_ITEMS,
@@ -45,6 +48,7 @@ __all__ = [
     "Item",
     "MessageTooLongError",
     "NativeUnavailableError",
+    "PerTurnVerifier",
     "default_workers",
     "native_available",
 ]
