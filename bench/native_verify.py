@@ -2,8 +2,9 @@
 
 Every line verifies the same pre-signed ~400-byte messages (64 keys) in batches of
 ``--batch`` items and shows verifies/s, the ratio to PyNaCl on one core measured in the same
-run, and the CPU this process used as cores busy (CPU seconds / wall seconds): a line on N
-threads that scales shows ~N cores busy. The variants take turns in ``ROUNDS`` rounds so a
+run, the CPU this process used as cores busy (CPU seconds / wall seconds; a line on N threads
+that scales shows ~N cores busy, on a machine with N idle cores) and CPU microseconds per
+verify. The variants take turns in ``ROUNDS`` rounds so a
 change of the machine's load falls on all alike. Lines:
 
 - PyNaCl, 1 thread (the baseline: the protocol core's ``verify_ed25519`` per item)
@@ -57,6 +58,11 @@ class Side:
     def rate(self) -> float:
         """Verifies per second."""
         return self.verifies / self.seconds
+
+    @property
+    def cpu_us_per_verify(self) -> float:
+        """CPU microseconds of this process per verify (Python's share included)."""
+        return 1e6 * self.cpu_s / self.verifies
 
     @property
     def cores_busy(self) -> float:
@@ -152,7 +158,7 @@ def compare(verifies: int, batch: int = 256, threads: int | None = None) -> dict
     for side in sides:
         print(
             f"{side.name:<40} {side.rate:>9,.0f} verifies/s  x{side.rate / baseline:4.2f}"
-            f"  CPU {side.cores_busy:4.2f} cores",
+            f"  CPU {side.cores_busy:4.2f} cores, {side.cpu_us_per_verify:5.1f} us/verify",
             flush=True,
         )
     figures = {"pynacl_one_thread_per_s": round(baseline, 1)}
@@ -161,6 +167,9 @@ def compare(verifies: int, batch: int = 256, threads: int | None = None) -> dict
             native_one_thread_per_pynacl=round(sides[1].rate / baseline, 3),
             native_threads_per_pynacl=round(sides[2].rate / baseline, 3),
             native_threads_cores_busy=round(sides[2].cores_busy, 2),
+            native_one_thread_cores_busy=round(sides[1].cores_busy, 2),
+            native_cpu_us_per_verify=round(sides[1].cpu_us_per_verify, 1),
+            pynacl_cpu_us_per_verify=round(sides[0].cpu_us_per_verify, 1),
             native_async_pool_per_pynacl=round(sides[3].rate / baseline, 3),
         )
     figures["pynacl_threads_per_pynacl"] = round(sides[-1].rate / baseline, 3)
