@@ -201,3 +201,38 @@ async def test_per_turn_gathers_one_batch_per_loop_turn(backend: str) -> None:
             await per_turn.verify(
                 items[0][0], b"x" * (pool.verifier.max_message_bytes + 1), items[0][2]
             )
+
+
+@NATIVE
+def test_native_batch_releases_the_gil() -> None:
+    """While one thread is inside a native batch, another thread runs Python.
+
+    Not a timing test: with the GIL held for the whole C call, the other thread could not run
+    in the middle of it, whatever the machine's load.
+    """
+    import threading
+    import time
+
+    key = SigningKey.generate()
+    message = b"m" * 400
+    item = (bytes(key.verify_key), message, key.sign(message).signature)
+    batch = [item] * 2048  # ~100 ms of CPU or more
+    verifier = BatchVerifier(backend="native")
+    window: list[float] = []
+
+    def worker() -> None:
+        window.append(time.perf_counter())
+        assert all(verifier.verify_many(batch))
+        window.append(time.perf_counter())
+
+    thread = threading.Thread(target=worker)
+    ran_at: list[float] = []
+    thread.start()
+    while thread.is_alive():
+        ran_at.append(time.perf_counter())
+    thread.join()
+    start, end = window
+    # held through the C call, the GIL would let this thread run only at the edges: before the
+    # call starts and after it returns, while the worker waits to take the GIL back
+    middle = (start + (end - start) / 4, end - (end - start) / 4)
+    assert any(middle[0] < moment < middle[1] for moment in ran_at)
