@@ -12,6 +12,8 @@ change of the machine's load falls on all alike. Lines:
 - native batch, N threads (N = cores; each thread loops over its own batches)
 - native batch, AsyncBatchVerifier (an event loop keeps N batches in flight on the pool)
 - PyNaCl, N threads (the fallback on the same pool shape, for comparison)
+- the share of a native verify's CPU spent in Python with the GIL held (outside the C call):
+  the serial part that bounds the N-thread lines on N idle cores
 
 Usage: ``python bench/native_verify.py [--quick] [--batch 256]``.
 """
@@ -140,6 +142,29 @@ def _variants(items: list[Item], threads: int) -> list[Side]:
     return sides
 
 
+def gil_share(items: list[Item], repeats: int) -> tuple[float, float]:
+    """CPU us per item of ``verify_many`` in all, and of its part outside C (the GIL held).
+
+    The C part is timed by calling ``aiconexus_native.verify_batch`` on buffers built once;
+    thread CPU time, so the machine's load hardly matters.
+    """
+    import aiconexus_native
+
+    verifier = BatchVerifier(backend="native")
+    keys, messages, signatures = (b"".join(part) for part in zip(*items, strict=True))
+    lengths = [len(message) for _, message, _ in items]
+    whole = c_only = 0.0
+    for _ in range(repeats):
+        cpu = time.thread_time()
+        verifier.verify_many(items)
+        whole += time.thread_time() - cpu
+        cpu = time.thread_time()
+        aiconexus_native.verify_batch(keys, signatures, messages, lengths)
+        c_only += time.thread_time() - cpu
+    per_item = 1e6 / (repeats * len(items))
+    return whole * per_item, max(0.0, whole - c_only) * per_item
+
+
 def compare(verifies: int, batch: int = 256, threads: int | None = None) -> dict[str, float]:
     """Run every line for ``verifies`` verifies each, print them, return the figures."""
     threads = threads or default_workers()
@@ -173,6 +198,16 @@ def compare(verifies: int, batch: int = 256, threads: int | None = None) -> dict
             native_async_pool_per_pynacl=round(sides[3].rate / baseline, 3),
         )
     figures["pynacl_threads_per_pynacl"] = round(sides[-1].rate / baseline, 3)
+    if native_available():
+        whole, held = gil_share(items, max(4, verifies // batch // 4))
+        share = held / whole
+        print(
+            f"{'GIL held per native verify':<40} {held:9.2f} of {whole:.1f} us ({share:.1%}):"
+            f" {threads} threads can reach x{threads / (1 + (threads - 1) * share):.2f}"
+            " of one thread (Amdahl)",
+            flush=True,
+        )
+        figures["native_gil_held_share"] = round(share, 4)
     return figures
 
 
