@@ -66,7 +66,7 @@ def _native_wheel(tmp_path: Path, **env: str) -> list[str]:
     source = tmp_path / "native"
     shutil.copytree(ROOT / "native", source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), "."],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "."],
         cwd=source,
         env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", **env},
         capture_output=True,
@@ -74,7 +74,7 @@ def _native_wheel(tmp_path: Path, **env: str) -> list[str]:
         timeout=240,
         check=True,
     )
-    (wheel,) = tmp_path.glob("aiconexus_native-*.whl")
+    (wheel,) = source.glob("aiconexus_native-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         license_name = next(n for n in names if n.endswith("LICENSE"))
