@@ -1,5 +1,6 @@
 # AIConexus: one command to install, run, test and benchmark.
-#   make install   .venv with both packages (editable) and the dev tools, pinned by requirements-dev.lock
+#   make install   .venv with both packages (editable), the native verifier and the dev tools,
+#                  pinned by requirements-dev.lock
 #   make run       the gateway on 127.0.0.1:8000, in memory (STORAGE_TYPE=sqlite: on disk)
 #   make test      the whole test suite, with coverage (artifacts/coverage/; COVERAGE=0: without)
 #   make test-lowest  the smoke tests against the lowest dependency versions the packages allow
@@ -27,21 +28,34 @@ install: $(STAMP)
 
 # Every version comes from requirements-dev.lock (constraints), so a new release elsewhere
 # cannot change what `make lint` or `make test` see; scripts/lock-dev.sh moves the lock.
-$(STAMP): sdk/pyproject.toml gateway/pyproject.toml requirements-dev.txt requirements-dev.lock
+# native/ (the gateway's `native` extra, a cffi extension against libsodium) is built, not
+# editable: without a C compiler or libsodium's headers (make system-deps installs
+# libsodium-dev) it installs without its extension and the gateway verifies with PyNaCl.
+NATIVE_SOURCES := native/pyproject.toml native/setup.py \
+  $(wildcard native/aiconexus_native/*.py native/aiconexus_native/*.pyi native/aiconexus_native/*.c)
+$(STAMP): sdk/pyproject.toml gateway/pyproject.toml requirements-dev.txt requirements-dev.lock \
+          $(NATIVE_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c requirements-dev.lock \
-	  -e ./sdk -e './gateway[$(GATEWAY_EXTRAS)]' -r requirements-dev.txt
+	  -e ./sdk -e './gateway[$(GATEWAY_EXTRAS)]' ./native -r requirements-dev.txt
+	@$(PY) -c 'import aiconexus_native as n; n.AVAILABLE or print("make install: the native verifier was not compiled (no C compiler or libsodium headers: make system-deps); PyNaCl verifies instead")'
 	touch $(STAMP)
 
 run: install
 	STORAGE_TYPE=$(STORAGE_TYPE) $(VENV)/bin/aiconexus-gateway --host $(HOST) --port $(PORT)
 
+# libsodium-dev: headers for the native verifier (native/), compiled by make install.
 # The suite starts real servers: the gateway itself, and redis-server for the cluster tests.
 # The status page test drives Debian's chromium with its chromedriver (skipped without them).
 # The bridges' JavaScript client tests need @a2a-js/sdk and @modelcontextprotocol/sdk (npm ci,
 # npm's download cache in .cache/npm; skipped without Node.js).
 system-deps:
+	@[ -f /usr/include/sodium.h ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing libsodium-dev (the headers the native verifier is compiled against)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsodium-dev >/dev/null; \
+	  else echo "libsodium-dev is not installed: the native verifier will not be compiled (PyNaCl verifies instead)" >&2; fi; }
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing redis-server (needed by the cluster tests)"; \
@@ -82,7 +96,7 @@ COVERAGE ?= 1
 COVERAGE_DIR := $(CURDIR)/artifacts/coverage
 COV := COVERAGE_FILE=$(COVERAGE_DIR)/.coverage $(PY) -m coverage
 
-test: install system-deps
+test: system-deps install
 ifeq ($(COVERAGE),0)
 	$(PY) -m pytest
 else
@@ -114,7 +128,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install system-deps
+bench: system-deps install
 	$(PY) bench/run.py $(if $(BENCH_QUICK),--quick)
 
 clean:

@@ -20,7 +20,10 @@ Measured in one run, on loopback only, each target a fresh process:
    ``request()`` round trips/s through one gateway running the bridge, and the bridge's CPU
    per call (skipped without the a2a extra);
 9. the MCP bridge (bench/mcp_bridge.py): ``tools/call`` round trips/s over Streamable HTTP
-   vs SDK ``request()`` round trips/s, through one gateway.
+   vs SDK ``request()`` round trips/s, through one gateway;
+10. the native batch verifier (bench/native_verify.py), in this process: Ed25519 verifies/s
+   of PyNaCl on one core, the native batch on 1 and N threads (N = cores) and through
+   AsyncBatchVerifier, as ratios to PyNaCl in the same run, with the CPU used (cores busy).
 Every line shows the load generator's own CPU: near 100 % of a core, the generator is the
 bound of that line. Frames are signed before any timing. Usage:
 ``python bench/run.py [--quick] [--json artifacts/bench.json]``.
@@ -47,6 +50,7 @@ import acks
 import backlog
 import encryption
 import mcp_bridge
+import native_verify
 import store
 from cluster import flush, redis_node, redis_server
 from driver import make_plan
@@ -66,6 +70,7 @@ AIMS = {
     **{f"backlog_{store}_per_verified": (">=", 0.5) for store in backlog.STORES},
     "a2a_per_sdk_round_trips": (">=", 0.5),
     "mcp_tools_call_per_request": (">=", 0.5),
+    "native_threads_per_pynacl": (">=", 1.8),  # on 2 cores: ~2x, scaling with cores
 }
 
 
@@ -147,6 +152,8 @@ def main() -> int:
     sdk_trips, mcp_trips = mcp_bridge.compare(200 if args.quick else 1000)
     ratios["mcp_tools_call_per_s"] = round(mcp_trips, 1)
     ratios["mcp_tools_call_per_request"] = round(mcp_trips / sdk_trips, 3)
+    print(f"native batch verifier: batches of 256, {os.cpu_count()} cores", flush=True)
+    ratios.update(native_verify.compare(4_000 if args.quick else 40_000))
     record = {
         "quick": args.quick,
         "machine": {
@@ -277,6 +284,11 @@ def _summary(ratios: dict[str, Any], lines: dict[str, Line]) -> None:
         print(
             f"{'bridge CPU per A2A call, us':<38} {ratios['a2a_bridge_cpu_us_per_call']:>8,.0f}"
             "    (gateway process, beyond an SDK request())"
+        )
+    if ratios.get("native_threads_cores_busy") is not None:
+        print(
+            f"{'native batch on N threads, cores busy':<38} "
+            f"{ratios['native_threads_cores_busy']:>8.2f}    (CPU s / wall s, this process)"
         )
     print(f"load generator, share of one core: {shares}", flush=True)
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# What the newest releases would break: both packages (every extra) and the dev tools installed
-# at the newest versions their bounds allow, WITHOUT requirements-dev.lock, into a venv of
-# their own (.cache/newest-venv); then ruff, mypy --strict and the fast tests (protocol core,
-# smoke, SDK units) run against them. It reports and never fails: a release that breaks
-# something is a reason to fix the code or a bound, then run scripts/lock-dev.sh.
+# What the newest releases would break: both packages (every extra; native/ gives the
+# gateway's `native` extra) and the dev tools installed at the newest versions their bounds
+# allow, WITHOUT requirements-dev.lock, into a venv of their own (.cache/newest-venv); then
+# ruff, mypy --strict and the fast tests (protocol core, smoke, SDK units) run against them.
+# It reports and never fails: a release that breaks something is a reason to fix the code or
+# a bound, then run scripts/lock-dev.sh.
 # Environment: NEWEST_VENV (default <repo>/.cache/newest-venv), PYTHON (default python3).
 set -uo pipefail
 
@@ -21,13 +22,14 @@ rm -rf "$NEWEST_VENV"
 if ! { "$PYTHON" -m venv "$NEWEST_VENV" &&
     "$NEWEST_VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip &&
     "$NEWEST_VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade \
-        -e ./sdk -e "./gateway[$extras]" -r requirements-dev.txt; }; then
+        -e ./sdk -e "./gateway[$extras]" ./native -r requirements-dev.txt; }; then
     echo "newest: the install itself failed (see above)"
     exit 0
 fi
 
 echo "== newest releases that differ from requirements-dev.lock =="
-"$NEWEST_VENV/bin/pip" freeze --exclude-editable --disable-pip-version-check |
+"$NEWEST_VENV/bin/pip" freeze --exclude-editable --exclude aiconexus-native \
+    --disable-pip-version-check |
     grep -vxF -f <(grep '==' requirements-dev.lock) | sed 's/^/  /' || echo "  (none)"
 
 declare -a broke=()

@@ -1,7 +1,12 @@
-"""The wheels of both packages carry the MIT license, their README and the console scripts."""
+"""The wheels of both packages carry the MIT license, their README and the console scripts.
+
+The optional native verifier (native/) builds a wheel even without a C compiler.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -17,10 +22,10 @@ BUILD = (
 
 
 def test_every_license_copy_is_the_root_license() -> None:
-    """sdk/LICENSE and gateway/LICENSE (the copies the builds pick up) equal ./LICENSE."""
+    """sdk/, gateway/ and native/LICENSE (the copies the builds pick up) equal ./LICENSE."""
     license_text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert license_text.startswith("MIT License")
-    for package in ("sdk", "gateway"):
+    for package in ("sdk", "gateway", "native"):
         assert (ROOT / package / "LICENSE").read_text(encoding="utf-8") == license_text
 
 
@@ -54,3 +59,32 @@ def test_the_wheel_has_license_readme_and_script(
     readme = (ROOT / directory / "README.md").read_text(encoding="utf-8")
     assert metadata.get_payload().strip() == readme.strip()
     assert f"\n{script}=" in entry_points
+
+
+def _native_wheel(tmp_path: Path, **env: str) -> list[str]:
+    """Build native/'s wheel from a clean copy (no build/ left by an earlier install)."""
+    source = tmp_path / "native"
+    shutil.copytree(ROOT / "native", source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "."],
+        cwd=source,
+        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    )
+    (wheel,) = source.glob("aiconexus_native-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        license_name = next(n for n in names if n.endswith("LICENSE"))
+        assert archive.read(license_name) == (ROOT / "LICENSE").read_bytes()
+    return names
+
+
+@pytest.mark.slow
+def test_the_native_wheel_builds_without_a_compiler(tmp_path: Path) -> None:
+    """With no working C compiler the optional extension is skipped, the wheel still builds."""
+    names = _native_wheel(tmp_path, CC="false")
+    assert "aiconexus_native/__init__.py" in names
+    assert not [name for name in names if name.endswith(".so")]
