@@ -292,12 +292,14 @@ return 0
 SEND = (
     _COMMON
     + """
--- ARGV: prefix, node, message, sender:id ('' if none)
+-- ARGV: prefix, node, message, then the sender:id of each frame in it ('' if none)
 -- -> number of subscribers that got it (0: node unreachable)
 local p, node = ARGV[1], ARGV[2]
 if redis.call('EXISTS', p .. 'node:' .. node) == 0 then return 0 end
 local n = redis.call('PUBLISH', p .. 'ch:' .. node, ARGV[3])
-if n > 0 then mark_handed_on(p, ARGV[4]) end
+if n > 0 then
+  for i = 4, #ARGV do mark_handed_on(p, ARGV[i]) end
+end
 return n
 """
 )
