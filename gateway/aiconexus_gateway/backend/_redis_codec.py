@@ -11,14 +11,18 @@ import orjson
 from aiconexus_gateway.backend.base import AgentRecord
 
 __all__ = [
+    "BATCH",
     "DELIVER",
     "REPLACED",
     "SEP",
     "STORED",
+    "batch_message",
+    "deliver_message",
     "record_from_json",
     "record_json",
     "replay_key",
     "replay_marker",
+    "split_batch",
     "split_owner",
 ]
 
@@ -26,6 +30,9 @@ SEP = "\x00"
 """Separates the fields of a node-channel message (a JSON text frame never holds a raw NUL)."""
 DELIVER = "D"
 """``D<SEP>recipient<SEP>frame``: hand the frame to the local session of the recipient."""
+BATCH = "B"
+"""``B<SEP>`` then per frame ``<len(recipient)>:<recipient><len(frame)>:<frame>`` (lengths
+in characters): hand each frame to the local session of its recipient, in order."""
 REPLACED = "R"
 """``R<SEP>did<SEP>session_id``: that local session was superseded on another node."""
 STORED = "S"
@@ -64,6 +71,44 @@ def record_from_json(text: str) -> AgentRecord:
         extra=data.get("extra") or {},
         capability_info=data.get("capability_info") or {},
     )
+
+
+def deliver_message(recipient: str, frame: str) -> str:
+    """The node-channel message handing one ``frame`` to ``recipient``."""
+    return f"{DELIVER}{SEP}{recipient}{SEP}{frame}"
+
+
+def batch_message(entries: list[tuple[str, str]]) -> str:
+    """The node-channel message handing several ``(recipient, frame)`` on, in order."""
+    parts = [BATCH, SEP]
+    for recipient, frame in entries:
+        parts += (str(len(recipient)), ":", recipient, str(len(frame)), ":", frame)
+    return "".join(parts)
+
+
+def split_batch(body: str) -> list[tuple[str, str]]:
+    """The ``(recipient, frame)`` pairs of a batch message's body (after ``B<SEP>``).
+
+    Raises ValueError if the body is not a sequence of length-prefixed pairs.
+    """
+    entries: list[tuple[str, str]] = []
+    fields: list[str] = []
+    at, end = 0, len(body)
+    while at < end:
+        colon = body.find(":", at, at + 12)
+        if colon < 0 or not body[at:colon].isdigit():
+            raise ValueError(f"bad length at {at} of a batch message")
+        start = colon + 1
+        at = start + int(body[at:colon])
+        if at > end:
+            raise ValueError("a batch message ends inside a field")
+        fields.append(body[start:at])
+        if len(fields) == 2:
+            entries.append((fields[0], fields[1]))
+            fields = []
+    if fields:
+        raise ValueError("a batch message ends after a recipient")
+    return entries
 
 
 def split_owner(owner: str) -> tuple[str, str]:

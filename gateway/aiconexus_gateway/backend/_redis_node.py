@@ -25,14 +25,17 @@ from redis.backoff import NoBackoff
 from aiconexus_gateway.backend import _redis_scripts as lua
 from aiconexus_gateway.backend._redis_cache import OwnerCache
 from aiconexus_gateway.backend._redis_codec import (
+    BATCH,
     DELIVER,
     REPLACED,
     SEP,
     STORED,
     record_json,
+    split_batch,
     split_owner,
 )
 from aiconexus_gateway.backend._redis_pipeline import AutoPipeline, Script
+from aiconexus_gateway.backend._redis_publish import BATCH_CHANNEL, CHANNEL, NodeBatches
 from aiconexus_gateway.backend._store_quota import frame_sender
 from aiconexus_gateway.backend.base import (
     AgentRecord,
@@ -82,7 +85,8 @@ class RedisNode:
         self.store_ttl = store_limits.ttl
         self.sweep_interval = sweep_interval if sweep_interval is not None else presence_ttl / 2
         self._p = key_prefix
-        self._channel = f"{key_prefix}ch:{node_id}"
+        self._channel = f"{key_prefix}{CHANNEL}{node_id}"
+        self._batch_channel = f"{key_prefix}{BATCH_CHANNEL}{node_id}"
         self._presence_channel = f"{key_prefix}presence"
         self._owners = OwnerCache(ttl_s=min(1.0, presence_ttl / 3))
         options: dict[str, Any] = {
@@ -97,6 +101,7 @@ class RedisNode:
             url, connect_timeout=connect_timeout, command_timeout=command_timeout
         )
         self._scripts = {name: Script(getattr(lua, name)) for name in lua.__all__}
+        self._batches = NodeBatches(self._pipe, self._scripts["SEND"], key_prefix)
         self._incarnation = secrets.token_hex(8)
         self._hooks: NodeHooks | None = None
         self._local: dict[str, AgentRecord] = {}
@@ -158,7 +163,7 @@ class RedisNode:
         if node == self.node_id:
             self._require_hooks().replaced(did, session)
         else:
-            await self._script("SEND", node, f"{REPLACED}{SEP}{did}{SEP}{session}", "")
+            await self._script("SEND", node, CHANNEL, f"{REPLACED}{SEP}{did}{SEP}{session}", "")
 
     async def _reclaim_local(self) -> None:
         records = list(self._local.values())
@@ -190,17 +195,28 @@ class RedisNode:
         hooks = self._require_hooks()
         if kind == DELIVER:
             recipient, _, frame = rest.partition(SEP)
-            if hooks.deliver_local(recipient, frame):
+            await self._deliver(recipient, frame)
+        elif kind == BATCH:
+            try:
+                entries = split_batch(rest)
+            except ValueError as exc:
+                logger.error("malformed batch on the node channel dropped: %s", exc)
                 return
-            try:  # the session left after the sender's node looked it up: never lose it
-                await self.store(recipient, frame, frame_sender(frame))
-            except (StoreFullError, BackendUnavailableError) as exc:
-                logger.error("frame for %s dropped, could not store it: %s", recipient, exc)
+            for recipient, frame in entries:
+                await self._deliver(recipient, frame)
         elif kind == REPLACED:
             did, _, session = rest.partition(SEP)
             hooks.replaced(did, session)
         elif kind == STORED:
             self._stored_available(rest)
+
+    async def _deliver(self, recipient: str, frame: str) -> None:
+        if self._require_hooks().deliver_local(recipient, frame):
+            return
+        try:  # the session left after the sender's node looked it up: never lose it
+            await self.store(recipient, frame, frame_sender(frame))
+        except (StoreFullError, BackendUnavailableError) as exc:
+            logger.error("frame for %s dropped, could not store it: %s", recipient, exc)
 
     async def _listen_forever(self) -> None:
         delay = 0.05
@@ -214,7 +230,7 @@ class RedisNode:
                 # for a replay when resent.
                 self._owners.clear()
                 await self._announce()
-                await pubsub.subscribe(self._channel, self._presence_channel)
+                await pubsub.subscribe(self._channel, self._batch_channel, self._presence_channel)
                 if not self._subscribed.is_set():
                     logger.info("node %s subscribed to Redis at %s", self.node_id, self.url)
                 self._subscribed.set()

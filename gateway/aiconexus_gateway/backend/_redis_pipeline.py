@@ -62,7 +62,8 @@ class _Protocol(asyncio.Protocol):
         self.reader = hiredis.Reader(encoding="utf-8")
         self.waiters: deque[tuple[float, asyncio.Future[Any]]] = deque()
         self.transport: asyncio.Transport | None = None
-        self.closed = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self.closed = self._loop.create_future()
         self._outgoing: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -70,9 +71,9 @@ class _Protocol(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def send(self, packed: bytes) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = self._loop.create_future()
         if not self._outgoing:
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._loop.call_soon(self._flush)
         self._outgoing.append(packed)
         self.waiters.append((time.monotonic(), future))
         return future

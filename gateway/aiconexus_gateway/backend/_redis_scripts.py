@@ -292,12 +292,15 @@ return 0
 SEND = (
     _COMMON
     + """
--- ARGV: prefix, node, message, sender:id ('' if none)
--- -> number of subscribers that got it (0: node unreachable)
+-- ARGV: prefix, node, channel ('ch:' or 'chb:' for batches), message, then the sender:id
+-- of each frame in it ('' if none)
+-- -> number of subscribers that got it (0: node unreachable, or too old for batches)
 local p, node = ARGV[1], ARGV[2]
 if redis.call('EXISTS', p .. 'node:' .. node) == 0 then return 0 end
-local n = redis.call('PUBLISH', p .. 'ch:' .. node, ARGV[3])
-if n > 0 then mark_handed_on(p, ARGV[4]) end
+local n = redis.call('PUBLISH', p .. ARGV[3] .. node, ARGV[4])
+if n > 0 then
+  for i = 5, #ARGV do mark_handed_on(p, ARGV[i]) end
+end
 return n
 """
 )

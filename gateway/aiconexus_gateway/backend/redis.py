@@ -10,7 +10,8 @@ Each node keeps its WebSocket sessions in memory and shares through one Redis se
 * replay detection: one marker per (sender, id), pending on the accepting node until the
   frame is published or stored, so a copy re-sent after that node died is accepted;
 * cross-node delivery: one pub/sub channel per node, published in issue order on one
-  pipelined connection (per-pair order); ``PUBLISH`` answers 0 when the node is gone, and
+  pipelined connection (per-pair order), the frames of one loop turn for one node in one
+  message (see :mod:`._redis_publish`); ``PUBLISH`` answers 0 when the node is gone, and
   the caller then stores the frame;
 * offline store: one list per recipient, bounded per recipient and in total, with an age
   limit; after storing, the recipient's live node (if any) is told to drain. A session with
@@ -40,8 +41,6 @@ if importlib.util.find_spec("redis") is None:  # pragma: no cover - depends on t
 
 from aiconexus.protocol import format_timestamp
 from aiconexus_gateway.backend._redis_codec import (
-    DELIVER,
-    SEP,
     record_from_json,
     record_json,
     replay_key,
@@ -259,9 +258,9 @@ class RedisBackend(RedisNode, Backend):
         """Publish ``frame`` on the node's channel; False if no live node received it."""
         if node_id == self.node_id:
             return self._require_hooks().deliver_local(recipient, frame)
-        message = f"{DELIVER}{SEP}{recipient}{SEP}{frame}"
-        receivers = await self._pipelined_script("SEND", node_id, message, replay_key(frame))
-        if int(receivers) > 0:
+        # Frames of one loop turn for one node leave together (see _redis_publish).
+        receivers = await self._batches.add(node_id, recipient, frame, replay_key(frame))
+        if receivers > 0:
             return True
         self._owners.invalidate(recipient)
         return False
