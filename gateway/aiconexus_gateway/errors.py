@@ -14,13 +14,18 @@
         ├── BackendUnavailableError            the shared backend cannot be reached now
         ├── StoreFullError                     the offline store refused a frame (QUEUE_FULL)
         │   └── UnseenRecipientError           ... for a recipient never seen (UNKNOWN_AGENT)
+        ├── BatchVerifyError                   a signature batch over its bounds (also ValueError)
+        │   ├── BatchTooLargeError             ... more items than allowed
+        │   ├── MessageTooLongError            ... one message too long
+        │   └── BatchTooHeavyError             ... the messages together too large
+        ├── NativeUnavailableError             the native verifier was asked for, not installed
         ├── CallerError                        a bridge secret file is unusable (also ValueError)
         └── BadCall                            an MCP call refused before any agent (ValueError)
 
 Each class lives with the part that raises it (``settings``, ``policy``, ``keys``, ``logs``,
-``server``, ``ws_protocol``, ``backend.base``, ``bridges.callers``, ``bridges.mcp.calls``); a
-frame's refusal is an :class:`~aiconexus.protocol.IoapError` built by the protocol core, and
-``IoapError.to_payload()`` is the ERROR the gateway answers with.
+``server``, ``ws_protocol``, ``backend.base``, ``guards.batch_verify``, ``bridges.callers``,
+``bridges.mcp.calls``); a frame's refusal is an :class:`~aiconexus.protocol.IoapError` built
+by the protocol core, and ``IoapError.to_payload()`` is the ERROR the gateway answers with.
 """
 
 from __future__ import annotations

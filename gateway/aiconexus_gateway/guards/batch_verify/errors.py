@@ -2,11 +2,13 @@
 
 ::
 
-    BatchVerifyError (ValueError)
+    GatewayError
+    └── BatchVerifyError (also ValueError)
     ├── BatchTooLargeError      more items than ``max_items``
     ├── MessageTooLongError     one message over ``max_message_bytes``
     └── BatchTooHeavyError      the messages together over ``max_total_bytes``
-    NativeUnavailableError (ImportError)   backend="native" asked, extension not installed
+    GatewayError
+    └── NativeUnavailableError (also ImportError)   backend="native" asked, extension not installed
 
 A refused batch is refused whole, before anything is verified. A key or signature of the
 wrong length is not an error: that item is simply invalid, as in the protocol core.
@@ -15,6 +17,8 @@ wrong length is not an error: that item is simply invalid, as in the protocol co
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from aiconexus_gateway.errors import GatewayError
 
 __all__ = [
     "BatchTooHeavyError",
@@ -25,7 +29,7 @@ __all__ = [
 ]
 
 
-class BatchVerifyError(ValueError):
+class BatchVerifyError(GatewayError, ValueError):
     """A batch over one of the verifier's bounds (nothing in it was verified)."""
 
     code = "batch_refused"
@@ -71,7 +75,7 @@ class BatchTooHeavyError(BatchVerifyError):
         return f"batch messages total {self.total} bytes, over the limit of {self.limit}"
 
 
-class NativeUnavailableError(ImportError):
+class NativeUnavailableError(GatewayError, ImportError):
     """The native backend was asked for but the ``native`` extra is not built or installed."""
 
     def __str__(self) -> str:
