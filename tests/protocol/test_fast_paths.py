@@ -87,12 +87,34 @@ def test_orjson_is_jcs_only_when_bytes_agree(value: Any) -> None:
 
 
 def test_orjson_is_jcs_refuses_what_orjson_writes_differently() -> None:
-    """Floats, integers beyond 2**53 and non-ASCII keys take the reference path."""
+    """Whole and tiny floats, integers beyond 2**53 and non-ASCII keys take the reference path."""
     assert orjson_is_jcs({"a": ["x", 1, None, True, {"b": -(2**53) + 1}]})
     assert not orjson_is_jcs({"a": 1.0})
+    assert not orjson_is_jcs({"a": 1e-6})
+    assert not orjson_is_jcs([float("nan")])
+    assert not orjson_is_jcs([float("-inf")])
     assert not orjson_is_jcs([2**53])
     assert not orjson_is_jcs({"\u00e9": "x"})
     assert not orjson_is_jcs({"a": ("tuple",)})
+
+
+def test_orjson_is_jcs_takes_timing_floats() -> None:
+    """Floats such as an ``execution_time_ms`` take the fast path, written as RFC 8785 does."""
+    value = {"execution_time_ms": 0.123456, "share": -2.5, "tiny": 1e-5, "big": 4503599627370495.5}
+    assert orjson_is_jcs(value)
+    assert canonicalize(value) == canonicalize_reference(value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    value=st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats(min_value=1e-6, max_value=1e-4)
+    | st.floats(min_value=1e15, max_value=1e17)
+)
+def test_fast_floats_are_reference_floats(value: float) -> None:
+    """Every float the fast path takes is written byte for byte as the reference path does."""
+    if orjson_is_jcs(value):
+        assert orjson.dumps(value) == canonicalize_reference(value)
 
 
 def test_sdk_frames_take_the_cut() -> None:

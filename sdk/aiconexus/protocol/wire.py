@@ -45,6 +45,7 @@ MAX_JSON_CONTAINERS = 16384
 _REQUIRED = ("version", "id", "type", "from", "to", "timestamp", "payload", "signature")
 _REQUIRED_KEYS = frozenset(_REQUIRED)
 _ALLOWED = frozenset((*_REQUIRED, "correlation_id"))
+_ANSWER_KEYS = _ALLOWED  # an answer's envelope: every field, correlation_id included
 _TYPES = frozenset(MessageType)
 _SIGNATURE_MEMBER = b',"signature":'
 
@@ -182,7 +183,8 @@ def check_envelope(data: dict[str, Any]) -> None:
                 f"version {version[:16]!r} is not supported; this side speaks {PROTOCOL_VERSION!r}"
             )
         raise MalformedMessageError("version must be the string '1.0'")
-    if len(data) != len(_REQUIRED) or data.keys() != _REQUIRED_KEYS:
+    keys = data.keys()
+    if keys != _REQUIRED_KEYS and keys != _ANSWER_KEYS:
         _check_keys(data)
     message_id = data["id"]
     if type(message_id) is not str or not 0 < len(message_id) <= MAX_ID_LENGTH:
