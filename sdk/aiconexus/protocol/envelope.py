@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from .sealed import (
     seal_payload,
 )
 from .timestamps import epoch_seconds, format_timestamp, parse_timestamp
-from .wire import check_envelope, parse_envelope, signing_bytes
+from .wire import Envelope, check_envelope, parse_envelope, signed_frame, signing_bytes
 
 __all__ = ["Message"]
 
@@ -46,7 +46,20 @@ def _private_defaults(raw: dict[str, Any] | None) -> dict[str, Any]:
         "_opened": False,
         "_json": None,
         "_sent_s": None,
+        "_wire": None,
     }
+
+
+def _new_id() -> str:
+    """A random UUID (version 4) as text: a new message id.
+
+    ``str(uuid.uuid4())``, formatted without building a UUID object.
+    """
+    octets = bytearray(os.urandom(16))
+    octets[6] = (octets[6] & 0x0F) | 0x40  # version 4
+    octets[8] = (octets[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = octets.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 class Message(BaseModel):
@@ -69,6 +82,7 @@ class Message(BaseModel):
     _opened: bool = PrivateAttr(default=False)
     _json: str | None = PrivateAttr(default=None)
     _sent_s: float | None = PrivateAttr(default=None)
+    _wire: Envelope | None = PrivateAttr(default=None)
     # Private attributes are read through ``__pydantic_private__`` below: the attribute
     # syntax goes through BaseModel.__getattr__ and costs microseconds per read.
 
@@ -102,7 +116,7 @@ class Message(BaseModel):
             check_payload(message_type, body)
         envelope: dict[str, Any] = {
             "version": PROTOCOL_VERSION,
-            "id": id or str(uuid.uuid4()),
+            "id": id or _new_id(),
             "type": str(message_type),
             "from": identity.did,
             "to": to,
@@ -115,11 +129,11 @@ class Message(BaseModel):
             signing = canonicalize(envelope)
         except ValueError as exc:
             raise MalformedMessageError(f"payload is not I-JSON: {exc}") from None
-        envelope["signature"] = b64url_encode(identity.sign(signing))
+        envelope["signature"] = signature = b64url_encode(identity.sign(signing))
         message = cls._from_dict(envelope)
-        private = message.__pydantic_private__
-        assert private is not None
+        private = message._private()
         private["_signing_bytes"] = signing
+        private["_json"] = signed_frame(signing, signature)
         return message
 
     @classmethod
@@ -130,7 +144,10 @@ class Message(BaseModel):
                 frame = frame.decode("utf-8")
             except UnicodeDecodeError:
                 raise MalformedMessageError("frame is not UTF-8") from None
-        return cls._checked(parse_envelope(frame).data)
+        envelope = parse_envelope(frame)
+        message = cls._checked(envelope.data)
+        message._private()["_wire"] = envelope  # cuts the signing bytes out of the frame
+        return message
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Message:
@@ -140,21 +157,23 @@ class Message(BaseModel):
 
     @classmethod
     def _checked(cls, data: dict[str, Any]) -> Message:
-        message = cls._from_dict(data)
+        """The message of an envelope object already through ``check_envelope``."""
+        message = cls._from_dict(data, shape_checked=True)
         # MalformedMessageError unless RFC 3339 UTC; kept for sent_at_s
         message._private()["_sent_s"] = epoch_seconds(message.timestamp)
         check_payload(message.type, message.payload)
         return message
 
     @classmethod
-    def _from_dict(cls, data: dict[str, Any]) -> Message:
+    def _from_dict(cls, data: dict[str, Any], *, shape_checked: bool = False) -> Message:
         """The message of an envelope object; MalformedMessageError unless it has its shape.
 
         The model's constraints are exactly :func:`~aiconexus.protocol.wire.check_envelope`'s
         (tests/protocol/test_message_build.py holds them side by side), so the fields are
         set after that check without a second validation by the model.
         """
-        check_envelope(data)
+        if not shape_checked:
+            check_envelope(data)
         message = cls.__new__(cls)
         fields = {
             "version": data["version"],
@@ -233,7 +252,9 @@ class Message(BaseModel):
         private = self._private()
         signing: bytes | None = private["_signing_bytes"]
         if signing is None:
-            signing = private["_signing_bytes"] = signing_bytes(self.to_dict())
+            wire: Envelope | None = private["_wire"]
+            signing = wire.signing_bytes() if wire is not None else signing_bytes(self.to_dict())
+            private["_signing_bytes"] = signing
         return signing
 
     def _private(self) -> dict[str, Any]:
