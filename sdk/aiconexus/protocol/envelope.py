@@ -36,6 +36,7 @@ _ALL_FIELDS = frozenset(
     ("version", "id", "type", "from_", "to", "timestamp", "correlation_id", "payload", "signature")
 )
 _UNCORRELATED_FIELDS = _ALL_FIELDS - {"correlation_id"}
+_MESSAGE_TYPES = {str(member): member for member in MessageType}
 
 
 def _private_defaults(raw: dict[str, Any] | None) -> dict[str, Any]:
@@ -178,7 +179,7 @@ class Message(BaseModel):
         fields = {
             "version": data["version"],
             "id": data["id"],
-            "type": MessageType(data["type"]),
+            "type": _MESSAGE_TYPES[data["type"]],
             "from_": data["from"],
             "to": data["to"],
             "timestamp": data["timestamp"],
