@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from processes import _cpu_ticks, gateway
+from processes import cpu_seconds, gateway
 
 from aiconexus import Agent, GatewayClient, Identity, Message
 
@@ -65,10 +65,6 @@ async def _serve(url: str) -> None:
     async with agent.connect(url):
         print(agent.did, flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-
-
-def _cpu_s(pid: int) -> float:
-    return _cpu_ticks(pid) / os.sysconf("SC_CLK_TCK")
 
 
 async def _rounds(
@@ -125,7 +121,7 @@ def measure(
         with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as served:
             assert served.stdout is not None and served.stdin is not None
             did = served.stdout.readline().decode().strip()
-            cpu["agent"] = lambda: _cpu_s(served.pid)
+            cpu["agent"] = lambda: cpu_seconds(served.pid)
             try:
                 return asyncio.run(_rounds(service.ws_url, requests, rounds, concurrency, cpu, did))
             finally:
