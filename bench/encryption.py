@@ -18,6 +18,7 @@ Usage: ``python bench/encryption.py [--pairs N] [--frames N] [--window N] [--req
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -129,15 +130,26 @@ async def _round_trips(url: str, requests: int, concurrency: int, encrypt: bool)
 
 
 def compare_round_trips(requests: int, concurrency: int = 8) -> tuple[float, float]:
-    """SDK request() round trips/s, plain then encrypted, through one verifying gateway."""
+    """SDK request() round trips/s, plain then encrypted, through one verifying gateway.
+
+    Each line also shows the CPU microseconds one round trip took in this process (client
+    and agent) and in the gateway's (bench/sdk_requests.py tells the client and agent apart).
+    """
     rates: dict[bool, float] = {}
     with gateway(verify=True) as service:
         for encrypt in (False, True):
+            here, there = sum(os.times()[:2]), service.cpu_seconds()
             rates[encrypt] = asyncio.run(
                 _round_trips(service.ws_url, requests, concurrency, encrypt)
             )
+            here_us = 1e6 * (sum(os.times()[:2]) - here) / requests
+            there_us = 1e6 * (service.cpu_seconds() - there) / requests
             label = "SDK round trips, " + ("encrypted" if encrypt else "plain")
-            print(f"{label:<34} {rates[encrypt]:>9,.0f} request()/s", flush=True)
+            print(
+                f"{label:<34} {rates[encrypt]:>9,.0f} request()/s   CPU per round trip: "
+                f"client+agent {here_us:,.0f} us, gateway {there_us:,.0f} us",
+                flush=True,
+            )
     return rates[False], rates[True]
 
 

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["Service", "bare_relay", "free_port", "gateway"]
+__all__ = ["Service", "bare_relay", "cpu_seconds", "free_port", "gateway"]
 
 HERE = Path(__file__).resolve().parent
 
@@ -87,6 +87,11 @@ def _family(pid: int) -> list[int]:
     children = Path(f"/proc/{pid}/task/{pid}/children")
     found = [int(child) for child in children.read_text().split()] if children.exists() else []
     return [pid, *found]
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) of process ``pid`` so far; 0 once it ended."""
+    return _cpu_ticks(pid) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_ticks(pid: int) -> int:

@@ -64,7 +64,7 @@ class InboundFilter:
             message.verify()
         except IoapError as exc:
             return f"failed verification ({exc})"
-        age = (now - message.sent_at).total_seconds()
+        age = now.timestamp() - message.sent_at_s
         if age < -self.clock_skew_s:
             return f"timestamp {message.timestamp} is {-age:.0f}s in the future"
         limit = self.clock_skew_s if from_gateway else self.max_age_s

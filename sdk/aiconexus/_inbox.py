@@ -91,6 +91,9 @@ class Inbox:
             if self._closed:
                 return None
             self._changed.clear()
+            if wait is None:
+                await self._changed.wait()
+                continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._changed.wait()

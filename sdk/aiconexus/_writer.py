@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from websockets.exceptions import ConnectionClosed
 
@@ -225,7 +225,7 @@ class Writer:
 
     async def _write(self, session: Session, entry: OutboxEntry) -> None:
         message = entry.message
-        age = (datetime.now(UTC) - message.sent_at).total_seconds()
+        age = time.time() - message.sent_at_s
         if age > self._resign_after_s:
             message = Message.create(
                 self._identity,

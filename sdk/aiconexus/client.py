@@ -365,6 +365,8 @@ class GatewayClient:
         """Send an already signed ``message`` (from this identity); see :meth:`send`."""
         self._connection.check_open()
         check_sendable(message, self.did)
+        if timeout is None:  # the common case: no timer to arm and cancel
+            return await self._connection.send(message)
         async with asyncio.timeout(timeout):
             return await self._connection.send(message)
 

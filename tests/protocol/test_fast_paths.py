@@ -20,6 +20,7 @@ from aiconexus.protocol import (
     parse_timestamp,
 )
 from aiconexus.protocol.jcs import canonicalize_reference, orjson_is_jcs
+from aiconexus.protocol.wire import signed_frame
 
 _json: st.SearchStrategy[Any] = st.recursive(
     st.none()
@@ -87,12 +88,70 @@ def test_orjson_is_jcs_only_when_bytes_agree(value: Any) -> None:
 
 
 def test_orjson_is_jcs_refuses_what_orjson_writes_differently() -> None:
-    """Floats, integers beyond 2**53 and non-ASCII keys take the reference path."""
+    """Whole and tiny floats, integers beyond 2**53 and non-ASCII keys take the reference path."""
     assert orjson_is_jcs({"a": ["x", 1, None, True, {"b": -(2**53) + 1}]})
     assert not orjson_is_jcs({"a": 1.0})
+    assert not orjson_is_jcs({"a": 1e-6})
+    assert not orjson_is_jcs([float("nan")])
+    assert not orjson_is_jcs([float("-inf")])
     assert not orjson_is_jcs([2**53])
     assert not orjson_is_jcs({"\u00e9": "x"})
     assert not orjson_is_jcs({"a": ("tuple",)})
+
+
+def test_orjson_is_jcs_takes_timing_floats() -> None:
+    """Floats such as an ``execution_time_ms`` take the fast path, written as RFC 8785 does."""
+    value = {"execution_time_ms": 0.123456, "share": -2.5, "tiny": 1e-5, "big": 4503599627370495.5}
+    assert orjson_is_jcs(value)
+    assert canonicalize(value) == canonicalize_reference(value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    value=st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats(min_value=1e-6, max_value=1e-4)
+    | st.floats(min_value=1e15, max_value=1e17)
+)
+def test_fast_floats_are_reference_floats(value: float) -> None:
+    """Every float the fast path takes is written byte for byte as the reference path does."""
+    if orjson_is_jcs(value):
+        assert orjson.dumps(value) == canonicalize_reference(value)
+
+
+_base64url = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", max_size=90
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    payload=st.dictionaries(st.text(max_size=8), _json, max_size=5),
+    signature=_base64url,
+    correlation=st.none() | st.text(min_size=1, max_size=8),
+    timestamp=st.text(max_size=30),
+)
+def test_signed_frame_is_the_canonical_envelope(
+    payload: dict[str, Any], signature: str, correlation: str | None, timestamp: str
+) -> None:
+    """The signature put into the unsigned canonical bytes gives the whole canonical frame."""
+    extra = {} if correlation is None else {"correlation_id": correlation}
+    envelope = {**_envelope(payload, signature, **extra), "timestamp": timestamp}
+    unsigned = {k: v for k, v in envelope.items() if k != "signature"}
+    try:
+        expected = canonicalize(envelope)
+    except ValueError:  # a lone surrogate: no frame at all
+        return
+    assert signed_frame(canonicalize(unsigned), signature) == expected.decode()
+
+
+def test_created_frames_are_canonical() -> None:
+    """Message.create's frame text is the canonical JSON of its envelope, nested timestamps too."""
+    alice = Identity.generate()
+    payload = {"query": "q", "context": {"timestamp": "x", "n": [{"timestamp": "y"}]}}
+    message = Message.create(alice, "INTENT", alice.did, payload, correlation_id="c")
+    assert message.to_json() == canonicalize(message.to_dict()).decode()
+    with pytest.raises(ValueError):
+        signed_frame(b'{"a":1}', "sig")
 
 
 def test_sdk_frames_take_the_cut() -> None:

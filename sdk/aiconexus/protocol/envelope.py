@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from .constants import MAX_ID_LENGTH, PROTOCOL_VERSION, MessageType
 from .did import b64url_decode, b64url_encode, public_key_from_did
@@ -27,10 +27,40 @@ from .sealed import (
     open_payload,
     seal_payload,
 )
-from .timestamps import format_timestamp, parse_timestamp
-from .wire import check_envelope, parse_envelope, signing_bytes
+from .timestamps import epoch_seconds, format_timestamp, parse_timestamp
+from .wire import Envelope, check_envelope, parse_envelope, signed_frame, signing_bytes
 
 __all__ = ["Message"]
+
+_ALL_FIELDS = frozenset(
+    ("version", "id", "type", "from_", "to", "timestamp", "correlation_id", "payload", "signature")
+)
+_UNCORRELATED_FIELDS = _ALL_FIELDS - {"correlation_id"}
+_MESSAGE_TYPES = {str(member): member for member in MessageType}
+
+
+def _private_defaults(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """The private attributes of a new Message: caches empty, ``_raw`` the envelope object."""
+    return {
+        "_raw": raw,
+        "_signing_bytes": None,
+        "_opened": False,
+        "_json": None,
+        "_sent_s": None,
+        "_wire": None,
+    }
+
+
+def _new_id() -> str:
+    """A random UUID (version 4) as text: a new message id.
+
+    ``str(uuid.uuid4())``, formatted without building a UUID object.
+    """
+    octets = bytearray(os.urandom(16))
+    octets[6] = (octets[6] & 0x0F) | 0x40  # version 4
+    octets[8] = (octets[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = octets.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 class Message(BaseModel):
@@ -51,6 +81,11 @@ class Message(BaseModel):
     _raw: dict[str, Any] | None = PrivateAttr(default=None)
     _signing_bytes: bytes | None = PrivateAttr(default=None)
     _opened: bool = PrivateAttr(default=False)
+    _json: str | None = PrivateAttr(default=None)
+    _sent_s: float | None = PrivateAttr(default=None)
+    _wire: Envelope | None = PrivateAttr(default=None)
+    # Private attributes are read through ``__pydantic_private__`` below: the attribute
+    # syntax goes through BaseModel.__getattr__ and costs microseconds per read.
 
     # construction --------------------------------------------------------------------------
     @classmethod
@@ -82,7 +117,7 @@ class Message(BaseModel):
             check_payload(message_type, body)
         envelope: dict[str, Any] = {
             "version": PROTOCOL_VERSION,
-            "id": id or str(uuid.uuid4()),
+            "id": id or _new_id(),
             "type": str(message_type),
             "from": identity.did,
             "to": to,
@@ -95,9 +130,11 @@ class Message(BaseModel):
             signing = canonicalize(envelope)
         except ValueError as exc:
             raise MalformedMessageError(f"payload is not I-JSON: {exc}") from None
-        envelope["signature"] = b64url_encode(identity.sign(signing))
+        envelope["signature"] = signature = b64url_encode(identity.sign(signing))
         message = cls._from_dict(envelope)
-        message._signing_bytes = signing
+        private = message._private()
+        private["_signing_bytes"] = signing
+        private["_json"] = signed_frame(signing, signature)
         return message
 
     @classmethod
@@ -108,7 +145,10 @@ class Message(BaseModel):
                 frame = frame.decode("utf-8")
             except UnicodeDecodeError:
                 raise MalformedMessageError("frame is not UTF-8") from None
-        return cls._checked(parse_envelope(frame).data)
+        envelope = parse_envelope(frame)
+        message = cls._checked(envelope.data)
+        message._private()["_wire"] = envelope  # cuts the signing bytes out of the frame
+        return message
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Message:
@@ -118,31 +158,62 @@ class Message(BaseModel):
 
     @classmethod
     def _checked(cls, data: dict[str, Any]) -> Message:
-        message = cls._from_dict(data)
-        parse_timestamp(message.timestamp)
+        """The message of an envelope object already through ``check_envelope``."""
+        message = cls._from_dict(data, shape_checked=True)
+        # MalformedMessageError unless RFC 3339 UTC; kept for sent_at_s
+        message._private()["_sent_s"] = epoch_seconds(message.timestamp)
         check_payload(message.type, message.payload)
         return message
 
     @classmethod
-    def _from_dict(cls, data: dict[str, Any]) -> Message:
-        try:
-            message = cls.model_validate(data)
-        except ValidationError as exc:
-            problems = [
-                f"{'.'.join(str(p) for p in err['loc']) or 'envelope'}: {err['msg']}"
-                for err in exc.errors(include_url=False, include_input=False)
-            ]
-            raise MalformedMessageError(
-                "envelope: " + "; ".join(problems), details={"errors": problems}
-            ) from None
-        message._raw = data
+    def _from_dict(cls, data: dict[str, Any], *, shape_checked: bool = False) -> Message:
+        """The message of an envelope object; MalformedMessageError unless it has its shape.
+
+        The model's constraints are exactly :func:`~aiconexus.protocol.wire.check_envelope`'s
+        (tests/protocol/test_message_build.py holds them side by side), so the fields are
+        set after that check without a second validation by the model.
+        """
+        if not shape_checked:
+            check_envelope(data)
+        message = cls.__new__(cls)
+        fields = {
+            "version": data["version"],
+            "id": data["id"],
+            "type": _MESSAGE_TYPES[data["type"]],
+            "from_": data["from"],
+            "to": data["to"],
+            "timestamp": data["timestamp"],
+            "correlation_id": data.get("correlation_id"),
+            "payload": data["payload"],
+            "signature": data["signature"],
+        }
+        setattr_ = object.__setattr__
+        setattr_(message, "__dict__", fields)
+        setattr_(
+            message,
+            "__pydantic_fields_set__",
+            set(_ALL_FIELDS if "correlation_id" in data else _UNCORRELATED_FIELDS),
+        )
+        setattr_(message, "__pydantic_extra__", None)
+        private = _private_defaults(data)
+        setattr_(message, "__pydantic_private__", private)
         return message
+
+    def __eq__(self, other: object) -> bool:
+        """Equal envelopes: the same fields, both decrypted or neither (caches left aside)."""
+        if not isinstance(other, Message):
+            return NotImplemented
+        return (
+            self.__dict__ == other.__dict__
+            and self._private()["_opened"] == other._private()["_opened"]
+        )
 
     # encrypted payloads ----------------------------------------------------------------------
     @property
     def encrypted(self) -> bool:
         """True if the payload travels encrypted (decrypted already or not)."""
-        return self._opened or (self.type in SEALABLE_TYPES and is_sealed(self.payload))
+        opened: bool = self._private()["_opened"]
+        return opened or (self.type in SEALABLE_TYPES and is_sealed(self.payload))
 
     def decrypt(self, identity: KeyAgreement) -> Message:
         """A copy of this received encrypted message, its payload decrypted by ``identity``.
@@ -154,28 +225,46 @@ class Message(BaseModel):
         """
         wire = self.to_dict()
         plain = open_payload(wire, identity)
-        message = Message.model_validate({**wire, "payload": plain})
-        message._raw = wire
-        message._signing_bytes = self._signing_bytes
-        message._opened = True
+        message = Message._from_dict({**wire, "payload": plain})
+        private = message._private()
+        private["_raw"] = wire
+        private["_signing_bytes"] = self._private()["_signing_bytes"]
+        private["_opened"] = True
         return message
 
     # wire ----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """The envelope as a JSON object (exactly as received, for parsed messages)."""
-        if self._raw is not None:
-            return dict(self._raw)
+        raw: dict[str, Any] | None = self._private()["_raw"]
+        if raw is not None:
+            return dict(raw)
         return self.model_dump(by_alias=True, exclude_none=False, mode="json")
 
     def to_json(self) -> str:
         """The frame text to send: compact canonical JSON of the whole envelope."""
-        return canonicalize(self.to_dict()).decode("utf-8")
+        private = self._private()
+        text: str | None = private["_json"]
+        if text is None:
+            text = private["_json"] = canonicalize(self.to_dict()).decode("utf-8")
+        return text
 
     def signing_bytes(self) -> bytes:
         """RFC 8785 canonical bytes of the envelope without ``signature``: what is signed."""
-        if self._signing_bytes is None:
-            self._signing_bytes = signing_bytes(self.to_dict())
-        return self._signing_bytes
+        private = self._private()
+        signing: bytes | None = private["_signing_bytes"]
+        if signing is None:
+            wire: Envelope | None = private["_wire"]
+            signing = wire.signing_bytes() if wire is not None else signing_bytes(self.to_dict())
+            private["_signing_bytes"] = signing
+        return signing
+
+    def _private(self) -> dict[str, Any]:
+        """The private attributes (one dict read; no BaseModel.__getattr__ per attribute)."""
+        private = self.__pydantic_private__
+        if private is None:  # built by model_validate / model_construct: defaults
+            private = _private_defaults(None)
+            object.__setattr__(self, "__pydantic_private__", private)
+        return private
 
     # checks --------------------------------------------------------------------------------
     def verify(self) -> None:
@@ -208,6 +297,15 @@ class Message(BaseModel):
     def sent_at(self) -> datetime:
         """The timestamp as an aware UTC datetime."""
         return parse_timestamp(self.timestamp)
+
+    @property
+    def sent_at_s(self) -> float:
+        """The timestamp in seconds since the epoch (``sent_at.timestamp()``, cheaper)."""
+        private = self._private()
+        seconds: float | None = private["_sent_s"]
+        if seconds is None:
+            seconds = private["_sent_s"] = epoch_seconds(self.timestamp)
+        return seconds
 
     # replies -------------------------------------------------------------------------------
     def reply(

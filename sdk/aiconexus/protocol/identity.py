@@ -9,7 +9,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from nacl.bindings import crypto_scalarmult, crypto_sign_ed25519_sk_to_curve25519
+from nacl.bindings import crypto_scalarmult, crypto_sign, crypto_sign_ed25519_sk_to_curve25519
 from nacl.signing import SigningKey
 
 from .did import b64url_decode, b64url_encode, did_from_public_key
@@ -22,10 +22,12 @@ logger = logging.getLogger("aiconexus.identity")
 class Identity:
     """An Ed25519 key pair and its did:key. Create with generate(), from_seed() or load()."""
 
-    __slots__ = ("_agreement_key", "_did", "_key_file", "_signing_key")
+    __slots__ = ("_agreement_key", "_did", "_key_file", "_secret", "_signing_key")
 
     def __init__(self, signing_key: SigningKey) -> None:
         self._signing_key = signing_key
+        self._secret = bytes(signing_key) + bytes(signing_key.verify_key)
+        """libsodium's 64-byte secret key (seed and public key), for signing without wrappers."""
         self._did = did_from_public_key(bytes(signing_key.verify_key))
         self._agreement_key: bytes | None = None
         self._key_file: Path | None = None
@@ -108,7 +110,7 @@ class Identity:
 
     def sign(self, data: bytes) -> bytes:
         """The 64-byte Ed25519 signature of ``data``."""
-        return self._signing_key.sign(data).signature
+        return crypto_sign(data, self._secret)[:64]
 
     def key_agreement(self, public_key: bytes) -> bytes:
         """The X25519 shared secret of this identity's key-agreement key and ``public_key``.

@@ -6,10 +6,13 @@ never ``1.0``), and only the escapes JSON requires are used. Integers beyond 2**
 the nearest double (as every JSON parser reads them); NaN, infinities, integers beyond the double
 range and lone surrogates are refused with ``ValueError``.
 
-Values made only of strings, safe integers, booleans, null, lists and objects with ASCII keys
-(nearly every envelope) are serialized by orjson with sorted keys, which is byte-identical to
-RFC 8785 for exactly those values; everything else takes the reference path below. The test
-suite checks both paths against the published vectors and against each other.
+Values made only of strings, safe integers, booleans, null, floats that are not whole numbers
+with a magnitude in [1e-5, 1e16), lists and objects with ASCII keys (nearly every envelope,
+timings such as ``execution_time_ms`` included) are serialized by orjson with sorted keys,
+which is byte-identical to RFC 8785 for exactly those values (both write the shortest
+round-trip digits, in plain notation in that range); everything else takes the reference
+path below. The test suite checks both paths against the published vectors and against each
+other.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import orjson
 
 __all__ = [
     "MAX_SAFE_INTEGER",
+    "ORJSON_FLOAT_RANGE",
     "canonicalize",
     "canonicalize_reference",
     "format_number",
@@ -31,6 +35,12 @@ __all__ = [
 
 MAX_SAFE_INTEGER = 2**53 - 1
 """Largest integer every JSON implementation represents exactly (I-JSON, RFC 7493)."""
+
+ORJSON_FLOAT_RANGE = (1e-5, 1e16)
+"""Magnitudes of the floats (not whole numbers) that orjson writes as RFC 8785 does: below
+it orjson switches to exponent notation sooner than ECMAScript (``1e-6`` vs ``0.000001``);
+from 2**53 on every double is whole, and orjson writes ``1.0`` where RFC 8785 writes ``1``."""
+_FLOAT_LOW, _FLOAT_HIGH = ORJSON_FLOAT_RANGE
 
 # Escapes exactly '"', '\\' and the control characters, as RFC 8785 requires.
 _encode_string = json.encoder.encode_basestring
@@ -59,8 +69,9 @@ def canonicalize_reference(value: Any) -> bytes:
 def orjson_is_jcs(value: Any) -> bool:
     """True if orjson's sorted-key output of ``value`` is byte-identical to RFC 8785.
 
-    That holds for strings, safe integers, booleans, null, and lists and objects of them with
-    ASCII keys (a string with a lone surrogate makes orjson fail instead). Iterative: one
+    That holds for strings, safe integers, booleans, null, floats that are not whole numbers
+    within :data:`ORJSON_FLOAT_RANGE` in magnitude, and lists and objects of them with ASCII
+    keys (a string with a lone surrogate makes orjson fail instead). Iterative: one
     pass over the values, strings checked inline; a list of strings (an ACK's ids) is checked
     by its members' types at C speed.
     """
@@ -84,6 +95,9 @@ def orjson_is_jcs(value: Any) -> bool:
             pending.extend(item)
         elif kind is int:
             if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                return False
+        elif kind is float:  # NaN and infinities fail the range test
+            if not _FLOAT_LOW <= abs(item) < _FLOAT_HIGH or item.is_integer():
                 return False
         else:
             return False

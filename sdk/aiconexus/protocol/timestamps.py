@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 
 from .errors import MalformedMessageError
@@ -14,10 +15,25 @@ _SECONDS: dict[str, float] = {}  # "YYYY-MM-DDTHH:MM:SS" -> epoch seconds, recen
 _SECONDS_KEPT = 4096
 
 
+_now_second: list[tuple[int, str]] = [(-1, "")]  # the last whole second formatted for "now"
+
+
 def format_timestamp(moment: datetime | None = None) -> str:
     """Format ``moment`` (default: now) in UTC with millisecond precision and a ``Z``."""
-    moment = datetime.now(UTC) if moment is None else moment.astimezone(UTC)
+    if moment is None:
+        return _format_now(time.time_ns() // 1_000_000)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _format_now(milliseconds: int) -> str:
+    """The timestamp of ``milliseconds`` since the epoch; the seconds part formatted once."""
+    second, millisecond = divmod(milliseconds, 1000)
+    cached_second, head = _now_second[0]
+    if second != cached_second:
+        head = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        _now_second[0] = (second, head)
+    return f"{head}{millisecond:03d}Z"
 
 
 def parse_timestamp(text: str) -> datetime:

@@ -33,6 +33,7 @@ __all__ = [
     "loads_bounded",
     "loads_frame",
     "parse_envelope",
+    "signed_frame",
     "signing_bytes",
 ]
 
@@ -45,8 +46,10 @@ MAX_JSON_CONTAINERS = 16384
 _REQUIRED = ("version", "id", "type", "from", "to", "timestamp", "payload", "signature")
 _REQUIRED_KEYS = frozenset(_REQUIRED)
 _ALLOWED = frozenset((*_REQUIRED, "correlation_id"))
+_ANSWER_KEYS = _ALLOWED  # an answer's envelope: every field, correlation_id included
 _TYPES = frozenset(MessageType)
 _SIGNATURE_MEMBER = b',"signature":'
+_TIMESTAMP_MEMBER = b',"timestamp":'
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -182,7 +185,8 @@ def check_envelope(data: dict[str, Any]) -> None:
                 f"version {version[:16]!r} is not supported; this side speaks {PROTOCOL_VERSION!r}"
             )
         raise MalformedMessageError("version must be the string '1.0'")
-    if len(data) != len(_REQUIRED) or data.keys() != _REQUIRED_KEYS:
+    keys = data.keys()
+    if keys != _REQUIRED_KEYS and keys != _ANSWER_KEYS:
         _check_keys(data)
     message_id = data["id"]
     if type(message_id) is not str or not 0 < len(message_id) <= MAX_ID_LENGTH:
@@ -226,3 +230,18 @@ def signing_bytes(data: dict[str, Any]) -> bytes:
         return canonicalize(unsigned)
     except ValueError as exc:
         raise MalformedMessageError(f"envelope is not I-JSON: {exc}") from None
+
+
+def signed_frame(signing: bytes, signature: str) -> str:
+    """The canonical frame text: the canonical unsigned bytes with ``signature`` put in.
+
+    ``signing`` is what :func:`signing_bytes` returns, ``signature`` base64url text. In RFC
+    8785 order the top-level ``"signature"`` member comes right before ``"timestamp"``, whose
+    member is the last ``,"timestamp":`` of the bytes: only string or null members (``to``,
+    ``type``, ``version``) follow it, and inside strings every ``"`` is escaped.
+    """
+    at = signing.rfind(_TIMESTAMP_MEMBER)
+    if at <= 0 or not signature.isascii() or '"' in signature or "\\" in signature:
+        raise ValueError("not the canonical bytes of an envelope, or not a base64url signature")
+    member = b',"signature":"' + signature.encode("ascii") + b'"'
+    return (signing[:at] + member + signing[at:]).decode("utf-8")
