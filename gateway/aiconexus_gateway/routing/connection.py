@@ -51,7 +51,13 @@ from .replies import Replies
 from .router import GUESS_PARSE_LIMIT, Router, guess_id
 from .session import Session, SessionState
 
-__all__ = ["CLOSE_POLICY", "MAX_CLOSE_REASON", "ConnectionHandler", "close_reason"]
+__all__ = [
+    "CLOSE_POLICY",
+    "MAX_CLOSE_REASON",
+    "ConnectionHandler",
+    "close_reason",
+    "pipeline_depth",
+]
 
 logger = logging.getLogger("aiconexus.gateway")
 
@@ -67,6 +73,15 @@ FAULT_LOG_INTERVAL_S = 10.0
 """At most one log line per this many seconds about frames whose handling failed."""
 PIPELINE_DEPTH = 64
 """Most frames of one connection handled at once when the backend's replay check is remote."""
+
+
+def pipeline_depth(depth: int, streak: int) -> int:
+    """Frames of one connection handled at once after one more frame's handling ended.
+
+    Doubles (up to PIPELINE_DEPTH) while the connection's frames pass, back to 1 while its
+    refusal ``streak`` runs: a peer sending bad signatures has one in verification at a time.
+    """
+    return 1 if streak else min(PIPELINE_DEPTH, depth * 2)
 
 
 _FROM_FIELD = re.compile(r'"from"\s*:\s*"(did:key:[A-Za-z0-9]{1,128})"')
@@ -292,21 +307,26 @@ class ConnectionHandler:
     async def _read_frames(self, session: Session, receive: ASGIReceive) -> None:
         """Handle frames until the peer disconnects or the hub closes the session.
 
-        With a backend whose replay check is a round trip (``remote_checks``), up to
-        PIPELINE_DEPTH frames are handled at once: each frame's handling is a task given the
-        previous one, so that its replay check leaves with those of the frames before it while
-        their routing stays in order. Otherwise each frame is handled before the next is read.
+        With a backend whose replay check is a round trip (``remote_checks``) or signatures
+        verified in batches off the loop, up to PIPELINE_DEPTH frames are handled at once: each
+        frame's handling is a task given the previous one, so that its replay check (or its
+        signature, in the same batch) leaves with those of the frames before it while their
+        routing stays in order. The depth is earned (:func:`pipeline_depth`): it starts at one
+        and falls back to one at a refusal, so a flood of bad frames is handled one at a time.
+        Otherwise each frame is handled before the next is read.
         """
         loop = asyncio.get_running_loop()
-        pipelined = self.parts.backend.remote_checks
+        pipelined = self.parts.backend.remote_checks or not self.parts.crypto.inline
         limit = self.settings.send_queue_size
         running: deque[asyncio.Task[None]] = deque()
+        depth = 1
         turn = time.perf_counter()
         try:
             while not session.closed:
                 while running and running[0].done():
                     running.popleft()
-                if len(running) >= PIPELINE_DEPTH:
+                    depth = pipeline_depth(depth, session.refusals.streak)
+                if len(running) >= depth:
                     await asyncio.wait((running[0],))
                     continue
                 if session.queue.answers >= limit:
