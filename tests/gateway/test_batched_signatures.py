@@ -113,9 +113,11 @@ async def test_batched_verdicts_and_order_equal_inline(start_gateway: StartGatew
     assert inline["signatures"]["verifier"] == "inline"
     assert batched["signatures"]["verifier"] in ("native", "pynacl")
     assert batched["signatures"]["threads"] == 2
-    # every frame reached verification (replays are refused after it), in batches
-    assert batched["signatures"]["batched_items"] == SENDERS * FRAMES
-    assert 1 <= batched["signatures"]["batches"] <= SENDERS * FRAMES
+    # every frame reached verification (replays are refused after it): in batches, or on the
+    # loop for a turn of at most two while the threads were idle
+    counted = batched["signatures"]["batched_items"] + batched["signatures"]["inline_items"]
+    assert counted == SENDERS * FRAMES
+    assert batched["signatures"]["batches"] <= SENDERS * FRAMES
     strip = [
         Counter(code for (_id, code), n in a.items() for _ in range(n)) for a in inline["answers"]
     ]

@@ -7,7 +7,8 @@ Two ways to verify, chosen once per process (``GATEWAY_CRYPTO_THREADS``):
   threads as one batch (:class:`~.batch_verify.PerTurnVerifier`); with the native verifier
   (the optional ``aiconexus-native`` distribution) the GIL is released for the whole batch,
   so the other cores verify while the loop keeps parsing and routing. Verdicts come back in
-  the order the frames were submitted, and equal the inline ones.
+  the order the frames were submitted, and equal the inline ones. A turn of at most
+  INLINE_MAX signatures while the threads are idle (light load) is verified on the loop.
 
 Unset, the gateway batches on one thread per core when the process may run on two cores or
 more and the native verifier is installed, and verifies inline otherwise (one core, or
@@ -35,6 +36,10 @@ __all__ = ["CryptoPool", "default_threads", "verify_signature"]
 logger = logging.getLogger("aiconexus.gateway")
 
 Done = Callable[[Any, BaseException | None], None]
+
+INLINE_MAX = 2
+"""A loop turn with at most this many signatures while the threads are idle verifies them on
+the loop: at light load a hand-over costs the loop more than it saves, and adds latency."""
 
 
 def _cores() -> int:
@@ -90,6 +95,7 @@ class CryptoPool:
             "threads": self.threads if batches is not None else 0,
             "batches": batches.batches if batches is not None else 0,
             "batched_items": batches.items if batches is not None else 0,
+            "inline_items": batches.inline_items if batches is not None else 0,
         }
 
     def sign(self, data: bytes, done: Done) -> None:
@@ -105,7 +111,7 @@ class CryptoPool:
         """Start the worker threads (when ``threads`` > 0), bound to the running loop."""
         if self.threads and self._pool is None:
             self._pool = AsyncBatchVerifier(BatchVerifier(), workers=self.threads)
-            self._batches = PerTurnVerifier(self._pool)
+            self._batches = PerTurnVerifier(self._pool, inline_max=INLINE_MAX)
         if self.threads:
             logger.info(
                 "signatures verified in batches on %d thread(s) (%s)", self.threads, self.backend
