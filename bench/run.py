@@ -2,7 +2,8 @@
 
 Measured in one run, on loopback only, each target a fresh process:
 1. throughput: a bare FastAPI/uvicorn forward-only relay (bench/bare_relay.py), the gateway
-   with VERIFY_SIGNATURES=true (single-core PyNaCl verify rate read just before and after it;
+   with VERIFY_SIGNATURES=true (its default verifier, then inline with
+   GATEWAY_CRYPTO_THREADS=0; single-core PyNaCl verify rate read just before and after them;
    the mean is used) and with =false, all driving the same pre-signed frames;
 2. latency: 4 pairs with 1 frame in flight each, through the bare relay and the verifying
    gateway (one-way p99);
@@ -113,6 +114,10 @@ def main() -> int:
     lines["bare"] = measure("bare relay", [bare_relay()], plan, dialect="bare", window=args.window)
     first = verify_rate(rate_seconds)
     lines["verified"] = measure("gateway, verify on", [gateway(verify=True)], plan)
+    inline = {"GATEWAY_CRYPTO_THREADS": "0"}
+    lines["verified_inline"] = measure(
+        "gateway, verify on, inline", [gateway(verify=True, extra=inline)], plan
+    )
     second = verify_rate(rate_seconds)
     rate = (first + second) / 2
     name = "PyNaCl verify, one core"
@@ -262,6 +267,7 @@ def _ratios(lines: dict[str, Line], rate: float, kb_per_agent: float) -> dict[st
 
     return {
         "verified_per_verify_rate": round(lines["verified"].frames_per_s / rate, 3),
+        "verified_inline_per_verify_rate": round(lines["verified_inline"].frames_per_s / rate, 3),
         "unverified_per_bare_relay": over("unverified", "bare"),
         "verified_p99_ms_4x1": round(lines["verified_4x1"].p99_ms, 3),
         "bare_p99_ms_4x1": round(lines["bare_4x1"].p99_ms, 3),
@@ -279,6 +285,10 @@ def _summary(ratios: dict[str, Any], lines: dict[str, Line]) -> None:
         shown = "skipped" if value is None else f"{value:8.2f}"
         extra = f"  (bare relay {ratios['bare_p99_ms_4x1']:.2f} ms)" if name.endswith("4x1") else ""
         print(f"{name:<38} {shown:>8}    {op} {aim:g}{extra}")
+    print(
+        f"{'verified_inline_per_verify_rate':<38} {ratios['verified_inline_per_verify_rate']:>8.2f}"
+        "    (GATEWAY_CRYPTO_THREADS=0: every signature on the event loop)"
+    )
     for name in ("recipient_acks_per_plain", "sqlite_per_memory_store"):
         print(f"{name:<38} {ratios[name]:>8.2f}    (cost, no aim)")
     for name in (

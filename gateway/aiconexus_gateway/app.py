@@ -167,6 +167,7 @@ def create_app(
             "did": parts.did,
             "backend": backend.name,
             "node_id": parts.node_id,
+            "signatures": parts.crypto.describe(),
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 

@@ -106,7 +106,7 @@ def test_cli_options_override_environment(tmp_path: Path) -> None:
 
 
 async def test_crypto_threads_route_and_reject(start_gateway: StartGateway) -> None:
-    """GATEWAY_CRYPTO_THREADS=2: verification and ACK signing on threads give the same results."""
+    """GATEWAY_CRYPTO_THREADS=2: signatures verified in batches on threads, the same results."""
     gw = start_gateway(gateway_crypto_threads=2)
     alice = await RawClient.connect(gw.ws_url)
     bob = await RawClient.connect(gw.ws_url)

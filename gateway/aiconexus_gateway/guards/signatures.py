@@ -1,41 +1,60 @@
-"""Ed25519 work of the hot path (verify incoming frames, sign ACKs), inline or on threads.
+"""Ed25519 work of the hot path: verify incoming frames (inline or in batches), sign ACKs.
 
-PyNaCl releases the GIL inside libsodium, so worker threads can verify and sign on other
-cores while the event loop parses and writes frames. Jobs are handed over through one queue
-and results come back in batches (one loop wake-up per batch).
+Two ways to verify, chosen once per process (``GATEWAY_CRYPTO_THREADS``):
 
-Measured on the 2-core machines this project is built on, with the load generator on the
-same machine, threads made things worse (about +70 us of CPU per message with 1 or 2
-threads, whatever the GIL switch interval: each frame's verification costs thread and loop
-wake-ups, and the threads and the event loop keep handing the GIL to each other), so the
-default is inline (``GATEWAY_CRYPTO_THREADS=0``); try 1-4 on a machine with idle cores.
-A helper process fed in batches over a pipe (no GIL) was tried as well: the event loop saved
-about 50 us of the ~100 us of crypto per message, but the hand-over and the extra loop
-wake-ups cost as much, and throughput fell.
+- **inline** (0): each frame's signature is checked on the event loop, one PyNaCl call;
+- **batched** (N >= 1): every signature submitted in one loop turn goes to a pool of N
+  threads as one batch (:class:`~.batch_verify.PerTurnVerifier`); with the native verifier
+  (the optional ``aiconexus-native`` distribution) the GIL is released for the whole batch,
+  so the other cores verify while the loop keeps parsing and routing. Verdicts come back in
+  the order the frames were submitted, and equal the inline ones. A turn of at most
+  INLINE_MAX signatures while the threads are idle (light load) is verified on the loop.
+
+Unset, the gateway batches on one thread per core when the process may run on two cores or
+more and the native verifier is installed, and verifies inline otherwise (one core, or
+PyNaCl only: handing single PyNaCl verifications to threads measured slower than inline,
+each hand-over costing more loop and GIL time than it saved).
+
+ACKs are signed inline in both modes: the gateway signs one ACK per sender and loop turn
+(coalesced), a few microseconds each, so a hand-over would cost more than it saves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
-import threading
+import os
 from collections.abc import Callable
 from typing import Any
 
 from aiconexus.protocol.ed25519 import verify_ed25519
+
+from .batch_verify import AsyncBatchVerifier, BatchVerifier, PerTurnVerifier, native_available
 
 __all__ = ["CryptoPool", "default_threads", "verify_signature"]
 
 logger = logging.getLogger("aiconexus.gateway")
 
 Done = Callable[[Any, BaseException | None], None]
-_BATCH = 256
+
+INLINE_MAX = 2
+"""A loop turn with at most this many signatures while the threads are idle verifies them on
+the loop: at light load a hand-over costs the loop more than it saves, and adds latency."""
 
 
-def default_threads() -> int:
-    """Worker threads when GATEWAY_CRYPTO_THREADS is not set: none (inline)."""
-    return 0
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+
+
+def default_threads(*, cores: int | None = None, native: bool | None = None) -> int:
+    """Verifying threads when GATEWAY_CRYPTO_THREADS is not set.
+
+    One per core when there are two cores or more and the native verifier is installed;
+    0 (inline) otherwise. ``cores`` and ``native`` default to this process's.
+    """
+    cores = _cores() if cores is None else cores
+    native = native_available() if native is None else native
+    return cores if cores >= 2 and native else 0
 
 
 verify_signature = verify_ed25519
@@ -45,102 +64,79 @@ the SDK give the same verdict on every signature."""
 
 
 class CryptoPool:
-    """Runs verify/sign jobs on ``threads`` threads (or inline when ``threads`` is 0)."""
+    """Verifies inline (``threads`` 0) or in per-turn batches on ``threads`` threads; signs.
+
+    Call :meth:`start` inside the running loop before :meth:`verify`, :meth:`stop` at the end.
+    """
 
     def __init__(self, threads: int, signer: Callable[[bytes], bytes]) -> None:
+        if threads < 0:
+            raise ValueError("threads must be 0 (inline) or more")
         self.threads = threads
         self._signer = signer
-        self._jobs: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], Done] | None]
-        self._jobs = queue.SimpleQueue()
-        self._workers: list[threading.Thread] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pool: AsyncBatchVerifier | None = None
+        self._batches: PerTurnVerifier | None = None
 
     @property
     def inline(self) -> bool:
-        """True when jobs run on the calling thread (no worker threads)."""
-        return not self._workers
+        """True when signatures are verified on the calling thread (no worker threads)."""
+        return self._batches is None
+
+    @property
+    def backend(self) -> str:
+        """What verifies: ``"inline"``, or ``"native"`` / ``"pynacl"`` batches on threads."""
+        return "inline" if self._pool is None else self._pool.backend
+
+    def describe(self) -> dict[str, Any]:
+        """The verifier in use, for /health and the start-up log line."""
+        batches = self._batches
+        return {
+            "verifier": self.backend,
+            "threads": self.threads if batches is not None else 0,
+            "batches": batches.batches if batches is not None else 0,
+            "batched_items": batches.items if batches is not None else 0,
+            "inline_items": batches.inline_items if batches is not None else 0,
+        }
 
     def sign(self, data: bytes, done: Done) -> None:
-        """Sign ``data`` with the gateway key; ``done(signature, error)`` on the loop thread."""
-        self.submit(self._signer, (data,), done)
+        """Sign ``data`` with the gateway key; ``done(signature, error)`` is called at once."""
+        try:
+            signature = self._signer(data)
+        except Exception as exc:
+            done(None, exc)
+        else:
+            done(signature, None)
 
     async def start(self) -> None:
-        """Start the worker threads, bound to the running loop."""
-        self._loop = asyncio.get_running_loop()
-        for index in range(self.threads):
-            worker = threading.Thread(target=self._work, name=f"crypto-{index}", daemon=True)
-            worker.start()
-            self._workers.append(worker)
+        """Start the worker threads (when ``threads`` > 0), bound to the running loop."""
+        if self.threads and self._pool is None:
+            self._pool = AsyncBatchVerifier(BatchVerifier(), workers=self.threads)
+            self._batches = PerTurnVerifier(self._pool, inline_max=INLINE_MAX)
+        if self.threads:
+            logger.info(
+                "signatures verified in batches on %d thread(s) (%s)", self.threads, self.backend
+            )
+        else:
+            logger.info("signatures verified inline on the event loop (PyNaCl)")
 
     def stop(self) -> None:
-        """Let the worker threads finish."""
-        for _ in self._workers:
-            self._jobs.put(None)
-        self._workers.clear()
+        """Let the worker threads finish the batches already handed over."""
+        pool, self._pool, self._batches = self._pool, None, None
+        if pool is not None:
+            pool.close()
 
-    def submit(self, function: Callable[..., Any], args: tuple[Any, ...], done: Done) -> None:
-        """Run ``function(*args)`` and call ``done(result, error)`` on the loop thread."""
-        if not self._workers:
-            try:
-                result = function(*args)
-            except Exception as exc:
-                done(None, exc)
-            else:
-                done(result, None)
-            return
-        self._jobs.put((function, args, done))
+    def verify_now(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        """The verdict, computed on the calling thread."""
+        return verify_signature(public_key, message, signature)
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> asyncio.Future[bool]:
-        """A future that is True if ``signature`` of ``message`` verifies under the key."""
-        assert self._loop is not None
-        future: asyncio.Future[bool] = self._loop.create_future()
+        """A future of the verdict: this turn's batch when batched, else already done.
 
-        def done(result: Any, error: BaseException | None) -> None:
-            if future.cancelled():
-                return
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(bool(result))
-
-        self.submit(verify_signature, (public_key, message, signature), done)
+        Futures of one pool resolve in the order this method was called.
+        """
+        batches = self._batches
+        if batches is not None and len(message) <= batches.pool.verifier.max_message_bytes:
+            return batches.submit(public_key, message, signature)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        future.set_result(verify_signature(public_key, message, signature))
         return future
-
-    def _work(self) -> None:
-        jobs = self._jobs
-        loop = self._loop
-        assert loop is not None
-        while True:
-            job = jobs.get()
-            batch = [job]
-            while len(batch) < _BATCH:
-                try:
-                    batch.append(jobs.get_nowait())
-                except queue.Empty:
-                    break
-            results: list[tuple[Done, Any, BaseException | None]] = []
-            stop = False
-            for item in batch:
-                if item is None:
-                    stop = True
-                    continue
-                function, args, done = item
-                try:
-                    results.append((done, function(*args), None))
-                except Exception as exc:
-                    results.append((done, None, exc))
-            if results:
-                try:
-                    loop.call_soon_threadsafe(_deliver, results)
-                except RuntimeError:  # the loop is closed: shutting down
-                    return
-            if stop:
-                return
-
-
-def _deliver(results: list[tuple[Done, Any, BaseException | None]]) -> None:
-    for done, value, error in results:
-        try:
-            done(value, error)
-        except Exception:
-            logger.exception("crypto result handler failed")

@@ -51,7 +51,13 @@ from .replies import Replies
 from .router import GUESS_PARSE_LIMIT, Router, guess_id
 from .session import Session, SessionState
 
-__all__ = ["CLOSE_POLICY", "MAX_CLOSE_REASON", "ConnectionHandler", "close_reason"]
+__all__ = [
+    "CLOSE_POLICY",
+    "MAX_CLOSE_REASON",
+    "ConnectionHandler",
+    "close_reason",
+    "pipeline_depth",
+]
 
 logger = logging.getLogger("aiconexus.gateway")
 
@@ -66,7 +72,18 @@ after a number of frames, keeps ACK coalescing (per loop turn) intact for fast f
 FAULT_LOG_INTERVAL_S = 10.0
 """At most one log line per this many seconds about frames whose handling failed."""
 PIPELINE_DEPTH = 64
-"""Most frames of one connection handled at once when the backend's replay check is remote."""
+"""Most frames of one connection handled at once (replay check remote, or batched signatures)."""
+PIPELINE_CHARS = 1 << 20
+"""Most characters of frames of one connection handled at once (a larger frame waits alone)."""
+
+
+def pipeline_depth(depth: int, streak: int) -> int:
+    """Frames of one connection handled at once after one more frame's handling ended.
+
+    Doubles (up to PIPELINE_DEPTH) while the connection's frames pass, back to 1 while its
+    refusal ``streak`` runs: a peer sending bad signatures has one in verification at a time.
+    """
+    return 1 if streak else min(PIPELINE_DEPTH, depth * 2)
 
 
 _FROM_FIELD = re.compile(r'"from"\s*:\s*"(did:key:[A-Za-z0-9]{1,128})"')
@@ -292,22 +309,38 @@ class ConnectionHandler:
     async def _read_frames(self, session: Session, receive: ASGIReceive) -> None:
         """Handle frames until the peer disconnects or the hub closes the session.
 
-        With a backend whose replay check is a round trip (``remote_checks``), up to
-        PIPELINE_DEPTH frames are handled at once: each frame's handling is a task given the
-        previous one, so that its replay check leaves with those of the frames before it while
-        their routing stays in order. Otherwise each frame is handled before the next is read.
+        With a backend whose replay check is a round trip (``remote_checks``) or signatures
+        verified in batches off the loop, up to PIPELINE_DEPTH frames are handled at once: each
+        frame's handling is a task given the previous one, so that its replay check (or its
+        signature, in the same batch) leaves with those of the frames before it while their
+        routing stays in order. The depth is earned (:func:`pipeline_depth`): it starts at one
+        and falls back to one at a refusal, so a flood of bad frames is handled one at a time;
+        the frames handled at once hold at most PIPELINE_CHARS characters.
+        Otherwise each frame is handled before the next is read.
         """
         loop = asyncio.get_running_loop()
-        pipelined = self.parts.backend.remote_checks
+        pipelined = self.parts.backend.remote_checks or not self.parts.crypto.inline
         limit = self.settings.send_queue_size
-        running: deque[asyncio.Task[None]] = deque()
+        running: deque[tuple[asyncio.Task[None], int]] = deque()
+        depth = 1
+        held = 0  # characters of the frames in ``running``
+
+        async def finish_first() -> None:
+            nonlocal depth, held
+            task, size = running[0]
+            if not task.done():
+                await asyncio.wait((task,))
+            running.popleft()
+            held -= size
+            depth = pipeline_depth(depth, session.refusals.streak)
+
         turn = time.perf_counter()
         try:
             while not session.closed:
-                while running and running[0].done():
-                    running.popleft()
-                if len(running) >= PIPELINE_DEPTH:
-                    await asyncio.wait((running[0],))
+                while running and running[0][0].done():
+                    await finish_first()
+                if len(running) >= depth:
+                    await finish_first()
                     continue
                 if session.queue.answers >= limit:
                     await session.drained()
@@ -320,16 +353,19 @@ class ConnectionHandler:
                 if event["type"] != "websocket.receive":
                     return
                 if pipelined:
-                    previous = running[-1] if running else None
+                    size = len(event.get("text") or event.get("bytes") or "")
+                    while running and held + size > PIPELINE_CHARS:
+                        await finish_first()
+                    previous = running[-1][0] if running else None
                     handling = self._handle(session, event, previous)
-                    running.append(loop.create_task(handling))
+                    running.append((loop.create_task(handling), size))
+                    held += size
                 else:
                     await self._handle(session, event, None)
             await session.closed_sent()
         finally:
             while running:  # frames already taken are routed before the connection is let go
-                await asyncio.wait((running[0],))
-                running.popleft()
+                await finish_first()
 
     async def _handle(
         self,

@@ -156,7 +156,7 @@ class Router:
                 begun = perf_counter()
                 if self.crypto.inline:
                     valid = verify_signature(session.public_key, signing, signature)
-                else:
+                else:  # this turn's batch, off the loop; verdicts come back in frame order
                     valid = await self.crypto.verify(session.public_key, signing, signature)
                 self.metrics.verify_time.observe(perf_counter() - begun)
                 if not valid:
