@@ -6,9 +6,7 @@ Received frames are read by the protocol core (:func:`aiconexus.protocol.parse_e
 from __future__ import annotations
 
 import itertools
-import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from aiconexus.protocol import (
@@ -20,6 +18,7 @@ from aiconexus.protocol import (
     b64url_encode,
     canonicalize,
     error_from_code,
+    format_timestamp,
 )
 
 __all__ = ["GatewayFrames"]
@@ -38,20 +37,9 @@ class GatewayFrames:
         self._sign = identity.sign
         self._prefix = uuid.uuid4().hex[:16] + "-"
         self._counter = itertools.count(1)
-        self._second = -1
-        self._second_text = ""
 
     def _next_id(self) -> str:
         return f"{self._prefix}{next(self._counter)}"
-
-    def _now(self) -> str:
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            moment = datetime.fromtimestamp(second, UTC)
-            self._second_text = moment.strftime("%Y-%m-%dT%H:%M:%S.")
-            self._second = second
-        return f"{self._second_text}{int((now - second) * 1000):03d}Z"
 
     def build(
         self,
@@ -67,7 +55,7 @@ class GatewayFrames:
             "type": kind.value,
             "from": self.did,
             "to": to,
-            "timestamp": self._now(),
+            "timestamp": format_timestamp(),
             "payload": payload,
         }
         if correlation_id is not None:
@@ -119,7 +107,7 @@ class GatewayFrames:
             "type": "ACK",
             "from": self.did,
             "to": to,
-            "timestamp": self._now(),
+            "timestamp": format_timestamp(),
             "payload": {"status": status, "ids": ids},
         }
         if len(ids) == 1:
