@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from support.backends import backend_environment
 from support.client import RawClient
-from support.gateway import Gateway, GatewayProcess, gateway_script
+from support.gateway import Gateway, GatewayProcess, coverage_env, gateway_script
 from support.inprocess import InProcessGateway
 
 from aiconexus.protocol import Identity
@@ -209,7 +209,12 @@ def test_invalid_file_stops_the_start(tmp_path: Path) -> None:
     path.write_text('default = "allow"\n[[rule]]\nname = "x"\naction = "deny"\nform = "a"\n')
     result = subprocess.run(
         [gateway_script()],
-        env={"PATH": "/usr/bin:/bin", "POLICY_FILE": str(path), "GATEWAY_PORT": "0"},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "POLICY_FILE": str(path),
+            "GATEWAY_PORT": "0",
+            **coverage_env(),
+        },
         capture_output=True,
         text=True,
         timeout=30,

@@ -32,6 +32,7 @@ from .ports import free_port
 __all__ = [
     "Gateway",
     "GatewayProcess",
+    "coverage_env",
     "gateway_env",
     "gateway_script",
     "read_log",
@@ -94,6 +95,15 @@ def gateway_script() -> str:
     if found is None:
         raise RuntimeError("aiconexus-gateway is not installed next to this Python")
     return found
+
+
+def coverage_env() -> dict[str, str]:
+    """The coverage variables of this process (none when not measured).
+
+    A subprocess started with an environment of its own (a clean one, as a user's shell or a
+    desktop client would give) gets these too, so that the suite measures its code.
+    """
+    return {name: value for name, value in os.environ.items() if name.startswith("COVERAGE_")}
 
 
 def gateway_env(env: Mapping[str, str], workdir: Path, port: int) -> dict[str, str]:
