@@ -248,3 +248,29 @@ async def test_iteration_ends_when_the_client_closes(gateway: Gateway) -> None:
                 if len(received) == 3:
                     await b.close()
     assert received == ["0", "1", "2"]
+
+
+async def test_async_state_listeners_are_awaited_and_a_failing_one_is_skipped(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A coroutine listener sees every state; one that raises is logged and the others go on."""
+    seen: list[ConnectionState] = []
+    done = asyncio.Event()
+
+    async def record(state: ConnectionState) -> None:
+        seen.append(state)
+        if state is ConnectionState.CLOSED:
+            done.set()
+
+    def fail(state: ConnectionState) -> None:
+        raise RuntimeError(f"listener failed at {state}")
+
+    client = GatewayClient(gateway.ws_url, Identity.generate(), on_state_change=fail)
+    client.add_state_listener(record)
+    async with client:
+        pass
+    async with asyncio.timeout(5):
+        await done.wait()
+    assert seen == [ConnectionState.CONNECTING, ConnectionState.CONNECTED, ConnectionState.CLOSED]
+    failures = [r for r in caplog.records if r.getMessage().startswith("state listener")]
+    assert len(failures) == 3 and all(r.exc_info for r in failures)
