@@ -1,0 +1,95 @@
+"""The command line names what is wrong in one line: bad arguments, and the gateway's answer.
+
+Bad arguments exit 2 before anything is sent; what the gateway refused exits 1.
+``aiconexus.cli.main`` runs in this process (no interpreter start per case); the console
+script around it is tested in test_cli.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from support.starter import StartGateway
+
+from aiconexus import Identity
+from aiconexus.cli import main
+
+RunCli = Callable[..., tuple[int, str, str]]
+TOKEN = "directory-token-0123456789"
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]) -> Iterator[RunCli]:
+    """``run_cli(*argv)`` -> (exit status, stdout, stderr); the CLI's log level is restored."""
+    logger = logging.getLogger("aiconexus")
+    level = logger.level
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        status = main(list(argv))
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    yield run
+    logger.setLevel(level)
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    """A saved agent key."""
+    path = tmp_path / "agent.key"
+    Identity.generate().save(path)
+    return path
+
+
+PEER = Identity.generate().did
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["send", "--to", PEER, "--type", "REGISTER"], "--type must be one of "),
+        (["send", "--to", "did:web:example.org", "--type", "OFFER"], "--to is not an Ed25519"),
+        (["request", "--to", "did:web:example.org"], "--to is not an Ed25519 did:key"),
+        (["request", "--to", PEER, "--timeout", "0"], "--timeout must be > 0"),
+        (["listen", "--count", "0"], "--count must be at least 1"),
+        (["agents", "--gateway", "ftp://example.org/ws"], "not a gateway URL: 'ftp://"),
+    ],
+)
+def test_bad_arguments_exit_2_naming_the_problem(
+    run_cli: RunCli, key_file: Path, argv: list[str], problem: str
+) -> None:
+    """Each mistake is one ``aiconexus: error:`` line; nothing is printed on stdout."""
+    if argv[0] == "send":
+        argv = [*argv, "--key", str(key_file)]
+    status, out, err = run_cli(*argv)
+    assert (status, out) == (2, "")
+    assert err.startswith("aiconexus: error: ") and problem in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_agents_of_an_empty_directory_and_of_a_locked_one(
+    run_cli: RunCli, start_memory_gateway: StartGateway
+) -> None:
+    """No agents: said in words. A directory behind AGENTS_TOKEN: 401 with the --token hint."""
+    empty = start_memory_gateway()
+    assert run_cli("agents", "--gateway", empty.ws_url) == (0, "no agents registered\n", "")
+    locked = start_memory_gateway(agents_token=TOKEN)
+    status, out, err = run_cli("agents", "--gateway", locked.ws_url)
+    assert (status, out) == (1, "")
+    assert "answered 401 (give the directory's token with --token)" in err
+    assert run_cli("agents", "--gateway", locked.ws_url, "--token", TOKEN)[0] == 0
+
+
+def test_a_message_the_gateway_refuses_exits_1_with_its_answer(
+    run_cli: RunCli, start_memory_gateway: StartGateway, key_file: Path
+) -> None:
+    """Sent to an offline agent where nothing may be stored: the refusal, in one line."""
+    gateway = start_memory_gateway(store_max_per_agent=0)
+    argv = ["send", "--key", str(key_file), "--to", PEER, "--type", "OFFER"]
+    status, out, err = run_cli(*argv, "--payload", '{"sdp": "v=0"}', "--gateway", gateway.ws_url)
+    assert (status, out) == (1, "")
+    assert err.startswith("aiconexus: error: the gateway refused the message: ")
+    assert "UNKNOWN_AGENT: recipient is not connected" in err
