@@ -118,3 +118,24 @@ def test_registration_mistakes_are_refused_early() -> None:
         agent.on("OFFER")(lambda msg: None)  # type: ignore[type-var]
     with pytest.raises(ClientClosedError):
         _ = agent.client
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"max_concurrency": 0}, "max_concurrency must be >= 1"),
+        ({"handler_wait_s": -1.0}, "handler_wait_s must be >= 0"),
+    ],
+)
+def test_options_out_of_range_are_refused_when_the_agent_is_made(
+    options: dict[str, Any], problem: str
+) -> None:
+    """Each option is checked in the constructor, with its name in the message."""
+    with pytest.raises(ValueError, match=problem):
+        Agent(Identity.generate(), **options)
+
+
+def test_a_client_refuses_an_unknown_rate_limit_policy() -> None:
+    """``on_rate_limited`` is "hold" or "raise"; anything else is refused by name."""
+    with pytest.raises(ValueError, match="on_rate_limited must be 'hold' or 'raise', not 'drop'"):
+        GatewayClient("ws://127.0.0.1:9/ws", Identity.generate(), on_rate_limited="drop")  # type: ignore[arg-type]

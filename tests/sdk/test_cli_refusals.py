@@ -55,6 +55,11 @@ PEER = Identity.generate().did
         (["request", "--to", "did:web:example.org"], "--to is not an Ed25519 did:key"),
         (["request", "--to", PEER, "--timeout", "0"], "--timeout must be > 0"),
         (["listen", "--count", "0"], "--count must be at least 1"),
+        (["ping", "--count", "0"], "--count must be at least 1"),
+        (
+            ["send", "--to", PEER, "--type", "OFFER", "--payload", "[1]"],
+            "--payload must be a JSON object",
+        ),
         (["agents", "--gateway", "ftp://example.org/ws"], "not a gateway URL: 'ftp://"),
     ],
 )
@@ -68,6 +73,15 @@ def test_bad_arguments_exit_2_naming_the_problem(
     assert (status, out) == (2, "")
     assert err.startswith("aiconexus: error: ") and problem in err, err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_key_file_that_holds_no_key_exits_2(run_cli: RunCli, tmp_path: Path) -> None:
+    """The key file is read before anything is sent; what is wrong with it is the message."""
+    bad = tmp_path / "agent.key"
+    bad.write_text("not a key")
+    status, out, err = run_cli("send", "--key", str(bad), "--to", PEER, "--type", "OFFER")
+    assert (status, out) == (2, "")
+    assert err.startswith("aiconexus: error: ") and len(err.strip().splitlines()) == 1
 
 
 def test_agents_of_an_empty_directory_and_of_a_locked_one(
