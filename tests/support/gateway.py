@@ -158,11 +158,6 @@ class Gateway(ABC):
     def did(self) -> str:
         """The gateway's DID."""
 
-    @property
-    @abstractmethod
-    def running(self) -> bool:
-        """True while the gateway serves."""
-
     @abstractmethod
     def start(self, timeout: float = START_TIMEOUT_S) -> Self:
         """Start serving; returns once the gateway answers."""
@@ -243,11 +238,6 @@ class GatewayProcess(Gateway):
     def port(self) -> int:
         """The TCP port the gateway listens on (``port`` if given, else GATEWAY_PORT)."""
         return self._port if self._port is not None else int(self.env["GATEWAY_PORT"])
-
-    @property
-    def running(self) -> bool:
-        """True while the process runs."""
-        return self.process is not None and self.process.poll() is None
 
     def start(self, timeout: float = START_TIMEOUT_S) -> Self:
         """Start the process and wait until ``/health`` answers (any status).

@@ -125,11 +125,6 @@ class InProcessGateway(Gateway):
         assert self._app is not None, "not started"
         return self._app
 
-    @property
-    def running(self) -> bool:
-        """True while the server thread runs."""
-        return self._thread is not None and self._thread.is_alive()
-
     def start(self, timeout: float = START_TIMEOUT_S) -> Self:
         """Build the app and serve it until :meth:`stop`; returns once it listens.
 
