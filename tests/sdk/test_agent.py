@@ -139,3 +139,43 @@ def test_a_client_refuses_an_unknown_rate_limit_policy() -> None:
     """``on_rate_limited`` is "hold" or "raise"; anything else is refused by name."""
     with pytest.raises(ValueError, match="on_rate_limited must be 'hold' or 'raise', not 'drop'"):
         GatewayClient("ws://127.0.0.1:9/ws", Identity.generate(), on_rate_limited="drop")  # type: ignore[arg-type]
+
+
+async def test_a_ping_handler_may_return_nothing_and_a_bad_result_is_an_error(
+    gateway: Gateway,
+) -> None:
+    """A PING handler returning None: a PONG all the same. A string from an OFFER handler.
+
+    The string breaks the handler's contract: the sender gets ERROR INTERNAL_ERROR saying so,
+    and the agent serves on.
+    """
+    agent = Agent(Identity.generate(), **fast_options())
+    pinged: list[str] = []
+
+    @agent.on(MessageType.PING)
+    async def count(msg: Message) -> None:
+        pinged.append(msg.id)
+
+    @agent.on("OFFER")
+    async def wrong(msg: Message) -> Any:
+        return "not a mapping"
+
+    async with (
+        agent.connect(gateway.ws_url),
+        GatewayClient(gateway.ws_url, Identity.generate(), **fast_options()) as client,
+    ):
+        ping = Message.create(client.identity, "PING", agent.did, {"sequence": 7})
+        await client.send_message(ping)
+        assert (await _answer(client, ping.id)).type == MessageType.PONG
+        assert pinged == [ping.id]
+        offer = Message.create(client.identity, "OFFER", agent.did, {"sdp": "o"})
+        await client.send_message(offer)
+        error = await _answer(client, offer.id)
+        assert error.type == MessageType.ERROR
+        assert error.payload == {
+            "code": "INTERNAL_ERROR",
+            "message": "a OFFER handler must return a mapping or None",
+        }
+        again = Message.create(client.identity, "PING", agent.did, {"sequence": 8})
+        await client.send_message(again)
+        assert (await _answer(client, again.id)).type == MessageType.PONG

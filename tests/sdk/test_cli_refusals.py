@@ -7,11 +7,14 @@ script around it is tested in test_cli.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support.client import RawClient
+from support.ports import free_port
 from support.starter import StartGateway
 
 from aiconexus import Identity
@@ -107,3 +110,37 @@ def test_a_message_the_gateway_refuses_exits_1_with_its_answer(
     assert (status, out) == (1, "")
     assert err.startswith("aiconexus: error: the gateway refused the message: ")
     assert "UNKNOWN_AGENT: recipient is not connected" in err
+
+
+def test_no_gateway_at_the_url_exits_1_for_each_command(run_cli: RunCli, key_file: Path) -> None:
+    """Nothing listens at the URL: listen and request say the gateway is unreachable."""
+    dead = f"ws://127.0.0.1:{free_port()}/ws"
+    for argv in (
+        ["listen", "--key", str(key_file), "--count", "1"],
+        ["request", "--key", str(key_file), "--to", PEER, "--timeout", "5"],
+    ):
+        status, out, err = run_cli(*argv, "--gateway", dead)
+        assert (status, out) == (1, ""), err
+        assert err.startswith("aiconexus: error: ") and dead in err, err
+
+
+async def test_a_request_nobody_answers_and_one_to_an_offline_agent(
+    run_cli: RunCli, start_memory_gateway: StartGateway, key_file: Path
+) -> None:
+    """A silent connected agent: the timeout, named. An offline one: the gateway's refusal.
+
+    The gateway stores nothing (STORE_MAX_PER_AGENT=0), so it refuses a request to an agent
+    not connected at once.
+    """
+    gateway = start_memory_gateway(store_max_per_agent=0)
+    silent = await RawClient.connect(gateway.ws_url)
+    argv = ["request", "--key", str(key_file), "--gateway", gateway.ws_url]
+    status, out, err = await asyncio.to_thread(
+        run_cli, *argv, "--to", silent.did, "--timeout", "0.5"
+    )
+    assert (status, out) == (1, "")
+    assert f"no EXEC_RESPONSE from {silent.did} within 0.5s" in err
+    offline = Identity.generate().did
+    status, out, err = await asyncio.to_thread(run_cli, *argv, "--to", offline)
+    assert (status, out) == (1, "")
+    assert err.startswith("aiconexus: error: the request failed: UNKNOWN_AGENT"), err
