@@ -59,6 +59,8 @@ PEER = Identity.generate().did
         (["request", "--to", PEER, "--timeout", "0"], "--timeout must be > 0"),
         (["listen", "--count", "0"], "--count must be at least 1"),
         (["ping", "--count", "0"], "--count must be at least 1"),
+        (["listen", "--capability", ""], "a capability name is a non-empty string"),
+        (["mcp", "--timeout", "0"], "--timeout and --refresh must be positive"),
         (
             ["send", "--to", PEER, "--type", "OFFER", "--payload", "[1]"],
             "--payload must be a JSON object",
@@ -70,7 +72,7 @@ def test_bad_arguments_exit_2_naming_the_problem(
     run_cli: RunCli, key_file: Path, argv: list[str], problem: str
 ) -> None:
     """Each mistake is one ``aiconexus: error:`` line; nothing is printed on stdout."""
-    if argv[0] == "send":
+    if argv[0] in ("send", "listen"):
         argv = [*argv, "--key", str(key_file)]
     status, out, err = run_cli(*argv)
     assert (status, out) == (2, "")
