@@ -5,7 +5,7 @@
 #   make test      the whole test suite, with coverage (artifacts/coverage/; COVERAGE=0: without)
 #   make test-lowest  the smoke tests against the lowest dependency versions the packages allow
 #   make test-newest  lint and fast tests against the newest releases, unpinned (reports, never fails)
-#   make lint      ruff and mypy --strict
+#   make lint      ruff and mypy --strict (packages, tests and bench)
 #   make bench     the benchmark: every figure, also in artifacts/bench.json (BENCH_QUICK=1: small)
 # Docker: make gateway-build | gateway-start | gateway-stop | ... | cluster-test (see DOCKER_GATEWAY.md)
 
@@ -119,10 +119,14 @@ test-lowest: system-deps
 test-newest:
 	bash scripts/ci/newest-versions.sh
 
+# mypy --strict over both packages and tests/ ([tool.mypy] in pyproject.toml), then bench/
+# on its own: its scripts import each other as top-level modules (abuse, driver...), names
+# that would clash with the test packages in one run.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	MYPYPATH=bench $(VENV)/bin/mypy bench
 
 format: install
 	$(VENV)/bin/ruff check --fix .

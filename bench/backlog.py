@@ -57,7 +57,7 @@ async def _store(url: str, sender: Identity, frames: list[str]) -> None:
 async def _drain(url: str, recipient: Identity, ids: list[str]) -> float:
     """Connect, read every stored frame with ``recv()``; seconds from connect to the last."""
     started = time.perf_counter()
-    got = []
+    got: list[str] = []
     async with GatewayClient(url, recipient, reconnect=False) as client:
         while len(got) < len(ids):
             async with asyncio.timeout(60):

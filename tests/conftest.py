@@ -1,9 +1,12 @@
 """Fixtures shared by every suite: real gateways, once per backend in BACKENDS.
 
-``gateway`` and ``start_gateway`` serve the real gateway from this process (see
-support.inprocess: same settings, same app, same uvicorn server, real sockets);
-``start_gateway_process`` starts the ``aiconexus-gateway`` console script for what needs a
-process (signals, SIGKILL, worker processes, LOG_FILE/LOG_LEVEL, binding errors).
+Every gateway a fixture gives is a :class:`support.gateway.Gateway`. ``gateway`` and
+``start_gateway`` serve the real gateway from this process (see support.inprocess: same
+settings, same app, same uvicorn server, real sockets); ``start_gateway_process`` starts the
+``aiconexus-gateway`` console script for what needs a process (signals, SIGKILL, worker
+processes, LOG_FILE/LOG_LEVEL, binding errors). ``start_memory_gateway`` and
+``start_memory_gateway_process`` do the same on the memory backend only, for tests whose
+subject is not the backend.
 """
 
 from __future__ import annotations
@@ -14,12 +17,17 @@ from pathlib import Path
 import pytest
 from support.backends import BACKENDS, GatewayEnv, backend_environment
 from support.client import RawClient
-from support.gateway import GatewayProcess, StartGateway
+from support.gateway import GatewayProcess
 from support.inprocess import InProcessGateway
+from support.starter import GatewayStarter, StartGateway, StartGatewayProcess
 
 
 def _param(name: str) -> object:
     return pytest.param(name, marks=pytest.mark.redis) if name == "redis" else name
+
+
+def _memory() -> dict[str, str]:
+    return {"STORAGE_TYPE": "memory"}
 
 
 @pytest.fixture(scope="session", params=[_param(name) for name in BACKENDS])
@@ -27,15 +35,6 @@ def backend_env(request: pytest.FixtureRequest) -> Iterator[GatewayEnv]:
     """The environment factory of the backend under test (parametrized over BACKENDS)."""
     with backend_environment(request.param) as env:
         yield env
-
-
-def _settings_env(settings: dict[str, object]) -> dict[str, str]:
-    env = {}
-    for name, value in settings.items():
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        env[name.upper()] = str(value)
-    return env
 
 
 @pytest.fixture(autouse=True)
@@ -61,30 +60,30 @@ def start_gateway(backend_env: GatewayEnv, tmp_path: Path) -> Iterator[StartGate
 
     They are served by this process (see support.inprocess).
     """
-    started: list[InProcessGateway] = []
-
-    def start(workdir: Path | None = None, **settings: object) -> InProcessGateway:
-        env = {**backend_env(), **_settings_env(settings)}
-        server = InProcessGateway(env, workdir or tmp_path / f"gw{len(started)}")
-        started.append(server)
-        return server.start()
-
+    start = GatewayStarter(InProcessGateway, backend_env, tmp_path)
     yield start
-    for server in started:
-        server.stop()
+    start.stop_all()
 
 
 @pytest.fixture
-def start_gateway_process(backend_env: GatewayEnv, tmp_path: Path) -> Iterator[StartGateway]:
+def start_gateway_process(backend_env: GatewayEnv, tmp_path: Path) -> Iterator[StartGatewayProcess]:
     """As ``start_gateway``, but each gateway is an ``aiconexus-gateway`` subprocess."""
-    started: list[GatewayProcess] = []
-
-    def start(workdir: Path | None = None, **settings: object) -> GatewayProcess:
-        env = {**backend_env(), **_settings_env(settings)}
-        process = GatewayProcess(env, workdir or tmp_path / f"gw{len(started)}")
-        started.append(process)
-        return process.start()
-
+    start = GatewayStarter(GatewayProcess, backend_env, tmp_path)
     yield start
-    for process in started:
-        process.stop()
+    start.stop_all()
+
+
+@pytest.fixture
+def start_memory_gateway(tmp_path: Path) -> Iterator[StartGateway]:
+    """As ``start_gateway``, on the memory backend only (not parametrized)."""
+    start = GatewayStarter(InProcessGateway, _memory, tmp_path)
+    yield start
+    start.stop_all()
+
+
+@pytest.fixture
+def start_memory_gateway_process(tmp_path: Path) -> Iterator[StartGatewayProcess]:
+    """As ``start_gateway_process``, on the memory backend only (not parametrized)."""
+    start = GatewayStarter(GatewayProcess, _memory, tmp_path)
+    yield start
+    start.stop_all()

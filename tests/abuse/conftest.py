@@ -15,41 +15,20 @@ import pytest
 from support.attacks import rss_mb
 from support.backends import GatewayEnv
 from support.gateway import GatewayProcess
+from support.starter import GatewayStarter, StartGatewayProcess
 
-__all__ = ["AbuseGateway", "assert_survived"]
+__all__ = ["assert_survived"]
 
 RSS_CEILING_MB = 250.0
 """Resident memory a gateway under any shortened attack here must stay below."""
 
 
-class AbuseGateway:
-    """Starts gateways of the backend under test with given settings; stops them afterwards."""
-
-    def __init__(self, backend_env: GatewayEnv, workdir: Path) -> None:
-        self._backend_env = backend_env
-        self._workdir = workdir
-        self.started: list[GatewayProcess] = []
-
-    def __call__(self, **settings: object) -> GatewayProcess:
-        """A started gateway with ``settings`` (``rate_limit_frames_per_s=0`` ...)."""
-        env = {**self._backend_env(), "LOG_LEVEL": "INFO"}
-        env.update({name.upper(): str(value) for name, value in settings.items()})
-        process = GatewayProcess(env, self._workdir / f"gw{len(self.started)}")
-        self.started.append(process)
-        return process.start()
-
-    def stop(self) -> None:
-        """Stop every gateway started."""
-        for process in self.started:
-            process.stop()
-
-
 @pytest.fixture
-def abuse_gateway(backend_env: GatewayEnv, tmp_path: Path) -> Iterator[AbuseGateway]:
-    """``abuse_gateway(**settings)`` starts a gateway of the backend under test."""
-    factory = AbuseGateway(backend_env, tmp_path)
-    yield factory
-    factory.stop()
+def abuse_gateway(backend_env: GatewayEnv, tmp_path: Path) -> Iterator[StartGatewayProcess]:
+    """``abuse_gateway(**settings)`` starts a gateway subprocess of the backend under test."""
+    start = GatewayStarter(GatewayProcess, backend_env, tmp_path, log_level="INFO")
+    yield start
+    start.stop_all()
 
 
 def assert_survived(gateway: GatewayProcess, *, rss_ceiling_mb: float = RSS_CEILING_MB) -> float:

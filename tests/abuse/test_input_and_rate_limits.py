@@ -27,12 +27,13 @@ from support.attacks import (
     slow_and_silent_sockets,
 )
 from support.client import RawClient
+from support.starter import StartGatewayProcess
 from websockets.exceptions import ConnectionClosed
 
 from aiconexus.protocol import Identity
 from aiconexus_gateway.guards.refusals import BUDGETED_CODES
 
-from .conftest import AbuseGateway, assert_survived
+from .conftest import assert_survived
 
 P99_FACTOR = 8.0
 """A victim's p99 under a flood may be at most this many times its idle p99 ...
@@ -44,7 +45,7 @@ P99_FLOOR_MS = 200.0
 
 
 async def test_deep_odd_and_binary_frames_are_refused_and_correlated(
-    abuse_gateway: AbuseGateway,
+    abuse_gateway: StartGatewayProcess,
 ) -> None:
     """(a) Nesting 253-1021 levels, 1e400, lone surrogates, binary: MALFORMED_MESSAGE + id.
 
@@ -57,24 +58,24 @@ async def test_deep_odd_and_binary_frames_are_refused_and_correlated(
         frame = deep_frame(alice.identity, bob.did, depth, message_id=f"deep-{depth}")
         await alice.send_text(frame)
         await alice.expect_error("MALFORMED_MESSAGE", f"deep-{depth}")
-    odd = [
+    odd: list[tuple[str | bytes, str]] = [
         ('{"id":"big-number","version":"1.0","payload":{"n":1e400}}', "big-number"),
         ('{"id":"surrogate","version":"1.0","payload":{"s":"\\ud800"}}', "surrogate"),
         (b'{"version":"1.0","id":"binary-1","type":"OFFER"}', "binary-1"),
     ]
-    for frame, message_id in odd:
-        await alice.send_text(frame)
+    for odd_frame, message_id in odd:
+        await alice.send_text(odd_frame)
         await alice.expect_error("MALFORMED_MESSAGE", message_id)
     await alice.send_message("OFFER", bob.did, {"sdp": "still here"})
     assert (await bob.recv()).payload == {"sdp": "still here"}
     for index in range(40):
         await alice.send_text(deep_frame(alice.identity, bob.did, 300, message_id=f"s{index}"))
     assert await alice.closed(within=10) == 1008
-    assert (alice.ws.close_reason or "").startswith("MALFORMED_MESSAGE")
+    assert alice.close_reason.startswith("MALFORMED_MESSAGE")
     assert_survived(gateway)
 
 
-async def test_register_bombs_are_refused_cheaply(abuse_gateway: AbuseGateway) -> None:
+async def test_register_bombs_are_refused_cheaply(abuse_gateway: StartGatewayProcess) -> None:
     """(b) REGISTER of 250 KB of empty arrays, too many or too long capabilities: refused.
 
     Fifty such attempts leave the gateway's memory about where it was.
@@ -102,7 +103,7 @@ async def test_register_bombs_are_refused_cheaply(abuse_gateway: AbuseGateway) -
 
 
 async def test_floods_are_rate_limited_and_others_keep_their_latency(
-    abuse_gateway: AbuseGateway,
+    abuse_gateway: StartGatewayProcess,
 ) -> None:
     """(c) Valid frames, PINGs, bad signatures at full speed from one agent.
 
@@ -133,7 +134,9 @@ async def test_floods_are_rate_limited_and_others_keep_their_latency(
     assert_survived(gateway)
 
 
-async def test_a_bad_signature_streak_closes_the_connection(abuse_gateway: AbuseGateway) -> None:
+async def test_a_bad_signature_streak_closes_the_connection(
+    abuse_gateway: StartGatewayProcess,
+) -> None:
     """(c) With the default REFUSALS_BEFORE_CLOSE, a bad-signature flood is closed 1008."""
     gateway = abuse_gateway()
     result = await asyncio.to_thread(flood_result, run_flood(gateway.ws_url, "badsig", 2.0))
@@ -144,7 +147,7 @@ async def test_a_bad_signature_streak_closes_the_connection(abuse_gateway: Abuse
 
 
 async def test_identity_churn_and_idle_preauth_sockets_are_bounded_per_address(
-    abuse_gateway: AbuseGateway,
+    abuse_gateway: StartGatewayProcess,
 ) -> None:
     """(d) Registrations per minute and pre-auth sockets per address are capped, typed."""
     gateway = abuse_gateway(
@@ -178,7 +181,9 @@ async def test_identity_churn_and_idle_preauth_sockets_are_bounded_per_address(
     assert_survived(gateway)
 
 
-async def test_slow_and_silent_sockets_are_counted_and_closed(abuse_gateway: AbuseGateway) -> None:
+async def test_slow_and_silent_sockets_are_counted_and_closed(
+    abuse_gateway: StartGatewayProcess,
+) -> None:
     """(e) Header trickle and silent TCP: in /health, capped per address, closed in time."""
     gateway = abuse_gateway(handshake_timeout=1, max_preauth_per_ip=60)
     opened = await slow_and_silent_sockets(gateway.port, slow=40, silent=40)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from support.client import RawClient
-from support.gateway import GatewayProcess
+from support.gateway import Gateway, GatewayProcess
 
 from aiconexus.protocol import Identity, Message
 
@@ -27,9 +27,9 @@ MIB = 1024 * 1024
 @pytest.fixture(params=["memory", "sqlite"])
 def start(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
     """``start(**env)``: a gateway with the memory or SQLite store and ``env`` settings."""
-    started: list[GatewayProcess] = []
+    started: list[Gateway] = []
 
-    def run(**env: str) -> GatewayProcess:
+    def run(**env: str) -> Gateway:
         full = {"STORAGE_TYPE": request.param, "SQLITE_PATH": str(tmp_path / "s.db"), **env}
         started.append(GatewayProcess(full, tmp_path / f"gw{len(started)}").start())
         return started[-1]
@@ -54,7 +54,7 @@ async def _blast(client: RawClient, messages: list[Message]) -> Counter[str]:
     return outcomes
 
 
-async def _served(gateway: GatewayProcess) -> None:
+async def _served(gateway: Gateway) -> None:
     """A victim's PING is answered and its frame to a connected peer is delivered."""
     victim = await RawClient.connect(gateway.ws_url)
     peer = await RawClient.connect(gateway.ws_url)

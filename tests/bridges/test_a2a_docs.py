@@ -29,7 +29,7 @@ def a2a_client_block(name: str) -> str:
     blocks = re.findall(r"^```python\n(.*?)^```$", text, flags=re.S | re.M)
     found = [block for block in blocks if "from a2a.client import" in block]
     assert len(found) == 1, f"{name}: {len(found)} A2A client blocks"
-    return found[0]
+    return str(found[0])
 
 
 def test_readme_and_bridges_show_the_same_client() -> None:

@@ -21,6 +21,7 @@ from support.in_loop import loopback_socket
 from support.inprocess import InProcessGateway
 from support.waiting import eventually
 
+from aiconexus_gateway.bridges.a2a.cli import main as standalone_main
 from aiconexus_gateway.bridges.a2a.verify import card_verifier
 
 from .conftest import ALICE_TOKEN, TOKENS, echo_agent, http_client, running
@@ -84,3 +85,25 @@ async def test_the_standalone_bridge_serves_a_gateways_agents(
     task = events[-1].task
     assert task.status.state == TaskState.TASK_STATE_COMPLETED
     assert MessageToDict(task.artifacts[0].parts[0].data)["echo"] == {"text": "hi"}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("BRIDGE_TOKENS", "bad", "BRIDGE_TOKENS: 'bad' is not a caller name"),
+        ("MAX_CONNECTIONS", "many", "MAX_CONNECTIONS: must be an integer, got 'many'"),
+    ],
+)
+def test_a_bad_setting_stops_the_standalone_bridge_with_exit_2(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    problem: str,
+) -> None:
+    """One line naming the variable, exit 2, before anything listens."""
+    monkeypatch.setenv(variable, value)
+    assert standalone_main(["--gateway", "ws://127.0.0.1:9/ws", "--port", "9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aiconexus-a2a-bridge: ") and problem in err, err
+    assert len(err.splitlines()) == 1

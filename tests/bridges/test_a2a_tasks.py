@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -280,6 +280,7 @@ async def test_a_stream_left_early_does_not_stop_its_task(a2a_gateway: InProcess
         client = await client_for(a2a_gateway, agent.did, http, streaming=True)
         stream = client.send_message(request("left early"))
         first = await anext(stream)
+        assert isinstance(stream, AsyncGenerator)
         await stream.aclose()
         plain = await client_for(a2a_gateway, agent.did, http)
         async with running(agent, a2a_gateway):

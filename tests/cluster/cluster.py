@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from support.gateway import GatewayProcess
+from support.gateway import Gateway, GatewayProcess
 from support.redis_server import RedisServer
 
 __all__ = ["Cluster", "eventually", "get_json"]
@@ -34,7 +34,7 @@ async def eventually(
         await asyncio.sleep(0.02)
 
 
-async def get_json(node: GatewayProcess, path: str, **params: str) -> tuple[int, Any]:
+async def get_json(node: Gateway, path: str, **params: str) -> tuple[int, Any]:
     """GET ``path`` on ``node``: (status, JSON body)."""
     async with httpx.AsyncClient(timeout=5.0) as client:
         response = await client.get(f"{node.http_url}{path}", params=params)

@@ -261,10 +261,10 @@ async def test_several_workers_share_redis(cluster: Cluster) -> None:
     for sender in clients:
         for recipient in clients:
             if recipient is not sender:
-                status, _, text = (
+                outcome, _, text = (
                     await send_and_ack(sender, recipient.did, "PING", {"sequence": 1})
                 ).partition(":")
-                assert status == "delivered"
+                assert outcome == "delivered"
                 assert await recipient.recv_text() == text
     _, body = await get_json(node, "/agents")
     assert body["count"] == 6
@@ -301,8 +301,10 @@ async def test_node_started_before_redis_waits_for_it(tmp_path: Path) -> None:
         await eventually(healthy, what="/health 200 once Redis is up")
         alice = await RawClient.connect(node.ws_url)
         bob = await RawClient.connect(node.ws_url)
-        status, _, text = (await send_and_ack(alice, bob.did, "OFFER", {"sdp": "x"})).partition(":")
-        assert status == "delivered"
+        outcome, _, text = (await send_and_ack(alice, bob.did, "OFFER", {"sdp": "x"})).partition(
+            ":"
+        )
+        assert outcome == "delivered"
         assert await bob.recv_text() == text
     finally:
         group.stop()

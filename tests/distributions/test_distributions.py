@@ -57,7 +57,7 @@ def test_the_wheel_has_license_readme_and_script(
     assert metadata.get("License-Expression", metadata.get("License")) == "MIT"
     assert metadata["Description-Content-Type"].startswith("text/markdown")
     readme = (ROOT / directory / "README.md").read_text(encoding="utf-8")
-    assert metadata.get_payload().strip() == readme.strip()
+    assert str(metadata.get_payload()).strip() == readme.strip()
     assert f"\n{script}=" in entry_points
 
 

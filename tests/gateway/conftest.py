@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 from support.client import RawClient
-from support.gateway import GatewayProcess
+from support.gateway import Gateway
 
 
 @pytest.fixture
-async def pair(gateway: GatewayProcess) -> AsyncIterator[tuple[RawClient, RawClient]]:
+async def pair(gateway: Gateway) -> AsyncIterator[tuple[RawClient, RawClient]]:
     """Two registered agents, alice and bob."""
     alice = await RawClient.connect(gateway.ws_url)
     bob = await RawClient.connect(gateway.ws_url)

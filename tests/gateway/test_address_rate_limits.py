@@ -11,7 +11,7 @@ import asyncio
 from collections import Counter
 
 from support.client import RawClient
-from support.gateway import StartGateway
+from support.starter import StartGateway
 
 from aiconexus.protocol import Message
 

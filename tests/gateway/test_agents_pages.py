@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from support.client import RawClient
-from support.gateway import GatewayProcess, StartGateway
+from support.gateway import Gateway
 from support.inprocess import InProcessGateway
+from support.starter import StartGateway
 
 from aiconexus import list_agents
 from aiconexus.protocol import Identity
@@ -19,7 +21,7 @@ from aiconexus_gateway.backend.memory import MemoryBackend
 from aiconexus_gateway.observation.listing import CHUNK_BYTES, PAGE_MAX, PAGE_MAX_BYTES, page_chunks
 
 
-def _walk(gateway: GatewayProcess, limit: int, **params: str) -> list[list[str]]:
+def _walk(gateway: Gateway, limit: int, **params: str) -> list[list[str]]:
     """The DIDs of each page, following next_cursor to the end."""
     pages: list[list[str]] = []
     cursor: str | None = None
@@ -64,7 +66,7 @@ async def test_pages_walk_every_agent_once(start_gateway: StartGateway) -> None:
     assert sorted(agent.did for agent in await list_agents(gateway.ws_url)) == sorted(left)
 
 
-def test_bad_page_parameters_are_refused(gateway: GatewayProcess) -> None:
+def test_bad_page_parameters_are_refused(gateway: Gateway) -> None:
     """A limit outside 1..1000 and an over-long cursor are answered 422, naming the parameter."""
     for params in ({"limit": 0}, {"limit": PAGE_MAX + 1}, {"limit": "ten"}, {"cursor": "x" * 513}):
         response = gateway.get("/agents", **params)
@@ -98,7 +100,7 @@ METRICS_TOKEN = "metrics-token-0123456789"
 
 
 @pytest.fixture(scope="module")
-def locked(tmp_path_factory: pytest.TempPathFactory) -> GatewayProcess:
+def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessGateway]:
     """A gateway with AGENTS_TOKEN and METRICS_TOKEN set."""
     env = {"STORAGE_TYPE": "memory", "AGENTS_TOKEN": TOKEN, "METRICS_TOKEN": METRICS_TOKEN}
     with InProcessGateway(env, Path(tmp_path_factory.mktemp("locked"))) as gateway:
@@ -106,9 +108,7 @@ def locked(tmp_path_factory: pytest.TempPathFactory) -> GatewayProcess:
 
 
 @pytest.mark.parametrize(("path", "token"), [("/agents", TOKEN), ("/metrics", METRICS_TOKEN)])
-def test_tokens_protect_the_operator_endpoints(
-    locked: GatewayProcess, path: str, token: str
-) -> None:
+def test_tokens_protect_the_operator_endpoints(locked: Gateway, path: str, token: str) -> None:
     """Without the right Bearer token: 401 with WWW-Authenticate: Bearer; /health stays open."""
     url = f"{locked.http_url}{path}"
     other = METRICS_TOKEN if token == TOKEN else TOKEN
@@ -121,7 +121,7 @@ def test_tokens_protect_the_operator_endpoints(
     assert locked.health().status_code == 200
 
 
-async def test_sdk_sends_the_directory_token(locked: GatewayProcess) -> None:
+async def test_sdk_sends_the_directory_token(locked: Gateway) -> None:
     """list_agents(token=...) reads a protected directory; without it, HTTP 401."""
     client = await RawClient.connect(locked.ws_url)
     assert [a.did for a in await list_agents(locked.ws_url, token=TOKEN)] == [client.did]
@@ -160,7 +160,7 @@ def test_declarations_survive_the_redis_record_and_are_public_only_when_given() 
     assert "capability_info" not in AgentRecord("did:a", ("c",), {}, "t", "t", "n", "s").public()
 
 
-async def test_sdk_reads_the_directory_with_the_callers_http_client(locked: GatewayProcess) -> None:
+async def test_sdk_reads_the_directory_with_the_callers_http_client(locked: Gateway) -> None:
     """list_agents(http=...) reads through that client, token and all, and leaves it open."""
     client = await RawClient.connect(locked.ws_url)
     sent: list[str] = []

@@ -10,6 +10,7 @@ for batched sends, and the hub's counters once a connection ends.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ def _settings(**changes: Any) -> Settings:
 
 
 @pytest.fixture
-async def gateway() -> Any:
+async def asgi() -> AsyncIterator[AsgiGateway]:
     """The application with default settings (memory backend), started and stopped."""
     async with asgi_gateway(_settings()) as started:
         yield started
@@ -36,54 +37,54 @@ async def gateway() -> Any:
 # handshake -------------------------------------------------------------------------------------
 
 
-async def test_accept_names_the_subprotocol_only_when_offered(gateway: AsgiGateway) -> None:
+async def test_accept_names_the_subprotocol_only_when_offered(asgi: AsgiGateway) -> None:
     """``ioap.v1`` offered: accepted with it; nothing offered: accepted without one."""
-    offered = await gateway.open()
+    offered = await asgi.open()
     assert (await offered.accept())["subprotocol"] == "ioap.v1"
-    plain = await gateway.open(subprotocols=())
+    plain = await asgi.open(subprotocols=())
     assert (await plain.accept())["subprotocol"] is None
     assert (await plain.read_challenge()).to is None
 
 
-async def test_challenge_then_register_answers_registered(gateway: AsgiGateway) -> None:
+async def test_challenge_then_register_answers_registered(asgi: AsgiGateway) -> None:
     """The CHALLENGE is signed by the gateway; REGISTERED names the agent; the hub counts it."""
-    alice = await gateway.register(capabilities=["search"])
-    assert alice.gateway_did == gateway.app.hub.did
-    assert gateway.app.hub.connections == 1
-    assert alice.did in gateway.app.hub.sessions
+    alice = await asgi.register(capabilities=["search"])
+    assert alice.gateway_did == asgi.app.hub.did
+    assert asgi.app.hub.connections == 1
+    assert alice.did in asgi.app.hub.sessions
     await alice.disconnect()
-    assert gateway.app.hub.connections == 0
-    assert alice.did not in gateway.app.hub.sessions
+    assert asgi.app.hub.connections == 0
+    assert alice.did not in asgi.app.hub.sessions
 
 
-async def test_an_event_other_than_connect_ends_the_call_quietly(gateway: AsgiGateway) -> None:
+async def test_an_event_other_than_connect_ends_the_call_quietly(asgi: AsgiGateway) -> None:
     """A peer gone before ``websocket.connect``: the handler returns having sent nothing."""
-    conn = await gateway.open()
+    conn = await asgi.open()
     await conn.incoming.put({"type": "websocket.disconnect", "code": 1006})
     await asyncio.wait_for(conn.task, 5)
     assert conn.outgoing.empty()
-    assert gateway.app.hub.connections == 0
+    assert asgi.app.hub.connections == 0
 
 
-async def test_other_paths_are_closed_1008(gateway: AsgiGateway) -> None:
+async def test_other_paths_are_closed_1008(asgi: AsgiGateway) -> None:
     """Only ``/ws`` is a WebSocket endpoint."""
-    conn = await gateway.open(path="/other")
+    conn = await asgi.open(path="/other")
     assert (await conn.close_event())["code"] == CLOSE_POLICY
 
 
-async def test_a_peer_gone_before_register_is_let_go(gateway: AsgiGateway) -> None:
+async def test_a_peer_gone_before_register_is_let_go(asgi: AsgiGateway) -> None:
     """Disconnect after the CHALLENGE: no session, the counters are back to zero."""
-    conn = await gateway.open()
+    conn = await asgi.open()
     await conn.accept()
     await conn.read_challenge()
     await conn.disconnect(1001)
-    assert gateway.app.hub.connections == 0
-    assert gateway.app.ip_limits.tcp_pending == 0
+    assert asgi.app.hub.connections == 0
+    assert asgi.app.ip_limits.tcp_pending == 0
 
 
-async def test_binary_register_is_refused_without_an_error_frame(gateway: AsgiGateway) -> None:
+async def test_binary_register_is_refused_without_an_error_frame(asgi: AsgiGateway) -> None:
     """No sender is known: close 1008 whose reason carries MALFORMED_MESSAGE."""
-    conn = await gateway.open()
+    conn = await asgi.open()
     await conn.accept()
     await conn.read_challenge()
     await conn.send_bytes(b"\x00\x01")
@@ -92,9 +93,9 @@ async def test_binary_register_is_refused_without_an_error_frame(gateway: AsgiGa
     assert close["reason"].startswith("MALFORMED_MESSAGE:")
 
 
-async def test_register_with_a_wrong_nonce_gets_error_then_close(gateway: AsgiGateway) -> None:
+async def test_register_with_a_wrong_nonce_gets_error_then_close(asgi: AsgiGateway) -> None:
     """ERROR UNAUTHORIZED to the sender, correlated with the REGISTER, then close 1008."""
-    conn = await gateway.open()
+    conn = await asgi.open()
     await conn.accept()
     await conn.read_challenge()
     register = conn.register_message(nonce="A" * 43)
@@ -104,12 +105,12 @@ async def test_register_with_a_wrong_nonce_gets_error_then_close(gateway: AsgiGa
     assert error.to == conn.did and error.correlation_id == register.id
     close = await conn.close_event()
     assert close["code"] == CLOSE_POLICY and close["reason"].startswith("UNAUTHORIZED:")
-    assert conn.did not in gateway.app.hub.sessions
+    assert conn.did not in asgi.app.hub.sessions
 
 
-async def test_a_frame_before_register_is_not_registered(gateway: AsgiGateway) -> None:
+async def test_a_frame_before_register_is_not_registered(asgi: AsgiGateway) -> None:
     """The first frame must be REGISTER: anything else is NOT_REGISTERED, then close."""
-    conn = await gateway.open()
+    conn = await asgi.open()
     await conn.accept()
     challenge = await conn.read_challenge()
     ping = conn.make(MessageType.PING, challenge.from_, {})
@@ -194,15 +195,15 @@ async def test_a_frame_is_routed_unchanged_and_acked_delivered(batch: bool) -> N
 
 
 async def test_frames_for_an_offline_agent_are_queued_then_delivered(
-    gateway: AsgiGateway,
+    asgi: AsgiGateway,
 ) -> None:
     """ACK queued while bob is away; on REGISTER bob gets the stored frame."""
-    alice = await gateway.register()
+    alice = await asgi.register()
     bob_id = Identity.generate()
     sent = await alice.send_message(MessageType.INTENT, bob_id.did, {"query": "later"})
     ack = await alice.expect(MessageType.ACK)
     assert ack.payload["status"] == "queued"
-    bob = await gateway.register(bob_id)
+    bob = await asgi.register(bob_id)
     assert (await bob.frame()).id == sent.id
 
 
@@ -216,18 +217,18 @@ async def test_unknown_agent_without_a_store() -> None:
         assert error.correlation_id == sent.id
 
 
-async def test_ping_is_answered_by_the_gateway(gateway: AsgiGateway) -> None:
-    """PING to the gateway: PONG correlated with it."""
-    alice = await gateway.register()
-    ping = await alice.send_message(MessageType.PING, gateway.app.hub.did, {})
+async def test_ping_is_answered_by_the_gateway(asgi: AsgiGateway) -> None:
+    """PING to the asgi: PONG correlated with it."""
+    alice = await asgi.register()
+    ping = await alice.send_message(MessageType.PING, asgi.app.hub.did, {})
     pong = await alice.expect(MessageType.PONG)
     assert pong.correlation_id == ping.id
 
 
-async def test_refused_frames_leave_the_session_serving(gateway: AsgiGateway) -> None:
+async def test_refused_frames_leave_the_session_serving(asgi: AsgiGateway) -> None:
     """Binary, not JSON, replayed: each gets its ERROR code; the session still routes."""
-    alice = await gateway.register()
-    bob = await gateway.register()
+    alice = await asgi.register()
+    bob = await asgi.register()
     await alice.send_bytes(b"{}")
     assert (await alice.expect(MessageType.ERROR)).payload["code"] == ErrorCode.MALFORMED_MESSAGE
     await alice.send_text("not json")
@@ -241,7 +242,7 @@ async def test_refused_frames_leave_the_session_serving(gateway: AsgiGateway) ->
     assert error.correlation_id == sent.id
     again = await alice.send_message(MessageType.INTENT, bob.did, {"query": "two"})
     assert (await bob.frame()).id == again.id
-    assert gateway.app.parts.metrics.rejected[ErrorCode.REPLAY_DETECTED.value] == 1
+    assert asgi.app.parts.metrics.rejected[ErrorCode.REPLAY_DETECTED.value] == 1
 
 
 async def test_an_oversized_frame_is_message_too_large() -> None:
@@ -288,10 +289,10 @@ async def test_a_streak_of_refusals_closes_the_connection_1008() -> None:
         assert alice.did not in gateway.app.hub.sessions
 
 
-async def test_a_frame_from_another_did_is_did_mismatch(gateway: AsgiGateway) -> None:
+async def test_a_frame_from_another_did_is_did_mismatch(asgi: AsgiGateway) -> None:
     """A frame whose ``from`` is not the session's DID is refused, never routed."""
-    alice = await gateway.register()
-    bob = await gateway.register()
+    alice = await asgi.register()
+    bob = await asgi.register()
     other = Message.create(Identity.generate(), MessageType.INTENT, bob.did, {"query": "q"})
     await alice.send_text(other.to_json())
     error = await alice.expect(MessageType.ERROR)
@@ -300,29 +301,27 @@ async def test_a_frame_from_another_did_is_did_mismatch(gateway: AsgiGateway) ->
     assert bob.outgoing.empty()
 
 
-async def test_delivered_waits_for_the_recipient_ack(gateway: AsgiGateway) -> None:
+async def test_delivered_waits_for_the_recipient_ack(asgi: AsgiGateway) -> None:
     """Bob registered with recipient_acks: alice's ACK delivered follows bob's ACK received."""
-    alice = await gateway.register()
-    bob = await gateway.register(recipient_acks=True)
+    alice = await asgi.register()
+    bob = await asgi.register(recipient_acks=True)
     sent = await alice.send_message(MessageType.INTENT, bob.did, {"query": "ack me"})
     assert (await bob.frame()).id == sent.id
     assert alice.outgoing.empty()
-    receipt = bob.make(
-        MessageType.ACK, gateway.app.hub.did, {"status": "received", "ids": [sent.id]}
-    )
+    receipt = bob.make(MessageType.ACK, asgi.app.hub.did, {"status": "received", "ids": [sent.id]})
     await bob.send_text(receipt.to_json())
     ack = await alice.expect(MessageType.ACK)
     assert ack.payload == {"status": "delivered", "ids": [sent.id]}
 
 
-async def test_a_second_session_of_a_did_replaces_the_first(gateway: AsgiGateway) -> None:
+async def test_a_second_session_of_a_did_replaces_the_first(asgi: AsgiGateway) -> None:
     """The same DID registers again: the first connection is closed, the second gets frames."""
     me = Identity.generate()
-    first = await gateway.register(me)
-    second = await gateway.register(me)
+    first = await asgi.register(me)
+    second = await asgi.register(me)
     close = await first.close_event()
     assert (close["code"], close["reason"]) == (4000, "replaced")
-    alice = await gateway.register()
+    alice = await asgi.register()
     sent = await alice.send_message(MessageType.INTENT, me.did, {"query": "q"})
     assert (await second.frame()).id == sent.id
 

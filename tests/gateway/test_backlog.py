@@ -13,10 +13,12 @@ import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from support.client import RawClient
 from support.inprocess import InProcessGateway
+from support.starter import StartGateway
 from support.waiting import eventually
 
 from aiconexus import Agent, GatewayClient, Identity, Message
@@ -29,7 +31,7 @@ MAX_GAP_S = 5.0
 
 Drain = Callable[[GatewayClient | Agent, str, int], Awaitable[list[Message]]]
 
-BACKLOG_SETTINGS: dict[str, object] = {
+BACKLOG_SETTINGS: dict[str, Any] = {
     "store_max_per_agent": BACKLOG,
     "rate_limit_frames_per_s": 0,
     "rate_limit_bytes_per_s": 0,
@@ -69,7 +71,7 @@ def check_drained(sent: list[Message], got: list[Message], times: list[float]) -
 
 async def read_recv(client: GatewayClient, count: int, times: list[float]) -> list[Message]:
     """Read with ``recv()``."""
-    got = []
+    got: list[Message] = []
     while len(got) < count:
         async with asyncio.timeout(3 * MAX_GAP_S):
             got.append(await client.recv())
@@ -91,7 +93,7 @@ async def read_iter(client: GatewayClient, count: int, times: list[float]) -> li
 
 @pytest.mark.parametrize("reader", [read_recv, read_iter], ids=["recv", "async-for"])
 async def test_a_large_backlog_drains_once_in_order(
-    start_gateway: Callable[..., InProcessGateway],
+    start_gateway: StartGateway,
     reader: Callable[[GatewayClient, int, list[float]], Awaitable[list[Message]]],
 ) -> None:
     """20,000 stored frames reach ``recv()`` / ``async for`` exactly once, no 1013 close."""
@@ -107,7 +109,7 @@ async def test_a_large_backlog_drains_once_in_order(
 
 
 async def test_an_agent_handler_drains_a_backlog(
-    start_gateway: Callable[..., InProcessGateway],
+    start_gateway: StartGateway,
 ) -> None:
     """An ``Agent`` handler is called once per stored frame, in each sender's order."""
     gw = start_gateway(**BACKLOG_SETTINGS)

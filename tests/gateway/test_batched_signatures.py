@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from support.client import RawClient
-from support.gateway import StartGateway
+from support.starter import StartGateway
 
 from aiconexus.protocol import Identity, b64url_encode
 from aiconexus_gateway.guards.batch_verify import (

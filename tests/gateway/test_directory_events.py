@@ -20,7 +20,7 @@ DEADLINE_S = 10.0
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessGateway]:
+def tokened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessGateway]:
     """A gateway whose directory takes a token."""
     env = {"STORAGE_TYPE": "memory", "AGENTS_TOKEN": TOKEN}
     with InProcessGateway(env, Path(tmp_path_factory.mktemp("events"))) as server:
@@ -32,25 +32,25 @@ async def _next(changes: AsyncIterator[int]) -> int:
         return await anext(changes)
 
 
-async def test_an_event_follows_each_arrival_and_departure(gateway: InProcessGateway) -> None:
+async def test_an_event_follows_each_arrival_and_departure(tokened: InProcessGateway) -> None:
     """The first event comes at once; registering and leaving each bring one, in order."""
-    async with aclosing(directory_changes(gateway.ws_url, token=TOKEN)) as changes:
+    async with aclosing(directory_changes(tokened.ws_url, token=TOKEN)) as changes:
         first = await _next(changes)
         agent = Agent(Identity.generate(), capabilities=["events-echo"])
-        async with agent.connect(gateway.ws_url):
+        async with agent.connect(tokened.ws_url):
             arrived = await _next(changes)
             assert arrived > first
-            listed = await list_agents(gateway.ws_url, "events-echo", token=TOKEN)
+            listed = await list_agents(tokened.ws_url, "events-echo", token=TOKEN)
             assert [a.did for a in listed] == [agent.did]
         left = await _next(changes)
         assert left > arrived
-        assert await list_agents(gateway.ws_url, "events-echo", token=TOKEN) == []
+        assert await list_agents(tokened.ws_url, "events-echo", token=TOKEN) == []
 
 
-async def test_the_stream_takes_the_directory_token(gateway: InProcessGateway) -> None:
+async def test_the_stream_takes_the_directory_token(tokened: InProcessGateway) -> None:
     """Without the /agents token: 401, as for /agents."""
     with pytest.raises(httpx.HTTPStatusError) as caught:
-        async with aclosing(directory_changes(gateway.ws_url, token="wrong")) as changes:
+        async with aclosing(directory_changes(tokened.ws_url, token="wrong")) as changes:
             await _next(changes)
     assert caught.value.response.status_code == 401
 
@@ -68,15 +68,15 @@ async def test_changes_are_coalesced_and_the_stream_ends_on_close() -> None:
     assert await waiting is False and changes.closed
 
 
-async def test_streams_beyond_the_bound_are_refused(gateway: InProcessGateway) -> None:
+async def test_streams_beyond_the_bound_are_refused(tokened: InProcessGateway) -> None:
     """With MAX_LISTENERS streams open, one more is answered 503 with Retry-After."""
-    assert gateway.app is not None
-    changes = gateway.app.hub.directory
+    assert tokened.app is not None
+    changes = tokened.app.hub.directory
     changes.listeners += MAX_LISTENERS  # as many streams as allowed (counted, not opened)
     try:
         headers = {"Authorization": f"Bearer {TOKEN}"}
         async with httpx.AsyncClient() as http:
-            response = await http.get(f"{gateway.http_url}/agents/events", headers=headers)
+            response = await http.get(f"{tokened.http_url}/agents/events", headers=headers)
         assert response.status_code == 503
         assert response.headers["retry-after"] == "5"
         assert str(MAX_LISTENERS) in response.json()["detail"]

@@ -24,28 +24,33 @@ SECRET = "e2e-secret-marker-5f1b"
 CONTROL = "plain-control-marker-9c2d"
 
 
+def _bytes(value: object) -> bytes:
+    """A value read from Redis as bytes (the client answers bytes unless told to decode)."""
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
 def redis_contents(url: str) -> bytes:
     """Every key and value of a Redis database, read by type, as one byte string."""
     client = redis.Redis.from_url(url)
     out: list[bytes] = []
     for key in client.scan_iter(count=1000):
-        kind = client.type(key).decode()
-        out.append(key)
+        kind = _bytes(client.type(key)).decode()
+        out.append(_bytes(key))
+        values: list[object] = []
         if kind == "string":
-            out.append(client.get(key) or b"")
+            values = [client.get(key) or b""]
         elif kind == "list":
-            out.extend(client.lrange(key, 0, -1))
+            values = list(client.lrange(key, 0, -1))
         elif kind == "hash":
-            for field, value in client.hgetall(key).items():
-                out += [field, value]
+            values = [item for pair in client.hgetall(key).items() for item in pair]
         elif kind == "set":
-            out.extend(client.smembers(key))
+            values = list(client.smembers(key))
         elif kind == "zset":
-            out.extend(client.zrange(key, 0, -1))
+            values = list(client.zrange(key, 0, -1))
         elif kind == "stream":
-            for _, entry in client.xrange(key):
-                for field, value in entry.items():
-                    out += [field, value]
+            for _, entry in client.xrange(key) or []:
+                values += [item for pair in (entry or {}).items() for item in pair]
+        out.extend(_bytes(value) for value in values)
     client.close()
     return b"\n".join(out)
 

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 from support.client import RawClient
-from support.gateway import GatewayProcess, StartGateway
+from support.gateway import GatewayProcess
+from support.starter import StartGateway
 
 from aiconexus.protocol import SEALABLE_TYPES, Identity, Message, b64url_encode, canonicalize
 from aiconexus_gateway.settings import Settings, SettingsError
 
-PLAIN = {
+PLAIN: dict[str, dict[str, Any]] = {
     "OFFER": {"sdp": "v=0 offer"},
     "ANSWER": {"sdp": "v=0 answer"},
     "ICE_CANDIDATE": {"candidate": "candidate:1 1 UDP 1 127.0.0.1 9 typ host"},

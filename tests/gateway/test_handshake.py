@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from support.client import RawClient, forge
-from support.gateway import GatewayProcess, StartGateway
+from support.gateway import Gateway
+from support.starter import StartGateway
 from websockets.exceptions import ConnectionClosed
 
 from aiconexus.protocol import Identity, Message, b58encode, b64url_encode, format_timestamp
@@ -16,7 +17,7 @@ from aiconexus_gateway.routing.connection import close_reason
 CLOSE_POLICY = 1008
 
 
-async def test_challenge_is_signed_and_addressed_to_nobody(gateway: GatewayProcess) -> None:
+async def test_challenge_is_signed_and_addressed_to_nobody(gateway: Gateway) -> None:
     """CHALLENGE: to null, 32-byte base64url nonce, signed by the DID /health reports."""
     client = await RawClient.open(gateway.ws_url)
     challenge = await client.read_challenge()
@@ -27,7 +28,7 @@ async def test_challenge_is_signed_and_addressed_to_nobody(gateway: GatewayProce
     await client.close()
 
 
-async def test_register_answers_registered(gateway: GatewayProcess) -> None:
+async def test_register_answers_registered(gateway: Gateway) -> None:
     """REGISTERED answers the REGISTER id with session id, heartbeat and queued=0."""
     client = await RawClient.open(gateway.ws_url)
     await client.read_challenge()
@@ -41,14 +42,14 @@ async def test_register_answers_registered(gateway: GatewayProcess) -> None:
     await client.close()
 
 
-async def test_no_subprotocol_offered_still_works(gateway: GatewayProcess) -> None:
+async def test_no_subprotocol_offered_still_works(gateway: Gateway) -> None:
     """A client that offers no subprotocol is served without one."""
     client = await RawClient.connect(gateway.ws_url, subprotocols=None)
     assert client.ws.subprotocol is None
     await client.close()
 
 
-async def test_permessage_deflate_is_never_accepted(gateway: GatewayProcess) -> None:
+async def test_permessage_deflate_is_never_accepted(gateway: Gateway) -> None:
     """A client offering permessage-deflate gets no extension (compression costs ~7x)."""
     client = await RawClient.connect(gateway.ws_url, compression="deflate")
     assert client.ws.protocol.extensions == []
@@ -63,12 +64,12 @@ async def test_subprotocol_is_configurable(start_gateway: StartGateway) -> None:
     await client.close()
 
 
-async def _refused(client: RawClient, text: str | bytes, code: str) -> Message:
-    await client.send_text(text)
-    error = await client.expect_error(code)
+async def _refused_and_closed(client: RawClient, text: str | bytes, code: str) -> Message:
+    """``text`` refused with ERROR ``code`` to its sender, then close 1008 "CODE: ..."."""
+    error = await client.refused(text, code)
     assert error.to == json.loads(text)["from"]
     assert await client.closed() == CLOSE_POLICY
-    assert client.ws.close_reason.startswith(f"{code}: ")
+    assert client.close_reason.startswith(f"{code}: ")
     return error
 
 
@@ -77,23 +78,23 @@ async def _closed_without_error(client: RawClient, code: str) -> str:
     with pytest.raises(ConnectionClosed):
         await client.ws.recv()
     assert client.close_code == CLOSE_POLICY
-    reason = client.ws.close_reason
+    reason = client.close_reason
     assert reason.startswith(f"{code}: ") and len(reason.encode()) <= 123
     return reason
 
 
-async def test_tampered_register_is_invalid_signature(gateway: GatewayProcess) -> None:
+async def test_tampered_register_is_invalid_signature(gateway: Gateway) -> None:
     """INVALID_SIGNATURE: a REGISTER changed after signing."""
     client = await RawClient.open(gateway.ws_url)
     await client.read_challenge()
     data = json.loads(client.register_message(capabilities=["a"]).to_json())
     data["payload"]["capabilities"] = ["b"]
-    error = await _refused(client, json.dumps(data), "INVALID_SIGNATURE")
+    error = await _refused_and_closed(client, json.dumps(data), "INVALID_SIGNATURE")
     assert error.correlation_id == data["id"]
 
 
 async def test_register_signed_by_another_key_is_invalid_signature(
-    gateway: GatewayProcess,
+    gateway: Gateway,
 ) -> None:
     """INVALID_SIGNATURE: from names a DID whose key did not sign."""
     client = await RawClient.open(gateway.ws_url)
@@ -106,10 +107,10 @@ async def test_register_signed_by_another_key_is_invalid_signature(
         to=client.gateway_did,
         payload={"nonce": challenge.payload["nonce"], "capabilities": []},
     )
-    await _refused(client, text, "INVALID_SIGNATURE")
+    await _refused_and_closed(client, text, "INVALID_SIGNATURE")
 
 
-async def test_non_standard_did_is_malformed(gateway: GatewayProcess) -> None:
+async def test_non_standard_did_is_malformed(gateway: Gateway) -> None:
     """MALFORMED_MESSAGE: a DID of base58(bare key) without the multicodec prefix."""
     client = await RawClient.open(gateway.ws_url)
     challenge = await client.read_challenge()
@@ -121,19 +122,19 @@ async def test_non_standard_did_is_malformed(gateway: GatewayProcess) -> None:
         to=client.gateway_did,
         payload={"nonce": challenge.payload["nonce"], "capabilities": []},
     )
-    await _refused(client, text, "MALFORMED_MESSAGE")
+    await _refused_and_closed(client, text, "MALFORMED_MESSAGE")
 
 
-async def test_public_key_must_match_the_did(gateway: GatewayProcess) -> None:
+async def test_public_key_must_match_the_did(gateway: Gateway) -> None:
     """DID_MISMATCH: payload.public_key is a valid key but not the DID's key."""
     client = await RawClient.open(gateway.ws_url)
     await client.read_challenge()
     other = b58encode(Identity.generate().public_key)
     message = client.register_message(public_key=other)
-    await _refused(client, message.to_json(), "DID_MISMATCH")
+    await _refused_and_closed(client, message.to_json(), "DID_MISMATCH")
 
 
-async def test_matching_public_key_is_accepted(gateway: GatewayProcess) -> None:
+async def test_matching_public_key_is_accepted(gateway: Gateway) -> None:
     """payload.public_key equal to the DID's key (base58 of the raw key) registers."""
     client = await RawClient.open(gateway.ws_url)
     await client.read_challenge()
@@ -142,15 +143,15 @@ async def test_matching_public_key_is_accepted(gateway: GatewayProcess) -> None:
     await client.close()
 
 
-async def test_wrong_nonce_is_unauthorized(gateway: GatewayProcess) -> None:
+async def test_wrong_nonce_is_unauthorized(gateway: Gateway) -> None:
     """UNAUTHORIZED: the nonce is not the one of this connection's CHALLENGE."""
     client = await RawClient.open(gateway.ws_url)
     await client.read_challenge()
     message = client.register_message(nonce=b64url_encode(bytes(32)))
-    await _refused(client, message.to_json(), "UNAUTHORIZED")
+    await _refused_and_closed(client, message.to_json(), "UNAUTHORIZED")
 
 
-async def test_register_to_someone_else_is_unauthorized(gateway: GatewayProcess) -> None:
+async def test_register_to_someone_else_is_unauthorized(gateway: Gateway) -> None:
     """UNAUTHORIZED: REGISTER whose to is not the gateway's DID."""
     client = await RawClient.open(gateway.ws_url)
     challenge = await client.read_challenge()
@@ -160,10 +161,10 @@ async def test_register_to_someone_else_is_unauthorized(gateway: GatewayProcess)
         Identity.generate().did,
         {"nonce": challenge.payload["nonce"], "capabilities": []},
     )
-    await _refused(client, message.to_json(), "UNAUTHORIZED")
+    await _refused_and_closed(client, message.to_json(), "UNAUTHORIZED")
 
 
-async def test_old_register_is_clock_skew(gateway: GatewayProcess) -> None:
+async def test_old_register_is_clock_skew(gateway: Gateway) -> None:
     """CLOCK_SKEW: REGISTER timestamped 10 minutes ago (default skew 300 s)."""
     client = await RawClient.open(gateway.ws_url)
     challenge = await client.read_challenge()
@@ -175,19 +176,19 @@ async def test_old_register_is_clock_skew(gateway: GatewayProcess) -> None:
         {"nonce": challenge.payload["nonce"], "capabilities": []},
         timestamp=old,
     )
-    await _refused(client, message.to_json(), "CLOCK_SKEW")
+    await _refused_and_closed(client, message.to_json(), "CLOCK_SKEW")
 
 
-async def test_first_frame_not_register_is_not_registered(gateway: GatewayProcess) -> None:
+async def test_first_frame_not_register_is_not_registered(gateway: Gateway) -> None:
     """NOT_REGISTERED: any other well-formed frame before REGISTER."""
     client = await RawClient.open(gateway.ws_url)
     await client.read_challenge()
     message = client.make("OFFER", Identity.generate().did, {"sdp": "v=0"})
-    error = await _refused(client, message.to_json(), "NOT_REGISTERED")
+    error = await _refused_and_closed(client, message.to_json(), "NOT_REGISTERED")
     assert error.correlation_id == message.id
 
 
-async def test_register_with_other_version_is_unsupported(gateway: GatewayProcess) -> None:
+async def test_register_with_other_version_is_unsupported(gateway: Gateway) -> None:
     """UNSUPPORTED_VERSION: a REGISTER with version 2.0."""
     client = await RawClient.open(gateway.ws_url)
     challenge = await client.read_challenge()
@@ -198,7 +199,7 @@ async def test_register_with_other_version_is_unsupported(gateway: GatewayProces
         to=client.gateway_did,
         payload={"nonce": challenge.payload["nonce"]},
     )
-    await _refused(client, text, "UNSUPPORTED_VERSION")
+    await _refused_and_closed(client, text, "UNSUPPORTED_VERSION")
 
 
 @pytest.mark.parametrize(
@@ -206,9 +207,7 @@ async def test_register_with_other_version_is_unsupported(gateway: GatewayProces
     [b"\x00\x01binary", "not json", "[1,2]", '{"version":"1.0"}', '{"version":"1.0","from":7}'],
     ids=["binary", "not-json", "array", "missing-fields", "from-not-a-string"],
 )
-async def test_garbage_before_register_is_malformed(
-    gateway: GatewayProcess, frame: str | bytes
-) -> None:
+async def test_garbage_before_register_is_malformed(gateway: Gateway, frame: str | bytes) -> None:
     """No readable sender: no ERROR frame, close 1008 with "MALFORMED_MESSAGE: ..." as reason."""
     client = await RawClient.open(gateway.ws_url)
     await client.read_challenge()
@@ -216,12 +215,12 @@ async def test_garbage_before_register_is_malformed(
     await _closed_without_error(client, "MALFORMED_MESSAGE")
 
 
-async def test_incomplete_register_with_a_sender_gets_an_error(gateway: GatewayProcess) -> None:
+async def test_incomplete_register_with_a_sender_gets_an_error(gateway: Gateway) -> None:
     """An unusable first frame with a string from: ERROR MALFORMED_MESSAGE addressed to it."""
     client = await RawClient.open(gateway.ws_url)
     await client.read_challenge()
     frame = json.dumps({"version": "1.0", "id": "r-1", "from": client.did})
-    error = await _refused(client, frame, "MALFORMED_MESSAGE")
+    error = await _refused_and_closed(client, frame, "MALFORMED_MESSAGE")
     assert error.correlation_id == "r-1"
 
 
@@ -242,7 +241,7 @@ def test_close_reason_fits_a_close_frame() -> None:
     assert close_reason("TIMEOUT", "late") == "TIMEOUT: late"
 
 
-async def test_refused_register_leaves_others_working(gateway: GatewayProcess) -> None:
+async def test_refused_register_leaves_others_working(gateway: Gateway) -> None:
     """A refused handshake does not disturb a registered session."""
     alice = await RawClient.connect(gateway.ws_url)
     bob = await RawClient.connect(gateway.ws_url)

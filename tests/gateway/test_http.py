@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 from support.client import RawClient
-from support.gateway import GatewayProcess, StartGateway
+from support.gateway import Gateway
+from support.starter import StartGateway
 from websockets.exceptions import InvalidStatus
 
 from aiconexus.protocol import Identity, is_valid_did
@@ -14,7 +15,7 @@ from aiconexus_gateway.backend.memory import MemoryBackend
 from aiconexus_gateway.settings import Settings
 
 
-async def test_health_reports_the_node(gateway: GatewayProcess) -> None:
+async def test_health_reports_the_node(gateway: Gateway) -> None:
     """/health: status ok, version, uptime, connection count, DID, backend and node id."""
     client = await RawClient.connect(gateway.ws_url)
     response = gateway.health()
@@ -54,7 +55,7 @@ async def test_health_is_503_when_the_backend_is_down() -> None:
     assert response.json()["status"] == "unavailable"
 
 
-async def test_agents_lists_and_filters_by_capability(gateway: GatewayProcess) -> None:
+async def test_agents_lists_and_filters_by_capability(gateway: Gateway) -> None:
     """/agents lists did, capabilities, metadata, timestamps; ?capability= filters."""
     tag = Identity.generate().did[-8:]
     alice = await RawClient.connect(
@@ -123,7 +124,7 @@ async def test_metrics_can_be_disabled(start_gateway: StartGateway) -> None:
     assert gw.health().status_code == 200
 
 
-async def test_other_websocket_paths_are_refused(gateway: GatewayProcess) -> None:
+async def test_other_websocket_paths_are_refused(gateway: Gateway) -> None:
     """Only /ws speaks IoAP: a WebSocket to another path is refused at the handshake."""
     with pytest.raises(InvalidStatus):
         await RawClient.open(gateway.ws_url.replace("/ws", "/other"))

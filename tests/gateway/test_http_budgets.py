@@ -13,7 +13,7 @@ import contextlib
 
 import httpx
 from support.client import RawClient
-from support.gateway import StartGateway
+from support.starter import StartGateway
 
 STREAMS = 100
 

@@ -1,4 +1,7 @@
-"""The gateway's key file: made private with a warning when others can read it; not a directory."""
+"""The gateway's key file: made private when others can read it; refused with its path when bad.
+
+A directory, a file that holds no key, a path that cannot be created: each stops the start.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,11 @@ import stat
 import subprocess
 from pathlib import Path
 
+import pytest
 from support.gateway import GatewayProcess, gateway_script
 
 from aiconexus import Identity
+from aiconexus_gateway.keys import KeyFileError, load_or_create_key
 
 
 def test_a_key_file_readable_by_others_is_made_private_with_a_warning(tmp_path: Path) -> None:
@@ -31,3 +36,22 @@ def test_a_directory_as_key_file_is_refused(tmp_path: Path) -> None:
     )
     assert result.returncode == 2, result.stderr
     assert f"GATEWAY_KEY_FILE: {tmp_path} is a directory" in result.stderr
+
+
+def test_a_key_file_that_is_no_key_is_refused_with_its_path(tmp_path: Path) -> None:
+    """A file that holds no key: KeyFileError naming the file; it is left as it was."""
+    key = tmp_path / "gateway.key"
+    key.write_text("not a key\n")
+    key.chmod(0o600)
+    with pytest.raises(KeyFileError, match=f"cannot read the gateway key file {key}"):
+        load_or_create_key(key)
+    assert key.read_text() == "not a key\n"
+
+
+def test_a_key_file_that_cannot_be_created_is_refused_with_its_path(tmp_path: Path) -> None:
+    """A key file under a regular file cannot be created: KeyFileError naming the path."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    key = blocker / "keys" / "gateway.key"
+    with pytest.raises(KeyFileError, match=f"cannot create the gateway key file {key}"):
+        load_or_create_key(key)

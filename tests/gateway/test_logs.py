@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from support.client import RawClient
-from support.gateway import GatewayProcess, gateway_script
+from support.gateway import Gateway, GatewayProcess, gateway_script
 from support.ports import free_port
 
 from aiconexus.protocol import Identity
@@ -21,7 +21,7 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def _events(process: GatewayProcess, event: str) -> list[dict[str, Any]]:
+def _events(process: Gateway, event: str) -> list[dict[str, Any]]:
     return [entry for entry in _json_lines(process.log()) if entry["event"] == event]
 
 

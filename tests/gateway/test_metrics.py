@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from support.client import RawClient
-from support.gateway import GatewayProcess
+from support.gateway import Gateway
 from support.inprocess import InProcessGateway
 from support.redis_server import redis_or_skip
 
@@ -59,7 +59,7 @@ def _names(text: str) -> set[str]:
     return names - {""}
 
 
-async def _traffic(gw: GatewayProcess) -> tuple[RawClient, RawClient]:
+async def _traffic(gw: Gateway) -> tuple[RawClient, RawClient]:
     alice = await RawClient.connect(gw.ws_url)
     bob = await RawClient.connect(gw.ws_url)
     for _ in range(3):

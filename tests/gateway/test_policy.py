@@ -11,11 +11,12 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.backends import backend_environment
 from support.client import RawClient
-from support.gateway import GatewayProcess, gateway_script
+from support.gateway import Gateway, GatewayProcess, coverage_env, gateway_script
 from support.inprocess import InProcessGateway
 
 from aiconexus.protocol import Identity
@@ -81,23 +82,22 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessGatew
     gateway.stop()
 
 
-def _wait_for_count(gateway: GatewayProcess, text: str, count: int) -> None:
+def _wait_for_count(gateway: Gateway, text: str, count: int) -> None:
     deadline = time.monotonic() + 10
     while gateway.log().count(text) < count:
         assert time.monotonic() < deadline, gateway.log()
         time.sleep(0.02)
 
 
-async def _refused(client: RawClient, to: str, kind: str, payload: dict[str, object]) -> str:
-    """Send one frame that must be refused; returns the ERROR's message."""
-    sent = await client.send_message(kind, to, payload)
-    error = await client.expect_error("UNAUTHORIZED", sent.id)
+async def _refused_by_rule(client: RawClient, to: str, kind: str, payload: dict[str, Any]) -> str:
+    """Send one frame that a policy rule must refuse; returns the ERROR's message."""
+    error = await client.refused(client.make(kind, to, payload), "UNAUTHORIZED")
     assert error.payload["details"] == {"rule": error.payload["message"].split('"')[1]}
     return str(error.payload["message"])
 
 
 async def _delivered(
-    sender: RawClient, recipient: RawClient, kind: str, payload: dict[str, object]
+    sender: RawClient, recipient: RawClient, kind: str, payload: dict[str, Any]
 ) -> None:
     sent = await sender.send_message(kind, recipient.did, payload)
     assert (await recipient.recv()).id == sent.id
@@ -105,28 +105,30 @@ async def _delivered(
     assert ack.correlation_id == sent.id and ack.payload["status"] == "delivered"
 
 
-async def test_type_condition(guarded: GatewayProcess) -> None:
+async def test_type_condition(guarded: Gateway) -> None:
     """A rule on the message type refuses that type only, naming the rule."""
     alice = await RawClient.connect(guarded.ws_url)
     bob = await RawClient.connect(guarded.ws_url)
     candidate = {"candidate": "candidate:1 1 UDP 1 127.0.0.1 9 typ host"}
-    message = await _refused(alice, bob.did, "ICE_CANDIDATE", candidate)
+    message = await _refused_by_rule(alice, bob.did, "ICE_CANDIDATE", candidate)
     assert message == 'refused by access policy rule "no-ice"'
     await _delivered(alice, bob, "OFFER", {"sdp": "v=0"})
 
 
-async def test_sender_condition(guarded: GatewayProcess) -> None:
+async def test_sender_condition(guarded: Gateway) -> None:
     """A rule on ``from`` refuses that sender's listed types; other senders and types pass."""
     mallory = await RawClient.connect(guarded.ws_url, MALLORY)
     alice = await RawClient.connect(guarded.ws_url)
     bob = await RawClient.connect(guarded.ws_url)
-    assert "mallory-may-not-offer" in await _refused(mallory, bob.did, "OFFER", {"sdp": "v=0"})
+    assert "mallory-may-not-offer" in await _refused_by_rule(
+        mallory, bob.did, "OFFER", {"sdp": "v=0"}
+    )
     await _delivered(alice, bob, "OFFER", {"sdp": "v=0"})
     await _delivered(mallory, bob, "ANSWER", {"sdp": "v=0"})
     await mallory.close()
 
 
-async def test_recipient_and_capability_conditions(guarded: GatewayProcess) -> None:
+async def test_recipient_and_capability_conditions(guarded: Gateway) -> None:
     """Only a sender announcing ``billing`` (or ``audit``) may send EXEC_REQUEST to the vault."""
     vault = await RawClient.connect(guarded.ws_url, VAULT)
     accountant = await RawClient.connect(guarded.ws_url, ACCOUNTANT, capabilities=["billing"])
@@ -134,14 +136,14 @@ async def test_recipient_and_capability_conditions(guarded: GatewayProcess) -> N
     bob = await RawClient.connect(guarded.ws_url)
     request = {"action": "pay", "args": {"amount": 1}}
     await _delivered(accountant, vault, "EXEC_REQUEST", request)
-    assert "exec-needs-billing" in await _refused(alice, vault.did, "EXEC_REQUEST", request)
+    assert "exec-needs-billing" in await _refused_by_rule(alice, vault.did, "EXEC_REQUEST", request)
     await _delivered(alice, bob, "EXEC_REQUEST", request)  # another recipient
     await _delivered(alice, vault, "OFFER", {"sdp": "v=0"})  # another type
     await vault.close()
     await accountant.close()
 
 
-async def test_register_refused_by_rule(guarded: GatewayProcess) -> None:
+async def test_register_refused_by_rule(guarded: Gateway) -> None:
     """A REGISTER rule refuses the handshake: ERROR UNAUTHORIZED naming it, then close 1008."""
     banned = await RawClient.open(guarded.ws_url, BANNED)
     await banned.read_challenge()
@@ -193,7 +195,7 @@ async def test_invalid_file_at_reload_keeps_the_policy(tmp_path: Path) -> None:
         alice = await RawClient.connect(gateway.ws_url)
         bob = await RawClient.connect(gateway.ws_url)
         candidate = {"candidate": "candidate:1 1 UDP 1 127.0.0.1 9 typ host"}
-        assert "no-ice" in await _refused(alice, bob.did, "ICE_CANDIDATE", candidate)
+        assert "no-ice" in await _refused_by_rule(alice, bob.did, "ICE_CANDIDATE", candidate)
     finally:
         gateway.stop()
 
@@ -207,7 +209,12 @@ def test_invalid_file_stops_the_start(tmp_path: Path) -> None:
     path.write_text('default = "allow"\n[[rule]]\nname = "x"\naction = "deny"\nform = "a"\n')
     result = subprocess.run(
         [gateway_script()],
-        env={"PATH": "/usr/bin:/bin", "POLICY_FILE": str(path), "GATEWAY_PORT": "0"},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "POLICY_FILE": str(path),
+            "GATEWAY_PORT": "0",
+            **coverage_env(),
+        },
         capture_output=True,
         text=True,
         timeout=30,
@@ -253,7 +260,7 @@ async def test_a_file_without_default_is_refused_at_reload(tmp_path: Path) -> No
             gateway.hangup()
             _wait_for_count(gateway, "policy reload failed", attempt)
             assert "no `default`" in gateway.log(), gateway.log()[-2000:]
-            message = await _refused(alice, bob.did, "OFFER", {"sdp": "v=0"})
+            message = await _refused_by_rule(alice, bob.did, "OFFER", {"sdp": "v=0"})
             assert message == 'refused by access policy rule "default"'
     finally:
         gateway.stop()

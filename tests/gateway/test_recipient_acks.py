@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from typing import Any
 
 import pytest
 from support.client import RawClient, forge
-from support.gateway import GatewayProcess, StartGateway
+from support.gateway import Gateway
+from support.starter import StartGateway, StartGatewayProcess
 from websockets.exceptions import ConnectionClosed
 
 from aiconexus.protocol import Identity, Message
 
 
-async def acking_client(url: str, identity: Identity | None = None, **options: object) -> RawClient:
+async def acking_client(url: str, identity: Identity | None = None, **options: Any) -> RawClient:
     """A raw client whose REGISTER asks for recipient acknowledgements."""
     client = await RawClient.open(url, identity, **options)
     await client.read_challenge()
@@ -31,7 +33,7 @@ async def acknowledge(client: RawClient, *ids: str) -> Message:
     )
 
 
-async def test_delivered_waits_for_the_recipient_ack(gateway: GatewayProcess) -> None:
+async def test_delivered_waits_for_the_recipient_ack(gateway: Gateway) -> None:
     """The sender's ACK ``delivered`` follows the recipient's ACK, not the socket write."""
     alice = await RawClient.connect(gateway.ws_url)
     bob = await acking_client(gateway.ws_url)
@@ -47,7 +49,7 @@ async def test_delivered_waits_for_the_recipient_ack(gateway: GatewayProcess) ->
 
 
 async def test_a_client_without_the_option_keeps_delivered_on_write(
-    gateway: GatewayProcess,
+    gateway: Gateway,
 ) -> None:
     """No ``recipient_acks`` in REGISTER: no echo in REGISTERED, ACK delivered as before."""
     alice = await RawClient.connect(gateway.ws_url)
@@ -70,7 +72,7 @@ async def test_a_client_without_the_option_keeps_delivered_on_write(
     ],
 )
 async def test_ack_from_an_agent_only_in_its_one_form(
-    gateway: GatewayProcess,
+    gateway: Gateway,
     opted_in: bool,
     to_gateway: bool,
     payload: dict[str, object],
@@ -89,7 +91,7 @@ async def test_ack_from_an_agent_only_in_its_one_form(
 
 
 async def test_unacknowledged_frames_return_to_the_store_in_order(
-    gateway: GatewayProcess,
+    gateway: Gateway,
 ) -> None:
     """A session that ends with frames in flight: they are stored (ACK queued), then resent."""
     alice = await RawClient.connect(gateway.ws_url)
@@ -179,7 +181,7 @@ async def test_paused_reader_is_gone_and_its_frames_resolved_promptly(
 
 
 async def test_sigterm_drains_in_flight_frames_then_closes_1001(
-    start_gateway_process: StartGateway,
+    start_gateway_process: StartGatewayProcess,
 ) -> None:
     """SIGTERM: queued frames are written and acknowledged first, then 1001 and exit 0."""
     gw = start_gateway_process(drain_timeout=10)
@@ -198,7 +200,7 @@ async def test_sigterm_drains_in_flight_frames_then_closes_1001(
     assert "stored=0" in line
 
 
-async def test_a_frame_to_oneself_needs_the_recipient_ack(gateway: GatewayProcess) -> None:
+async def test_a_frame_to_oneself_needs_the_recipient_ack(gateway: Gateway) -> None:
     """PROTOCOL.md 8.8: a frame to one's own DID is in flight until acknowledged."""
     carol = await acking_client(gateway.ws_url)
     sent = await carol.send_message("OFFER", carol.did, {"sdp": "v=0"})

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from support.client import RawClient
-from support.gateway import GatewayProcess
+from support.gateway import Gateway
 from support.waiting import eventually
 
 from aiconexus.protocol import Message
@@ -97,7 +97,7 @@ async def test_ping_to_gateway_gets_pong(pair: Any) -> None:
     assert pong.payload == {"sequence": 42}
 
 
-async def test_unregister_ends_session_and_leaves_agents(gateway: GatewayProcess) -> None:
+async def test_unregister_ends_session_and_leaves_agents(gateway: Gateway) -> None:
     """UNREGISTER: clean close (1000) and the agent is gone from /agents."""
     client = await RawClient.connect(gateway.ws_url, capabilities=["leaving"])
     assert client.did in _dids(gateway)
@@ -132,7 +132,7 @@ async def test_error_and_pong_to_gateway_are_ignored(pair: Any) -> None:
     assert (await alice.expect("PONG")).correlation_id == ping.id
 
 
-async def test_many_pairs_concurrently(gateway: GatewayProcess) -> None:
+async def test_many_pairs_concurrently(gateway: Gateway) -> None:
     """Ten pairs exchanging at once all get their frames, in order."""
     clients = [await RawClient.connect(gateway.ws_url) for _ in range(20)]
     senders, receivers = clients[:10], clients[10:]
@@ -149,5 +149,5 @@ async def test_many_pairs_concurrently(gateway: GatewayProcess) -> None:
         await client.close()
 
 
-def _dids(gateway: GatewayProcess) -> set[str]:
+def _dids(gateway: Gateway) -> set[str]:
     return {agent["did"] for agent in gateway.agents()}

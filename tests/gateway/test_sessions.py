@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from support.client import RawClient
-from support.gateway import GatewayProcess, StartGateway
+from support.gateway import Gateway
+from support.starter import StartGateway, StartGatewayProcess
 from support.waiting import eventually
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
@@ -21,11 +22,11 @@ from websockets.uri import parse_uri
 from aiconexus.protocol import Identity, Message
 
 
-def _dids(gw: GatewayProcess) -> list[str]:
+def _dids(gw: Gateway) -> list[str]:
     return [agent["did"] for agent in gw.agents()]
 
 
-async def test_second_register_replaces_the_session(gateway: GatewayProcess) -> None:
+async def test_second_register_replaces_the_session(gateway: Gateway) -> None:
     """Same DID registers again: old connection closed with 4000, frames go to the new one."""
     alice = await RawClient.connect(gateway.ws_url)
     bob = Identity.generate()
@@ -102,7 +103,7 @@ def _deaf_agent(port: int, identity: Identity) -> socket.socket:
             sock.sendall(b"".join(protocol.data_to_send()))
             for event in protocol.events_received():
                 if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
-                    return event.data.decode()
+                    return bytes(event.data).decode()
             protocol.receive_data(sock.recv(65536))
 
     challenge = Message.parse(next_text())
@@ -143,7 +144,7 @@ async def test_connection_limit(start_gateway: StartGateway) -> None:
     with pytest.raises(ConnectionClosed):
         await third.ws.recv()
     assert third.close_code == 1013
-    assert third.ws.close_reason == "CONNECTION_REFUSED: gateway is at MAX_CONNECTIONS"
+    assert third.close_reason == "CONNECTION_REFUSED: gateway is at MAX_CONNECTIONS"
     sent = await alice.send_message("OFFER", bob.did, {"sdp": "x"})
     assert await bob.recv_text() == sent.to_json()
     await bob.close()
@@ -151,7 +152,9 @@ async def test_connection_limit(start_gateway: StartGateway) -> None:
     await (await RawClient.connect(gw.ws_url)).close()
 
 
-async def test_sigterm_closes_sessions_with_1001(start_gateway_process: StartGateway) -> None:
+async def test_sigterm_closes_sessions_with_1001(
+    start_gateway_process: StartGatewayProcess,
+) -> None:
     """SIGTERM: every session is closed with 1001 and the process exits 0."""
     gw = start_gateway_process()
     clients = [await RawClient.connect(gw.ws_url) for _ in range(3)]
@@ -176,7 +179,7 @@ async def test_gateway_key_survives_restart(start_gateway: StartGateway, tmp_pat
 
 
 async def test_connection_events_are_logged_without_payloads(
-    start_gateway_process: StartGateway, tmp_path: Path
+    start_gateway_process: StartGatewayProcess, tmp_path: Path
 ) -> None:
     """One INFO line per connect, registered and disconnect (with its reason); no payloads."""
     log_file = tmp_path / "logs" / "gateway.log"
@@ -207,7 +210,7 @@ async def test_connection_events_are_logged_without_payloads(
     assert f"registered did={bob.did}" in log_file.read_text()
 
 
-async def test_worker_processes_share_agents(start_gateway_process: StartGateway) -> None:
+async def test_worker_processes_share_agents(start_gateway_process: StartGatewayProcess) -> None:
     """GATEWAY_WORKERS=2 (Redis only): agents on either worker reach each other, logs kept."""
     probe = start_gateway_process()
     if probe.health().json()["backend"] != "redis":

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from support.client import RawClient, forge
-from support.gateway import GatewayProcess, StartGateway
+from support.gateway import GatewayProcess
 from support.ports import free_port
+from support.starter import StartGateway, StartGatewayProcess
 
 from aiconexus.protocol import format_timestamp
 
@@ -83,7 +84,7 @@ async def test_heartbeat_interval_is_announced(start_gateway: StartGateway) -> N
 
 
 async def test_log_level_warning_hides_connection_events(
-    start_gateway_process: StartGateway,
+    start_gateway_process: StartGatewayProcess,
 ) -> None:
     """LOG_LEVEL=WARNING: no INFO connection lines are written."""
     gw = start_gateway_process(log_level="WARNING")

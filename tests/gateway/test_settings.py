@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.gateway import gateway_script
+from support.gateway import coverage_env, gateway_script
 from support.ports import free_port
 
 from aiconexus_gateway.settings import Settings, SettingsError, default_node_id
@@ -188,7 +188,7 @@ def test_heartbeat_must_not_exceed_agent_timeout() -> None:
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [gateway_script(), *args],
-        env={"PATH": "/usr/bin:/bin", **env},
+        env={"PATH": "/usr/bin:/bin", **coverage_env(), **env},
         capture_output=True,
         text=True,
         timeout=30,

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 
 from support.client import RawClient
-from support.inprocess import InProcessGateway
+from support.starter import StartGateway
 from websockets.exceptions import ConnectionClosed
 
 from aiconexus.protocol import Identity, Message
@@ -52,14 +51,14 @@ async def drip(client: RawClient) -> list[str]:
 
 
 async def test_a_dripping_recipient_is_a_slow_consumer_after_ack_timeout(
-    start_gateway: Callable[..., InProcessGateway],
+    start_gateway: StartGateway,
 ) -> None:
     """Its oldest frame unacknowledged for ACK_TIMEOUT: closed 1013, the rest ``queued``."""
     gw = start_gateway(inflight_window=8, ack_timeout=1.5, rate_limit_frames_per_s=0)
     alice = await RawClient.connect(gw.ws_url)
     bob = await acking_client(gw.ws_url)
     reading = asyncio.create_task(drip(bob))
-    sent = []
+    sent: list[Message] = []
     async with asyncio.timeout(10):  # a steady stream, acknowledged now and then, until closed
         while not reading.done():
             sent.append(await alice.send_message("INTENT", bob.did, {"query": f"q{len(sent)}"}))
@@ -71,7 +70,7 @@ async def test_a_dripping_recipient_is_a_slow_consumer_after_ack_timeout(
 
 
 async def test_many_senders_of_large_frames_hold_bounded_bytes(
-    start_gateway: Callable[..., InProcessGateway],
+    start_gateway: StartGateway,
 ) -> None:
     """40 senders of 200 kB frames to a dripping recipient: bytes held stay under the bounds.
 

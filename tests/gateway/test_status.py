@@ -13,9 +13,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from support.client import RawClient
-from support.gateway import GatewayProcess, StartGateway
+from support.gateway import Gateway
 from support.inprocess import InProcessGateway
 from support.redis_server import redis_or_skip
+from support.starter import StartGateway
 
 from aiconexus.protocol import Identity
 from aiconexus_gateway.backend.memory import MemoryBackend
@@ -27,7 +28,7 @@ from aiconexus_gateway.routing.parts import build_parts
 from aiconexus_gateway.settings import Settings
 
 
-def _events(gw: GatewayProcess, count: int) -> list[tuple[str, dict[str, Any]]]:
+def _events(gw: Gateway, count: int) -> list[tuple[str, dict[str, Any]]]:
     """The first ``count`` events of ``/status/events``."""
     found: list[tuple[str, dict[str, Any]]] = []
     with httpx.stream("GET", f"{gw.http_url}/status/events", timeout=10) as response:
@@ -115,7 +116,7 @@ def _script_hashes(page: str) -> set[str]:
     }
 
 
-async def test_the_page_runs_only_its_own_script(gateway: GatewayProcess) -> None:
+async def test_the_page_runs_only_its_own_script(gateway: Gateway) -> None:
     """CSP: scripts by hash, never 'unsafe-inline'; the hash is that of the page's script."""
     page = gateway.get("/status")
     policy = [part.split() for part in page.headers["content-security-policy"].split(";")]
@@ -126,7 +127,7 @@ async def test_the_page_runs_only_its_own_script(gateway: GatewayProcess) -> Non
 
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
-async def test_api_docs_are_off_by_default(gateway: GatewayProcess, path: str) -> None:
+async def test_api_docs_are_off_by_default(gateway: Gateway, path: str) -> None:
     """/docs, /redoc and /openapi.json are not served unless ENABLE_API_DOCS is set."""
     assert gateway.get(path).status_code == 404
 

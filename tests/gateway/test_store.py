@@ -7,13 +7,14 @@ import time
 
 import pytest
 from support.client import RawClient
-from support.gateway import GatewayProcess, StartGateway
+from support.gateway import Gateway
+from support.starter import StartGateway
 from support.waiting import eventually
 
 from aiconexus.protocol import Identity
 
 
-async def test_frames_for_offline_agent_are_stored_then_delivered(gateway: GatewayProcess) -> None:
+async def test_frames_for_offline_agent_are_stored_then_delivered(gateway: Gateway) -> None:
     """ACK queued while offline; REGISTERED.queued = count, then the frames in order."""
     alice = await RawClient.connect(gateway.ws_url)
     bob = Identity.generate()
@@ -25,7 +26,7 @@ async def test_frames_for_offline_agent_are_stored_then_delivered(gateway: Gatew
     assert [await receiver.recv_text() for _ in sent] == [m.to_json() for m in sent]
 
 
-async def test_stored_frames_come_before_live_ones(gateway: GatewayProcess) -> None:
+async def test_stored_frames_come_before_live_ones(gateway: Gateway) -> None:
     """A sender that keeps sending while the recipient registers sees one unbroken order."""
     alice = await RawClient.connect(gateway.ws_url)
     bob = Identity.generate()
@@ -120,7 +121,7 @@ async def test_a_frame_refused_as_unknown_agent_can_be_sent_again(
     assert (await alice.expect("ACK")).payload["status"] == "delivered"
 
 
-def _stored(gw: GatewayProcess) -> int:
+def _stored(gw: Gateway) -> int:
     for line in gw.get("/metrics").text.splitlines():
         if line.startswith("aiconexus_stored_frames{"):
             return int(float(line.rsplit(" ", 1)[1]))

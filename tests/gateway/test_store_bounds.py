@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from support.client import RawClient
-from support.gateway import GatewayProcess, StartGateway
+from support.gateway import Gateway
+from support.starter import StartGateway
 from support.waiting import eventually
 
 from aiconexus.protocol import Identity, Message
@@ -34,14 +35,13 @@ async def _queued(client: RawClient, to: str) -> Message:
     return message
 
 
-async def _refused(client: RawClient, to: str, code: str) -> str:
-    """Send a frame that must be refused with ERROR ``code``; the ERROR's message."""
-    message = await client.send_message("OFFER", to, PAYLOAD)
-    error = await client.expect_error(code, message.id)
+async def _offer_refused(client: RawClient, to: str, code: str) -> str:
+    """Send an OFFER that must be refused with ERROR ``code``; the ERROR's message."""
+    error = await client.refused(client.make("OFFER", to, PAYLOAD), code)
     return str(error.payload["message"])
 
 
-async def _start(start_gateway: StartGateway, **settings: Any) -> tuple[GatewayProcess, RawClient]:
+async def _start(start_gateway: StartGateway, **settings: Any) -> tuple[Gateway, RawClient]:
     gw = start_gateway(**settings)
     return gw, await RawClient.connect(gw.ws_url)
 
@@ -51,7 +51,7 @@ async def test_bytes_per_agent_bound(start_gateway: StartGateway) -> None:
     gw, alice = await _start(start_gateway, store_max_bytes_per_agent=_two_and_a_half())
     bob, carol = Identity.generate(), Identity.generate()
     kept = [await _queued(alice, bob.did) for _ in range(2)]
-    await _refused(alice, bob.did, "QUEUE_FULL")
+    await _offer_refused(alice, bob.did, "QUEUE_FULL")
     await _queued(alice, carol.did)
     receiver = await RawClient.connect(gw.ws_url, bob)
     assert [await receiver.recv_text() for _ in kept] == [m.to_json() for m in kept]
@@ -69,9 +69,9 @@ async def test_sender_is_refused_before_the_store_is_full(start_gateway: StartGa
     carol = await RawClient.connect(gw.ws_url)
     for _ in range(2):
         await _queued(alice, Identity.generate().did)
-    assert "sender" in await _refused(alice, Identity.generate().did, "QUEUE_FULL")
+    assert "sender" in await _offer_refused(alice, Identity.generate().did, "QUEUE_FULL")
     await _queued(carol, Identity.generate().did)  # the third frame: the total bound is reached
-    assert "sender" not in await _refused(carol, Identity.generate().did, "QUEUE_FULL")
+    assert "sender" not in await _offer_refused(carol, Identity.generate().did, "QUEUE_FULL")
 
 
 async def test_frames_per_sender_bound(start_gateway: StartGateway) -> None:
@@ -81,7 +81,7 @@ async def test_frames_per_sender_bound(start_gateway: StartGateway) -> None:
     bob = Identity.generate()
     await _queued(alice, bob.did)
     await _queued(alice, Identity.generate().did)
-    assert "sender" in await _refused(alice, bob.did, "QUEUE_FULL")
+    assert "sender" in await _offer_refused(alice, bob.did, "QUEUE_FULL")
     await _queued(carol, bob.did)
 
 
@@ -93,11 +93,15 @@ async def test_unseen_recipients_share_a_bound(start_gateway: StartGateway) -> N
     one = _two_and_a_half() // 2
     gw, alice = await _start(start_gateway, store_max_bytes_unseen=one, store_seen_max=1)
     await _queued(alice, Identity.generate().did)
-    await _refused(alice, Identity.generate().did, "UNKNOWN_AGENT")
+    await _offer_refused(alice, Identity.generate().did, "UNKNOWN_AGENT")
     dave, erin = Identity.generate(), Identity.generate()
     for agent in (dave, erin):
         client = await RawClient.connect(gw.ws_url, agent)
         await client.close()
-        await eventually(lambda did=agent.did: did not in gw.get("/agents").text)
+
+        def gone(did: str = agent.did) -> bool:
+            return did not in gw.get("/agents").text
+
+        await eventually(gone)
     await _queued(alice, erin.did)
-    await _refused(alice, dave.did, "UNKNOWN_AGENT")  # forgotten: erin registered after it
+    await _offer_refused(alice, dave.did, "UNKNOWN_AGENT")  # forgotten: erin registered after it

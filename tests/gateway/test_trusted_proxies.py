@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 from support.client import RawClient
-from support.gateway import StartGateway
+from support.starter import StartGateway
 
+from aiconexus.protocol import MessageType
 from aiconexus_gateway.settings import Settings, SettingsError
 
 
@@ -63,7 +64,7 @@ async def test_per_address_rate_budget_follows_the_forwarded_client(
         for _ in range(8):
             await client.send_message("PING", client.gateway_did, {})
         answers = [(await client.recv()).type for _ in range(8)]
-        assert answers.count("PONG") == 5, answers
+        assert answers.count(MessageType.PONG) == 5, answers
 
 
 def test_trusted_proxies_setting() -> None:

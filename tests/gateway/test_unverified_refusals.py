@@ -12,7 +12,7 @@ import asyncio
 import time
 
 from support.client import RawClient, forge
-from support.gateway import StartGateway
+from support.starter import StartGateway
 from websockets.exceptions import ConnectionClosed
 
 from aiconexus.protocol import b64url_encode
@@ -58,7 +58,7 @@ async def test_forged_acks_without_opt_in_are_closed_by_the_streak(
             break
     errors, code = await _errors_until_closed(client, within=10)
     assert code == 1008
-    assert (client.ws.close_reason or "").startswith("UNAUTHORIZED"), client.ws.close_reason
+    assert client.close_reason.startswith("UNAUTHORIZED"), client.close_reason
     assert errors <= 10, errors
 
 

@@ -6,8 +6,9 @@ import asyncio
 import json
 from typing import Any
 
-from support.gateway import GatewayProcess
+from support.gateway import Gateway
 from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from interop.minimal_client import (
     Keypair,
@@ -17,7 +18,7 @@ from interop.minimal_client import (
 )
 
 
-async def registered_client(gateway: GatewayProcess, capabilities: list[str]) -> MinimalClient:
+async def registered_client(gateway: Gateway, capabilities: list[str]) -> MinimalClient:
     """A fresh identity, connected and registered."""
     client = MinimalClient(Keypair())
     await client.connect(gateway.ws_url, capabilities, {"name": capabilities[0]})
@@ -49,14 +50,14 @@ async def forward(sender: MinimalClient, recipient: MinimalClient, frame: str) -
     return envelope
 
 
-def listed(gateway: GatewayProcess, capability: str) -> list[str]:
+def listed(gateway: Gateway, capability: str) -> list[str]:
     """DIDs that GET /agents lists with ``capability``."""
     response = gateway.get("/agents", capability=capability)
     assert response.status_code == 200
     return [agent["did"] for agent in response.json()["agents"]]
 
 
-async def test_two_minimal_clients_talk_through_the_gateway(gateway: GatewayProcess) -> None:
+async def test_two_minimal_clients_talk_through_the_gateway(gateway: Gateway) -> None:
     """Register, OFFER/ANSWER, EXEC_REQUEST/EXEC_RESPONSE with ACKs, PING, then UNREGISTER."""
     alice = await registered_client(gateway, ["interop-alice"])
     bob = await registered_client(gateway, ["interop-bob"])
@@ -101,7 +102,7 @@ async def test_two_minimal_clients_talk_through_the_gateway(gateway: GatewayProc
 
 
 async def test_frames_for_an_offline_agent_arrive_after_its_registered(
-    gateway: GatewayProcess,
+    gateway: Gateway,
 ) -> None:
     """A frame for an absent DID is ACKed queued and delivered unchanged after REGISTERED."""
     alice = await registered_client(gateway, ["interop-sender"])
@@ -117,7 +118,7 @@ async def test_frames_for_an_offline_agent_arrive_after_its_registered(
     await bob.close()
 
 
-async def test_refused_frames_get_errors_and_the_session_goes_on(gateway: GatewayProcess) -> None:
+async def test_refused_frames_get_errors_and_the_session_goes_on(gateway: Gateway) -> None:
     """A forged signature and a replayed id are refused with ERRORs; the connection stays open."""
     alice = await registered_client(gateway, ["interop-refused"])
     bob = await registered_client(gateway, ["interop-refused-peer"])
@@ -143,7 +144,7 @@ async def test_refused_frames_get_errors_and_the_session_goes_on(gateway: Gatewa
 
 
 async def test_any_json_layout_is_forwarded_unchanged_and_verifies(
-    gateway: GatewayProcess,
+    gateway: Gateway,
 ) -> None:
     """Indentation, member order and escapes of the sent text do not affect the signature."""
     alice = await registered_client(gateway, ["interop-layout"])
@@ -160,7 +161,7 @@ async def test_any_json_layout_is_forwarded_unchanged_and_verifies(
     await bob.close()
 
 
-async def test_second_session_of_a_did_replaces_the_first(gateway: GatewayProcess) -> None:
+async def test_second_session_of_a_did_replaces_the_first(gateway: Gateway) -> None:
     """A new REGISTER of the same key closes the old connection with 4000."""
     keys = Keypair()
     first = MinimalClient(keys)
@@ -172,10 +173,10 @@ async def test_second_session_of_a_did_replaces_the_first(gateway: GatewayProces
     await second.close()
 
 
-async def test_register_with_a_wrong_nonce_is_refused(gateway: GatewayProcess) -> None:
+async def test_register_with_a_wrong_nonce_is_refused(gateway: Gateway) -> None:
     """A REGISTER that does not echo the challenge nonce gets ERROR UNAUTHORIZED and 1008."""
     keys = Keypair()
-    async with connect(gateway.ws_url, subprotocols=["ioap.v1"]) as websocket:
+    async with connect(gateway.ws_url, subprotocols=[Subprotocol("ioap.v1")]) as websocket:
         challenge = verify_frame(str(await asyncio.wait_for(websocket.recv(), 10)))
         payload = {"nonce": "not-the-nonce", "capabilities": []}
         register = build_frame(keys, "REGISTER", challenge["from"], payload)
@@ -188,7 +189,7 @@ async def test_register_with_a_wrong_nonce_is_refused(gateway: GatewayProcess) -
         assert websocket.close_code == 1008
 
 
-async def test_minimal_client_opts_in_to_recipient_acks(gateway: GatewayProcess) -> None:
+async def test_minimal_client_opts_in_to_recipient_acks(gateway: Gateway) -> None:
     """With ``recipient_acks`` the sender's ``delivered`` follows the recipient's ACK (8.6).
 
     Until bob acknowledges, alice's next gateway frame is the PONG of a later PING; a bob who
@@ -222,7 +223,7 @@ async def test_minimal_client_opts_in_to_recipient_acks(gateway: GatewayProcess)
 
 
 async def test_declared_capabilities_are_listed_and_bad_ones_refused(
-    gateway: GatewayProcess,
+    gateway: Gateway,
 ) -> None:
     """REGISTER's capability_info comes back from GET /agents; a key not announced: MALFORMED."""
     declared = {
@@ -240,7 +241,7 @@ async def test_declared_capabilities_are_listed_and_bad_ones_refused(
     await client.close()
 
     keys = Keypair()
-    async with connect(gateway.ws_url, subprotocols=["ioap.v1"]) as websocket:
+    async with connect(gateway.ws_url, subprotocols=[Subprotocol("ioap.v1")]) as websocket:
         challenge = verify_frame(str(await asyncio.wait_for(websocket.recv(), 10)))
         payload = {
             "nonce": challenge["payload"]["nonce"],

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 
-from support.gateway import StartGateway
+from support.starter import StartGateway
 from websockets.exceptions import ConnectionClosed
 
 from interop.minimal_client import Keypair, MinimalClient

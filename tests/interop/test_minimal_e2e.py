@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from nacl.bindings import crypto_scalarmult, crypto_scalarmult_base
 from nacl.exceptions import CryptoError
-from support.gateway import GatewayProcess
+from support.gateway import Gateway
 from support.sealing import LOW_ORDER_X25519, craft_sealed
 
 from aiconexus.protocol import Identity
@@ -103,7 +103,7 @@ def test_a_third_key_cannot_open() -> None:
         open_envelope(keypair("c"), envelope)
 
 
-async def test_encrypted_exec_round_trip_through_the_gateway(gateway: GatewayProcess) -> None:
+async def test_encrypted_exec_round_trip_through_the_gateway(gateway: Gateway) -> None:
     """Two independent clients exchange encrypted EXEC frames; the gateway routes them as is."""
     alice, bob = MinimalClient(Keypair()), MinimalClient(Keypair())
     await alice.connect(gateway.ws_url, ["e2e-interop-a"])

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from support.ed25519_edges import FILE, EdgeCase, forged_envelope, load_edge_cases
+from vectors import generate_ed25519_edges
 
 from aiconexus.protocol import InvalidSignatureError, Message, is_valid_did, verify_ed25519
-
-sys.path.insert(0, str(FILE.parent))
-import generate_ed25519_edges
 
 CASES = load_edge_cases()
 

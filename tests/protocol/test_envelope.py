@@ -127,6 +127,31 @@ def test_malformed_frames(frame: str | bytes, error: type[IoapError]) -> None:
         Message.parse(frame)
 
 
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"from": 5}, "from must be a string"),
+        ({"timestamp": 5}, "timestamp must be a string"),
+        ({"correlation_id": ""}, "correlation_id must be a string of 1..128"),
+        ({"correlation_id": 5}, "correlation_id must be a string of 1..128"),
+        ({"correlation_id": "x" * 129}, "correlation_id must be a string of 1..128"),
+    ],
+)
+def test_envelope_fields_of_the_wrong_type_are_named(changes: dict[str, Any], problem: str) -> None:
+    """The MALFORMED_MESSAGE text names the field and what it must be."""
+    with pytest.raises(MalformedMessageError, match=problem):
+        Message.parse(frame_with(**changes))
+
+
+def test_create_refuses_what_it_cannot_sign() -> None:
+    """A payload with no canonical form, or an envelope field out of bounds, is refused."""
+    with pytest.raises(MalformedMessageError, match="payload is not I-JSON"):
+        Message.create(ALICE, "OFFER", BOB.did, {"sdp": "v=0", "x": float("nan")})
+    with pytest.raises(MalformedMessageError, match="envelope: correlation_id") as refused:
+        Message.create(ALICE, "OFFER", BOB.did, {"sdp": "v=0"}, correlation_id="")
+    assert refused.value.details["errors"][0].startswith("correlation_id: ")
+
+
 def test_missing_fields() -> None:
     """Every required envelope field is required."""
     for key in ("id", "type", "from", "to", "timestamp", "payload", "signature"):

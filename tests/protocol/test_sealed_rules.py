@@ -7,8 +7,14 @@ import json
 import pytest
 from support.sealing import LOW_ORDER_X25519, craft_sealed
 
-from aiconexus.protocol import MAX_JSON_CONTAINERS, MAX_JSON_DEPTH, Identity
-from aiconexus.protocol.sealed import DecryptionError, open_payload
+from aiconexus.protocol import (
+    MAX_JSON_CONTAINERS,
+    MAX_JSON_DEPTH,
+    Identity,
+    MalformedMessageError,
+    did_from_public_key,
+)
+from aiconexus.protocol.sealed import DecryptionError, open_payload, seal_payload
 
 SENDER = Identity.from_seed(bytes(31) + b"\x01")
 RECIPIENT = Identity.from_seed(bytes(31) + b"\x02")
@@ -62,3 +68,54 @@ def test_helpers_build_what_they_say() -> None:
     """The payload builders nest and count as stated."""
     assert json.loads(nested(3)) == {"context": [[]]}
     assert json.loads(containers(4)) == {"context": [{}, {}]}
+
+
+@pytest.mark.parametrize(
+    ("plaintext", "problem"),
+    [
+        (b"not json", "frame is not valid JSON"),
+        (b"[1]", "frame must be a JSON object"),
+        (b'{"query":"q","query":"r"}', "duplicate keys"),
+        (b'{"query":NaN}', "NaN is not a JSON number"),
+    ],
+)
+def test_a_plaintext_that_is_no_strict_json_object_does_not_open(
+    plaintext: bytes, problem: str
+) -> None:
+    """Decrypted bytes are parsed as strictly as a frame: DecryptionError naming the problem."""
+    with pytest.raises(DecryptionError, match=f"decrypted payload: {problem}"):
+        open_payload(craft_sealed(SENDER, RECIPIENT, plaintext), RECIPIENT)
+
+
+@pytest.mark.parametrize(
+    "payload", [{"query": "q"}, {"enc": {"alg": "x"}}], ids=["plain", "enc-without-fields"]
+)
+def test_a_payload_not_in_the_encrypted_form_does_not_open(payload: dict[str, object]) -> None:
+    """A plain payload, or an ``enc`` missing its fields, is refused before any decryption."""
+    envelope = {**craft_sealed(SENDER, RECIPIENT, b'{"query":"q"}'), "payload": payload}
+    with pytest.raises(DecryptionError, match="encrypted payload: "):
+        open_payload(envelope, RECIPIENT)
+
+
+ROUTING = {"version": "1.0", "id": "m-1", "type": "INTENT", "from": SENDER.did, "to": RECIPIENT.did}
+
+
+@pytest.mark.parametrize("point", [0, 1, 2], ids=["zero", "identity", "off-curve"])
+def test_sealing_for_a_did_key_that_is_no_usable_key_is_refused(point: int) -> None:
+    """A recipient did:key whose bytes are no Ed25519 public key: MALFORMED_MESSAGE, nothing sealed."""
+    envelope = {**ROUTING, "to": did_from_public_key(point.to_bytes(32, "little"))}
+    with pytest.raises(MalformedMessageError, match="not a usable key"):
+        seal_payload({"query": "q"}, envelope)
+
+
+def test_a_payload_that_is_not_i_json_is_not_sealed() -> None:
+    """What has no canonical form (NaN) cannot be sealed: MALFORMED_MESSAGE before encrypting."""
+    with pytest.raises(MalformedMessageError, match="payload is not I-JSON"):
+        seal_payload({"query": float("nan")}, ROUTING)
+
+
+def test_a_nonce_of_the_wrong_length_is_refused() -> None:
+    """The nonce given for a test vector must have 24 bytes."""
+    with pytest.raises(ValueError, match="nonce 24"):
+        seal_payload({"query": "q"}, ROUTING, nonce=bytes(12))
+    assert open_payload({**ROUTING, "payload": seal_payload({"query": "q"}, ROUTING)}, RECIPIENT)

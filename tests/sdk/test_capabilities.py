@@ -6,6 +6,7 @@ import doctest
 from typing import Any
 
 import pytest
+from support.gateway import Gateway
 
 import aiconexus.protocol.capabilities
 from aiconexus import Agent, Capability, Identity, list_agents
@@ -18,7 +19,6 @@ from aiconexus.protocol import (
 )
 
 from .conftest import fast_options
-from .gateway_process import GatewayProcess
 
 ADD = Capability(
     "add",
@@ -89,11 +89,11 @@ def test_a_directory_entry_of_the_wrong_form_reads_leniently() -> None:
     assert capability_from_info("x", None) == Capability("x")
 
 
-async def test_declarations_reach_the_directory(gateway: GatewayProcess) -> None:
+async def test_declarations_reach_the_directory(gateway: Gateway) -> None:
     """An Agent with ``capabilities=["echo", Capability(...)]`` is listed with its declaration."""
     agent = Agent(Identity.generate(), capabilities=["sdk-cap-echo", ADD], **fast_options())
-    async with agent.connect(gateway.url):
-        [info] = [a for a in await list_agents(gateway.url, "add") if a.did == agent.did]
+    async with agent.connect(gateway.ws_url):
+        [info] = [a for a in await list_agents(gateway.ws_url, "add") if a.did == agent.did]
     assert info.capabilities == ("sdk-cap-echo", "add")
     assert info.capability("add") == ADD
     assert info.capability("sdk-cap-echo") == Capability("sdk-cap-echo")

@@ -10,10 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from support.gateway import Gateway
+from support.ports import free_port
+
 from aiconexus import GatewayClient, Identity
 
 from .conftest import fast_options
-from .gateway_process import GatewayProcess, free_port
 
 CLI = str(Path(sys.executable).parent / "aiconexus")
 
@@ -82,14 +84,20 @@ def test_unreachable_gateway_is_reported_with_exit_1(tmp_path: Path) -> None:
         assert len(result.stderr.strip().splitlines()) == 1
 
 
-async def test_agents_lists_registered_agents_as_a_table(gateway: GatewayProcess) -> None:
+async def test_agents_lists_registered_agents_as_a_table(gateway: Gateway) -> None:
     """Agents shows DID, capabilities and name; --capability filters; env sets the URL."""
     me = Identity.generate()
     async with GatewayClient(
-        gateway.url, me, capabilities=["summarize"], metadata={"name": "sum-bot"}, **fast_options()
+        gateway.ws_url,
+        me,
+        capabilities=["summarize"],
+        metadata={"name": "sum-bot"},
+        **fast_options(),
     ):
-        table = cli("agents", "--capability", "summarize", env={"AICONEXUS_GATEWAY": gateway.url})
-        listing = cli("agents", "--gateway", gateway.url, "--json")
+        table = cli(
+            "agents", "--capability", "summarize", env={"AICONEXUS_GATEWAY": gateway.ws_url}
+        )
+        listing = cli("agents", "--gateway", gateway.ws_url, "--json")
     assert table.returncode == 0, table.stderr
     header, row = table.stdout.splitlines()[:2]
     assert header.split() == ["DID", "CAPABILITIES", "NAME", "CONNECTED", "AT"]
@@ -97,28 +105,28 @@ async def test_agents_lists_registered_agents_as_a_table(gateway: GatewayProcess
     assert me.did in {entry["did"] for entry in json.loads(listing.stdout)}
 
 
-async def test_send_prints_the_ack_status(gateway: GatewayProcess, tmp_path: Path) -> None:
+async def test_send_prints_the_ack_status(gateway: Gateway, tmp_path: Path) -> None:
     """Send delivers a signed frame the recipient verifies; an offline DID gives `queued`."""
     key = tmp_path / "sender.key"
     sender_did = cli("keygen", "--out", str(key)).stdout.strip()
     bob = Identity.generate()
-    async with GatewayClient(gateway.url, bob, **fast_options()) as b:
+    async with GatewayClient(gateway.ws_url, bob, **fast_options()) as b:
         # In a thread: bob's client must keep running to acknowledge what it receives.
         sent = await asyncio.to_thread(
             cli, "send", "--key", str(key), "--to", bob.did, "--type", "offer",
-            "--payload", '{"sdp": "v=0"}', "--gateway", gateway.url)  # fmt: skip
+            "--payload", '{"sdp": "v=0"}', "--gateway", gateway.ws_url)  # fmt: skip
         assert sent.returncode == 0, sent.stderr
         assert sent.stdout.strip() == "delivered"
         message = await b.recv()
     assert message.from_ == sender_did and message.payload == {"sdp": "v=0"}
     queued = cli("send", "--key", str(key), "--to", Identity.generate().did, "--type", "INTENT",
-                 "--payload", '{"query": "anyone?"}', "--gateway", gateway.url)  # fmt: skip
+                 "--payload", '{"query": "anyone?"}', "--gateway", gateway.ws_url)  # fmt: skip
     assert queued.returncode == 0 and queued.stdout.strip() == "queued"
 
 
-def test_ping_reports_the_gateway_did(gateway: GatewayProcess) -> None:
+def test_ping_reports_the_gateway_did(gateway: Gateway) -> None:
     """Ping registers a throwaway key and prints the round trip and the gateway's DID."""
-    result = cli("ping", "--gateway", gateway.url, "--count", "2")
+    result = cli("ping", "--gateway", gateway.ws_url, "--count", "2")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 2

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.gateway import Gateway
 
 from aiconexus import Agent, GatewayClient, Identity, Message
 
 from .conftest import fast_options
-from .gateway_process import GatewayProcess
 
 BIN = Path(sys.executable).parent
 
@@ -89,17 +89,17 @@ def test_a_key_file_readable_by_others_is_warned_about(
     assert caplog.text == ""
 
 
-def test_agents_and_ping_explain_an_empty_match_and_a_wrong_path(gateway: GatewayProcess) -> None:
+def test_agents_and_ping_explain_an_empty_match_and_a_wrong_path(gateway: Gateway) -> None:
     """No agent with the capability is said so; a URL without /ws is not 'unreachable'."""
-    nobody = run("agents", "--gateway", gateway.url, "--capability", "no-such-skill")
+    nobody = run("agents", "--gateway", gateway.ws_url, "--capability", "no-such-skill")
     assert nobody.returncode == 0
     assert nobody.stdout.strip() == "no registered agent offers the capability 'no-such-skill'"
-    wrong = gateway.url.replace("/ws", "/wrong")
+    wrong = gateway.ws_url.replace("/ws", "/wrong")
     for command in ("agents", "ping"):
         fails(run(command, "--gateway", wrong), 1, f"no gateway WebSocket at {wrong}")
 
 
-async def test_request_prints_the_exec_response(gateway: GatewayProcess, tmp_path: Path) -> None:
+async def test_request_prints_the_exec_response(gateway: Gateway, tmp_path: Path) -> None:
     """Args inline, from @FILE and from stdin; the EXEC_RESPONSE comes out as one JSON line."""
     key = tmp_path / "me.key"
     await asyncio.to_thread(run, "keygen", "--out", str(key))
@@ -112,8 +112,8 @@ async def test_request_prints_the_exec_response(gateway: GatewayProcess, tmp_pat
         return {"echo": msg.payload["args"]}
 
     (tmp_path / "args.json").write_text('{"n": 2}')
-    common = ("request", "--key", str(key), "--to", agent.did, "--gateway", gateway.url)
-    async with agent.connect(gateway.url):
+    common = ("request", "--key", str(key), "--to", agent.did, "--gateway", gateway.ws_url)
+    async with agent.connect(gateway.ws_url):
         inline = await asyncio.to_thread(run, *common, "--args", '{"n": 1}')
         from_file = await asyncio.to_thread(run, *common, "--args", f"@{tmp_path / 'args.json'}")
         from_stdin = await asyncio.to_thread(run, *common, "--args", "-", stdin='{"n": 3}')
@@ -129,33 +129,33 @@ async def test_request_prints_the_exec_response(gateway: GatewayProcess, tmp_pat
     fails(missing, 2, "--args @")
 
 
-def test_request_to_an_agent_not_connected(gateway: GatewayProcess, tmp_path: Path) -> None:
+def test_request_to_an_agent_not_connected(gateway: Gateway, tmp_path: Path) -> None:
     """--if-offline fail stops at the queued ACK; waiting ends in a timeout naming the cause."""
     key = tmp_path / "me.key"
     run("keygen", "--out", str(key))
     offline = Identity.generate().did
-    common = ("request", "--key", str(key), "--to", offline, "--gateway", gateway.url)
+    common = ("request", "--key", str(key), "--to", offline, "--gateway", gateway.ws_url)
     fails(run(*common, "--if-offline", "fail"), 1, f"{offline} is not connected")
     fails(run(*common, "--timeout", "0.5"), 1, "did not connect and answer within 0.5s")
 
 
 async def test_listen_prints_incoming_frames_as_json_lines(
-    gateway: GatewayProcess, tmp_path: Path
+    gateway: Gateway, tmp_path: Path
 ) -> None:
     """Each verified frame addressed to the key is printed as the envelope JSON, one a line."""
     key = tmp_path / "listener.key"
     listener = Identity.generate()
     listener.save(key)
     process = await asyncio.create_subprocess_exec(
-        str(BIN / "aiconexus"), "listen", "--key", str(key), "--gateway", gateway.url,
+        str(BIN / "aiconexus"), "listen", "--key", str(key), "--gateway", gateway.ws_url,
         "--capability", "notes", "--count", "2",
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     assert process.stderr is not None and process.stdout is not None
     async with asyncio.timeout(15):
         started = (await process.stderr.readline()).decode()
-        assert started.startswith(f"listening as {listener.did} at {gateway.url}")
-        async with GatewayClient(gateway.url, Identity.generate(), **fast_options()) as sender:
+        assert started.startswith(f"listening as {listener.did} at {gateway.ws_url}")
+        async with GatewayClient(gateway.ws_url, Identity.generate(), **fast_options()) as sender:
             await sender.send(listener.did, "OFFER", {"sdp": "v=0"})
             await sender.send(listener.did, "INTENT", {"query": "notes?"})
             output, _ = await process.communicate()

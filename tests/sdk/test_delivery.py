@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
 
 from support.client import RawClient
+from support.starter import StartGateway
 
 from aiconexus import Agent, ConnectionState, GatewayClient, Identity, Message
 
@@ -34,15 +34,15 @@ async def _listen(url: str, key: Path, count: int, *extra: str) -> asyncio.subpr
 
 
 async def test_listen_count_acknowledges_what_it_printed_and_nothing_else(
-    gateway_factory: Any, tmp_path: Path
+    start_memory_gateway: StartGateway, tmp_path: Path
 ) -> None:
     """`listen --count 1`: its frame is `delivered`; one stored behind it comes again later."""
-    gateway = gateway_factory()
+    gateway = start_memory_gateway()
     key = tmp_path / "bob.key"
     Identity.generate().save(key)
     bob = Identity.load(key)
-    async with GatewayClient(gateway.url, Identity.generate(), **fast_options()) as alice:
-        listener = await _listen(gateway.url, key, 1)
+    async with GatewayClient(gateway.ws_url, Identity.generate(), **fast_options()) as alice:
+        listener = await _listen(gateway.ws_url, key, 1)
         status = await alice.send(bob.did, "INTENT", {"query": "live"}, timeout=15)
         stdout, _ = await asyncio.wait_for(listener.communicate(), 20)
         assert listener.returncode == 0
@@ -54,10 +54,10 @@ async def test_listen_count_acknowledges_what_it_printed_and_nothing_else(
         # Two stored frames, a command that takes one: the other stays with the gateway.
         for query in ("first", "second"):
             assert await alice.send(bob.did, "INTENT", {"query": query}, timeout=5) == "queued"
-        listener = await _listen(gateway.url, key, 1)
+        listener = await _listen(gateway.ws_url, key, 1)
         stdout, _ = await asyncio.wait_for(listener.communicate(), 20)
         assert Message.parse(stdout.decode()).payload == {"query": "first"}
-        async with GatewayClient(gateway.url, Identity.load(key), **fast_options()) as again:
+        async with GatewayClient(gateway.ws_url, Identity.load(key), **fast_options()) as again:
             async with asyncio.timeout(10):
                 assert (await again.recv()).payload == {"query": "second"}
             assert await alice.send(bob.did, "INTENT", {"query": "third"}, timeout=5)
@@ -66,14 +66,14 @@ async def test_listen_count_acknowledges_what_it_printed_and_nothing_else(
 
 
 async def test_listen_without_duplicate_memory_leaves_no_file(
-    gateway_factory: Any, tmp_path: Path
+    start_memory_gateway: StartGateway, tmp_path: Path
 ) -> None:
     """`listen --no-duplicate-memory` prints and acknowledges, and writes no `KEY.received`."""
-    gateway = gateway_factory()
+    gateway = start_memory_gateway()
     key = tmp_path / "bob.key"
     Identity.generate().save(key)
-    async with GatewayClient(gateway.url, Identity.generate(), **fast_options()) as alice:
-        listener = await _listen(gateway.url, key, 1, "--no-duplicate-memory")
+    async with GatewayClient(gateway.ws_url, Identity.generate(), **fast_options()) as alice:
+        listener = await _listen(gateway.ws_url, key, 1, "--no-duplicate-memory")
         status = await alice.send(Identity.load(key).did, "INTENT", {"query": "q"}, timeout=15)
         stdout, _ = await asyncio.wait_for(listener.communicate(), 20)
     assert (listener.returncode, status) == (0, "delivered")
@@ -82,15 +82,15 @@ async def test_listen_without_duplicate_memory_leaves_no_file(
 
 
 async def test_request_acknowledges_the_response_before_it_exits(
-    gateway_factory: Any, tmp_path: Path
+    start_memory_gateway: StartGateway, tmp_path: Path
 ) -> None:
     """`aiconexus request`: the EXEC_RESPONSE is `delivered`, and not delivered again."""
-    gateway = gateway_factory()
+    gateway = start_memory_gateway()
     key = tmp_path / "asker.key"
     asker = cli("keygen", "--out", str(key)).stdout.strip()
-    async with GatewayClient(gateway.url, Identity.generate(), **fast_options()) as worker:
+    async with GatewayClient(gateway.ws_url, Identity.generate(), **fast_options()) as worker:
         command = ("request", "--key", str(key), "--to", worker.did, "--args", '{"n": 1}')
-        asking = asyncio.create_task(asyncio.to_thread(cli, *command, "--gateway", gateway.url))
+        asking = asyncio.create_task(asyncio.to_thread(cli, *command, "--gateway", gateway.ws_url))
         async with asyncio.timeout(20):
             request = await worker.recv()
         assert request.from_ == asker
@@ -100,22 +100,22 @@ async def test_request_acknowledges_the_response_before_it_exits(
     assert done.returncode == 0, done.stderr
     assert Message.parse(done.stdout).payload["result"] == {"n": 2}
     # Acknowledged before the command unregistered: nothing waits for the asker's next session.
-    again = await RawClient.connect(gateway.url, Identity.load(key))
+    again = await RawClient.connect(gateway.ws_url, Identity.load(key))
     assert again.registered is not None and again.registered.payload["queued"] == 0
 
 
 async def test_a_handler_attached_after_connect_gets_the_stored_frames(
-    gateway_factory: Any,
+    start_memory_gateway: StartGateway,
 ) -> None:
     """Frames stored while the agent was away wait for the OFFER handler attached late."""
-    gateway = gateway_factory()
+    gateway = start_memory_gateway()
     agent = Agent(Identity.generate(), **fast_options())
-    async with GatewayClient(gateway.url, Identity.generate(), **fast_options()) as alice:
+    async with GatewayClient(gateway.ws_url, Identity.generate(), **fast_options()) as alice:
         for n in range(3):
             assert await alice.send(agent.did, "OFFER", {"sdp": f"v{n}"}, timeout=5) == "queued"
         got: list[str] = []
         three = asyncio.Event()
-        async with agent.connect(gateway.url):
+        async with agent.connect(gateway.ws_url):
             await alice.ping(agent.did, timeout=10)  # the stored frames came before its PONG
 
             @agent.on("OFFER")
@@ -130,13 +130,15 @@ async def test_a_handler_attached_after_connect_gets_the_stored_frames(
     assert status == "delivered"
 
 
-async def test_frames_past_the_inbox_bound_stay_with_the_gateway(gateway_factory: Any) -> None:
+async def test_frames_past_the_inbox_bound_stay_with_the_gateway(
+    start_memory_gateway: StartGateway,
+) -> None:
     """max_pending=2: two frames kept, three left unacknowledged and delivered next session."""
-    gateway = gateway_factory()
+    gateway = start_memory_gateway()
     bob = Identity.generate()
     options = fast_options(duplicate_memory=False)
-    async with GatewayClient(gateway.url, Identity.generate(), **options) as alice:
-        async with GatewayClient(gateway.url, bob, max_pending=2, **options) as first:
+    async with GatewayClient(gateway.ws_url, Identity.generate(), **options) as alice:
+        async with GatewayClient(gateway.ws_url, bob, max_pending=2, **options) as first:
             sends = [
                 asyncio.create_task(alice.send(bob.did, "INTENT", {"query": f"q{n}"}))
                 for n in range(5)
@@ -145,14 +147,14 @@ async def test_frames_past_the_inbox_bound_stay_with_the_gateway(gateway_factory
             assert kept == ["delivered", "delivered"]
             assert [(await first.recv()).payload["query"] for _ in range(2)] == ["q0", "q1"]
         assert await asyncio.wait_for(asyncio.gather(*sends[2:]), 10) == ["queued"] * 3
-        async with GatewayClient(gateway.url, bob, **options) as second:
+        async with GatewayClient(gateway.ws_url, bob, **options) as second:
             async with asyncio.timeout(10):
                 rest = [(await second.recv()).payload["query"] for _ in range(3)]
     assert rest == ["q2", "q3", "q4"]
 
 
 async def test_the_duplicate_memory_outlives_the_receiving_client(
-    gateway_factory: Any, tmp_path: Path
+    start_memory_gateway: StartGateway, tmp_path: Path
 ) -> None:
     """A frame taken through one gateway and delivered again by another reaches user code once.
 
@@ -160,34 +162,34 @@ async def test_the_duplicate_memory_outlives_the_receiving_client(
     object of bob's takes it from the first and closes; a new one (same key file, so the
     same memory file beside it) drops the copy the second delivers, and reads the next frame.
     """
-    first_gateway, second_gateway = gateway_factory(), gateway_factory()
+    first_gateway, second_gateway = start_memory_gateway(), start_memory_gateway()
     key = tmp_path / "bob.key"
     Identity.generate().save(key)
     bob_did = Identity.load(key).did
     alice = Identity.generate()
-    senders = [await RawClient.connect(g.url, alice) for g in (first_gateway, second_gateway)]
+    senders = [await RawClient.connect(g.ws_url, alice) for g in (first_gateway, second_gateway)]
     frame = Message.create(alice, "INTENT", bob_did, {"query": "once"})
     for sender in senders:
         await sender.send_text(frame.to_json())
         assert await sender.expect_acks(1) == {frame.id: "queued"}
-    async with GatewayClient(first_gateway.url, Identity.load(key), **fast_options()) as bob:
+    async with GatewayClient(first_gateway.ws_url, Identity.load(key), **fast_options()) as bob:
         async with asyncio.timeout(10):
             assert (await bob.recv()).id == frame.id
-    async with GatewayClient(second_gateway.url, Identity.load(key), **fast_options()) as bob:
+    async with GatewayClient(second_gateway.ws_url, Identity.load(key), **fast_options()) as bob:
         await senders[1].send_message("INTENT", bob_did, {"query": "next"})
         async with asyncio.timeout(10):
             assert (await bob.recv()).payload == {"query": "next"}
 
 
 async def test_an_agent_busy_past_the_ack_timeout_is_not_a_slow_consumer(
-    gateway_factory: Any,
+    start_memory_gateway: StartGateway,
 ) -> None:
     """One handler slot busy past ACK_TIMEOUT: the gateway keeps the session.
 
     The frame waiting behind the busy handler is acknowledged after ``ack_within_s`` and
     handled once the handler is free.
     """
-    gateway = gateway_factory(ACK_TIMEOUT="1.5")
+    gateway = start_memory_gateway(ACK_TIMEOUT="1.5")
     states: list[ConnectionState] = []
     agent = Agent(
         Identity.generate(),
@@ -206,8 +208,8 @@ async def test_an_agent_busy_past_the_ack_timeout_is_not_a_slow_consumer(
             both.set()
         await release.wait()
 
-    alice = GatewayClient(gateway.url, Identity.generate(), **fast_options())
-    async with alice, agent.connect(gateway.url):
+    alice = GatewayClient(gateway.ws_url, Identity.generate(), **fast_options())
+    async with alice, agent.connect(gateway.ws_url):
         first = await alice.send(agent.did, "INTENT", {"query": "a"}, timeout=10)
         second = await alice.send(agent.did, "INTENT", {"query": "b"}, timeout=10)
         await asyncio.sleep(2.5)  # past ACK_TIMEOUT with the only handler busy

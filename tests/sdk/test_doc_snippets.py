@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from .gateway_process import GatewayProcess
+from support.gateway import Gateway
+from support.starter import StartGateway
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC_URL = "ws://127.0.0.1:8000/ws"
@@ -57,11 +57,11 @@ def test_the_documents_hold_the_expected_blocks() -> None:
 
 @pytest.mark.parametrize(("index", "signum"), [(0, signal.SIGINT), (1, signal.SIGTERM)])
 def test_the_quick_start_agent_serves_logs_and_stops_cleanly(
-    gateway: GatewayProcess, tmp_path: Path, index: int, signum: signal.Signals
+    gateway: Gateway, tmp_path: Path, index: int, signum: signal.Signals
 ) -> None:
     """It logs its DID, answers the requester, and stops on a signal in one line, exit 0."""
     agent = subprocess.Popen(
-        python(SERVING[index], gateway.url),
+        python(SERVING[index], gateway.ws_url),
         cwd=tmp_path,
         stderr=subprocess.PIPE,
         text=True,
@@ -71,9 +71,9 @@ def test_the_quick_start_agent_serves_logs_and_stops_cleanly(
         started = agent.stderr.readline()
         match = re.search(r"agent (did:key:z6Mk\w+) connected at (\S+) \(gateway did:key:", started)
         assert match, started
-        assert match.group(2) == gateway.url
+        assert match.group(2) == gateway.ws_url
         requester = next(b for b in PROGRAMS if "request(" in b)
-        answered = run(requester, gateway.url, tmp_path)
+        answered = run(requester, gateway.ws_url, tmp_path)
         assert answered.returncode == 0, answered.stderr
         assert answered.stdout.strip() == "{'echo': {'text': 'hi'}}"
     finally:
@@ -87,23 +87,23 @@ def test_the_quick_start_agent_serves_logs_and_stops_cleanly(
 
 
 def test_the_requester_without_an_echo_agent_says_so(
-    gateway_factory: object, tmp_path: Path
+    start_memory_gateway: StartGateway, tmp_path: Path
 ) -> None:
     """No echo agent registered: a sentence, not a ValueError from unpacking."""
-    fresh = gateway_factory()  # type: ignore[operator]
+    fresh = start_memory_gateway()
     requester = next(b for b in PROGRAMS if "request(" in b)
-    result = run(requester, fresh.url, tmp_path)
+    result = run(requester, fresh.ws_url, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "no echo agent is registered" in result.stdout
 
 
-def test_the_other_blocks_run(gateway: GatewayProcess, tmp_path: Path) -> None:
+def test_the_other_blocks_run(gateway: Gateway, tmp_path: Path) -> None:
     """The identity, agent, error and state-listener blocks run without error, in order."""
     for block in DEFINITIONS:
-        result = run(block, gateway.url, tmp_path)
+        result = run(block, gateway.ws_url, tmp_path)
         assert result.returncode == 0, (block, result.stderr)
     states = next(b for b in PROGRAMS if "on_state" in b)
-    result = run(states, gateway.url, tmp_path)
+    result = run(states, gateway.ws_url, tmp_path)
     assert result.returncode == 0, result.stderr
     printed = [line.split(": ")[1] for line in result.stdout.splitlines()]
     assert printed == ["connecting", "connected", "closed"]

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.gateway import Gateway
+from support.starter import StartGateway
 
 from aiconexus import (
     Agent,
@@ -27,7 +29,6 @@ from aiconexus._writer import Writer
 from aiconexus.protocol import b64url_encode, canonicalize, format_timestamp, seal_payload
 
 from .conftest import fast_options
-from .gateway_process import GatewayProcess
 from .test_cli import cli
 
 PLAIN: dict[str, dict[str, Any]] = {
@@ -81,7 +82,7 @@ def test_the_dispatcher_opens_after_the_checks() -> None:
     assert "not usable" in dropped.detail and "not for me" not in dropped.detail
 
 
-async def test_encrypted_request_gets_an_encrypted_answer(gateway: GatewayProcess) -> None:
+async def test_encrypted_request_gets_an_encrypted_answer(gateway: Gateway) -> None:
     """The handler sees the plain payload; the Agent's answer is encrypted like the request."""
     agent = Agent(Identity.generate(), **fast_options())
     seen: list[Message] = []
@@ -92,8 +93,8 @@ async def test_encrypted_request_gets_an_encrypted_answer(gateway: GatewayProces
         return {"echo": message.payload["args"]}
 
     async with (
-        agent.connect(gateway.url),
-        GatewayClient(gateway.url, Identity.generate(), **fast_options()) as client,
+        agent.connect(gateway.ws_url),
+        GatewayClient(gateway.ws_url, Identity.generate(), **fast_options()) as client,
     ):
         response = await client.request(agent.did, {"secret": "s3cr3t"}, encrypt=True)
         plain = await client.request(agent.did, {"open": 1})
@@ -103,12 +104,12 @@ async def test_encrypted_request_gets_an_encrypted_answer(gateway: GatewayProces
     assert not seen[1].encrypted and not plain.encrypted  # replies follow the request
 
 
-async def test_client_default_seals_every_peer_type(gateway: GatewayProcess) -> None:
+async def test_client_default_seals_every_peer_type(gateway: Gateway) -> None:
     """GatewayClient(encrypt=True) seals each type that may be; PING stays plain."""
     alice_id, bob_id = Identity.generate(), Identity.generate()
     async with (
-        GatewayClient(gateway.url, alice_id, encrypt=True, **fast_options()) as alice,
-        GatewayClient(gateway.url, bob_id, **fast_options()) as bob,
+        GatewayClient(gateway.ws_url, alice_id, encrypt=True, **fast_options()) as alice,
+        GatewayClient(gateway.ws_url, bob_id, **fast_options()) as bob,
     ):
         for kind, payload in PLAIN.items():
             assert await alice.send(bob.did, kind, payload) == "delivered"
@@ -123,14 +124,14 @@ async def test_client_default_seals_every_peer_type(gateway: GatewayProcess) -> 
 
 
 async def test_frames_that_do_not_open_are_dropped(
-    gateway: GatewayProcess, caplog: pytest.LogCaptureFixture
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A copy lifted to a third agent, a tampered id, a bad plaintext: dropped with a warning."""
     alice_id, bob_id, eve_id = Identity.generate(), Identity.generate(), Identity.generate()
     async with (
-        GatewayClient(gateway.url, alice_id, **fast_options()) as alice,
-        GatewayClient(gateway.url, bob_id, **fast_options()) as bob,
-        GatewayClient(gateway.url, eve_id, **fast_options()) as eve,
+        GatewayClient(gateway.ws_url, alice_id, **fast_options()) as alice,
+        GatewayClient(gateway.ws_url, bob_id, **fast_options()) as bob,
+        GatewayClient(gateway.ws_url, eve_id, **fast_options()) as eve,
     ):
         for_bob = {"version": "1.0", "id": "sealed-for-bob", "type": "INTENT",
                    "from": alice.did, "to": bob.did}  # fmt: skip
@@ -154,12 +155,12 @@ async def test_frames_that_do_not_open_are_dropped(
     assert all("for bob only" not in line for line in dropped)
 
 
-async def test_a_gateway_that_requires_encryption(gateway_factory: Any) -> None:
+async def test_a_gateway_that_requires_encryption(start_memory_gateway: StartGateway) -> None:
     """REQUIRE_ENCRYPTION: a plain send raises EncryptionRequiredError; encrypted passes."""
-    gateway = gateway_factory(REQUIRE_ENCRYPTION="EXEC_REQUEST,EXEC_RESPONSE")
+    gateway = start_memory_gateway(REQUIRE_ENCRYPTION="EXEC_REQUEST,EXEC_RESPONSE")
     async with (
-        GatewayClient(gateway.url, Identity.generate(), **fast_options()) as alice,
-        GatewayClient(gateway.url, Identity.generate(), **fast_options()) as bob,
+        GatewayClient(gateway.ws_url, Identity.generate(), **fast_options()) as alice,
+        GatewayClient(gateway.ws_url, Identity.generate(), **fast_options()) as bob,
     ):
         with pytest.raises(EncryptionRequiredError):
             await alice.send(bob.did, MessageType.EXEC_REQUEST, {"args": {}})
@@ -167,7 +168,7 @@ async def test_a_gateway_that_requires_encryption(gateway_factory: Any) -> None:
         assert (await next_message(bob)).encrypted
 
 
-async def test_cli_send_and_request_encrypt(gateway: GatewayProcess, tmp_path: Path) -> None:
+async def test_cli_send_and_request_encrypt(gateway: Gateway, tmp_path: Path) -> None:
     """`--encrypt` seals what the command line sends; request prints the answer decrypted."""
     key = tmp_path / "cli.key"
     cli("keygen", "--out", str(key))
@@ -178,17 +179,17 @@ async def test_cli_send_and_request_encrypt(gateway: GatewayProcess, tmp_path: P
         assert message.encrypted
         return {"got": message.payload["args"]}
 
-    async with agent.connect(gateway.url):
+    async with agent.connect(gateway.ws_url):
         done: subprocess.CompletedProcess[str] = await asyncio.to_thread(
             cli, "request", "--key", str(key), "--to", agent.did, "--args", '{"k": "cli-secret"}',
-            "--encrypt", "--gateway", gateway.url)  # fmt: skip
+            "--encrypt", "--gateway", gateway.ws_url)  # fmt: skip
     assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)
     assert printed["payload"]["result"] == {"got": {"k": "cli-secret"}}
-    async with GatewayClient(gateway.url, Identity.generate(), **fast_options()) as bob:
+    async with GatewayClient(gateway.ws_url, Identity.generate(), **fast_options()) as bob:
         sent = await asyncio.to_thread(
             cli, "send", "--key", str(key), "--to", bob.did, "--type", "INTENT",
-            "--payload", '{"query": "cli"}', "--encrypt", "--gateway", gateway.url)  # fmt: skip
+            "--payload", '{"query": "cli"}', "--encrypt", "--gateway", gateway.ws_url)  # fmt: skip
         assert sent.returncode == 0 and sent.stdout.strip() == "delivered", sent.stderr
         got = await next_message(bob)
     assert got.encrypted and got.payload == {"query": "cli"}

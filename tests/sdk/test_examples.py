@@ -7,16 +7,16 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-from .gateway_process import GatewayProcess
+from support.gateway import Gateway
+from support.starter import StartGateway
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def run_example(name: str, gateway: GatewayProcess) -> subprocess.CompletedProcess[str]:
+def run_example(name: str, gateway: Gateway) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(EXAMPLES / name), gateway.url],
+        [sys.executable, str(EXAMPLES / name), gateway.ws_url],
         capture_output=True,
         text=True,
         timeout=30,
@@ -24,9 +24,9 @@ def run_example(name: str, gateway: GatewayProcess) -> subprocess.CompletedProce
     )
 
 
-def test_echo_agent_answers_the_requester(gateway: GatewayProcess) -> None:
+def test_echo_agent_answers_the_requester(gateway: Gateway) -> None:
     """requester.py finds echo_agent.py by capability and gets its args echoed."""
-    env = {**os.environ, "AICONEXUS_GATEWAY": gateway.url}
+    env = {**os.environ, "AICONEXUS_GATEWAY": gateway.ws_url}
     agent = subprocess.Popen(
         [sys.executable, str(EXAMPLES / "echo_agent.py")],
         stdout=subprocess.PIPE,
@@ -48,15 +48,15 @@ def test_echo_agent_answers_the_requester(gateway: GatewayProcess) -> None:
     assert agent.returncode == 0, errors
 
 
-def test_requester_without_an_echo_agent_says_so(gateway_factory: Any) -> None:
+def test_requester_without_an_echo_agent_says_so(start_memory_gateway: StartGateway) -> None:
     """With no echo agent registered, requester.py explains and exits 1."""
-    fresh = gateway_factory()
+    fresh = start_memory_gateway()
     result = run_example("requester.py", fresh)
     assert result.returncode == 1
     assert "no echo agent" in result.stdout
 
 
-def test_signalling_pair_completes(gateway: GatewayProcess) -> None:
+def test_signalling_pair_completes(gateway: Gateway) -> None:
     """OFFER, ANSWER and ICE candidates go both ways."""
     result = run_example("signalling_pair.py", gateway)
     assert result.returncode == 0, result.stderr
@@ -65,9 +65,9 @@ def test_signalling_pair_completes(gateway: GatewayProcess) -> None:
     assert result.stdout.count("got ICE candidate") == 2
 
 
-def test_marketplace_negotiates_then_executes(gateway_factory: Any) -> None:
+def test_marketplace_negotiates_then_executes(start_memory_gateway: StartGateway) -> None:
     """The buyer gets a priced offer by INTENT, then the result by EXEC_REQUEST."""
-    fresh = gateway_factory()
+    fresh = start_memory_gateway()
     result = run_example("marketplace.py", fresh)
     assert result.returncode == 0, result.stderr
     assert "offers 0.05 EUR" in result.stdout

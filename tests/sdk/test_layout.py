@@ -47,7 +47,7 @@ def test_only_the_writer_holds_and_changes_the_outbox() -> None:
                 targets = [node.target]
             for target in targets:
                 if isinstance(target, ast.Attribute) and target.attr in ENTRY_STATE:
-                    found.append(f"{path.name}:{node.lineno} sets {ast.unparse(target)}")
+                    found.append(f"{path.name}:{target.lineno} sets {ast.unparse(target)}")
     assert found == []
 
 

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from support.starter import StartGateway
 
 from aiconexus import GatewayClient, Identity
 from aiconexus.protocol import MalformedMessageError, MessageTooLargeError
@@ -21,12 +22,14 @@ def _nested(depth: int) -> Any:
     return value
 
 
-async def test_too_deep_a_payload_fails_before_it_is_written(gateway_factory: Any) -> None:
+async def test_too_deep_a_payload_fails_before_it_is_written(
+    start_memory_gateway: StartGateway,
+) -> None:
     """A payload nested past the protocol's depth raises MalformedMessageError; the next send works."""
-    gateway = gateway_factory()
+    gateway = start_memory_gateway()
     async with (
-        GatewayClient(gateway.url, Identity.generate(), **fast_options()) as alice,
-        GatewayClient(gateway.url, Identity.generate(), **fast_options()) as bob,
+        GatewayClient(gateway.ws_url, Identity.generate(), **fast_options()) as alice,
+        GatewayClient(gateway.ws_url, Identity.generate(), **fast_options()) as bob,
     ):
         with pytest.raises(MalformedMessageError):
             await alice.send(
@@ -36,17 +39,19 @@ async def test_too_deep_a_payload_fails_before_it_is_written(gateway_factory: An
         assert await alice.send(bob.did, "INTENT", {"query": "ok"}, timeout=5) == "delivered"
 
 
-async def test_refused_frames_fail_once_and_later_sends_go_on(gateway_factory: Any) -> None:
+async def test_refused_frames_fail_once_and_later_sends_go_on(
+    start_memory_gateway: StartGateway,
+) -> None:
     """MESSAGE_TOO_LARGE (ERROR, or close 1009 for a huge frame) fails that send only.
 
     The gateway's limit is below the client's: the frame is never written again, and the
     sends after it are acknowledged.
     """
-    gateway = gateway_factory(MAX_MESSAGE_SIZE="2048")
+    gateway = start_memory_gateway(MAX_MESSAGE_SIZE="2048")
     options = fast_options(max_message_size=1_000_000)
     async with (
-        GatewayClient(gateway.url, Identity.generate(), **options) as alice,
-        GatewayClient(gateway.url, Identity.generate(), **options) as bob,
+        GatewayClient(gateway.ws_url, Identity.generate(), **options) as alice,
+        GatewayClient(gateway.ws_url, Identity.generate(), **options) as bob,
     ):
         with pytest.raises(MessageTooLargeError):
             await alice.send(bob.did, "INTENT", {"query": "x" * 4000}, timeout=5)
@@ -56,7 +61,9 @@ async def test_refused_frames_fail_once_and_later_sends_go_on(gateway_factory: A
         assert alice.unacknowledged == 0
 
 
-async def test_rate_limited_sends_wait_and_are_sent_again(gateway_factory: Any) -> None:
+async def test_rate_limited_sends_wait_and_are_sent_again(
+    start_memory_gateway: StartGateway,
+) -> None:
     """RATE_LIMITED with retry_after_ms: the client waits and re-sends; every send() succeeds.
 
     The gateway answers at most 2 refusals a second (ERRORS_PER_S): most refused frames get
@@ -64,12 +71,12 @@ async def test_rate_limited_sends_wait_and_are_sent_again(gateway_factory: Any) 
     each ACK, and re-sends what stays unanswered while nothing else is answered, under the
     same id: no send waits forever, and the recipient gets each frame once.
     """
-    gateway = gateway_factory(
+    gateway = start_memory_gateway(
         RATE_LIMIT_FRAMES_PER_S="20", RATE_LIMIT_BURST_S="0.25", ERRORS_PER_S="2"
     )
     async with (
-        GatewayClient(gateway.url, Identity.generate(), **fast_options()) as alice,
-        GatewayClient(gateway.url, Identity.generate(), **fast_options()) as bob,
+        GatewayClient(gateway.ws_url, Identity.generate(), **fast_options()) as alice,
+        GatewayClient(gateway.ws_url, Identity.generate(), **fast_options()) as bob,
     ):
         started = time.monotonic()
         statuses = await asyncio.wait_for(

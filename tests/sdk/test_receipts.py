@@ -5,20 +5,20 @@ from __future__ import annotations
 import asyncio
 
 from support.client import RawClient
+from support.gateway import Gateway
 
 from aiconexus import GatewayClient, Identity, Message, MessageType
 from aiconexus._receipts import Receipts
 from aiconexus._session import Session
 
 from .conftest import fast_options
-from .gateway_process import GatewayProcess
 
 
-async def test_the_client_acknowledges_a_burst_in_few_acks(gateway: GatewayProcess) -> None:
+async def test_the_client_acknowledges_a_burst_in_few_acks(gateway: Gateway) -> None:
     """30 frames from a raw sender: all ``delivered`` once the client took them in."""
-    alice = await RawClient.connect(gateway.url)
+    alice = await RawClient.connect(gateway.ws_url)
     bob = Identity.generate()
-    async with GatewayClient(gateway.url, bob, **fast_options()) as b:
+    async with GatewayClient(gateway.ws_url, bob, **fast_options()) as b:
         sent = [alice.make("INTENT", bob.did, {"query": f"q{i}"}) for i in range(30)]
         for message in sent:
             await alice.send_text(message.to_json())
@@ -61,13 +61,13 @@ async def test_ids_noted_in_one_iteration_go_out_as_one_signed_ack() -> None:
     acks[0].verify()
 
 
-async def test_opting_out_asks_for_nothing(gateway: GatewayProcess) -> None:
+async def test_opting_out_asks_for_nothing(gateway: Gateway) -> None:
     """``recipient_acks=False``: no receipts (REGISTERED does not confirm them); frames arrive."""
-    alice = await RawClient.connect(gateway.url)
+    alice = await RawClient.connect(gateway.ws_url)
     bob, carol = Identity.generate(), Identity.generate()
     async with (
-        GatewayClient(gateway.url, bob, **fast_options(recipient_acks=False)) as b,
-        GatewayClient(gateway.url, carol, **fast_options()) as c,
+        GatewayClient(gateway.ws_url, bob, **fast_options(recipient_acks=False)) as b,
+        GatewayClient(gateway.ws_url, carol, **fast_options()) as c,
     ):
         b_session, c_session = b._connection.last_session, c._connection.last_session
         assert b_session is not None and not b_session.recipient_acks

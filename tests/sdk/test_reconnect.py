@@ -6,14 +6,15 @@ import asyncio
 import os
 import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
+from support.gateway import Gateway, GatewayProcess
+from support.ports import free_port
+from support.starter import StartGatewayProcess
 
 from aiconexus import ConnectionState, GatewayClient, Identity, MessageType
 
 from .conftest import fast_options
-from .gateway_process import GatewayProcess, free_port
 
 STREAM_LENGTH = 300
 IN_FLIGHT = 16
@@ -78,7 +79,7 @@ async def test_sigkill_and_restart_lose_and_duplicate_nothing(tmp_path: Path) ->
     ``delivered`` received, every frame not acknowledged re-sent and received (test_crash
     does the same over 50 kills and every durable backend).
     """
-    gateway = GatewayProcess(tmp_path)
+    gateway = GatewayProcess({"STORAGE_TYPE": "memory"}, tmp_path)
     gateway.start()
     try:
         alice, bob = Identity.generate(), Identity.generate()
@@ -91,8 +92,8 @@ async def test_sigkill_and_restart_lose_and_duplicate_nothing(tmp_path: Path) ->
                 generation[0] += 1
 
         async with (
-            GatewayClient(gateway.url, alice, **fast_options(on_state_change=watch)) as a,
-            GatewayClient(gateway.url, bob, **fast_options()) as b,
+            GatewayClient(gateway.ws_url, alice, **fast_options(on_state_change=watch)) as a,
+            GatewayClient(gateway.ws_url, bob, **fast_options()) as b,
         ):
             at_bob: list[int] = []
             at_alice: list[int] = []
@@ -129,20 +130,20 @@ async def test_sigkill_and_restart_lose_and_duplicate_nothing(tmp_path: Path) ->
         gateway.stop()
 
 
-async def test_first_reachable_url_is_used(gateway: GatewayProcess) -> None:
+async def test_first_reachable_url_is_used(gateway: Gateway) -> None:
     """A dead URL first in the list is skipped."""
     dead = f"ws://127.0.0.1:{free_port()}/ws"
-    async with GatewayClient([dead, gateway.url], Identity.generate(), **fast_options()) as c:
-        assert c.url == gateway.url
+    async with GatewayClient([dead, gateway.ws_url], Identity.generate(), **fast_options()) as c:
+        assert c.url == gateway.ws_url
         assert await c.ping(timeout=5) > 0
 
 
 async def test_failover_to_the_next_gateway_when_one_goes_down(
-    gateway_process_factory: Any,
+    start_memory_gateway_process: StartGatewayProcess,
 ) -> None:
     """When the current gateway stops, the client moves to the next URL and keeps sending."""
-    first, second = gateway_process_factory(), gateway_process_factory()
-    urls = [first.url, second.url]
+    first, second = start_memory_gateway_process(), start_memory_gateway_process()
+    urls = [first.ws_url, second.ws_url]
     alice, bob = Identity.generate(), Identity.generate()
     states: list[ConnectionState] = []
     reconnected = asyncio.Event()
@@ -154,13 +155,13 @@ async def test_failover_to_the_next_gateway_when_one_goes_down(
 
     async with (
         GatewayClient(urls, alice, **fast_options(on_state_change=watch)) as a,
-        GatewayClient(second.url, bob, **fast_options()) as b,
+        GatewayClient(second.ws_url, bob, **fast_options()) as b,
     ):
-        assert a.url == first.url
+        assert a.url == first.ws_url
         first.kill()
         async with asyncio.timeout(10):
             await reconnected.wait()
-        assert a.url == second.url
+        assert a.url == second.ws_url
         assert await a.send(bob.did, "OFFER", {"sdp": "after failover"}) == "delivered"
         async with asyncio.timeout(5):
             assert (await b.recv()).payload["sdp"] == "after failover"
@@ -172,9 +173,11 @@ async def test_failover_to_the_next_gateway_when_one_goes_down(
     ]
 
 
-async def test_heartbeat_detects_a_frozen_gateway(gateway_process_factory: Any) -> None:
+async def test_heartbeat_detects_a_frozen_gateway(
+    start_memory_gateway_process: StartGatewayProcess,
+) -> None:
     """A gateway that stops answering (SIGSTOP) is detected by the PING heartbeat."""
-    gateway = gateway_process_factory()
+    gateway = start_memory_gateway_process()
     assert gateway.process is not None
     pid = gateway.process.pid
     reconnecting, reconnected = asyncio.Event(), asyncio.Event()
@@ -186,7 +189,7 @@ async def test_heartbeat_detects_a_frozen_gateway(gateway_process_factory: Any) 
             reconnected.set()
 
     options = fast_options(heartbeat_interval_s=0.3, ws_ping_interval_s=None, on_state_change=watch)
-    async with GatewayClient(gateway.url, Identity.generate(), **options) as client:
+    async with GatewayClient(gateway.ws_url, Identity.generate(), **options) as client:
         os.kill(pid, signal.SIGSTOP)
         try:
             async with asyncio.timeout(5):
@@ -200,12 +203,12 @@ async def test_heartbeat_detects_a_frozen_gateway(gateway_process_factory: Any) 
 
 async def test_frames_older_than_the_skew_are_resigned_on_resend(tmp_path: Path) -> None:
     """A frame that waited through an outage longer than the skew is re-signed, not refused."""
-    gateway = GatewayProcess(tmp_path, CLOCK_SKEW="2")
+    gateway = GatewayProcess({"STORAGE_TYPE": "memory", "CLOCK_SKEW": "2"}, tmp_path)
     gateway.start()
     try:
         alice, bob = Identity.generate(), Identity.generate()
         options = fast_options(clock_skew_s=2.0)
-        async with GatewayClient(gateway.url, alice, **options) as a:
+        async with GatewayClient(gateway.ws_url, alice, **options) as a:
             gateway.kill()
             sending = asyncio.create_task(a.send(bob.did, "OFFER", {"sdp": "patient"}))
             await asyncio.sleep(2.5)
@@ -213,7 +216,7 @@ async def test_frames_older_than_the_skew_are_resigned_on_resend(tmp_path: Path)
             gateway.start()
             async with asyncio.timeout(10):
                 assert await sending == "queued"
-        async with GatewayClient(gateway.url, bob, **options) as b, asyncio.timeout(5):
+        async with GatewayClient(gateway.ws_url, bob, **options) as b, asyncio.timeout(5):
             message = await b.recv()
         assert message.payload == {"sdp": "patient"}
         assert message.from_ == alice.did

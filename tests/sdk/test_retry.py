@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from support.gateway import Gateway
+from support.ports import free_port
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidURI
 from websockets.frames import Close
 
@@ -26,7 +28,6 @@ from aiconexus.protocol import CloseCode
 from aiconexus.retry import close_code
 
 from .conftest import fast_options
-from .gateway_process import GatewayProcess, free_port
 
 
 def closed(code: int, reason: str = "") -> ConnectionClosedError:
@@ -86,7 +87,7 @@ async def test_a_policy_that_refuses_ends_the_first_connect_with_its_error() -> 
     assert client.state is ConnectionState.CLOSED
 
 
-async def test_a_policy_may_take_a_replaced_session_back(gateway: GatewayProcess) -> None:
+async def test_a_policy_may_take_a_replaced_session_back(gateway: Gateway) -> None:
     """Retrying close 4000 (which the default does not): the other client is replaced instead."""
     identity = Identity.generate()
     asked: list[int | None] = []
@@ -96,8 +97,10 @@ async def test_a_policy_may_take_a_replaced_session_back(gateway: GatewayProcess
         return close_code(error) == CloseCode.REPLACED or default_retry_policy(error)
 
     policy: RetryPolicy = stubborn
-    async with GatewayClient(gateway.url, identity, retry_policy=policy, **fast_options()) as first:
-        second = GatewayClient(gateway.url, identity, **fast_options())
+    async with GatewayClient(
+        gateway.ws_url, identity, retry_policy=policy, **fast_options()
+    ) as first:
+        second = GatewayClient(gateway.ws_url, identity, **fast_options())
         await second.connect()
         async with asyncio.timeout(5):
             reason = await second.wait_closed()

@@ -12,22 +12,26 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.backends import backend_environment
 from support.client import RawClient
-from support.gateway import GatewayProcess
+from support.gateway import Gateway, GatewayProcess
 from support.inprocess import InProcessGateway
 
 from aiconexus import Backoff, ConnectionState, GatewayClient, Identity, MessageType
 
-FAST = {"backoff": Backoff(initial_delay=0.05, factor=2.0, max_delay=0.5), "open_timeout_s": 5.0}
+FAST: dict[str, Any] = {
+    "backoff": Backoff(initial_delay=0.05, factor=2.0, max_delay=0.5),
+    "open_timeout_s": 5.0,
+}
 
 
 @pytest.fixture(scope="module", params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def smoke_gateway(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[GatewayProcess]:
+) -> Iterator[Gateway]:
     """A gateway process of the backend under test, shared by the module."""
     with backend_environment(request.param) as env:
         workdir = tmp_path_factory.mktemp(f"smoke-{request.param}")
@@ -35,14 +39,14 @@ def smoke_gateway(
             yield process
 
 
-def test_the_gateway_starts_and_answers_health(smoke_gateway: GatewayProcess) -> None:
+def test_the_gateway_starts_and_answers_health(smoke_gateway: Gateway) -> None:
     """``/health`` answers 200 with the gateway's DID."""
     response = smoke_gateway.health()
     assert response.status_code == 200
     assert response.json()["did"].startswith("did:key:z6Mk")
 
 
-async def test_the_handshake_over_raw_frames(smoke_gateway: GatewayProcess) -> None:
+async def test_the_handshake_over_raw_frames(smoke_gateway: Gateway) -> None:
     """CHALLENGE (signed, from the gateway's DID) -> REGISTER -> REGISTERED."""
     client = await RawClient.connect(smoke_gateway.ws_url)
     assert client.gateway_did == smoke_gateway.did
@@ -50,7 +54,7 @@ async def test_the_handshake_over_raw_frames(smoke_gateway: GatewayProcess) -> N
     await client.close()
 
 
-async def test_the_sdk_sends_and_is_acknowledged(smoke_gateway: GatewayProcess) -> None:
+async def test_the_sdk_sends_and_is_acknowledged(smoke_gateway: Gateway) -> None:
     """ACK delivered to a connected agent, ACK queued to an offline one, then delivered."""
     alice, bob, carol = Identity.generate(), Identity.generate(), Identity.generate()
     async with (
@@ -68,7 +72,7 @@ async def test_the_sdk_sends_and_is_acknowledged(smoke_gateway: GatewayProcess) 
             assert stored.payload == {"query": "later"}
 
 
-async def test_the_sdk_reconnects_after_a_gateway_restart(smoke_gateway: GatewayProcess) -> None:
+async def test_the_sdk_reconnects_after_a_gateway_restart(smoke_gateway: Gateway) -> None:
     """The gateway stops and starts again on its port: the client reconnects and sends."""
     states: list[ConnectionState] = []
     reconnected = asyncio.Event()

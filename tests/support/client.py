@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from aiconexus.protocol import ClientHandshake, Identity, Message, MessageType
 
@@ -74,7 +75,7 @@ class RawClient:
         ws = await asyncio.wait_for(
             connect(
                 url,
-                subprotocols=list(subprotocols) if subprotocols else None,  # type: ignore[misc]
+                subprotocols=[Subprotocol(name) for name in subprotocols] if subprotocols else None,
                 **{"compression": None, "max_size": None, "open_timeout": TIMEOUT_S, **options},
             ),
             TIMEOUT_S,
@@ -173,6 +174,18 @@ class RawClient:
             assert message.correlation_id == correlation_id, message
         return message
 
+    async def refused(self, frame: Message | str | bytes, code: str) -> Message:
+        """Send ``frame``, which must be refused with ERROR ``code``; returns the ERROR.
+
+        A :class:`Message` is signed and sent, and the ERROR must answer its id; text or bytes
+        go out as they are (broken frames), and the ERROR may answer nothing.
+        """
+        if isinstance(frame, Message):
+            await self.send_text(frame.to_json())
+            return await self.expect_error(code, frame.id)
+        await self.send_text(frame)
+        return await self.expect_error(code)
+
     async def expect_acks(self, count: int, within: float = TIMEOUT_S) -> dict[str, str]:
         """Read ACKs until ``count`` ids are acknowledged; ``{id: status}`` (each id once).
 
@@ -203,6 +216,11 @@ class RawClient:
     def close_code(self) -> int | None:
         """The close code the gateway sent, once closed."""
         return self.ws.close_code
+
+    @property
+    def close_reason(self) -> str:
+        """The close reason the gateway sent, once closed ("" before)."""
+        return self.ws.close_reason or ""
 
     async def close(self) -> None:
         """Close the connection normally."""

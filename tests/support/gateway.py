@@ -1,4 +1,16 @@
-"""A real gateway process: ``aiconexus-gateway`` started with a given environment."""
+"""The gateway type of the suite: :class:`Gateway`, served in-process or as a subprocess.
+
+Every fixture and helper that gives a test a running gateway gives a :class:`Gateway`; a test
+annotated with it runs unchanged against either kind:
+
+- :class:`support.inprocess.InProcessGateway`, the default (fixtures ``gateway`` and
+  ``start_gateway``): the real app and uvicorn server, served by a thread of the test process;
+- :class:`GatewayProcess`: the ``aiconexus-gateway`` console script, for what needs a process
+  of its own (signals, SIGKILL, worker processes, LOG_FILE/LOG_LEVEL, binding errors).
+
+Both take ``(env, workdir, *, port=None)``: ``env`` holds gateway settings as environment
+variables, ``workdir`` keeps the key file, and the port is kept across ``stop()``/``start()``.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +20,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
 from .ports import free_port
 
 __all__ = [
-    "GatewayHttp",
+    "Gateway",
     "GatewayProcess",
-    "StartGateway",
+    "coverage_env",
     "gateway_env",
     "gateway_script",
     "read_log",
@@ -84,6 +97,15 @@ def gateway_script() -> str:
     return found
 
 
+def coverage_env() -> dict[str, str]:
+    """The coverage variables of this process (none when not measured).
+
+    A subprocess started with an environment of its own (a clean one, as a user's shell or a
+    desktop client would give) gets these too, so that the suite measures its code.
+    """
+    return {name: value for name, value in os.environ.items() if name.startswith("COVERAGE_")}
+
+
 def gateway_env(env: Mapping[str, str], workdir: Path, port: int) -> dict[str, str]:
     """The environment of a gateway on ``port``: this one's minus gateway settings, then ``env``.
 
@@ -109,12 +131,44 @@ def read_log(path: Path) -> str:
         return ""
 
 
-class GatewayHttp:
-    """The HTTP routes and the log of a running gateway (subprocess and in-process fixtures)."""
+class Gateway(ABC):
+    """A running gateway on a loopback port: its URLs, DID, HTTP routes, log, start and stop."""
 
+    workdir: Path
+    env: dict[str, str]
+    """The gateway's settings as environment variables (GATEWAY_PORT included)."""
+
+    @property
+    def port(self) -> int:
+        """The TCP port the gateway listens on."""
+        return int(self.env["GATEWAY_PORT"])
+
+    @property
+    def http_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """``ws://127.0.0.1:<port>/ws``."""
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    @abstractmethod
+    def did(self) -> str:
+        """The gateway's DID."""
+
+    @abstractmethod
+    def start(self, timeout: float = START_TIMEOUT_S) -> Self:
+        """Start serving; returns once the gateway answers."""
+
+    @abstractmethod
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """Shut down as on SIGTERM; the exit status (None when never started)."""
+
+    @abstractmethod
     def log(self) -> str:
         """What the gateway logged so far."""
-        raise NotImplementedError
 
     def wait_for_log(self, text: str, timeout: float = 10.0) -> str:
         """Wait until ``text`` appears in the log; returns the log (AssertionError if not)."""
@@ -125,11 +179,6 @@ class GatewayHttp:
                 return output
             time.sleep(0.02)
         raise AssertionError(f"{text!r} not in the gateway output:\n{self.log()}")
-
-    @property
-    def http_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        raise NotImplementedError
 
     def health(self) -> httpx.Response:
         """GET /health."""
@@ -153,12 +202,19 @@ class GatewayHttp:
             if cursor is None:
                 return listed
 
+    def __enter__(self) -> Self:
+        return self.start()
 
-class GatewayProcess(GatewayHttp):
-    """One gateway subprocess on a free loopback port; its output goes to ``log_path``.
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class GatewayProcess(Gateway):
+    """One ``aiconexus-gateway`` subprocess on a loopback port; its output goes to ``log_path``.
 
     ``env`` holds gateway settings (``STORAGE_TYPE``, ``AGENT_TIMEOUT``...); the port, host
-    and key file are filled in unless given. Use as a context manager or call start/stop.
+    and key file are filled in unless given. ``args`` are command-line arguments of the
+    script; ``port`` (when the arguments choose it) is where it is reached.
     """
 
     def __init__(
@@ -183,17 +239,7 @@ class GatewayProcess(GatewayHttp):
         """The TCP port the gateway listens on (``port`` if given, else GATEWAY_PORT)."""
         return self._port if self._port is not None else int(self.env["GATEWAY_PORT"])
 
-    @property
-    def http_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        """``ws://127.0.0.1:<port>/ws``."""
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    def start(self, timeout: float = START_TIMEOUT_S) -> GatewayProcess:
+    def start(self, timeout: float = START_TIMEOUT_S) -> Self:
         """Start the process and wait until ``/health`` answers (any status).
 
         When the port was picked here and another process took it meanwhile, a new free
@@ -206,7 +252,7 @@ class GatewayProcess(GatewayHttp):
                 self.env["GATEWAY_PORT"] = str(free_port())
         raise RuntimeError(f"no free port for the gateway:\n{self.log()}")
 
-    def _start_once(self, timeout: float) -> GatewayProcess:
+    def _start_once(self, timeout: float) -> Self:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [gateway_script(), *self.args],
@@ -243,6 +289,13 @@ class GatewayProcess(GatewayHttp):
                 process.wait(timeout=5)
         return process.returncode
 
+    def kill(self) -> None:
+        """SIGKILL the gateway, as a crash would, and reap it (``start()`` starts it again)."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+
     def hangup(self) -> None:
         """Send SIGHUP (the gateway reloads its access policy)."""
         assert self.process is not None and self.process.poll() is None, "not running"
@@ -257,13 +310,3 @@ class GatewayProcess(GatewayHttp):
     def log(self) -> str:
         """Everything the process wrote so far."""
         return read_log(self.log_path)
-
-    def __enter__(self) -> GatewayProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-StartGateway = Callable[..., GatewayProcess]
-"""The ``start_gateway`` fixture: ``start_gateway(agent_timeout=2, ...) -> GatewayProcess``."""

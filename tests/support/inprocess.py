@@ -1,8 +1,7 @@
 """A real gateway served by this test process: uvicorn, the real app, a real loopback socket.
 
-:class:`InProcessGateway` has the interface of :class:`support.gateway.GatewayProcess`
-(``ws_url``, ``http_url``, ``health()``, ``get()``, ``agents()``, ``did``, ``log()``,
-``wait_for_log()``, ``start()``/``stop()``), so a test runs unchanged against either. It
+:class:`InProcessGateway` is a :class:`support.gateway.Gateway`, as the subprocess
+:class:`support.gateway.GatewayProcess` is, so a test runs unchanged against either. It
 builds the same server the console script builds (``Settings.from_env`` of the same
 environment, ``create_app``, ``uvicorn_config``, ``GatewayServer``) and serves it from a
 thread of its own with its own event loop: tests read the gateway's state with blocking
@@ -27,7 +26,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from aiconexus_gateway.app import GatewayApp, create_app
 from aiconexus_gateway.keys import load_or_create_key
@@ -35,12 +34,11 @@ from aiconexus_gateway.observation.logs import _formatter as gateway_formatter
 from aiconexus_gateway.server import GatewayServer, uvicorn_config
 from aiconexus_gateway.settings import Settings
 
-from .gateway import GatewayHttp, gateway_env
+from .gateway import START_TIMEOUT_S, Gateway, gateway_env
 from .in_loop import loopback_socket
 
 __all__ = ["InProcessGateway"]
 
-START_TIMEOUT_S = 20.0
 LOGGERS = ("aiconexus.gateway", "uvicorn.error")
 """Loggers whose records an in-process gateway keeps (those of its own thread only)."""
 
@@ -96,7 +94,7 @@ class _LoggerLevels:
             logging.getLogger(name).setLevel(min(cls.wanted))
 
 
-class InProcessGateway(GatewayHttp):
+class InProcessGateway(Gateway):
     """One gateway served by a thread of this process on a loopback port.
 
     ``env`` holds gateway settings as environment variables (``STORAGE_TYPE``,
@@ -114,7 +112,7 @@ class InProcessGateway(GatewayHttp):
             port = int(self._socket.getsockname()[1])
         self.env = gateway_env(env, workdir, port if port is not None else 0)
         self.lines: list[str] = []
-        self.app: GatewayApp | None = None
+        self._app: GatewayApp | None = None
         self.settings: Settings | None = None
         self._server: GatewayServer | None = None
         self._thread: threading.Thread | None = None
@@ -122,31 +120,12 @@ class InProcessGateway(GatewayHttp):
         self._level = logging.INFO
 
     @property
-    def port(self) -> int:
-        """The TCP port the gateway listens on."""
-        return int(self.env["GATEWAY_PORT"])
+    def app(self) -> GatewayApp:
+        """The app being served (its hub, for state no route exposes); once started."""
+        assert self._app is not None, "not started"
+        return self._app
 
-    @property
-    def http_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        """``ws://127.0.0.1:<port>/ws``."""
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    @property
-    def url(self) -> str:
-        """The WebSocket URL (as ``ws_url``; the SDK tests' name for it)."""
-        return self.ws_url
-
-    @property
-    def running(self) -> bool:
-        """True while the server thread runs."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self, timeout: float = START_TIMEOUT_S) -> InProcessGateway:
+    def start(self, timeout: float = START_TIMEOUT_S) -> Self:
         """Build the app and serve it until :meth:`stop`; returns once it listens.
 
         Raises what the start-up raised (a bad setting, a policy file that cannot be read).
@@ -154,14 +133,14 @@ class InProcessGateway(GatewayHttp):
         try:
             settings = Settings.from_env(self.env)
             identity = load_or_create_key(settings.gateway_key_file)
-            self.app = create_app(settings, identity)
+            self._app = create_app(settings, identity)
         except BaseException:
             if self._socket is not None:
                 self._socket.close()
                 self._socket = None
             raise
         self.settings = settings
-        config = uvicorn_config(settings, self.app)
+        config = uvicorn_config(settings, self._app)
         server = GatewayServer(config)
         self._server = server
         self._failure = None
@@ -216,15 +195,8 @@ class InProcessGateway(GatewayHttp):
     @property
     def did(self) -> str:
         """The gateway's DID."""
-        assert self.app is not None, "not started"
         return self.app.hub.did
 
     def log(self) -> str:
         """Every line the gateway logged so far (text format, as on stderr)."""
         return "\n".join(self.lines)
-
-    def __enter__(self) -> InProcessGateway:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

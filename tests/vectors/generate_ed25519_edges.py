@@ -99,7 +99,10 @@ def zip215_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     base = _decode_zip215(BASE_Y.to_bytes(32, "little"))
     assert base is not None
     k = int.from_bytes(hashlib.sha512(signature[:32] + public_key + message).digest(), "little")
-    neg = lambda q: ((-q[0]) % P, q[1], q[2], (-q[3]) % P)  # noqa: E731
+
+    def neg(q: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        return ((-q[0]) % P, q[1], q[2], (-q[3]) % P)
+
     check = _add(_add(_mul(s, base), neg(r)), neg(_mul(k % L, a)))
     return _is_identity(_mul(8, check))
 

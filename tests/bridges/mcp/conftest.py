@@ -18,7 +18,10 @@ from support.inprocess import InProcessGateway
 from aiconexus import Agent, Backoff, Capability, Identity, Message
 from aiconexus_gateway.bridges.callers import Callers
 
-FAST = {"backoff": Backoff(initial_delay=0.05, factor=2.0, max_delay=0.5), "open_timeout_s": 5.0}
+FAST: dict[str, Any] = {
+    "backoff": Backoff(initial_delay=0.05, factor=2.0, max_delay=0.5),
+    "open_timeout_s": 5.0,
+}
 """GatewayClient options for tests: quick reconnects and short open timeouts."""
 
 ADD = Capability(

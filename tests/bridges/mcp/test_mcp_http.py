@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
 import httpx2
 import mcp_types as types
@@ -122,7 +123,9 @@ async def test_a_call_may_wait_for_an_agent_or_name_one(served: Served) -> None:
         async with second.connect(served.gateway.ws_url):
             for agent in (first, second, first):
                 named = await client.call_tool(
-                    "http-meta", {"a": 1, "b": 1}, meta={"aiconexus/did": agent.did}
+                    "http-meta",
+                    {"a": 1, "b": 1},
+                    meta=cast(types.RequestParamsMeta, {"aiconexus/did": agent.did}),
                 )
                 assert named.structured_content == {"sum": 2, "by": agent.did}
     async with asyncio.timeout(10):
@@ -131,7 +134,11 @@ async def test_a_call_may_wait_for_an_agent_or_name_one(served: Served) -> None:
 
     async with mcp_client(served, "alice") as client:
         waiting = asyncio.create_task(
-            client.call_tool("http-meta", {"a": 2, "b": 3}, meta={"aiconexus/wait": True})
+            client.call_tool(
+                "http-meta",
+                {"a": 2, "b": 3},
+                meta=cast(types.RequestParamsMeta, {"aiconexus/wait": True}),
+            )
         )
         with pytest.raises(MCPError, match="unknown tool"):
             await client.call_tool("http-meta", {"a": 2, "b": 3})

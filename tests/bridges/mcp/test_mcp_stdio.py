@@ -15,6 +15,7 @@ import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
+from support.gateway import coverage_env
 from support.inprocess import InProcessGateway
 
 from .conftest import ADD, StartAgent
@@ -25,7 +26,10 @@ AICONEXUS = str(Path(sys.executable).with_name("aiconexus"))
 def bridge_command(gateway: InProcessGateway, key_file: Path) -> StdioServerParameters:
     """The stdio command a desktop client would run (as in the Claude Desktop snippet)."""
     args = ["mcp", "--gateway", gateway.ws_url, "--key", str(key_file), "--refresh", "60"]
-    return StdioServerParameters(command=AICONEXUS, args=[*args, "--timeout", "5"])
+    # The client passes a minimal environment; the coverage variables let the suite measure it.
+    return StdioServerParameters(
+        command=AICONEXUS, args=[*args, "--timeout", "5"], env=coverage_env()
+    )
 
 
 async def test_stdio_lists_calls_and_reports_changes(
