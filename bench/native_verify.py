@@ -200,14 +200,14 @@ def compare(verifies: int, batch: int = 256, threads: int | None = None) -> dict
     figures["pynacl_threads_per_pynacl"] = round(sides[-1].rate / baseline, 3)
     if native_available():
         whole, held = gil_share(items, max(4, verifies // batch // 4))
-        share = held / whole
+        held_share = held / whole
         print(
-            f"{'GIL held per native verify':<40} {held:9.2f} of {whole:.1f} us ({share:.1%}):"
-            f" {threads} threads can reach x{threads / (1 + (threads - 1) * share):.2f}"
+            f"{'GIL held per native verify':<40} {held:9.2f} of {whole:.1f} us ({held_share:.1%}):"
+            f" {threads} threads can reach x{threads / (1 + (threads - 1) * held_share):.2f}"
             " of one thread (Amdahl)",
             flush=True,
         )
-        figures["native_gil_held_share"] = round(share, 4)
+        figures["native_gil_held_share"] = round(held_share, 4)
     return figures
 
 
