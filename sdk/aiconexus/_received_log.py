@@ -54,6 +54,9 @@ class ReceivedLog:
             text = self.path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             text = ""
+        except OSError as exc:  # a directory, no permission...: kept in memory only
+            _logger.warning("cannot read the duplicate memory %s: %s", self.path, exc)
+            text = ""
         for line in text.splitlines():
             entry = _parse(line)
             if entry is not None and entry[0] > now:

@@ -45,3 +45,21 @@ def test_the_file_is_bounded_and_damaged_lines_are_skipped(tmp_path: Path) -> No
     ]
     with pytest.raises(ValueError):
         ReceivedLog(path, keep_s=0)
+
+
+@pytest.mark.parametrize("where", ["directory", "under_a_file"])
+def test_an_unusable_path_is_kept_in_memory_with_a_warning(
+    tmp_path: Path, where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A path that is a directory, or lies under a file, warns; nothing raises."""
+    if where == "directory":
+        path = tmp_path / "agent.key.received"
+        path.mkdir()
+    else:
+        (tmp_path / "plain").write_text("")
+        path = tmp_path / "plain" / "agent.key.received"
+    log = ReceivedLog(path, keep_s=60.0, max_entries=10)
+    assert list(log.open(now=1000.0)) == []
+    log.add("did:key:zA", "m1", now=1000.0)
+    log.close()
+    assert "cannot read the duplicate memory" in caplog.text

@@ -69,10 +69,6 @@ class StoreLanes:
         """Per recipient whose settling failed: the pause before the last retry."""
         self._settle_scheduled: set[str] = set()
 
-    def unsettled(self, recipient: str) -> int:
-        """How many acknowledged held frames of ``recipient`` wait to be settled."""
-        return len(self._unsettled.get(recipient, ()))
-
     def store(self, recipient: str, item: Outgoing) -> None:
         """Store ``item`` for ``recipient`` after everything already in its lane."""
 
