@@ -300,13 +300,14 @@ class ConnectionHandler:
         loop = asyncio.get_running_loop()
         pipelined = self.parts.backend.remote_checks
         limit = self.settings.send_queue_size
-        running: deque[asyncio.Task[None]] = deque()
+        # only a pipelining connection holds a deque (about 700 bytes with its first block)
+        running: deque[asyncio.Task[None]] | None = deque() if pipelined else None
         turn = time.perf_counter()
         try:
             while not session.closed:
                 while running and running[0].done():
                     running.popleft()
-                if len(running) >= PIPELINE_DEPTH:
+                if running and len(running) >= PIPELINE_DEPTH:
                     await asyncio.wait((running[0],))
                     continue
                 if session.queue.answers >= limit:
@@ -319,7 +320,7 @@ class ConnectionHandler:
                 session.receiving = False
                 if event["type"] != "websocket.receive":
                     return
-                if pipelined:
+                if running is not None:
                     previous = running[-1] if running else None
                     handling = self._handle(session, event, previous)
                     running.append(loop.create_task(handling))
