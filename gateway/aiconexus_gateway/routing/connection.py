@@ -324,6 +324,11 @@ class ConnectionHandler:
                     previous = running[-1] if running else None
                     handling = self._handle(session, event, previous)
                     running.append(loop.create_task(handling))
+                elif (text := event.get("text")) is not None:
+                    try:  # the common case, without a coroutine of its own per frame
+                        await self.router.handle(session, text)
+                    except Exception as exc:
+                        self._fault(session, text, exc)
                 else:
                     await self._handle(session, event, None)
             await session.closed_sent()
@@ -347,12 +352,16 @@ class ConnectionHandler:
             return
         try:
             await self.router.handle(session, text, previous)
-        except Exception as exc:  # last resort: one bad frame must not end the connection
-            _Faults.report(self.metrics, session.session_id, exc)
-            failed = InternalError("the gateway could not handle this frame")
-            self.replies.reject(session, failed, guess_id(text))
+        except Exception as exc:
+            self._fault(session, text, exc)
         finally:
             # A frame that returned early (refused, or a recipient ACK) still ends after the one
             # before it, so the next frame cannot overtake frames still in their replay check.
             if previous is not None and not previous.done():
                 await asyncio.wait((previous,))
+
+    def _fault(self, session: Session, text: str, exc: Exception) -> None:
+        """Last resort: a frame whose handling failed costs that frame only (INTERNAL_ERROR)."""
+        _Faults.report(self.metrics, session.session_id, exc)
+        failed = InternalError("the gateway could not handle this frame")
+        self.replies.reject(session, failed, guess_id(text))
