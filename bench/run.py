@@ -251,6 +251,11 @@ def _ratios(lines: dict[str, Line], rate: float, kb_per_agent: float) -> dict[st
     return {
         "verified_per_verify_rate": round(lines["verified"].frames_per_s / rate, 3),
         "unverified_per_bare_relay": over("unverified", "bare"),
+        # frames per server CPU-second: steadier than frames/s on a shared machine, and not
+        # bound by the load generator (which the bare relay often is)
+        "unverified_per_bare_relay_cpu": round(
+            lines["bare"].server_cpu_us_per_frame / lines["unverified"].server_cpu_us_per_frame, 3
+        ),
         "verified_p99_ms_4x1": round(lines["verified_4x1"].p99_ms, 3),
         "bare_p99_ms_4x1": round(lines["bare_4x1"].p99_ms, 3),
         "rss_kb_per_idle_agent": round(kb_per_agent, 2),
@@ -267,6 +272,8 @@ def _summary(ratios: dict[str, Any], lines: dict[str, Line]) -> None:
         shown = "skipped" if value is None else f"{value:8.2f}"
         extra = f"  (bare relay {ratios['bare_p99_ms_4x1']:.2f} ms)" if name.endswith("4x1") else ""
         print(f"{name:<38} {shown:>8}    {op} {aim:g}{extra}")
+    cpu = ratios["unverified_per_bare_relay_cpu"]
+    print(f"{'unverified_per_bare_relay_cpu':<38} {cpu:>8.2f}    (frames per server CPU-second)")
     for name in ("recipient_acks_per_plain", "sqlite_per_memory_store"):
         print(f"{name:<38} {ratios[name]:>8.2f}    (cost, no aim)")
     for name in (
