@@ -86,7 +86,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--cost-frames", type=int, help="frames per pair (acks, store)")
     parser.add_argument("--window", type=int, default=64, help="frames in flight per pair")
     args = parser.parse_args()
-    defaults = (4, 500, 300, 200, 200, 300) if args.quick else (8, 10000, 4000, 2000, 3000, 2500)
+    # idle agents, even quick: 1000 (with 200, one allocator arena of 1 MiB is 5 kB per agent)
+    defaults = (4, 500, 300, 200, 1000, 300) if args.quick else (8, 10000, 4000, 2000, 3000, 2500)
     names = ("pairs", "frames", "cluster_frames", "latency_frames", "agents", "cost_frames")
     for name, default in zip(names, defaults, strict=True):
         if getattr(args, name) is None:
