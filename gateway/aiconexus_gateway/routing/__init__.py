@@ -18,9 +18,9 @@ The walk of one EXEC_REQUEST from A to B, B with recipient acknowledgements (mod
    draining?, ``guards`` rate, signature, payload, ``backend`` replay check), makes an
    ``outgoing.Outgoing`` and calls ``hub.deliver`` (hub, 1st entry): ``lanes`` order, then
    ``session.enqueue`` into its ``send_queue`` (which starts B's writer if B was idle).
-2. B's writer (task, ended once nothing is left to write): ``session`` takes a batch from ``send_queue`` that ``delivery`` has
-   window room for, moves it into the window (``delivery.sending``) and writes it
-   (``transport``).
+2. B's writer (a task, ended once nothing is left to write): ``session`` takes a batch from
+   ``send_queue`` that ``delivery`` has window room for, moves it into the window
+   (``delivery.sending``) and writes it (``transport``).
 3. B's reader: ``connection``, ``router`` checks B's ACK (signature, freshness,
    ``delivery.recipient_ack_ids``); ``delivery.acknowledged`` returns the verdict (and
    wakes B's writer); ``hub.delivered`` (hub, 2nd entry) counts it, settles held store
