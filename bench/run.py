@@ -92,7 +92,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--cost-frames", type=int, help="frames per pair (acks, store)")
     parser.add_argument("--window", type=int, default=64, help="frames in flight per pair")
     args = parser.parse_args()
-    defaults = (4, 500, 300, 200, 200, 300) if args.quick else (8, 10000, 4000, 2000, 3000, 2500)
+    # idle agents, even quick: 1000 (with 200, one allocator arena of 1 MiB is 5 kB per agent)
+    defaults = (4, 500, 300, 200, 1000, 300) if args.quick else (8, 10000, 4000, 2000, 3000, 2500)
     names = ("pairs", "frames", "cluster_frames", "latency_frames", "agents", "cost_frames")
     for name, default in zip(names, defaults, strict=True):
         if getattr(args, name) is None:
@@ -269,6 +270,11 @@ def _ratios(lines: dict[str, Line], rate: float, kb_per_agent: float) -> dict[st
         "verified_per_verify_rate": round(lines["verified"].frames_per_s / rate, 3),
         "verified_inline_per_verify_rate": round(lines["verified_inline"].frames_per_s / rate, 3),
         "unverified_per_bare_relay": over("unverified", "bare"),
+        # frames per server CPU-second: steadier than frames/s on a shared machine, and not
+        # bound by the load generator (which the bare relay often is)
+        "unverified_per_bare_relay_cpu": round(
+            lines["bare"].server_cpu_us_per_frame / lines["unverified"].server_cpu_us_per_frame, 3
+        ),
         "verified_p99_ms_4x1": round(lines["verified_4x1"].p99_ms, 3),
         "bare_p99_ms_4x1": round(lines["bare_4x1"].p99_ms, 3),
         "rss_kb_per_idle_agent": round(kb_per_agent, 2),
@@ -289,6 +295,8 @@ def _summary(ratios: dict[str, Any], lines: dict[str, Line]) -> None:
         f"{'verified_inline_per_verify_rate':<38} {ratios['verified_inline_per_verify_rate']:>8.2f}"
         "    (GATEWAY_CRYPTO_THREADS=0: every signature on the event loop)"
     )
+    cpu = ratios["unverified_per_bare_relay_cpu"]
+    print(f"{'unverified_per_bare_relay_cpu':<38} {cpu:>8.2f}    (frames per server CPU-second)")
     for name in ("recipient_acks_per_plain", "sqlite_per_memory_store"):
         print(f"{name:<38} {ratios[name]:>8.2f}    (cost, no aim)")
     for name in (

@@ -341,3 +341,29 @@ async def test_shutdown_closes_sessions_1001_and_refuses_new_ones() -> None:
         await late.accept()
         refused = await late.close_event()
         assert refused["code"] == CLOSE_TRY_LATER and "stopping" in refused["reason"]
+
+
+# idle sessions ---------------------------------------------------------------------------------
+
+
+async def test_an_idle_session_holds_no_writer_task_and_wakes_on_the_next_frame(
+    asgi: AsgiGateway,
+) -> None:
+    """Once REGISTERED is written, an idle session runs only its connection's task.
+
+    The writer task is started by what there is to write and ends with it, so registered
+    agents that send and receive nothing add one task each (their connection); a frame that
+    arrives later is still written, and its sender ACKed.
+    """
+    alice = await asgi.register()
+    await asyncio.sleep(0)
+    before = len(asyncio.all_tasks())
+    idle = [await asgi.register() for _ in range(10)]
+    await asyncio.sleep(0)
+    assert len(asyncio.all_tasks()) - before == len(idle)
+    sent = await alice.send_message(MessageType.INTENT, idle[3].did, {"query": "later"})
+    assert (await idle[3].expect(MessageType.INTENT)).id == sent.id
+    ack = await alice.expect(MessageType.ACK)
+    assert ack.payload["ids"] == [sent.id]
+    await asyncio.sleep(0)
+    assert len(asyncio.all_tasks()) - before == len(idle)

@@ -25,7 +25,7 @@ from aiconexus_gateway.guards.batch_verify import (
     PerTurnVerifier,
 )
 from aiconexus_gateway.guards.signatures import default_threads
-from aiconexus_gateway.routing.connection import PIPELINE_DEPTH, pipeline_depth
+from aiconexus_gateway.routing.pipeline import PIPELINE_DEPTH, pipeline_depth
 
 SENDERS = 3
 FRAMES = 36  # per sender, in the cycle of _burst

@@ -147,9 +147,8 @@ def test_create_refuses_what_it_cannot_sign() -> None:
     """A payload with no canonical form, or an envelope field out of bounds, is refused."""
     with pytest.raises(MalformedMessageError, match="payload is not I-JSON"):
         Message.create(ALICE, "OFFER", BOB.did, {"sdp": "v=0", "x": float("nan")})
-    with pytest.raises(MalformedMessageError, match="envelope: correlation_id") as refused:
+    with pytest.raises(MalformedMessageError, match=r"correlation_id must be a string of 1\.\.128"):
         Message.create(ALICE, "OFFER", BOB.did, {"sdp": "v=0"}, correlation_id="")
-    assert refused.value.details["errors"][0].startswith("correlation_id: ")
 
 
 def test_missing_fields() -> None:

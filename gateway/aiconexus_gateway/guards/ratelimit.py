@@ -101,15 +101,22 @@ class RateLimits:
         wait = 0.0
         frame_rate = self.frames_per_s
         if frame_rate:  # refilled on every call (the stamp moved), charged only when counted
-            bucket.frames = min(self.frame_capacity, bucket.frames + elapsed * frame_rate)
-            if count_frame and bucket.frames < 1.0:
-                wait = (1.0 - bucket.frames) / frame_rate
+            frames = bucket.frames + elapsed * frame_rate
+            if frames > self.frame_capacity:
+                frames = self.frame_capacity
+            bucket.frames = frames
+            if count_frame and frames < 1.0:
+                wait = (1.0 - frames) / frame_rate
         byte_rate = self.bytes_per_s
-        need = min(float(size), self.byte_capacity)
+        capacity = self.byte_capacity
+        need = float(size) if size < capacity else capacity
         if byte_rate:
-            bucket.bytes = min(self.byte_capacity, bucket.bytes + elapsed * byte_rate)
-            if bucket.bytes < need:
-                wait = max(wait, (need - bucket.bytes) / byte_rate)
+            tokens = bucket.bytes + elapsed * byte_rate
+            if tokens > capacity:
+                tokens = capacity
+            bucket.bytes = tokens
+            if tokens < need and (need - tokens) / byte_rate > wait:
+                wait = (need - tokens) / byte_rate
         if wait > 0.0:
             return max(1, math.ceil(wait * 1000.0))
         if not take:

@@ -17,10 +17,10 @@ The walk of one EXEC_REQUEST from A to B, B with recipient acknowledgements (mod
 1. A's reader: ``connection`` reads the frame, ``router`` checks it (``node_state``
    draining?, ``guards`` rate, signature, payload, ``backend`` replay check), makes an
    ``outgoing.Outgoing`` and calls ``hub.deliver`` (hub, 1st entry): ``lanes`` order, then
-   ``session.enqueue`` into its ``send_queue``.
-2. B's writer (task): ``session`` takes a batch from ``send_queue`` that ``delivery`` has
-   window room for, moves it into the window (``delivery.sending``) and writes it
-   (``transport``).
+   ``session.enqueue`` into its ``send_queue`` (which starts B's writer if B was idle).
+2. B's writer (a task, ended once nothing is left to write): ``session`` takes a batch from
+   ``send_queue`` that ``delivery`` has window room for, moves it into the window
+   (``delivery.sending``) and writes it (``transport``).
 3. B's reader: ``connection``, ``router`` checks B's ACK (signature, freshness,
    ``delivery.recipient_ack_ids``); ``delivery.acknowledged`` returns the verdict (and
    wakes B's writer); ``hub.delivered`` (hub, 2nd entry) counts it, settles held store

@@ -16,8 +16,8 @@ import asyncio
 import logging
 import re
 import time
-from collections import deque
 from collections.abc import MutableMapping
+from functools import partial
 from typing import Any
 
 import orjson
@@ -47,6 +47,7 @@ from aiconexus_gateway.transport.ws_protocol import SEND_BATCH
 
 from .hub import Hub
 from .parts import Parts
+from .pipeline import Pipeline
 from .replies import Replies
 from .router import GUESS_PARSE_LIMIT, Router, guess_id
 from .session import Session, SessionState
@@ -56,7 +57,6 @@ __all__ = [
     "MAX_CLOSE_REASON",
     "ConnectionHandler",
     "close_reason",
-    "pipeline_depth",
 ]
 
 logger = logging.getLogger("aiconexus.gateway")
@@ -71,20 +71,6 @@ a flooding peer could otherwise hold the loop for every frame in it. Yielding by
 after a number of frames, keeps ACK coalescing (per loop turn) intact for fast frames."""
 FAULT_LOG_INTERVAL_S = 10.0
 """At most one log line per this many seconds about frames whose handling failed."""
-PIPELINE_DEPTH = 64
-"""Most frames of one connection handled at once (replay check remote, or batched signatures)."""
-PIPELINE_CHARS = 1 << 20
-"""Most characters of frames of one connection handled at once (a larger frame waits alone)."""
-
-
-def pipeline_depth(depth: int, streak: int) -> int:
-    """Frames of one connection handled at once after one more frame's handling ended.
-
-    Doubles (up to PIPELINE_DEPTH) while the connection's frames pass, back to 1 while its
-    refusal ``streak`` runs: a peer sending bad signatures has one in verification at a time.
-    """
-    return 1 if streak else min(PIPELINE_DEPTH, depth * 2)
-
 
 _FROM_FIELD = re.compile(r'"from"\s*:\s*"(did:key:[A-Za-z0-9]{1,128})"')
 
@@ -310,38 +296,18 @@ class ConnectionHandler:
         """Handle frames until the peer disconnects or the hub closes the session.
 
         With a backend whose replay check is a round trip (``remote_checks``) or signatures
-        verified in batches off the loop, up to PIPELINE_DEPTH frames are handled at once: each
-        frame's handling is a task given the previous one, so that its replay check (or its
-        signature, in the same batch) leaves with those of the frames before it while their
-        routing stays in order. The depth is earned (:func:`pipeline_depth`): it starts at one
-        and falls back to one at a refusal, so a flood of bad frames is handled one at a time;
-        the frames handled at once hold at most PIPELINE_CHARS characters.
-        Otherwise each frame is handled before the next is read.
+        verified in batches off the loop, frames are handled several at once, in order
+        (:mod:`.pipeline`). Otherwise each frame is handled before the next is read.
         """
-        loop = asyncio.get_running_loop()
         pipelined = self.parts.backend.remote_checks or not self.parts.crypto.inline
         limit = self.settings.send_queue_size
-        running: deque[tuple[asyncio.Task[None], int]] = deque()
-        depth = 1
-        held = 0  # characters of the frames in ``running``
-
-        async def finish_first() -> None:
-            nonlocal depth, held
-            task, size = running[0]
-            if not task.done():
-                await asyncio.wait((task,))
-            running.popleft()
-            held -= size
-            depth = pipeline_depth(depth, session.refusals.streak)
-
+        # only a pipelining connection holds one (about 700 bytes with its deque's first block)
+        running = Pipeline(lambda: session.refusals.streak) if pipelined else None
         turn = time.perf_counter()
         try:
             while not session.closed:
-                while running and running[0][0].done():
-                    await finish_first()
-                if len(running) >= depth:
-                    await finish_first()
-                    continue
+                if running is not None:
+                    await running.make_room()
                 if session.queue.answers >= limit:
                     await session.drained()
                 if time.perf_counter() - turn > TURN_S:
@@ -352,20 +318,20 @@ class ConnectionHandler:
                 session.receiving = False
                 if event["type"] != "websocket.receive":
                     return
-                if pipelined:
+                if running is not None:
                     size = len(event.get("text") or event.get("bytes") or "")
-                    while running and held + size > PIPELINE_CHARS:
-                        await finish_first()
-                    previous = running[-1][0] if running else None
-                    handling = self._handle(session, event, previous)
-                    running.append((loop.create_task(handling), size))
-                    held += size
+                    await running.add(size, partial(self._handle, session, event))
+                elif (text := event.get("text")) is not None:
+                    try:  # the common case, without a coroutine of its own per frame
+                        await self.router.handle(session, text)
+                    except Exception as exc:
+                        self._fault(session, text, exc)
                 else:
                     await self._handle(session, event, None)
             await session.closed_sent()
         finally:
-            while running:  # frames already taken are routed before the connection is let go
-                await finish_first()
+            if running is not None:  # frames already taken are routed before the session goes
+                await running.finish()
 
     async def _handle(
         self,
@@ -382,12 +348,16 @@ class ConnectionHandler:
             return
         try:
             await self.router.handle(session, text, previous)
-        except Exception as exc:  # last resort: one bad frame must not end the connection
-            _Faults.report(self.metrics, session.session_id, exc)
-            failed = InternalError("the gateway could not handle this frame")
-            self.replies.reject(session, failed, guess_id(text))
+        except Exception as exc:
+            self._fault(session, text, exc)
         finally:
             # A frame that returned early (refused, or a recipient ACK) still ends after the one
             # before it, so the next frame cannot overtake frames still in their replay check.
             if previous is not None and not previous.done():
                 await asyncio.wait((previous,))
+
+    def _fault(self, session: Session, text: str, exc: Exception) -> None:
+        """Last resort: a frame whose handling failed costs that frame only (INTERNAL_ERROR)."""
+        _Faults.report(self.metrics, session.session_id, exc)
+        failed = InternalError("the gateway could not handle this frame")
+        self.replies.reject(session, failed, guess_id(text))

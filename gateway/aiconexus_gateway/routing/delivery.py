@@ -41,6 +41,7 @@ from .outgoing import Kind, Outgoing
 __all__ = [
     "MAX_RECIPIENT_ACK_IDS",
     "NOTHING_DELIVERED",
+    "WITHOUT_ACKS",
     "Delivered",
     "Delivery",
     "InFlight",
@@ -283,6 +284,10 @@ class Delivery:
     def take_all(self) -> list[Outgoing]:
         """The session ended: every frame in flight, in the order written (none without)."""
         return [] if self.window is None else self.window.take_all()
+
+
+WITHOUT_ACKS = Delivery()
+"""The decisions of every session without recipient acknowledgements (it holds no state)."""
 
 
 def _error(code: ErrorCode, message: str) -> IoapError:

@@ -62,6 +62,9 @@ _WHILE_STOPPING = frozenset({MessageType.ACK, MessageType.PING, MessageType.UNRE
 """Frames still handled while the gateway drains (see :mod:`.drain`)."""
 
 
+KNOWN_RECIPIENTS = 4096
+"""Most ``to`` DIDs whose check (:func:`is_valid_did`) is remembered; forgotten all at once."""
+
 GUESS_PARSE_LIMIT = 16384
 """Longest refused frame parsed again to read its id; longer ones are searched instead."""
 _ID_FIELD = re.compile(r'"id"\s*:\s*"([^"\\]{1,' + str(MAX_ID_LENGTH) + r'})"')
@@ -120,6 +123,8 @@ class Router:
         self.refusals = guards.refusals
         self.payloads = guards.payloads
         self.frames = parts.frames
+        self._usable: set[str] = set()
+        """Recipients found usable did:keys (the check decodes the key: remembered)."""
 
     async def handle(
         self, session: Session, text: str, previous: asyncio.Future[None] | None = None
@@ -184,7 +189,9 @@ class Router:
                 replies.reject(session, refused, envelope.id)
                 return
         try:
-            fresh = await self._first_seen(envelope.sender, envelope.id)
+            fresh = await self.backend.first_seen(envelope.sender, envelope.id, self.window)
+            if not fresh:
+                fresh = await self._seen_again(envelope.sender, envelope.id)
         except BackendUnavailableError as exc:
             failed = _error(ErrorCode.INTERNAL_ERROR, f"backend unavailable: {exc}")
             self.uncertain.add(envelope.sender, envelope.id)  # the marker may have been set
@@ -200,7 +207,8 @@ class Router:
         if envelope.recipient == self.gateway_did:
             self._for_gateway(session, envelope)
             return
-        await self._route(session, envelope, received)
+        if not self._route_here(session, envelope, received):
+            await self._route_elsewhere(session, envelope, received)
 
     def _recipient_ack(self, session: Session, envelope: Envelope) -> None:
         """A verified recipient ACK: fresh and well formed, it takes frames out of the window.
@@ -252,8 +260,13 @@ class Router:
             raise _error(ErrorCode.UNAUTHORIZED, f"only the gateway sends {envelope.type}")
         if recipient is None:
             raise _error(ErrorCode.MALFORMED_MESSAGE, "to must name the recipient")
-        if self.validate_dids and recipient != self.gateway_did and not is_valid_did(recipient):
-            raise _error(ErrorCode.MALFORMED_MESSAGE, "to is not a did:key of a usable Ed25519 key")
+        if self.validate_dids and recipient != self.gateway_did and recipient not in self._usable:
+            if not is_valid_did(recipient):
+                message = "to is not a did:key of a usable Ed25519 key"
+                raise _error(ErrorCode.MALFORMED_MESSAGE, message)
+            if len(self._usable) >= KNOWN_RECIPIENTS:
+                self._usable.clear()
+            self._usable.add(recipient)
 
     def _check_content(self, envelope: Envelope) -> None:
         """CLOCK_SKEW, then MALFORMED_MESSAGE for a payload that does not fit its type.
@@ -306,28 +319,39 @@ class Router:
                 },
             )
 
-    async def _first_seen(self, sender: str, message_id: str) -> bool:
-        """The replay check; a copy of a frame answered INTERNAL_ERROR frees its id first."""
+    async def _seen_again(self, sender: str, message_id: str) -> bool:
+        """The replay check said "seen": True if only a frame answered INTERNAL_ERROR saw it.
+
+        (A copy of such a frame frees its id first, then asks the backend again.)
+        """
         backend = self.backend
-        if await backend.first_seen(sender, message_id, self.window):
-            return True
         uncertain = self.uncertain
         if (sender, message_id) not in uncertain:
             return False
         await uncertain.free(sender, message_id)  # kept when the first copy was taken after all
         return await backend.first_seen(sender, message_id, self.window)
 
-    async def _route(self, session: Session, envelope: Envelope, received: float = 0.0) -> None:
-        hub = self.hub
+    def _route_here(self, session: Session, envelope: Envelope, received: float) -> bool:
+        """Count the frame routed and hand it to a session of this node; False if none has it."""
         recipient = envelope.recipient
         assert recipient is not None and session.did is not None
         self.metrics.routed += 1
         item = Outgoing(
             envelope.text, Kind.LIVE, sender=session.did, message_id=envelope.id, received=received
         )
-        if hub.deliver(recipient, item):
+        if self.hub.deliver(recipient, item):
             self._count(envelope, "delivered")
-            return
+            return True
+        return False
+
+    async def _route_elsewhere(self, session: Session, envelope: Envelope, received: float) -> None:
+        """The recipient has no session here: another node's, or the store."""
+        hub = self.hub
+        recipient = envelope.recipient
+        assert recipient is not None and session.did is not None
+        item = Outgoing(
+            envelope.text, Kind.LIVE, sender=session.did, message_id=envelope.id, received=received
+        )
         try:
             owner = await self.backend.owner(recipient)
             remote = owner.node_id if owner is not None and owner.node_id != self.node_id else None

@@ -12,6 +12,10 @@ bytes, from other agents wait for a connection (the stored frames delivered afte
 are not counted: the store's own bounds hold them); every session's queued and in-flight
 agent bytes also count against one :class:`~.budget.ByteBudget` of the node. The gateway's
 own frames have a larger allowance of their own (CONTROL_ALLOWANCE_FACTOR).
+
+An idle session holds no deque: each of the two is made by the first frame put into it and
+let go once emptied (a deque with its first block costs about 700 bytes, and most sessions
+are idle most of the time).
 """
 
 from __future__ import annotations
@@ -46,10 +50,10 @@ class SendQueue:
     )
 
     def __init__(self, limit: int, limit_bytes: int, budget: ByteBudget) -> None:
-        self._queue: deque[Outgoing] = deque()
-        """Frames from other agents, in the order they are to be written."""
-        self._control: deque[Outgoing] = deque()
-        """The gateway's own frames, written ahead of ``_queue``."""
+        self._queue: deque[Outgoing] | None = None
+        """Frames from other agents, in the order they are to be written (None: empty)."""
+        self._control: deque[Outgoing] | None = None
+        """The gateway's own frames, written ahead of ``_queue`` (None: empty)."""
         self._live = 0
         self._live_bytes = 0
         self.limit = limit
@@ -62,17 +66,20 @@ class SendQueue:
     @property
     def agent_frames(self) -> int:
         """Frames from other agents waiting to be written."""
-        return sum(1 for item in self._queue if item.kind is not Kind.CONTROL)
+        queue = self._queue
+        return 0 if queue is None else sum(1 for item in queue if item.kind is not Kind.CONTROL)
 
     @property
     def pending(self) -> int:
         """Frames waiting to be written (the gateway's own and those from other agents)."""
-        return len(self._queue) + len(self._control)
+        queue, control = self._queue, self._control
+        return (0 if queue is None else len(queue)) + (0 if control is None else len(control))
 
     @property
     def answers(self) -> int:
         """The gateway's own frames waiting to be written (what the reader's pause counts)."""
-        return len(self._control)
+        control = self._control
+        return 0 if control is None else len(control)
 
     @property
     def live_bytes(self) -> int:
@@ -86,9 +93,13 @@ class SendQueue:
         session, and the node's :class:`~.budget.ByteBudget`.
         """
         if item.kind is Kind.CONTROL:
-            if len(self._control) + self._live >= self._control_limit:
+            control = self._control
+            if control is None:
+                self._control = deque((item,))
+                return True
+            if len(control) + self._live >= self._control_limit:
                 return False
-            self._control.append(item)
+            control.append(item)
             return True
         size = len(item.frame)
         if self._live >= self.limit:
@@ -99,7 +110,10 @@ class SendQueue:
             return False
         self._live += 1
         self._live_bytes += size
-        self._queue.append(item)
+        if self._queue is None:
+            self._queue = deque((item,))
+        else:
+            self._queue.append(item)
         return True
 
     def put_stored(self, items: list[Outgoing], first: Outgoing | None, *, ahead: bool) -> None:
@@ -108,15 +122,22 @@ class SendQueue:
         ``ahead``: they go before the live frames already queued (the writer has not started).
         """
         if first is not None:
+            if self._control is None:
+                self._control = deque()
             self._control.appendleft(first)
-        if ahead:
+        if not items:
+            return
+        if self._queue is None:
+            self._queue = deque(items)
+        elif ahead:
             self._queue.extendleft(reversed(items))
         else:
             self._queue.extend(items)
 
     def held_tokens(self) -> set[str]:
         """Store tokens of the queued frames the backend holds."""
-        return {item.held for item in self._queue if item.held is not None}
+        queue = self._queue or ()
+        return {item.held for item in queue if item.held is not None}
 
     def next_batch(
         self, fitting: Callable[[list[Outgoing]], list[Outgoing]], *, batched: bool
@@ -127,10 +148,14 @@ class SendQueue:
         frames only those ``fitting`` keeps (the in-flight window's room).
         """
         control = self._control
-        answers = [control[i] for i in range(min(len(control), MAX_BATCH))]
+        answers = (
+            [] if control is None else [control[i] for i in range(min(len(control), MAX_BATCH))]
+        )
         if not batched and answers:
             return answers[:1], []
         queue = self._queue
+        if queue is None:
+            return answers, []
         want = min(len(queue), MAX_BATCH - len(answers))
         if not batched:
             want = min(want, 1)
@@ -142,21 +167,28 @@ class SendQueue:
         Live frames no longer count against the bounds (unless ``closed``: :meth:`release`
         already let go of all of them).
         """
-        for _ in range(answers):
-            self._control.popleft()
-        for _ in range(agents):
-            item = self._queue.popleft()
-            if item.kind is Kind.LIVE and not closed:
-                size = len(item.frame)
-                self._live -= 1
-                self._live_bytes -= size
-                self._budget.give(size)
+        control = self._control
+        if answers and control is not None:
+            for _ in range(answers):
+                control.popleft()
+            if not control:
+                self._control = None
+        queue = self._queue
+        if agents and queue is not None:
+            for _ in range(agents):
+                item = queue.popleft()
+                if item.kind is Kind.LIVE and not closed:
+                    size = len(item.frame)
+                    self._live -= 1
+                    self._live_bytes -= size
+                    self._budget.give(size)
+            if not queue:
+                self._queue = None
 
     def take_all(self) -> list[Outgoing]:
         """Empty the queue: the agent frames still queued, in order (the gateway's are dropped)."""
-        items = list(self._queue)
-        self._queue.clear()
-        self._control.clear()
+        items = [] if self._queue is None else list(self._queue)
+        self._queue = self._control = None
         return items
 
     def release(self) -> None:

@@ -15,6 +15,10 @@ The connection's reader pauses while ``limit`` gateway frames or more are queued
 that sends without reading its ACKs is slowed down rather than dropped (frames from other
 agents never pause it: they do not depend on what it sends).
 
+The writer task runs only while there is something to write: it ends once the queue is empty
+(or the in-flight window full) and the next frame queued (or room freed) starts another, so
+an idle session holds no task, no coroutine frame and (see :mod:`.send_queue`) no deque.
+
 A session with recipient acknowledgements writes no more agent frames than its in-flight
 window has room for, and on :meth:`Session.terminate` returns the frames in flight ahead of
 the unsent ones.
@@ -37,7 +41,7 @@ from aiconexus_gateway.transport.asgi import ASGISend
 from aiconexus_gateway.transport.ws_protocol import SEND_BATCH
 
 from .budget import ByteBudget
-from .delivery import Delivered, Delivery, InFlight
+from .delivery import WITHOUT_ACKS, Delivered, Delivery, InFlight
 from .outgoing import Kind, Outgoing
 from .parts import SessionLimits
 from .send_queue import SendQueue
@@ -76,7 +80,7 @@ class Session:
         "_owner",
         "_reader",
         "_send",
-        "_wakeup",
+        "_started",
         "_writer",
         "address",
         "budget",
@@ -136,7 +140,7 @@ class Session:
         self.budget = budget if budget is not None else ByteBudget(0)
         """The node's budget of queued and in-flight agent bytes (SEND_BYTES_TOTAL)."""
         self.queue = SendQueue(limits.queue, limits.queue_bytes, self.budget)
-        self.delivery = Delivery()
+        self.delivery = WITHOUT_ACKS
         """Decides when a written frame is delivered (:mod:`.delivery`)."""
         self.leftover: asyncio.Future[list[Outgoing]] | None = None
         """After :meth:`terminate` with a batch still flushing: the frames it hands back."""
@@ -144,11 +148,12 @@ class Session:
         """Frames of the batch being written (without recipient acknowledgements)."""
         self._batched = batched
         self._drained = LeanEvent()
-        self._wakeup = LeanEvent()
+        self._started = False
         self._writer: asyncio.Task[None] | None = None
+        """The running writer (None while idle; a finished one stays after a failed write)."""
         self._reader: asyncio.Task[Any] | None = asyncio.current_task()
         self._closer: asyncio.Task[None] | None = None
-        self._close_requested = asyncio.Event()
+        self._close_requested = LeanEvent()
         self.receiving = False
         self.refusals = RefusalState()
         self.recipient_acks = False
@@ -198,8 +203,8 @@ class Session:
 
     @property
     def writing(self) -> bool:
-        """True once the writer started (REGISTERED and the stored frames are queued)."""
-        return self._writer is not None
+        """True once writing began (REGISTERED and the stored frames are queued)."""
+        return self._started
 
     @property
     def held_frames(self) -> int:
@@ -214,12 +219,17 @@ class Session:
         """Queue ``item``; False when closed or at a bound (the peer reads too slowly)."""
         if self.state is SessionState.CLOSED or not self.queue.put(item):
             return False
-        self._wakeup.set()
+        if self._writer is None:
+            self.wake()
         return True
 
     def wake(self) -> None:
-        """Let the writer look again (room in the in-flight window was freed)."""
-        self._wakeup.set()
+        """Let the writer look again (a frame was queued, or window room was freed).
+
+        A running writer looks again by itself before it ends; an idle session gets a new one.
+        """
+        if self._writer is None and self._started and self.state is not SessionState.CLOSED:
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
 
     async def drained(self) -> None:
         """Wait while ``limit`` gateway frames or more are queued (the reader's back-pressure).
@@ -241,8 +251,8 @@ class Session:
         """
         items = [Outgoing(frame, Kind.STORED, held=token or None) for token, frame in frames]
         head = None if first is None else Outgoing(first, Kind.CONTROL)
-        self.queue.put_stored(items, head, ahead=self._writer is None)
-        self._wakeup.set()
+        self.queue.put_stored(items, head, ahead=not self._started)
+        self.wake()
 
     def not_held_yet(self, frames: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """``frames`` (token, frame) but those this session holds already (queued or in flight)."""
@@ -251,12 +261,12 @@ class Session:
 
     def start_writer(self) -> None:
         """Begin writing queued frames (after REGISTERED and stored frames are in front)."""
-        if self._writer is None and self.state is not SessionState.CLOSED:
-            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        if not self._started:
+            self._started = True
+            self.wake()
 
     async def _write_loop(self) -> None:
         queue = self.queue
-        wakeup = self._wakeup
         drained = self._drained
         metrics = self._metrics
         try:
@@ -264,9 +274,8 @@ class Session:
                 delivery = self.delivery
                 answers, agents = queue.next_batch(delivery.fitting, batched=self._batched)
                 if not answers and not agents:
-                    wakeup.clear()
-                    await wakeup.wait()
-                    continue
+                    self._writer = None  # idle: the next frame queued starts another writer
+                    return
                 items = answers + agents
                 if delivery.acknowledging:
                     # In flight before the write: whatever happens to the write, they stay

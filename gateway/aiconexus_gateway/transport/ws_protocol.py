@@ -44,6 +44,7 @@ from aiconexus_gateway.lean import LeanEvent, LeanQueue
 
 from .ws_handshake import HTTP_RESPONSE, Upgrade, asgi_scope, plain_response
 from .ws_keepalive import Keepalive
+from .ws_text_frames import can_write_directly, text_frames, through_core
 
 __all__ = ["SEND_BATCH", "UVICORN_INTERFACE", "BatchingWebSocketProtocol", "ClientDisconnected"]
 
@@ -323,18 +324,15 @@ class BatchingWebSocketProtocol(asyncio.Protocol):
             raise ClientDisconnected()
         if self.upgrade is not None:
             raise RuntimeError(f"ASGI message {kind!r} before websocket.accept")
-        conn = self.conn
+        conn, text = self.conn, message.get("text")
         try:
-            if kind == SEND_BATCH:
-                for text in message["texts"]:
-                    conn.send_text(text.encode())
-            elif (text := message.get("text")) is not None:
-                conn.send_text(text.encode())
+            if (kind == SEND_BATCH or text is not None) and can_write_directly(conn):
+                data = text_frames(message["texts"] if text is None else (text,))
             else:
-                conn.send_binary(message.get("bytes") or b"")
+                data = through_core(conn, message, batch=kind == SEND_BATCH)
         except InvalidState:
             raise ClientDisconnected() from None
-        self.transport.write(b"".join(conn.data_to_send()))
+        self.transport.write(data)
         if not self.writable.is_set():
             await self.writable.wait()  # set by resume_writing or by connection_lost
         if self.disconnected:
