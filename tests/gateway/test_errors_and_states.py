@@ -18,6 +18,7 @@ from aiconexus_gateway.observation.metrics import Metrics
 from aiconexus_gateway.routing.delivery import Delivered
 from aiconexus_gateway.routing.parts import SessionLimits
 from aiconexus_gateway.routing.session import Session, SessionState
+from aiconexus_gateway.settings import Settings
 
 
 async def test_a_payload_that_does_not_fit_reports_its_problems(pair: Any) -> None:
@@ -85,7 +86,7 @@ class _Owner:
 
 
 def _session() -> Session:
-    limits = SessionLimits(queue=4)
+    limits = SessionLimits.from_settings(Settings(send_queue_size=4))
     return Session(
         _nowhere, session_id="s", peer="test", limits=limits, owner=_Owner(), metrics=Metrics()
     )

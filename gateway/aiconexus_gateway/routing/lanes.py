@@ -8,7 +8,7 @@ held frames (acknowledged by their recipient, see :mod:`.delivery`) goes through
 
 When the backend is unreachable (a Redis outage), nothing acknowledged is forgotten: held
 frames that could not be settled stay listed here and are settled again (with a growing
-pause, SETTLE_RETRY_S up to SETTLE_RETRY_MAX_S) until the backend takes it, always before the
+pause, SETTLE_RETRY: 0.5 s doubling up to 5 s) until the backend takes it, always before the
 recipient's next drain, and a drain never hands them out again meanwhile. A drain that fails
 tells its caller (``on_unavailable``), which tries it again later.
 """
@@ -19,9 +19,10 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 
+from aiconexus.backoff import Backoff
 from aiconexus.protocol import ErrorCode
 from aiconexus_gateway.backend._store_quota import frame_sender
 from aiconexus_gateway.backend.base import (
@@ -42,10 +43,8 @@ StoreOutcome = Callable[[Outgoing, ErrorCode | None, str], None]
 
 _Op = Callable[[], Awaitable[None]]
 
-SETTLE_RETRY_S = 0.5
-"""First pause before held frames that could not be settled are settled again."""
-SETTLE_RETRY_MAX_S = 5.0
-"""Longest pause between two such attempts."""
+SETTLE_RETRY = Backoff(initial_delay=0.5, max_delay=5.0, jitter=0.0)
+"""Pauses between two tries to settle a recipient's frames (reset once they are settled)."""
 
 
 class StoreLanes:
@@ -65,7 +64,7 @@ class StoreLanes:
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsettled: dict[str, list[str]] = {}
         """Per recipient: tokens of acknowledged held frames not yet settled in the backend."""
-        self._settle_pause: dict[str, float] = {}
+        self._settle_pauses: dict[str, Iterator[float]] = {}
         """Per recipient whose settling failed: the pause before the last retry."""
         self._settle_scheduled: set[str] = set()
 
@@ -201,13 +200,12 @@ class StoreLanes:
         del tokens[:count]
         if not tokens:
             self._unsettled.pop(recipient, None)
-            self._settle_pause.pop(recipient, None)
+            self._settle_pauses.pop(recipient, None)
 
     def _retry_settle(self, recipient: str) -> None:
         if recipient in self._settle_scheduled:
             return
-        pause = min(SETTLE_RETRY_MAX_S, 2 * self._settle_pause.get(recipient, SETTLE_RETRY_S / 2))
-        self._settle_pause[recipient] = pause
+        pause = next(self._settle_pauses.setdefault(recipient, SETTLE_RETRY.delays()))
         self._settle_scheduled.add(recipient)
 
         def again() -> None:

@@ -33,19 +33,19 @@ __all__ = ["Guards", "Parts", "SessionLimits", "build_parts"]
 
 @dataclass(frozen=True, slots=True)
 class SessionLimits:
-    """The bounds of every session of the node (from the settings, built once)."""
+    """The bounds of every session of the node, from the settings (which hold the defaults)."""
 
     queue: int
     """SEND_QUEUE_SIZE: live agent frames queued; also the reader's pause."""
-    queue_bytes: int = 0
+    queue_bytes: int
     """SEND_QUEUE_BYTES (0: no bound)."""
-    close_timeout: float = 5.0
+    close_timeout: float
     """CLOSE_TIMEOUT: how long a close frame (and the closing handshake) may take."""
-    window: int = 0
+    window: int
     """INFLIGHT_WINDOW: frames in flight to a recipient that acknowledges (0: no bound)."""
-    window_bytes: int = 0
+    window_bytes: int
     """INFLIGHT_WINDOW_BYTES (0: no bound)."""
-    ack_timeout: float = 30.0
+    ack_timeout: float
     """ACK_TIMEOUT: longest the oldest frame in flight waits for its acknowledgement."""
 
     @classmethod

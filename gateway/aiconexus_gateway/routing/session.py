@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from functools import partial
 from typing import Any, Protocol
 
@@ -91,7 +92,7 @@ class Session:
         "connected_at",
         "delivery",
         "did",
-        "drain_pause",
+        "drain_pauses",
         "drain_retry",
         "held_pending",
         "leftover",
@@ -163,8 +164,8 @@ class Session:
         unreachable when the session tried)."""
         self.drain_retry: asyncio.TimerHandle | None = None
         """The next drain, scheduled while the backend is unreachable."""
-        self.drain_pause = 0.0
-        """The pause before :attr:`drain_retry` (grows while the backend stays unreachable)."""
+        self.drain_pauses: Iterator[float] | None = None
+        """The pauses before :attr:`drain_retry` (they grow while the backend stays away)."""
 
     def advance(self, state: SessionState) -> None:
         """Move to ``state``; RuntimeError for a move the life cycle does not have (a bug)."""

@@ -2,7 +2,7 @@
 
 A drain goes through the recipient's store lane (:mod:`.lanes`), so frames stored before the
 session appeared reach it before frames routed to it live. While the backend is unreachable
-a drain is tried again later, with a growing pause up to DRAIN_RETRY_MAX_S.
+a drain is tried again later, with a growing pause (DRAIN_RETRY: 0.25 s doubling up to 5 s).
 """
 
 from __future__ import annotations
@@ -10,16 +10,18 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from aiconexus.backoff import Backoff
+
 from .frames import GatewayFrames
 from .lanes import StoreLanes
 from .session import Session, SessionState
 
-__all__ = ["DRAIN_RETRY_MAX_S", "StoredDelivery"]
+__all__ = ["DRAIN_RETRY", "StoredDelivery"]
 
 logger = logging.getLogger("aiconexus.gateway")
 
-DRAIN_RETRY_MAX_S = 5.0
-"""Longest pause between two drains of a session while the backend is unreachable."""
+DRAIN_RETRY = Backoff(initial_delay=0.25, max_delay=5.0, jitter=0.0)
+"""Pauses between two drains of a session while the backend is unreachable."""
 
 
 class StoredDelivery:
@@ -56,7 +58,9 @@ class StoredDelivery:
             session.held_pending = True
         if session.drain_retry is not None or session.closed:
             return
-        pause = session.drain_pause = min(DRAIN_RETRY_MAX_S, 2 * session.drain_pause or 0.25)
+        if session.drain_pauses is None:
+            session.drain_pauses = DRAIN_RETRY.delays()
+        pause = next(session.drain_pauses)
 
         def again() -> None:
             session.drain_retry = None

@@ -16,6 +16,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 
+from aiconexus.backoff import Backoff
 from aiconexus_gateway.backend.base import Backend, BackendUnavailableError
 
 __all__ = ["MAX_UNCERTAIN", "UncertainFrames"]
@@ -24,8 +25,8 @@ logger = logging.getLogger("aiconexus.gateway")
 
 MAX_UNCERTAIN = 100_000
 """Most ids waiting to be freed (the oldest are given up first: they stay used up)."""
-RETRY_S = 0.25
-RETRY_MAX_S = 5.0
+RETRY = Backoff(initial_delay=0.25, max_delay=5.0, jitter=0.0)
+"""Pauses between two tries to free ids while the backend is unreachable (reset by a success)."""
 
 
 class UncertainFrames:
@@ -57,17 +58,16 @@ class UncertainFrames:
         self._ids.pop((sender, message_id), None)
 
     async def _free_all(self) -> None:
-        pause = RETRY_S
+        pauses = RETRY.delays()
         while self._ids:
             sender, message_id = next(iter(self._ids))
             try:
                 await self.free(sender, message_id)
             except BackendUnavailableError as exc:
                 logger.debug("cannot free the id of a frame yet: %s", exc)
-                await asyncio.sleep(pause)
-                pause = min(RETRY_MAX_S, 2 * pause)
+                await asyncio.sleep(next(pauses))
             else:
-                pause = RETRY_S
+                pauses = RETRY.delays()
 
     async def stop(self) -> None:
         """Stop trying (the gateway stops)."""
