@@ -62,9 +62,6 @@ _WHILE_STOPPING = frozenset({MessageType.ACK, MessageType.PING, MessageType.UNRE
 """Frames still handled while the gateway drains (see :mod:`.drain`)."""
 
 
-KNOWN_RECIPIENTS = 4096
-"""Most ``to`` DIDs whose check (:func:`is_valid_did`) is remembered; forgotten all at once."""
-
 GUESS_PARSE_LIMIT = 16384
 """Longest refused frame parsed again to read its id; longer ones are searched instead."""
 _ID_FIELD = re.compile(r'"id"\s*:\s*"([^"\\]{1,' + str(MAX_ID_LENGTH) + r'})"')
@@ -123,8 +120,6 @@ class Router:
         self.refusals = guards.refusals
         self.payloads = guards.payloads
         self.frames = parts.frames
-        self._usable: set[str] = set()
-        """Recipients found usable did:keys (the check decodes the key: remembered)."""
 
     async def handle(
         self, session: Session, text: str, previous: asyncio.Future[None] | None = None
@@ -260,13 +255,9 @@ class Router:
             raise _error(ErrorCode.UNAUTHORIZED, f"only the gateway sends {envelope.type}")
         if recipient is None:
             raise _error(ErrorCode.MALFORMED_MESSAGE, "to must name the recipient")
-        if self.validate_dids and recipient != self.gateway_did and recipient not in self._usable:
-            if not is_valid_did(recipient):
-                message = "to is not a did:key of a usable Ed25519 key"
-                raise _error(ErrorCode.MALFORMED_MESSAGE, message)
-            if len(self._usable) >= KNOWN_RECIPIENTS:
-                self._usable.clear()
-            self._usable.add(recipient)
+        if self.validate_dids and recipient != self.gateway_did and not is_valid_did(recipient):
+            message = "to is not a did:key of a usable Ed25519 key"
+            raise _error(ErrorCode.MALFORMED_MESSAGE, message)
 
     def _check_content(self, envelope: Envelope) -> None:
         """CLOCK_SKEW, then MALFORMED_MESSAGE for a payload that does not fit its type.

@@ -95,9 +95,15 @@ def is_valid_did(did: object) -> bool:
 
     The key must be a usable Ed25519 public key (:func:`~.edwards.is_usable_public_key`:
     canonical, on the curve, not of small order); a DID of any other 32 bytes is refused,
-    since no signature from it would ever verify (PROTOCOL.md 3.3).
+    since no signature from it would ever verify (PROTOCOL.md 3.3). Verdicts are cached
+    (a router asks for the same recipients frame after frame).
     """
-    if not isinstance(did, str) or not _DID_SHAPE.fullmatch(did):
+    return isinstance(did, str) and _is_valid_did_text(did)
+
+
+@lru_cache(maxsize=16384)
+def _is_valid_did_text(did: str) -> bool:
+    if not _DID_SHAPE.fullmatch(did):
         return False
     try:
         key = public_key_from_did(did)
