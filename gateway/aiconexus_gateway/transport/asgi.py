@@ -16,5 +16,5 @@ ASGIReceive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 ASGISend = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 """The ASGI ``send`` callable of one connection."""
 
-ASGIApp = Callable[[Scope, ASGIReceive, ASGISend], Awaitable[None]]
-"""An ASGI application."""
+ASGIApp = Callable[[Scope, ASGIReceive, ASGISend], Awaitable[object]]
+"""An ASGI application (it should return None; the HTTP protocol logs any other result)."""

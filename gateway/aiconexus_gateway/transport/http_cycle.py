@@ -15,23 +15,16 @@ import asyncio
 import http
 import logging
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any, Protocol
 
 from aiconexus_gateway.lean import LeanEvent
 
+from .asgi import ASGIApp
+
 __all__ = ["STATUS_LINES", "Connection", "RequestCycle", "status_line"]
 
 logger = logging.getLogger("uvicorn.error")
-
-ASGIApp = Callable[
-    [
-        MutableMapping[str, Any],
-        Callable[[], Awaitable[dict[str, Any]]],
-        Callable[[MutableMapping[str, Any]], Awaitable[None]],
-    ],
-    Awaitable[object],  # None, unless the application is wrong
-]
 
 _BAD_NAME = re.compile(b'[\x00-\x1f\x7f()<>@,;:\\[\\]={} \t\\\\"]')
 _BAD_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")

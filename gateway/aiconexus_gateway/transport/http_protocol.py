@@ -38,7 +38,8 @@ import httptools
 
 from aiconexus_gateway.lean import LeanEvent
 
-from .http_cycle import STATUS_LINES, ASGIApp, RequestCycle
+from .asgi import ASGIApp
+from .http_cycle import STATUS_LINES, RequestCycle
 from .http_guard import HeadGuard, limits_of, report
 from .ws_handshake import Address
 from .ws_protocol import BatchingWebSocketProtocol
